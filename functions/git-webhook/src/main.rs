@@ -1,0 +1,14 @@
+//! `git-webhook`: Git servers' webhooks start CodePipeline pipelines.
+
+use herald::{settings::Settings, startup};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    startup::init_logging();
+    let settings = Settings::from_env()?;
+    let sdk = herald::aws::sdk_config().await;
+    let config = startup::load_config(&settings, &sdk).await?;
+    let service = startup::webhook_service(&settings, &sdk, config);
+    service.warm_up().await;
+    herald::http::serve(service).await
+}

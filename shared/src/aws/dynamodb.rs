@@ -1,0 +1,205 @@
+//! DynamoDB adapter: idempotency records for [`DedupStore`] (SPEC §3.5, §5.5).
+//!
+//! One item per key: `pk`, `status` (`IN_PROGRESS` / `COMPLETE`), `value`, `lease_until`
+//! (an in-progress claim older than this may be taken over) and `expires_at` (the table's TTL).
+
+use super::classify;
+use crate::ports::{AwsError, BoxFuture, Claim, DedupStore};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+/// How long an in-progress claim holds before another invocation may take it over.
+pub const LEASE_SECS: i64 = 60;
+/// How long records are kept (redeliveries older than this start again).
+pub const RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
+
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const COMPLETE: &str = "COMPLETE";
+
+#[derive(Clone, Debug)]
+pub struct DynamoDbDedup {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbDedup {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Claim>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item.map(|item| {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            match (text("status").as_deref(), text("value")) {
+                (Some(COMPLETE), Some(value)) => Claim::Completed(value),
+                _ => Claim::InProgress,
+            }
+        }))
+    }
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl DedupStore for DynamoDbDedup {
+    fn claim<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<Claim, AwsError>> {
+        Box::pin(async move {
+            // Two tries: a record that expires between our write and read is claimed on the second.
+            for _ in 0..2 {
+                let put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", AttributeValue::S(key.to_owned()))
+                    .item("status", AttributeValue::S(IN_PROGRESS.into()))
+                    .item("lease_until", n(now + LEASE_SECS))
+                    .item("expires_at", n(now + RECORD_TTL_SECS))
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR (#s = :in_progress AND lease_until < :now)",
+                    )
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(
+                        ":in_progress",
+                        AttributeValue::S(IN_PROGRESS.into()),
+                    )
+                    .expression_attribute_values(":now", n(now))
+                    .send()
+                    .await;
+                match put {
+                    Ok(_) => return Ok(Claim::Claimed),
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(PutItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
+                        if let Some(claim) = self.read(key).await? {
+                            return Ok(claim);
+                        }
+                    }
+                    Err(e) => return Err(classify("PutItem", e)),
+                }
+            }
+            Ok(Claim::InProgress)
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(key.to_owned()))
+                .item("status", AttributeValue::S(COMPLETE.into()))
+                .item("value", AttributeValue::S(value.to_owned()))
+                .item("expires_at", n(now + RECORD_TTL_SECS))
+                .send()
+                .await
+                .map_err(|e| classify("PutItem", e))?;
+            Ok(())
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(key.to_owned()))
+                .condition_expression("#s = :in_progress")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+                .send()
+                .await
+                .map_err(|e| classify("DeleteItem", e))?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::mock_client;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_mocks::{mock, RuleMode};
+
+    #[tokio::test]
+    async fn claims_fresh_keys_with_a_conditional_write() {
+        let put = mock!(Client::put_item)
+            .match_requests(|r| {
+                r.condition_expression()
+                    .is_some_and(|c| c.contains("attribute_not_exists(pk)"))
+                    && r.item().and_then(|i| i.get("expires_at")).is_some_and(|v| {
+                        v.as_n().ok() == Some(&(100 + RECORD_TTL_SECS).to_string())
+                    })
+                    && r.item()
+                        .and_then(|i| i.get("lease_until"))
+                        .is_some_and(|v| v.as_n().ok() == Some(&(100 + LEASE_SECS).to_string()))
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&put]);
+        assert_eq!(
+            DynamoDbDedup::new(client, "t").claim("k", 100).await,
+            Ok(Claim::Claimed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_key_reports_its_state() {
+        let taken = mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        let done = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("pk", AttributeValue::S("k".into()))
+                .item("status", AttributeValue::S(COMPLETE.into()))
+                .item("value", AttributeValue::S("exec-1".into()))
+                .build()
+        });
+        let taken_again = mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        let busy = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("status", AttributeValue::S(IN_PROGRESS.into()))
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::Sequential,
+            &[&taken, &done, &taken_again, &busy]
+        );
+        let store = DynamoDbDedup::new(client, "t");
+        assert_eq!(
+            store.claim("k", 1).await,
+            Ok(Claim::Completed("exec-1".into()))
+        );
+        assert_eq!(store.claim("k", 1).await, Ok(Claim::InProgress));
+    }
+}

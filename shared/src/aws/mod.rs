@@ -1,0 +1,96 @@
+//! AWS adapters: the only code that imports `aws_sdk_*`. Each implements one port.
+
+pub mod codepipeline;
+pub mod dynamodb;
+pub mod eventbridge;
+pub mod secretsmanager;
+pub mod ssm;
+
+use crate::ports::AwsError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Loads the SDK configuration once per cold start (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Error codes that retrying cannot fix.
+const PERMANENT_CODES: &[&str] = &[
+    "PipelineNotFoundException",
+    "ValidationException",
+    "InvalidParameterValueException",
+    "PipelineVersionNotFoundException",
+    "InvalidStructureException",
+    "ConcurrentModificationException_NotRetryable",
+];
+
+/// Classifies an SDK failure once: permanent for requests that can never succeed, transient for
+/// everything else (throttling, conflicts, 5xx, timeouts, network), so nothing is dropped.
+pub(crate) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown");
+            let message = service.err().message().unwrap_or("");
+            let status = service.raw().status().as_u16();
+            let text = format!("{operation}: {code}: {message}")
+                .trim_end_matches([':', ' '])
+                .to_owned();
+            if status < 500 && PERMANENT_CODES.contains(&code) {
+                AwsError::Permanent(text)
+            } else {
+                AwsError::Transient(text)
+            }
+        }
+        SdkError::ConstructionFailure(_) => AwsError::Permanent(format!(
+            "{operation}: invalid request: {}",
+            error_chain(&err)
+        )),
+        _ => AwsError::Transient(format!("{operation}: {}", error_chain(&err))),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `aws_smithy_mocks::mock_client!` without the SDK's `test-util` feature (which would build
+/// every SDK crate twice): the same interceptor and HTTP client, with plain test settings.
+#[cfg(test)]
+macro_rules! mock_client {
+    ($aws_crate: ident, $rule_mode: expr, $rules: expr) => {
+        mock_client!($aws_crate, $rule_mode, $rules, |conf| conf)
+    };
+    ($aws_crate: ident, $rule_mode: expr, $rules: expr, $more: expr) => {{
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode($rule_mode);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule)
+        }
+        fn coerce<T: Fn($aws_crate::config::Builder) -> $aws_crate::config::Builder>(f: T) -> T {
+            f
+        }
+        let builder = $aws_crate::config::Config::builder()
+            .behavior_version($aws_crate::config::BehaviorVersion::latest())
+            .region($aws_crate::config::Region::from_static("us-east-1"))
+            .credentials_provider($aws_crate::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(interceptor);
+        $aws_crate::client::Client::from_conf(coerce($more)(builder).build())
+    }};
+}
+#[cfg(test)]
+pub(crate) use mock_client;

@@ -1,0 +1,300 @@
+//! Herald's common change: what any Git server's delivery means, once parsed.
+
+use serde::Serialize;
+use std::fmt;
+
+/// The Git server a delivery came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    GitHub,
+    GitLab,
+    BitbucketCloud,
+    BitbucketServer,
+    Gitea,
+    Forgejo,
+    Gogs,
+    AzureDevOps,
+    Generic,
+}
+
+impl ProviderKind {
+    /// The stable name used in answers, logs, metrics and the `{provider}` variable.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GitHub => "github",
+            Self::GitLab => "gitlab",
+            Self::BitbucketCloud => "bitbucket-cloud",
+            Self::BitbucketServer => "bitbucket-server",
+            Self::Gitea => "gitea",
+            Self::Forgejo => "forgejo",
+            Self::Gogs => "gogs",
+            Self::AzureDevOps => "azure-devops",
+            Self::Generic => "generic",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of change a delivery carries, in the words of the `events` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Push,
+    Tag,
+    PullRequest,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Tag => "tag",
+            Self::PullRequest => "pull_request",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "push" => Some(Self::Push),
+            "tag" => Some(Self::Tag),
+            "pull_request" => Some(Self::PullRequest),
+            _ => None,
+        }
+    }
+}
+
+/// Pull-request actions, the same words for every provider (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrAction {
+    Opened,
+    Updated,
+    Reopened,
+    Merged,
+    Closed,
+}
+
+impl PrAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Updated => "updated",
+            Self::Reopened => "reopened",
+            Self::Merged => "merged",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "opened" => Some(Self::Opened),
+            "updated" => Some(Self::Updated),
+            "reopened" => Some(Self::Reopened),
+            "merged" => Some(Self::Merged),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// The pull-request part of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub action: PrAction,
+    pub source_branch: String,
+    pub target_branch: String,
+    /// The source repository differs from the target one.
+    pub from_fork: bool,
+}
+
+/// The files a change touched, when the payload says.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ChangedFiles {
+    pub paths: Vec<String>,
+    /// False when the payload cannot list every changed file (no lists, or truncated).
+    pub complete: bool,
+}
+
+impl ChangedFiles {
+    /// A list the payload could not give.
+    pub fn unknown() -> Self {
+        Self {
+            paths: Vec::new(),
+            complete: false,
+        }
+    }
+
+    /// A full list of `paths`, deduplicated, order kept.
+    pub fn complete<I: IntoIterator<Item = String>>(paths: I) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let paths = paths
+            .into_iter()
+            .filter(|p| seen.insert(p.clone()))
+            .collect();
+        Self {
+            paths,
+            complete: true,
+        }
+    }
+}
+
+/// One change a delivery reports: a branch push, a tag push or a pull-request event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub provider: ProviderKind,
+    pub event: EventKind,
+    /// Delivery id from the provider (SPEC §3.1).
+    pub delivery: String,
+    /// Full repository name (`owner/name`, `group/sub/project`, `PROJECT/repo`, `project/repo`).
+    pub repository: String,
+    /// Full ref (`refs/heads/main`, `refs/tags/v1`); for pull requests the source ref.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    /// The commit to build; empty only when the payload does not name one (Gogs pull requests).
+    pub commit: String,
+    pub deleted: bool,
+    pub files: ChangedFiles,
+    pub author: String,
+    /// Head commit message (the title, for pull requests).
+    pub message: String,
+    pub pull_request: Option<PullRequest>,
+    pub clone_url: String,
+}
+
+/// Splits a full ref into branch or tag name.
+pub fn split_ref(git_ref: &str) -> (Option<String>, Option<String>) {
+    if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+        (None, Some(tag.to_owned()))
+    } else if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+        (Some(branch.to_owned()), None)
+    } else {
+        (Some(git_ref.to_owned()), None)
+    }
+}
+
+/// True for Git's all-zero object id, which marks a created or deleted ref.
+pub fn is_zero_sha(sha: &str) -> bool {
+    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+}
+
+/// A push of `git_ref` (branch or tag, decided by the ref) with the fields every provider fills.
+pub struct PushParts {
+    pub provider: ProviderKind,
+    pub delivery: String,
+    pub repository: String,
+    pub git_ref: String,
+    pub commit: String,
+    pub deleted: bool,
+    pub files: ChangedFiles,
+    pub author: String,
+    pub message: String,
+    pub clone_url: String,
+}
+
+impl From<PushParts> for Change {
+    fn from(p: PushParts) -> Self {
+        let (branch, tag) = split_ref(&p.git_ref);
+        let event = if tag.is_some() {
+            EventKind::Tag
+        } else {
+            EventKind::Push
+        };
+        Change {
+            provider: p.provider,
+            event,
+            delivery: p.delivery,
+            repository: p.repository,
+            git_ref: p.git_ref,
+            branch,
+            tag,
+            commit: p.commit,
+            deleted: p.deleted,
+            files: p.files,
+            author: p.author,
+            message: p.message,
+            pull_request: None,
+            clone_url: p.clone_url,
+        }
+    }
+}
+
+/// A pull-request event with the fields every provider fills.
+pub struct PullRequestParts {
+    pub provider: ProviderKind,
+    pub delivery: String,
+    pub repository: String,
+    pub commit: String,
+    pub author: String,
+    pub title: String,
+    pub clone_url: String,
+    pub pull_request: PullRequest,
+}
+
+impl From<PullRequestParts> for Change {
+    fn from(p: PullRequestParts) -> Self {
+        let source = strip_heads(&p.pull_request.source_branch).to_owned();
+        let target = strip_heads(&p.pull_request.target_branch).to_owned();
+        Change {
+            provider: p.provider,
+            event: EventKind::PullRequest,
+            delivery: p.delivery,
+            repository: p.repository,
+            git_ref: format!("refs/heads/{source}"),
+            branch: Some(source.clone()),
+            tag: None,
+            commit: p.commit,
+            deleted: false,
+            files: ChangedFiles::unknown(),
+            author: p.author,
+            message: p.title,
+            pull_request: Some(PullRequest {
+                source_branch: source,
+                target_branch: target,
+                ..p.pull_request
+            }),
+            clone_url: p.clone_url,
+        }
+    }
+}
+
+fn strip_heads(name: &str) -> &str {
+    name.strip_prefix("refs/heads/").unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_split_into_branch_or_tag() {
+        assert_eq!(
+            split_ref("refs/heads/release/1"),
+            (Some("release/1".into()), None)
+        );
+        assert_eq!(split_ref("refs/tags/v1.0"), (None, Some("v1.0".into())));
+        assert_eq!(split_ref("main"), (Some("main".into()), None));
+    }
+
+    #[test]
+    fn zero_sha_is_recognised() {
+        assert!(is_zero_sha("0000000000000000000000000000000000000000"));
+        assert!(!is_zero_sha("0000000000000000000000000000000000000001"));
+        assert!(!is_zero_sha(""));
+    }
+
+    #[test]
+    fn complete_file_lists_are_deduplicated_in_order() {
+        let files = ChangedFiles::complete(["b".to_owned(), "a".to_owned(), "b".to_owned()]);
+        assert_eq!(files.paths, ["b", "a"]);
+        assert!(files.complete);
+    }
+}

@@ -1,0 +1,631 @@
+//! The configuration document (SPEC §2): parsed and validated once, valid by construction.
+
+use crate::change::{EventKind, PrAction};
+use crate::glob::{GlobError, GlobList};
+use crate::template::{Source, Template};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// Most variables one trigger may pass (CodePipeline's limit).
+pub const MAX_VARIABLES: usize = 50;
+
+/// A configuration that cannot be used; the message names the field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A pipeline name that satisfies CodePipeline's rule (`[A-Za-z0-9.@_-]{1,100}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PipelineName(String);
+
+impl PipelineName {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if is_valid_ident(name, 100, |c| {
+            c.is_ascii_alphanumeric() || ".@_-".contains(c)
+        }) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(format!(
+                "{name:?} is not a pipeline name ([A-Za-z0-9.@_-], 1 to 100 characters)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PipelineName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_valid_ident(s: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
+    !s.is_empty() && s.chars().count() <= max && s.chars().all(allowed)
+}
+
+/// Trigger, alert-rule and secret names: `[A-Za-z0-9_-]{1,64}`.
+pub fn is_valid_name(name: &str) -> bool {
+    is_valid_ident(name, 64, |c| {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    })
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub triggers: Vec<Trigger>,
+    pub alerts: Vec<AlertRule>,
+}
+
+/// One trigger: what starts which pipeline.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: String,
+    pub pipeline: PipelineName,
+    pub rule: TriggerRule,
+    /// The source action to pin to the commit or object version.
+    pub source_action: Option<String>,
+    pub variables: Vec<Variable>,
+    /// The named secret a delivery must be verified with to start this trigger.
+    pub secret: Option<String>,
+}
+
+/// Whether a trigger listens to Git or to S3.
+#[derive(Debug, Clone)]
+pub enum TriggerRule {
+    Git(GitRule),
+    S3(S3Rule),
+}
+
+/// The Git part of a trigger.
+#[derive(Debug, Clone)]
+pub struct GitRule {
+    pub repository: GlobList,
+    pub events: Vec<EventKind>,
+    pub branches: Option<GlobList>,
+    pub source_branches: Option<GlobList>,
+    pub tags: Option<GlobList>,
+    pub pull_request_actions: Vec<PrAction>,
+    pub paths: Option<GlobList>,
+    pub skip_ci: bool,
+    pub allow_forks: bool,
+}
+
+/// The S3 part of a trigger.
+#[derive(Debug, Clone)]
+pub struct S3Rule {
+    pub bucket: GlobList,
+    pub keys: Option<GlobList>,
+}
+
+/// A pipeline variable and its template.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub template: Template,
+}
+
+/// What an alert rule listens for (SPEC §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertToken {
+    Started,
+    Succeeded,
+    Failed,
+    Stopped,
+    Stopping,
+    Superseded,
+    Canceled,
+    Resumed,
+    Recovered,
+    FirstFailure,
+    StageFailed,
+    ActionFailed,
+    Approval,
+    Audit,
+}
+
+impl AlertToken {
+    pub const ALL: [AlertToken; 14] = [
+        Self::Started,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Stopped,
+        Self::Stopping,
+        Self::Superseded,
+        Self::Canceled,
+        Self::Resumed,
+        Self::Recovered,
+        Self::FirstFailure,
+        Self::StageFailed,
+        Self::ActionFailed,
+        Self::Approval,
+        Self::Audit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "STARTED",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Stopped => "STOPPED",
+            Self::Stopping => "STOPPING",
+            Self::Superseded => "SUPERSEDED",
+            Self::Canceled => "CANCELED",
+            Self::Resumed => "RESUMED",
+            Self::Recovered => "RECOVERED",
+            Self::FirstFailure => "FIRST_FAILURE",
+            Self::StageFailed => "STAGE_FAILED",
+            Self::ActionFailed => "ACTION_FAILED",
+            Self::Approval => "APPROVAL",
+            Self::Audit => "AUDIT",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == word)
+    }
+}
+
+/// One alert rule: which pipelines' events go to which topic.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub name: String,
+    pub pipelines: GlobList,
+    pub on: Vec<AlertToken>,
+    /// `None`: the default topic (`HERALD_TOPIC_ARN`).
+    pub topic_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    triggers: Vec<RawTrigger>,
+    alerts: Option<Vec<RawAlert>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    name: String,
+    pipeline: String,
+    git: Option<RawGit>,
+    s3: Option<RawS3>,
+    source_action: Option<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGit {
+    repository: String,
+    events: Option<Vec<String>>,
+    branches: Option<Vec<String>>,
+    source_branches: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    pull_request_actions: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    skip_ci: Option<bool>,
+    allow_forks: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    bucket: String,
+    keys: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    name: String,
+    pipelines: Vec<String>,
+    on: Vec<String>,
+    topic_arn: Option<String>,
+}
+
+impl Config {
+    /// Parses and validates the JSON document.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_str(text).map_err(|e| ConfigError::new("configuration", e))?;
+        let mut names = HashSet::new();
+        let mut triggers = Vec::with_capacity(raw.triggers.len());
+        for (i, t) in raw.triggers.into_iter().enumerate() {
+            let path = if is_valid_name(&t.name) {
+                format!("trigger {:?}", t.name)
+            } else {
+                return Err(ConfigError::new(
+                    format!("triggers[{i}].name"),
+                    format!("{:?} must match [A-Za-z0-9_-]{{1,64}}", t.name),
+                ));
+            };
+            if !names.insert(t.name.clone()) {
+                return Err(ConfigError::new(path, "name is used by another trigger"));
+            }
+            triggers.push(Trigger::from_raw(t, &path)?);
+        }
+        let alerts = match raw.alerts {
+            None => vec![AlertRule {
+                name: "default".into(),
+                pipelines: glob_list(&path_of("alert \"default\"", "pipelines"), &["**"], false)?,
+                on: vec![AlertToken::Failed, AlertToken::Recovered],
+                topic_arn: None,
+            }],
+            Some(rules) => {
+                let mut names = HashSet::new();
+                let mut out = Vec::with_capacity(rules.len());
+                for (i, a) in rules.into_iter().enumerate() {
+                    if !is_valid_name(&a.name) {
+                        return Err(ConfigError::new(
+                            format!("alerts[{i}].name"),
+                            format!("{:?} must match [A-Za-z0-9_-]{{1,64}}", a.name),
+                        ));
+                    }
+                    let path = format!("alert {:?}", a.name);
+                    if !names.insert(a.name.clone()) {
+                        return Err(ConfigError::new(path, "name is used by another alert rule"));
+                    }
+                    out.push(AlertRule::from_raw(a, &path)?);
+                }
+                out
+            }
+        };
+        Ok(Self { triggers, alerts })
+    }
+
+    /// The triggers that listen to Git.
+    pub fn git_triggers(&self) -> impl Iterator<Item = (&Trigger, &GitRule)> {
+        self.triggers.iter().filter_map(|t| match &t.rule {
+            TriggerRule::Git(rule) => Some((t, rule)),
+            TriggerRule::S3(_) => None,
+        })
+    }
+
+    /// The triggers that listen to S3.
+    pub fn s3_triggers(&self) -> impl Iterator<Item = (&Trigger, &S3Rule)> {
+        self.triggers.iter().filter_map(|t| match &t.rule {
+            TriggerRule::S3(rule) => Some((t, rule)),
+            TriggerRule::Git(_) => None,
+        })
+    }
+
+    /// Alert rules that name no topic, which need `HERALD_TOPIC_ARN`.
+    pub fn alerts_without_topic(&self) -> impl Iterator<Item = &AlertRule> {
+        self.alerts.iter().filter(|a| a.topic_arn.is_none())
+    }
+}
+
+fn path_of(base: &str, field: &str) -> String {
+    format!("{base}: {field}")
+}
+
+fn glob_list<S: AsRef<str>>(
+    path: &str,
+    patterns: &[S],
+    case_insensitive: bool,
+) -> Result<GlobList, ConfigError> {
+    GlobList::new(patterns, case_insensitive).map_err(|e| match e {
+        GlobError::TooLong { .. } | GlobError::Invalid { .. } | GlobError::EmptyPattern { .. } => {
+            // "[2]: reason" reads as "branches[2]: reason"
+            let text = e.to_string();
+            match text.split_once(": ") {
+                Some((index, reason)) => ConfigError::new(format!("{path}{index}"), reason),
+                None => ConfigError::new(path, text),
+            }
+        }
+        _ => ConfigError::new(path, e),
+    })
+}
+
+fn optional_globs(
+    path: &str,
+    patterns: Option<Vec<String>>,
+    ci: bool,
+) -> Result<Option<GlobList>, ConfigError> {
+    patterns.map(|p| glob_list(path, &p, ci)).transpose()
+}
+
+fn words<T>(
+    path: &str,
+    list: Vec<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    known: &str,
+) -> Result<Vec<T>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(path, "must not be empty"));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, w)| {
+            parse(w).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}[{i}]"),
+                    format!("unknown value {w:?}; expected one of {known}"),
+                )
+            })
+        })
+        .collect()
+}
+
+impl Trigger {
+    fn from_raw(t: RawTrigger, path: &str) -> Result<Self, ConfigError> {
+        let pipeline = PipelineName::parse(&t.pipeline)
+            .map_err(|e| ConfigError::new(path_of(path, "pipeline"), e))?;
+        let (rule, source) = match (t.git, t.s3) {
+            (Some(git), None) => (TriggerRule::Git(GitRule::from_raw(git, path)?), Source::Git),
+            (None, Some(s3)) => (TriggerRule::S3(S3Rule::from_raw(s3, path)?), Source::S3),
+            _ => {
+                return Err(ConfigError::new(
+                    path,
+                    "needs exactly one of \"git\" or \"s3\"",
+                ))
+            }
+        };
+        if let Some(action) = &t.source_action {
+            if !is_valid_ident(action, 100, |c| {
+                c.is_ascii_alphanumeric() || ".@_-".contains(c)
+            }) {
+                return Err(ConfigError::new(
+                    path_of(path, "source_action"),
+                    format!(
+                        "{action:?} is not an action name ([A-Za-z0-9.@_-], 1 to 100 characters)"
+                    ),
+                ));
+            }
+        }
+        if t.variables.len() > MAX_VARIABLES {
+            return Err(ConfigError::new(
+                path_of(path, "variables"),
+                format!(
+                    "has {} entries; CodePipeline accepts at most {MAX_VARIABLES}",
+                    t.variables.len()
+                ),
+            ));
+        }
+        let mut variables = Vec::with_capacity(t.variables.len());
+        for (name, text) in t.variables {
+            let field = format!("variables.{name}");
+            if !is_valid_ident(&name, 128, |c| {
+                c.is_ascii_alphanumeric() || "@_-".contains(c)
+            }) {
+                return Err(ConfigError::new(
+                    path_of(path, &field),
+                    "variable names must match [A-Za-z0-9@_-]{1,128}",
+                ));
+            }
+            let template = Template::parse(&text, source)
+                .map_err(|e| ConfigError::new(path_of(path, &field), e))?;
+            variables.push(Variable { name, template });
+        }
+        if let Some(secret) = &t.secret {
+            if !is_valid_name(secret) {
+                return Err(ConfigError::new(
+                    path_of(path, "secret"),
+                    format!("{secret:?} must match [A-Za-z0-9_-]{{1,64}}"),
+                ));
+            }
+            if source == Source::S3 {
+                return Err(ConfigError::new(
+                    path_of(path, "secret"),
+                    "only Git triggers are started by webhooks",
+                ));
+            }
+        }
+        Ok(Self {
+            name: t.name,
+            pipeline,
+            rule,
+            source_action: t.source_action,
+            variables,
+            secret: t.secret,
+        })
+    }
+}
+
+impl GitRule {
+    fn from_raw(g: RawGit, path: &str) -> Result<Self, ConfigError> {
+        let field = |name: &str| path_of(path, &format!("git.{name}"));
+        let events = match g.events {
+            None => vec![EventKind::Push],
+            Some(list) => words(
+                &field("events"),
+                list,
+                EventKind::parse,
+                "push, tag, pull_request",
+            )?,
+        };
+        let pull_request_actions = match g.pull_request_actions {
+            None => vec![PrAction::Opened, PrAction::Updated, PrAction::Reopened],
+            Some(list) => words(
+                &field("pull_request_actions"),
+                list,
+                PrAction::parse,
+                "opened, updated, reopened, merged, closed",
+            )?,
+        };
+        Ok(Self {
+            repository: glob_list(&field("repository"), &[g.repository], true).map_err(|e| {
+                ConfigError {
+                    path: field("repository"),
+                    ..e
+                }
+            })?,
+            events,
+            branches: optional_globs(&field("branches"), g.branches, false)?,
+            source_branches: optional_globs(&field("source_branches"), g.source_branches, false)?,
+            tags: optional_globs(&field("tags"), g.tags, false)?,
+            pull_request_actions,
+            paths: optional_globs(&field("paths"), g.paths, false)?,
+            skip_ci: g.skip_ci.unwrap_or(true),
+            allow_forks: g.allow_forks.unwrap_or(false),
+        })
+    }
+}
+
+impl S3Rule {
+    fn from_raw(s: RawS3, path: &str) -> Result<Self, ConfigError> {
+        let field = |name: &str| path_of(path, &format!("s3.{name}"));
+        Ok(Self {
+            bucket: glob_list(&field("bucket"), &[s.bucket], false).map_err(|e| ConfigError {
+                path: field("bucket"),
+                ..e
+            })?,
+            keys: optional_globs(&field("keys"), s.keys, false)?,
+        })
+    }
+}
+
+impl AlertRule {
+    fn from_raw(a: RawAlert, path: &str) -> Result<Self, ConfigError> {
+        let pipelines = glob_list(&path_of(path, "pipelines"), &a.pipelines, false)?;
+        let known = AlertToken::ALL.map(|t| t.as_str()).join(", ");
+        let on = words(&path_of(path, "on"), a.on, AlertToken::parse, &known)?;
+        if let Some(arn) = &a.topic_arn {
+            if !(arn.starts_with("arn:")
+                && arn.split(':').nth(2) == Some("sns")
+                && arn.split(':').count() == 6)
+            {
+                return Err(ConfigError::new(
+                    path_of(path, "topic_arn"),
+                    format!("{arn:?} is not an SNS topic ARN"),
+                ));
+            }
+        }
+        Ok(Self {
+            name: a.name,
+            pipelines,
+            on,
+            topic_arn: a.topic_arn,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"{
+      "triggers": [
+        { "name": "app-main", "pipeline": "app-pipeline",
+          "git": { "repository": "acme/app", "events": ["push", "tag", "pull_request"],
+                   "branches": ["main", "release/**", "!release/legacy"], "tags": ["v*"],
+                   "pull_request_actions": ["opened", "updated", "reopened"],
+                   "paths": ["services/app/**", "!**/*.md"], "skip_ci": true },
+          "source_action": "Source",
+          "variables": { "BRANCH": "{branch}", "COMMIT_ID": "{commit}" } },
+        { "name": "artifact-drop", "pipeline": "deploy-pipeline",
+          "s3": { "bucket": "acme-artifacts", "keys": ["releases/**/*.zip"] },
+          "source_action": "Source", "variables": { "ARTIFACT_KEY": "{key}" } }
+      ],
+      "alerts": [
+        { "name": "prod", "pipelines": ["prod-*"], "on": ["FAILED", "RECOVERED", "APPROVAL", "AUDIT"],
+          "topic_arn": "arn:aws:sns:us-east-1:111122223333:prod-alerts" },
+        { "name": "everything-else", "pipelines": ["**"], "on": ["FAILED", "RECOVERED"] }
+      ]
+    }"#;
+
+    fn err(text: &str) -> String {
+        Config::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_spec_example_is_valid() {
+        let c = Config::from_json(SPEC_EXAMPLE).unwrap();
+        assert_eq!(c.triggers.len(), 2);
+        assert_eq!(c.git_triggers().count(), 1);
+        assert_eq!(c.s3_triggers().count(), 1);
+        assert_eq!(c.alerts.len(), 2);
+        assert_eq!(c.alerts_without_topic().count(), 1);
+        let (_, git) = c.git_triggers().next().unwrap();
+        assert!(git.repository.is_match("ACME/app"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_json(
+            r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"}}]}"#,
+        )
+        .unwrap();
+        let (_, git) = c.git_triggers().next().unwrap();
+        assert_eq!(git.events, [EventKind::Push]);
+        assert_eq!(
+            git.pull_request_actions,
+            [PrAction::Opened, PrAction::Updated, PrAction::Reopened]
+        );
+        assert!(git.skip_ci && !git.allow_forks && git.branches.is_none() && git.paths.is_none());
+        assert_eq!(c.alerts.len(), 1);
+        assert_eq!(c.alerts[0].name, "default");
+        assert_eq!(c.alerts[0].on, [AlertToken::Failed, AlertToken::Recovered]);
+        assert!(Config::from_json("{}").unwrap().triggers.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","brnches":["x"]}}]}"#).contains("unknown field `brnches`"));
+        assert_eq!(
+            err(
+                r#"{"triggers":[{"name":"app-main","pipeline":"p","git":{"repository":"o/r","branches":["a","b","c[" ]}}]}"#
+            ),
+            "trigger \"app-main\": git.branches[2]: unclosed character class; missing ']'"
+        );
+        assert_eq!(
+            err(r#"{"triggers":[{"name":"a b","pipeline":"p","git":{"repository":"o/r"}}]}"#),
+            "triggers[0].name: \"a b\" must match [A-Za-z0-9_-]{1,64}"
+        );
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"}},{"name":"a","pipeline":"p","git":{"repository":"o/r"}}]}"#).contains("used by another trigger"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p"}]}"#).contains("exactly one of"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"s3":{"bucket":"b"}}]}"#).contains("exactly one of"));
+        assert!(err(
+            r#"{"triggers":[{"name":"a","pipeline":"bad name","git":{"repository":"o/r"}}]}"#
+        )
+        .starts_with("trigger \"a\": pipeline:"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","events":["pushh"]}}]}"#).starts_with("trigger \"a\": git.events[0]: unknown value \"pushh\""));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":{"X":"{nope}"}}]}"#).starts_with("trigger \"a\": variables.X: unknown placeholder {nope}"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"variables":{"X":"{branch}"}}]}"#).contains("unknown placeholder {branch}"));
+        assert!(err(
+            r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","branches":[]}}]}"#
+        )
+        .contains("git.branches: must not be empty"));
+        assert!(
+            err(r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILD"]}]}"#)
+                .starts_with("alert \"x\": on[0]: unknown value")
+        );
+        assert!(err(
+            r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILED"],"topic_arn":"nope"}]}"#
+        )
+        .contains("not an SNS topic ARN"));
+        assert!(err("[").starts_with("configuration:"));
+        let many: BTreeMap<String, String> = (0..51)
+            .map(|i| (format!("V{i}"), "{commit}".to_string()))
+            .collect();
+        let doc = serde_json::json!({"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":many}]});
+        assert!(err(&doc.to_string()).contains("at most 50"));
+    }
+
+    #[test]
+    fn pipeline_names() {
+        assert!(PipelineName::parse("prod-api.v2@x_y").is_ok());
+        assert!(PipelineName::parse("").is_err());
+        assert!(PipelineName::parse(&"a".repeat(101)).is_err());
+    }
+}

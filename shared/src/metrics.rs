@@ -1,0 +1,73 @@
+//! CloudWatch Embedded Metric Format: one JSON line per count, printed to stdout, where the
+//! Lambda log pipeline turns it into a metric without an API call.
+
+use serde_json::{json, Map, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The CloudWatch namespace of every Herald metric.
+pub const NAMESPACE: &str = "Herald";
+
+/// Prints one EMF line counting `value` of `metric` with the given dimensions.
+pub fn count(metric: &str, value: u64, dimensions: &[(&str, &str)]) {
+    println!("{}", emf_line(metric, value, dimensions, now_millis()));
+}
+
+fn now_millis() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+/// The EMF document for one count.
+pub fn emf_line(
+    metric: &str,
+    value: u64,
+    dimensions: &[(&str, &str)],
+    timestamp_ms: u128,
+) -> Value {
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": [{ "Name": metric, "Unit": "Count" }]
+            }]
+        }),
+    );
+    for (k, v) in dimensions {
+        doc.insert((*k).into(), Value::String((*v).into()));
+    }
+    doc.insert(metric.into(), json!(value));
+    Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_shape() {
+        let line = emf_line(
+            "Deliveries",
+            1,
+            &[("provider", "github"), ("outcome", "processed")],
+            42,
+        );
+        assert_eq!(line["_aws"]["Timestamp"], 42);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Herald");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["provider", "outcome"])
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "Deliveries"
+        );
+        assert_eq!(line["provider"], "github");
+        assert_eq!(line["Deliveries"], 1);
+    }
+}

@@ -1,0 +1,333 @@
+//! Bitbucket Cloud.
+//!
+//! `X-Event-Key` names the event, `X-Request-UUID` the delivery; `X-Hub-Signature:
+//! sha256=<hex>` signs the raw body (Bitbucket Data Center uses the same scheme).
+//! Pushes carry no file lists, so path filters always see an incomplete list.
+
+use super::{
+    delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers,
+};
+use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
+use crate::change::{
+    Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+};
+use serde::Deserialize;
+
+/// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`.
+pub fn authenticate(
+    headers: &Headers,
+    body: &[u8],
+    secrets: &WebhookSecrets,
+) -> Option<SecretScope> {
+    let signature = strip_prefix_ignore_case(headers.get("x-hub-signature")?, "sha256=")?;
+    secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
+}
+
+pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
+    let event = headers.get("x-event-key").unwrap_or_default().to_owned();
+    let delivery = delivery_id(headers, &["x-request-uuid", "x-hook-uuid"], body);
+    let pr_action = match event.as_str() {
+        "pullrequest:created" => Some(PrAction::Opened),
+        "pullrequest:updated" => Some(PrAction::Updated),
+        "pullrequest:fulfilled" => Some(PrAction::Merged),
+        "pullrequest:rejected" => Some(PrAction::Closed),
+        _ => None,
+    };
+    let content = match (event.as_str(), pr_action) {
+        ("repo:push", _) => Content::Changes(push(from_json(body)?, &delivery)),
+        (_, Some(action)) => {
+            Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)])
+        }
+        (other, None) => Content::Ignored(format!(
+            "Bitbucket event {other:?} does not start pipelines"
+        )),
+    };
+    Ok(Delivery {
+        event,
+        delivery,
+        content,
+    })
+}
+
+#[derive(Deserialize)]
+struct PushEvent {
+    actor: Option<Actor>,
+    repository: Repository,
+    push: PushBody,
+}
+
+#[derive(Deserialize)]
+struct PushBody {
+    #[serde(default)]
+    changes: Vec<RefChange>,
+}
+
+#[derive(Deserialize)]
+struct RefChange {
+    new: Option<RefState>,
+    old: Option<RefState>,
+}
+
+#[derive(Deserialize)]
+struct RefState {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    target: Option<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    #[serde(default)]
+    hash: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    display_name: Option<String>,
+    nickname: Option<String>,
+}
+
+impl Actor {
+    fn name(self) -> String {
+        self.nickname.or(self.display_name).unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+    links: Option<Links>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    html: Option<Href>,
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: String,
+}
+
+impl Repository {
+    fn clone_url(&self) -> String {
+        match self.links.as_ref().and_then(|l| l.html.as_ref()) {
+            Some(html) => format!("{}.git", html.href.trim_end_matches('/')),
+            None => format!("https://bitbucket.org/{}.git", self.full_name),
+        }
+    }
+}
+
+fn full_ref(state: &RefState) -> String {
+    match state.kind.as_str() {
+        "tag" | "annotated_tag" => format!("refs/tags/{}", state.name),
+        _ => format!("refs/heads/{}", state.name),
+    }
+}
+
+fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
+    let clone_url = e.repository.clone_url();
+    let author = e.actor.map(Actor::name).unwrap_or_default();
+    e.push
+        .changes
+        .into_iter()
+        .filter_map(|c| {
+            let deleted = c.new.is_none();
+            let state = c.new.or(c.old)?;
+            let target = state.target.as_ref();
+            Some(
+                PushParts {
+                    provider: ProviderKind::BitbucketCloud,
+                    delivery: delivery.to_owned(),
+                    repository: e.repository.full_name.clone(),
+                    git_ref: full_ref(&state),
+                    commit: if deleted {
+                        String::new()
+                    } else {
+                        target.map(|t| t.hash.clone()).unwrap_or_default()
+                    },
+                    deleted,
+                    files: ChangedFiles::unknown(),
+                    author: author.clone(),
+                    message: target.map(|t| t.message.clone()).unwrap_or_default(),
+                    clone_url: clone_url.clone(),
+                }
+                .into(),
+            )
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    actor: Option<Actor>,
+    repository: Repository,
+    pullrequest: PullRequestBody,
+}
+
+#[derive(Deserialize)]
+struct PullRequestBody {
+    id: u64,
+    #[serde(default)]
+    title: String,
+    source: Endpoint,
+    destination: Endpoint,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    branch: Branch,
+    commit: Option<Target>,
+    repository: Option<Repository>,
+}
+
+#[derive(Deserialize)]
+struct Branch {
+    name: String,
+}
+
+fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change {
+    let pr = e.pullrequest;
+    let from_fork = match (&pr.source.repository, &pr.destination.repository) {
+        (Some(s), Some(d)) => !s.full_name.eq_ignore_ascii_case(&d.full_name),
+        _ => true,
+    };
+    PullRequestParts {
+        provider: ProviderKind::BitbucketCloud,
+        delivery: delivery.to_owned(),
+        clone_url: e.repository.clone_url(),
+        repository: e.repository.full_name,
+        commit: pr.source.commit.map(|c| c.hash).unwrap_or_default(),
+        author: e.actor.map(Actor::name).unwrap_or_default(),
+        title: pr.title,
+        pull_request: PullRequest {
+            number: pr.id,
+            action,
+            source_branch: pr.source.branch.name,
+            target_branch: pr.destination.branch.name,
+            from_fork,
+        },
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{sign_hex, Secret};
+    use crate::change::EventKind;
+    use crate::providers::fixtures::read;
+
+    fn headers(event: &str) -> Headers {
+        [
+            ("X-Event-Key", event),
+            ("X-Request-UUID", "req-1"),
+            ("X-Hook-UUID", "hook-1"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn changes(event: &str, body: &[u8]) -> Vec<Change> {
+        match parse(&headers(event), body).unwrap().content {
+            Content::Changes(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_fixture() {
+        let c = &changes("repo:push", &read("bitbucket/repo-push.json"))[0];
+        assert_eq!(
+            (c.event, c.repository.as_str()),
+            (EventKind::Push, "team_name/repo_name")
+        );
+        assert_eq!(c.branch.as_deref(), Some("name-of-branch"));
+        assert_eq!(c.commit, "709d658dc5b6d6afcd46049c2f332ee3f515a67d");
+        assert_eq!(c.message, "new commit message\n");
+        assert_eq!(c.delivery, "req-1");
+        assert!(!c.files.complete && !c.deleted);
+        assert_eq!(
+            c.clone_url,
+            "https://api.bitbucket.org/bitbucket/bitbucket.git"
+        );
+    }
+
+    #[test]
+    fn tag_and_deleted_branch() {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&read("bitbucket/repo-push.json")).unwrap();
+        doc["push"]["changes"][0]["new"]["type"] = "tag".into();
+        doc["push"]["changes"][0]["new"]["name"] = "v2".into();
+        let c = &changes("repo:push", doc.to_string().as_bytes())[0];
+        assert_eq!((c.event, c.tag.as_deref()), (EventKind::Tag, Some("v2")));
+        doc["push"]["changes"][0]["new"] = serde_json::Value::Null;
+        let c = &changes("repo:push", doc.to_string().as_bytes())[0];
+        assert!(c.deleted);
+        assert_eq!(c.branch.as_deref(), Some("name-of-branch"));
+    }
+
+    #[test]
+    fn pull_request_fixtures() {
+        for (event, file, action) in [
+            (
+                "pullrequest:created",
+                "bitbucket/pull-request-created.json",
+                PrAction::Opened,
+            ),
+            (
+                "pullrequest:updated",
+                "bitbucket/pull-request-updated.json",
+                PrAction::Updated,
+            ),
+            (
+                "pullrequest:fulfilled",
+                "bitbucket/pull-request-merged.json",
+                PrAction::Merged,
+            ),
+            (
+                "pullrequest:rejected",
+                "bitbucket/pull-request-declined.json",
+                PrAction::Closed,
+            ),
+        ] {
+            let c = &changes(event, &read(file))[0];
+            let pr = c.pull_request.as_ref().unwrap();
+            assert_eq!((pr.number, pr.action), (1, action), "{event}");
+            assert_eq!(
+                (pr.source_branch.as_str(), pr.target_branch.as_str()),
+                ("branch2", "master")
+            );
+            assert_eq!(c.commit, "d3022fc0ca3d");
+            assert!(!pr.from_fork);
+        }
+        assert!(matches!(
+            parse(
+                &headers("issue:created"),
+                &read("bitbucket/issue-created.json")
+            )
+            .unwrap()
+            .content,
+            Content::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn signature() {
+        let body = read("bitbucket/repo-push.json");
+        let secrets = WebhookSecrets::parse("bb").unwrap();
+        let mut h = headers("repo:push");
+        h.insert(
+            "X-Hub-Signature",
+            &format!("sha256={}", sign_hex(&Secret::new("bb"), &body)),
+        );
+        assert_eq!(
+            authenticate(&h, &body, &secrets),
+            Some(SecretScope::Default)
+        );
+        assert_eq!(authenticate(&headers("repo:push"), &body, &secrets), None);
+    }
+}

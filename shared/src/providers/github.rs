@@ -1,0 +1,373 @@
+//! GitHub and GitHub Enterprise Server.
+//!
+//! `X-GitHub-Event` names the event, `X-GitHub-Delivery` the delivery, and
+//! `X-Hub-Signature-256: sha256=<hex>` signs the raw body with HMAC-SHA256.
+
+use super::{
+    delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers,
+};
+use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
+use crate::change::{
+    is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+};
+use serde::Deserialize;
+
+/// GitHub caps the commits listed in a push; at the cap the file list may be partial.
+const MAX_LISTED_COMMITS: usize = 2048;
+
+pub fn authenticate(
+    headers: &Headers,
+    body: &[u8],
+    secrets: &WebhookSecrets,
+) -> Option<SecretScope> {
+    let signature = strip_prefix_ignore_case(headers.get("x-hub-signature-256")?, "sha256=")?;
+    secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
+}
+
+pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
+    let event = headers.get("x-github-event").unwrap_or_default().to_owned();
+    let delivery = delivery_id(headers, &["x-github-delivery"], body);
+    let content = match event.as_str() {
+        "push" => Content::Changes(vec![push(from_json(body)?, &delivery)]),
+        "pull_request" => pull_request(from_json(body)?, &delivery),
+        "ping" => Content::Ping,
+        other => Content::Ignored(format!("GitHub event {other:?} does not start pipelines")),
+    };
+    Ok(Delivery {
+        event,
+        delivery,
+        content,
+    })
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    forced: bool,
+    #[serde(default)]
+    commits: Vec<Commit>,
+    head_commit: Option<Commit>,
+    repository: Repository,
+    pusher: Option<Pusher>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Commit {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    modified: Vec<String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    author: Option<Author>,
+}
+
+#[derive(Deserialize)]
+struct Author {
+    #[serde(default)]
+    name: String,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Pusher {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct User {
+    #[serde(default)]
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+    #[serde(default)]
+    clone_url: String,
+}
+
+fn push(p: Push, delivery: &str) -> crate::change::Change {
+    let files = if p.commits.is_empty() || p.forced || p.commits.len() >= MAX_LISTED_COMMITS {
+        ChangedFiles::unknown()
+    } else {
+        ChangedFiles::complete(
+            p.commits
+                .iter()
+                .flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed))
+                .cloned(),
+        )
+    };
+    let head = p.head_commit.as_ref().or(p.commits.last());
+    let author = head
+        .and_then(|c| c.author.as_ref())
+        .map(|a| a.username.clone().unwrap_or_else(|| a.name.clone()))
+        .or_else(|| p.pusher.as_ref().map(|x| x.name.clone()))
+        .or_else(|| p.sender.as_ref().map(|x| x.login.clone()))
+        .unwrap_or_default();
+    PushParts {
+        provider: ProviderKind::GitHub,
+        delivery: delivery.to_owned(),
+        repository: p.repository.full_name,
+        deleted: p.deleted || is_zero_sha(&p.after),
+        commit: p.after,
+        git_ref: p.git_ref,
+        files,
+        author,
+        message: head.map(|c| c.message.clone()).unwrap_or_default(),
+        clone_url: p.repository.clone_url,
+    }
+    .into()
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    number: u64,
+    pull_request: PullRequestBody,
+    repository: Repository,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct PullRequestBody {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    merged: bool,
+    head: Side,
+    base: Side,
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Side {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    #[serde(default)]
+    sha: String,
+    /// `null` when the fork was deleted.
+    repo: Option<Repository>,
+}
+
+fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
+    let action = match e.action.as_str() {
+        "opened" => PrAction::Opened,
+        "synchronize" => PrAction::Updated,
+        "reopened" => PrAction::Reopened,
+        "closed" if e.pull_request.merged => PrAction::Merged,
+        "closed" => PrAction::Closed,
+        other => {
+            return Content::Ignored(format!(
+                "pull request action {other:?} does not start pipelines"
+            ))
+        }
+    };
+    let pr = e.pull_request;
+    let from_fork = match (&pr.head.repo, &pr.base.repo) {
+        (Some(head), Some(base)) => !head.full_name.eq_ignore_ascii_case(&base.full_name),
+        _ => true,
+    };
+    let author = pr.user.or(e.sender).map(|u| u.login).unwrap_or_default();
+    Content::Changes(vec![PullRequestParts {
+        provider: ProviderKind::GitHub,
+        delivery: delivery.to_owned(),
+        repository: e.repository.full_name,
+        commit: pr.head.sha,
+        author,
+        title: pr.title,
+        clone_url: e.repository.clone_url,
+        pull_request: PullRequest {
+            number: e.number,
+            action,
+            source_branch: pr.head.git_ref,
+            target_branch: pr.base.git_ref,
+            from_fork,
+        },
+    }
+    .into()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{sign_hex, Secret};
+    use crate::change::EventKind;
+    use crate::providers::fixtures::read;
+
+    fn headers(event: &str) -> Headers {
+        [("X-GitHub-Event", event), ("X-GitHub-Delivery", "d-1")]
+            .into_iter()
+            .collect()
+    }
+
+    fn changes(event: &str, file: &str) -> Vec<crate::change::Change> {
+        match parse(&headers(event), &read(file)).unwrap().content {
+            Content::Changes(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_fixture() {
+        let c = &changes("push", "github/push.json")[0];
+        assert_eq!(c.event, EventKind::Push);
+        assert_eq!(c.repository, "binkkatal/sample_app");
+        assert_eq!(c.branch.as_deref(), Some("master"));
+        assert_eq!(c.commit, "fd489864e7642b48eaad6e3f155c10e46810ec72");
+        assert_eq!(c.message, "test a push event");
+        assert_eq!(c.author, "binkkatal");
+        assert_eq!(c.delivery, "d-1");
+        assert!(c.files.complete);
+        assert_eq!(
+            c.files.paths,
+            [
+                ".razorops.yaml",
+                "app/controllers/application_controller.rb"
+            ]
+        );
+        assert_eq!(c.clone_url, "https://github.com/binkkatal/sample_app.git");
+        assert!(!c.deleted);
+    }
+
+    #[test]
+    fn pull_request_fixture() {
+        let c = &changes("pull_request", "github/pull-request.json")[0];
+        let pr = c.pull_request.as_ref().unwrap();
+        assert_eq!(c.event, EventKind::PullRequest);
+        assert_eq!((pr.number, pr.action), (1, PrAction::Opened));
+        assert_eq!(
+            (pr.source_branch.as_str(), pr.target_branch.as_str()),
+            ("changes", "master")
+        );
+        assert_eq!(c.commit, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
+        assert!(!pr.from_fork);
+        assert!(!c.files.complete);
+    }
+
+    #[test]
+    fn pull_request_actions_map_to_herald_words() {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&read("github/pull-request.json")).unwrap();
+        for (action, merged, expected) in [
+            ("synchronize", false, Some(PrAction::Updated)),
+            ("reopened", false, Some(PrAction::Reopened)),
+            ("closed", true, Some(PrAction::Merged)),
+            ("closed", false, Some(PrAction::Closed)),
+            ("labeled", false, None),
+        ] {
+            doc["action"] = action.into();
+            doc["pull_request"]["merged"] = merged.into();
+            let out = parse(&headers("pull_request"), doc.to_string().as_bytes())
+                .unwrap()
+                .content;
+            match (out, expected) {
+                (Content::Changes(c), Some(a)) => {
+                    assert_eq!(c[0].pull_request.as_ref().unwrap().action, a)
+                }
+                (Content::Ignored(_), None) => {}
+                (other, _) => panic!("{action}: {other:?}"),
+            }
+        }
+        doc["pull_request"]["head"]["repo"]["full_name"] = "someone/fork".into();
+        doc["action"] = "opened".into();
+        let Content::Changes(c) = parse(&headers("pull_request"), doc.to_string().as_bytes())
+            .unwrap()
+            .content
+        else {
+            panic!()
+        };
+        assert!(c[0].pull_request.as_ref().unwrap().from_fork);
+    }
+
+    #[test]
+    fn ping_create_delete_issues() {
+        assert_eq!(
+            parse(&headers("ping"), &read("github/ping.json"))
+                .unwrap()
+                .content,
+            Content::Ping
+        );
+        for (event, file) in [
+            ("create", "github/create.json"),
+            ("delete", "github/delete.json"),
+            ("issues", "github/issues.json"),
+        ] {
+            assert!(
+                matches!(
+                    parse(&headers(event), &read(file)).unwrap().content,
+                    Content::Ignored(_)
+                ),
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn deleted_branch_and_tag_push() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("github/push.json")).unwrap();
+        doc["ref"] = "refs/tags/v1.2.0".into();
+        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes())
+            .unwrap()
+            .content
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c[0].event, c[0].tag.as_deref()),
+            (EventKind::Tag, Some("v1.2.0"))
+        );
+        doc["deleted"] = true.into();
+        doc["after"] = "0000000000000000000000000000000000000000".into();
+        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes())
+            .unwrap()
+            .content
+        else {
+            panic!()
+        };
+        assert!(c[0].deleted);
+    }
+
+    #[test]
+    fn signature() {
+        let body = read("github/push.json");
+        let secrets = WebhookSecrets::parse("topsecret").unwrap();
+        let sig = format!("sha256={}", sign_hex(&Secret::new("topsecret"), &body));
+        let mut h = headers("push");
+        h.insert("X-Hub-Signature-256", &sig);
+        assert_eq!(
+            authenticate(&h, &body, &secrets),
+            Some(SecretScope::Default)
+        );
+        assert_eq!(authenticate(&h, &body[1..], &secrets), None);
+        assert_eq!(authenticate(&headers("push"), &body, &secrets), None);
+        let mut sha1 = headers("push");
+        sha1.insert("X-Hub-Signature-256", &sig.replace("sha256=", "sha1="));
+        assert_eq!(authenticate(&sha1, &body, &secrets), None);
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        assert!(matches!(
+            parse(&headers("push"), b"{"),
+            Err(BodyError::Json(_))
+        ));
+        assert!(matches!(
+            parse(&headers("push"), b"{\"ref\": 3}"),
+            Err(BodyError::Json(_))
+        ));
+        assert!(matches!(
+            parse(&headers("pull_request"), b"[]"),
+            Err(BodyError::Json(_))
+        ));
+    }
+}

@@ -1,0 +1,189 @@
+//! The environment each function reads once, at cold start (SPEC §2).
+
+use crate::config::{Config, ConfigError};
+use crate::ports::AwsError;
+
+/// Every environment variable Herald reads.
+pub mod vars {
+    pub const CONFIG: &str = "HERALD_CONFIG";
+    pub const CONFIG_PARAMETER: &str = "HERALD_CONFIG_PARAMETER";
+    pub const WEBHOOK_SECRET_ARN: &str = "HERALD_WEBHOOK_SECRET_ARN";
+    /// Local runs and tests only; the template never sets it.
+    pub const WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
+    pub const TOPIC_ARN: &str = "HERALD_TOPIC_ARN";
+    pub const EVENT_BUS: &str = "HERALD_EVENT_BUS";
+    pub const DEDUP_TABLE: &str = "HERALD_DEDUP_TABLE";
+    /// Local runs and tests only.
+    pub const DRY_RUN: &str = "HERALD_DRY_RUN";
+}
+
+/// Where the configuration document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    Inline(String),
+    Parameter(String),
+}
+
+/// Where the webhook secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSetting {
+    SecretsManager(String),
+    Inline(String),
+    None,
+}
+
+/// A cold start that cannot go on; the message names the variable and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}: {1}")]
+    Env(&'static str, String),
+    #[error("configuration invalid: {0}")]
+    Config(#[from] ConfigError),
+    #[error("HERALD_CONFIG_PARAMETER {name}: {source}")]
+    Parameter { name: String, source: AwsError },
+}
+
+/// The settings of one function.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: ConfigSource,
+    pub webhook_secret: SecretSetting,
+    pub topic_arn: Option<String>,
+    pub event_bus: Option<String>,
+    pub dedup_table: Option<String>,
+    pub dry_run: bool,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, StartupError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let config = match (get(vars::CONFIG), get(vars::CONFIG_PARAMETER)) {
+            (Some(doc), None) => ConfigSource::Inline(doc),
+            (None, Some(name)) => ConfigSource::Parameter(name),
+            (Some(_), Some(_)) => {
+                return Err(StartupError::Env(
+                    vars::CONFIG,
+                    "set HERALD_CONFIG or HERALD_CONFIG_PARAMETER, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(StartupError::Env(
+                    vars::CONFIG,
+                    "not set (nor HERALD_CONFIG_PARAMETER)".into(),
+                ))
+            }
+        };
+        let webhook_secret = match (get(vars::WEBHOOK_SECRET_ARN), lookup(vars::WEBHOOK_SECRET)) {
+            (Some(arn), _) => SecretSetting::SecretsManager(arn),
+            (None, Some(secret)) if !secret.is_empty() => SecretSetting::Inline(secret),
+            _ => SecretSetting::None,
+        };
+        let dry_run = match get(vars::DRY_RUN)
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("false") | Some("0") | Some("no") => false,
+            Some("true") | Some("1") | Some("yes") => true,
+            Some(other) => {
+                return Err(StartupError::Env(
+                    vars::DRY_RUN,
+                    format!("{other:?} is not true or false"),
+                ))
+            }
+        };
+        let arn = |name: &'static str, service: &str| -> Result<Option<String>, StartupError> {
+            match get(name) {
+                Some(v) if !(v.starts_with("arn:") && v.split(':').nth(2) == Some(service)) => Err(
+                    StartupError::Env(name, format!("{v:?} is not an {service} ARN")),
+                ),
+                v => Ok(v),
+            }
+        };
+        Ok(Self {
+            config,
+            webhook_secret,
+            topic_arn: arn(vars::TOPIC_ARN, "sns")?,
+            event_bus: get(vars::EVENT_BUS),
+            dedup_table: get(vars::DEDUP_TABLE),
+            dry_run,
+        })
+    }
+
+    /// The inline document, parsed; `None` when it lives in SSM.
+    pub fn inline_config(&self) -> Option<Result<Config, ConfigError>> {
+        match &self.config {
+            ConfigSource::Inline(doc) => Some(Config::from_json(doc)),
+            ConfigSource::Parameter(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, StartupError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_the_environment() {
+        let s = settings(&[
+            ("HERALD_CONFIG", "{}"),
+            ("HERALD_WEBHOOK_SECRET", "x"),
+            ("HERALD_DRY_RUN", "true"),
+            ("HERALD_DEDUP_TABLE", "t"),
+        ])
+        .unwrap();
+        assert_eq!(s.config, ConfigSource::Inline("{}".into()));
+        assert_eq!(s.webhook_secret, SecretSetting::Inline("x".into()));
+        assert!(s.dry_run);
+        assert_eq!(s.dedup_table.as_deref(), Some("t"));
+        let s = settings(&[
+            ("HERALD_CONFIG_PARAMETER", "/p"),
+            (
+                "HERALD_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:x",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.config, ConfigSource::Parameter("/p".into()));
+        assert!(matches!(s.webhook_secret, SecretSetting::SecretsManager(_)));
+        assert_eq!(
+            settings(&[("HERALD_CONFIG", "{}")]).unwrap().webhook_secret,
+            SecretSetting::None
+        );
+    }
+
+    #[test]
+    fn bad_environments_name_the_variable() {
+        assert!(settings(&[])
+            .unwrap_err()
+            .to_string()
+            .starts_with("HERALD_CONFIG: not set"));
+        assert!(settings(&[("HERALD_CONFIG", "{}"), ("HERALD_CONFIG_PARAMETER", "/p")]).is_err());
+        assert!(
+            settings(&[("HERALD_CONFIG", "{}"), ("HERALD_DRY_RUN", "maybe")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("HERALD_DRY_RUN")
+        );
+        assert!(
+            settings(&[("HERALD_CONFIG", "{}"), ("HERALD_TOPIC_ARN", "topic")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("HERALD_TOPIC_ARN")
+        );
+    }
+}

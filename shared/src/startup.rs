@@ -1,0 +1,86 @@
+//! Cold-start wiring shared by the functions: logging, the configuration, the adapters.
+
+use crate::aws;
+use crate::config::Config;
+use crate::settings::{ConfigSource, SecretSetting, Settings, StartupError};
+use crate::start::StartRunner;
+use crate::webhook::{parse_secret_text, SecretCache, Secrets, WebhookService};
+use std::sync::Arc;
+
+/// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The configuration document, from the environment or SSM, validated.
+pub async fn load_config(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<Config>, StartupError> {
+    let text = match &settings.config {
+        ConfigSource::Inline(doc) => doc.clone(),
+        ConfigSource::Parameter(name) => {
+            aws::ssm::read_parameter(&aws_sdk_ssm::Client::new(sdk), name)
+                .await
+                .map_err(|source| StartupError::Parameter {
+                    name: name.clone(),
+                    source,
+                })?
+        }
+    };
+    Ok(Arc::new(Config::from_json(&text)?))
+}
+
+/// Starts pipelines through CodePipeline, once per token when a dedup table is set.
+pub fn start_runner(settings: &Settings, sdk: &aws_config::SdkConfig) -> StartRunner {
+    let starter = Arc::new(aws::codepipeline::CodePipelineStarter::new(
+        aws_sdk_codepipeline::Client::new(sdk),
+    ));
+    let dedup = settings.dedup_table.as_ref().map(|table| {
+        Arc::new(aws::dynamodb::DynamoDbDedup::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        )) as Arc<dyn crate::ports::DedupStore>
+    });
+    StartRunner::new(starter, dedup, settings.dry_run)
+}
+
+/// The decision-event publisher, when `HERALD_EVENT_BUS` is set.
+pub fn event_publisher(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+) -> Option<Arc<dyn crate::ports::EventPublisher>> {
+    settings.event_bus.as_ref().map(|bus| {
+        Arc::new(aws::eventbridge::EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus,
+        )) as Arc<dyn crate::ports::EventPublisher>
+    })
+}
+
+/// The `git-webhook` service with its AWS adapters.
+pub fn webhook_service(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    config: Arc<Config>,
+) -> WebhookService {
+    let secrets = match &settings.webhook_secret {
+        SecretSetting::SecretsManager(arn) => Secrets::Loaded(SecretCache::new(Arc::new(
+            aws::secretsmanager::SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                arn,
+            ),
+        ))),
+        SecretSetting::Inline(text) => Secrets::Fixed(Arc::new(parse_secret_text(Some(text)))),
+        SecretSetting::None => {
+            tracing::error!("no webhook secret configured (HERALD_WEBHOOK_SECRET_ARN); every request will be answered 401");
+            Secrets::Fixed(Arc::new(parse_secret_text(None)))
+        }
+    };
+    WebhookService::new(
+        config,
+        secrets,
+        start_runner(settings, sdk),
+        event_publisher(settings, sdk),
+    )
+}

@@ -1,0 +1,550 @@
+//! Trigger decisions: given the configuration and a change, which pipelines start and why the
+//! others do not. Pure and synchronous; the `explain` of every skip lives here.
+
+use crate::auth::SecretScope;
+use crate::change::{Change, EventKind};
+use crate::config::{Config, GitRule, PipelineName, Trigger};
+use crate::template::{first_line, Field, Fields};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+/// Commit-message markers that skip a trigger (case-insensitive), as named in skip reasons.
+pub const SKIP_MARKERS: [&str; 4] = ["[skip ci]", "[ci skip]", "[no ci]", "[skip herald]"];
+
+/// How a start pins the pipeline's source action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RevisionType {
+    CommitId,
+    S3ObjectVersionId,
+    S3ObjectKey,
+}
+
+impl RevisionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CommitId => "COMMIT_ID",
+            Self::S3ObjectVersionId => "S3_OBJECT_VERSION_ID",
+            Self::S3ObjectKey => "S3_OBJECT_KEY",
+        }
+    }
+}
+
+/// `sourceRevisions` entry of a start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRevision {
+    pub action_name: String,
+    pub revision_type: RevisionType,
+    pub revision_value: String,
+}
+
+/// Everything `StartPipelineExecution` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StartPlan {
+    pub pipeline: String,
+    /// Deterministic `clientRequestToken`: a redelivery cannot start a second execution.
+    pub client_request_token: String,
+    pub source_revision: Option<SourceRevision>,
+    pub variables: Vec<(String, String)>,
+    /// What the decision noticed but did not skip for (incomplete file list, empty variables).
+    pub notes: Vec<String>,
+}
+
+/// Start or skip, for one trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Start(StartPlan),
+    Skip(String),
+}
+
+/// The decision for one trigger whose repository matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub trigger: String,
+    pub pipeline: PipelineName,
+    pub outcome: Outcome,
+}
+
+/// The deterministic client request token: 64 hex characters of SHA-256 over the parts.
+pub fn client_request_token(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The skip marker in `message`, if any.
+pub fn skip_marker(message: &str) -> Option<&'static str> {
+    let lower = message.to_lowercase();
+    SKIP_MARKERS.into_iter().find(|m| lower.contains(m))
+}
+
+/// Decides every Git trigger the delivery may start (its secret scope) and whose repository
+/// matches. `multi_ref` marks a delivery carrying several refs, whose tokens then include the ref.
+pub fn decide_git(
+    config: &Config,
+    scope: &SecretScope,
+    change: &Change,
+    multi_ref: bool,
+) -> Vec<Decision> {
+    let marker = OnceCell::new();
+    let candidates = OnceCell::new();
+    config
+        .git_triggers()
+        .filter(|(t, _)| scope.admits(t.secret.as_deref()))
+        .filter(|(_, rule)| rule.repository.is_match(&change.repository))
+        .map(|(trigger, rule)| {
+            let outcome = match skip_reason(rule, trigger, change, &marker, &candidates) {
+                Err(reason) => Outcome::Skip(reason),
+                Ok(notes) => Outcome::Start(plan(trigger, change, notes, multi_ref)),
+            };
+            Decision {
+                trigger: trigger.name.clone(),
+                pipeline: trigger.pipeline.clone(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+fn skip_reason<'c>(
+    rule: &GitRule,
+    trigger: &Trigger,
+    change: &'c Change,
+    marker: &OnceCell<Option<&'static str>>,
+    candidates: &OnceCell<Vec<globset::Candidate<'c>>>,
+) -> Result<Vec<String>, String> {
+    if change.deleted {
+        let what = if change.event == EventKind::Tag {
+            "tag"
+        } else {
+            "branch"
+        };
+        return Err(format!("{what} deleted"));
+    }
+    if !rule.events.contains(&change.event) {
+        let enabled: Vec<_> = rule.events.iter().map(|e| e.as_str()).collect();
+        return Err(format!(
+            "event {} not enabled (events: {})",
+            change.event.as_str(),
+            enabled.join(", ")
+        ));
+    }
+    match (&change.pull_request, change.event) {
+        (Some(pr), _) => {
+            if !rule.pull_request_actions.contains(&pr.action) {
+                return Err(format!(
+                    "pull request action {} not enabled",
+                    pr.action.as_str()
+                ));
+            }
+            if let Some(branches) = &rule.branches {
+                if !branches.is_match(&pr.target_branch) {
+                    return Err(format!(
+                        "target branch {} does not match branches",
+                        pr.target_branch
+                    ));
+                }
+            }
+            if let Some(sources) = &rule.source_branches {
+                if !sources.is_match(&pr.source_branch) {
+                    return Err(format!(
+                        "source branch {} does not match source_branches",
+                        pr.source_branch
+                    ));
+                }
+            }
+            if pr.from_fork && !rule.allow_forks {
+                return Err("pull request from a fork (set allow_forks to build forks)".into());
+            }
+        }
+        (None, EventKind::Tag) => {
+            let tag = change.tag.as_deref().unwrap_or_default();
+            if rule.tags.as_ref().is_some_and(|tags| !tags.is_match(tag)) {
+                return Err(format!("tag {tag} does not match tags"));
+            }
+        }
+        (None, _) => {
+            let branch = change.branch.as_deref().unwrap_or_default();
+            if rule.branches.as_ref().is_some_and(|b| !b.is_match(branch)) {
+                return Err(format!("branch {branch} does not match branches"));
+            }
+        }
+    }
+    if rule.skip_ci {
+        if let Some(found) = marker.get_or_init(|| skip_marker(&change.message)) {
+            return Err(format!("{found} in the head commit message"));
+        }
+    }
+    if change.commit.is_empty() && trigger.source_action.is_some() {
+        return Err("the payload names no commit to pin the source action to".into());
+    }
+    let mut notes = Vec::new();
+    if let Some(paths) = &rule.paths {
+        if change.files.complete {
+            let files = candidates.get_or_init(|| {
+                change
+                    .files
+                    .paths
+                    .iter()
+                    .map(|p| crate::glob::candidate(p))
+                    .collect()
+            });
+            if !files.iter().any(|f| paths.is_match_candidate(f)) {
+                return Err("no changed file matches paths".into());
+            }
+        } else {
+            notes.push("file list incomplete: paths filter not applied".into());
+        }
+    }
+    Ok(notes)
+}
+
+fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: bool) -> StartPlan {
+    let mut parts = vec![
+        change.provider.as_str(),
+        change.delivery.as_str(),
+        trigger.name.as_str(),
+        trigger.pipeline.as_str(),
+    ];
+    if multi_ref {
+        parts.push(&change.git_ref);
+    }
+    let source_revision = trigger.source_action.as_ref().map(|action| SourceRevision {
+        action_name: action.clone(),
+        revision_type: RevisionType::CommitId,
+        revision_value: change.commit.clone(),
+    });
+    StartPlan {
+        pipeline: trigger.pipeline.as_str().to_owned(),
+        client_request_token: client_request_token(&parts),
+        source_revision,
+        variables: render_variables(trigger, change, &mut notes),
+        notes,
+    }
+}
+
+/// Renders a trigger's variables; empty ones are left out and noted.
+pub fn render_variables(
+    trigger: &Trigger,
+    fields: &dyn Fields,
+    notes: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(trigger.variables.len());
+    for variable in &trigger.variables {
+        let value = variable.template.render(fields);
+        if value.is_empty() {
+            notes.push(format!(
+                "variable {} rendered empty and was left out",
+                variable.name
+            ));
+        } else {
+            out.push((variable.name.clone(), value));
+        }
+    }
+    out
+}
+
+impl Fields for Change {
+    fn field(&self, field: Field) -> Cow<'_, str> {
+        let pr = self.pull_request.as_ref();
+        match field {
+            Field::Provider => self.provider.as_str().into(),
+            Field::Event => self.event.as_str().into(),
+            Field::Repository => self.repository.as_str().into(),
+            Field::Ref => self.git_ref.as_str().into(),
+            Field::Branch => self.branch.as_deref().unwrap_or_default().into(),
+            Field::Tag => self.tag.as_deref().unwrap_or_default().into(),
+            Field::Commit => self.commit.as_str().into(),
+            Field::CommitShort => self.commit.get(..7).unwrap_or(&self.commit).into(),
+            Field::Author => self.author.as_str().into(),
+            Field::Message => first_line(&self.message).into(),
+            Field::PrNumber => pr.map(|p| p.number.to_string()).unwrap_or_default().into(),
+            Field::PrAction => pr.map(|p| p.action.as_str()).unwrap_or_default().into(),
+            Field::SourceBranch => pr
+                .map(|p| p.source_branch.as_str())
+                .unwrap_or_default()
+                .into(),
+            Field::TargetBranch => pr
+                .map(|p| p.target_branch.as_str())
+                .unwrap_or_default()
+                .into(),
+            Field::Delivery => self.delivery.as_str().into(),
+            Field::CloneUrl => self.clone_url.as_str().into(),
+            Field::Bucket | Field::Key | Field::VersionId | Field::Etag | Field::EventId => {
+                "".into()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{
+        ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    };
+
+    fn config(triggers: serde_json::Value) -> Config {
+        Config::from_json(&serde_json::json!({ "triggers": triggers }).to_string()).unwrap()
+    }
+
+    fn push(git_ref: &str, files: Option<&[&str]>, message: &str) -> Change {
+        PushParts {
+            provider: ProviderKind::GitHub,
+            delivery: "d1".into(),
+            repository: "Acme/App".into(),
+            git_ref: git_ref.into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            deleted: false,
+            files: files
+                .map(|f| ChangedFiles::complete(f.iter().map(|s| s.to_string())))
+                .unwrap_or_else(ChangedFiles::unknown),
+            author: "ann".into(),
+            message: message.into(),
+            clone_url: "https://example.com/acme/app.git".into(),
+        }
+        .into()
+    }
+
+    fn pr(action: PrAction, fork: bool) -> Change {
+        PullRequestParts {
+            provider: ProviderKind::GitLab,
+            delivery: "d2".into(),
+            repository: "acme/app".into(),
+            commit: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            author: "bo".into(),
+            title: "Add thing".into(),
+            clone_url: String::new(),
+            pull_request: PullRequest {
+                number: 7,
+                action,
+                source_branch: "feature/x".into(),
+                target_branch: "main".into(),
+                from_fork: fork,
+            },
+        }
+        .into()
+    }
+
+    fn outcomes(c: &Config, change: &Change) -> Vec<(String, Result<StartPlan, String>)> {
+        decide_git(c, &SecretScope::Default, change, false)
+            .into_iter()
+            .map(|d| {
+                (
+                    d.trigger,
+                    match d.outcome {
+                        Outcome::Start(p) => Ok(p),
+                        Outcome::Skip(r) => Err(r),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn spec_trigger() -> serde_json::Value {
+        serde_json::json!([{ "name": "app-main", "pipeline": "app-pipeline",
+            "git": { "repository": "acme/app", "events": ["push", "tag", "pull_request"],
+                     "branches": ["main", "release/**", "!release/legacy"], "tags": ["v*"],
+                     "paths": ["services/app/**", "!**/*.md"] },
+            "source_action": "Source",
+            "variables": { "BRANCH": "{branch}", "COMMIT_ID": "{commit}", "SHORT": "{commit_short}", "PR": "{pr_number}", "MSG": "{message}" } }])
+    }
+
+    #[test]
+    fn a_matching_push_starts_pinned_with_variables() {
+        let c = config(spec_trigger());
+        let out = outcomes(
+            &c,
+            &push(
+                "refs/heads/main",
+                Some(&["services/app/src/lib.rs"]),
+                "fix: thing\n\nlong body",
+            ),
+        );
+        let plan = out[0].1.as_ref().unwrap();
+        assert_eq!(plan.pipeline, "app-pipeline");
+        assert_eq!(
+            plan.source_revision.as_ref().unwrap().revision_value,
+            "0123456789abcdef0123456789abcdef01234567"
+        );
+        assert_eq!(
+            plan.source_revision.as_ref().unwrap().revision_type,
+            RevisionType::CommitId
+        );
+        assert_eq!(
+            plan.variables,
+            vec![
+                ("BRANCH".into(), "main".into()),
+                (
+                    "COMMIT_ID".into(),
+                    "0123456789abcdef0123456789abcdef01234567".into()
+                ),
+                ("MSG".into(), "fix: thing".into()),
+                ("SHORT".into(), "0123456".into())
+            ]
+        );
+        assert_eq!(plan.notes, ["variable PR rendered empty and was left out"]);
+        assert_eq!(plan.client_request_token.len(), 64);
+        assert_eq!(
+            plan.client_request_token,
+            client_request_token(&["github", "d1", "app-main", "app-pipeline"])
+        );
+    }
+
+    #[test]
+    fn skip_reasons() {
+        let c = config(spec_trigger());
+        let cases: Vec<(Change, &str)> = vec![
+            (
+                push("refs/heads/develop", Some(&["services/app/a"]), "x"),
+                "branch develop does not match branches",
+            ),
+            (
+                push("refs/heads/release/legacy", Some(&["services/app/a"]), "x"),
+                "branch release/legacy does not match branches",
+            ),
+            (
+                push(
+                    "refs/heads/main",
+                    Some(&["services/app/README.md", "docs/x"]),
+                    "x",
+                ),
+                "no changed file matches paths",
+            ),
+            (
+                push(
+                    "refs/heads/main",
+                    Some(&["services/app/a"]),
+                    "wip [Skip CI] please",
+                ),
+                "[skip ci] in the head commit message",
+            ),
+            (
+                push("refs/heads/main", Some(&["services/app/a"]), "[no ci]"),
+                "[no ci] in the head commit message",
+            ),
+            (
+                push(
+                    "refs/heads/main",
+                    Some(&["services/app/a"]),
+                    "[skip herald]",
+                ),
+                "[skip herald] in the head commit message",
+            ),
+            (
+                push("refs/tags/release-1", Some(&["services/app/a"]), "x"),
+                "tag release-1 does not match tags",
+            ),
+            (
+                pr(PrAction::Merged, false),
+                "pull request action merged not enabled",
+            ),
+            (
+                pr(PrAction::Opened, true),
+                "pull request from a fork (set allow_forks to build forks)",
+            ),
+        ];
+        for (change, reason) in cases {
+            let out = outcomes(&c, &change);
+            assert_eq!(out[0].1.as_ref().unwrap_err(), reason);
+        }
+        let mut deleted = push("refs/heads/main", None, "x");
+        deleted.deleted = true;
+        assert_eq!(
+            outcomes(&c, &deleted)[0].1.as_ref().unwrap_err(),
+            "branch deleted"
+        );
+        let only_push = config(
+            serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/app" } }]),
+        );
+        assert_eq!(
+            outcomes(&only_push, &pr(PrAction::Opened, false))[0]
+                .1
+                .as_ref()
+                .unwrap_err(),
+            "event pull_request not enabled (events: push)"
+        );
+    }
+
+    #[test]
+    fn incomplete_file_lists_start_with_a_note() {
+        let c = config(spec_trigger());
+        let plan = outcomes(&c, &push("refs/heads/main", None, "x"))
+            .remove(0)
+            .1
+            .unwrap();
+        assert!(plan
+            .notes
+            .contains(&"file list incomplete: paths filter not applied".to_string()));
+    }
+
+    #[test]
+    fn pull_requests_filter_target_and_source_and_allow_forks() {
+        let c = config(
+            serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/*", "events": ["pull_request"], "branches": ["main"], "source_branches": ["feature/**"], "allow_forks": true } }]),
+        );
+        assert!(outcomes(&c, &pr(PrAction::Opened, true))[0].1.is_ok());
+        assert!(outcomes(&c, &pr(PrAction::Updated, false))[0].1.is_ok());
+        let mut other = pr(PrAction::Opened, false);
+        other.pull_request.as_mut().unwrap().source_branch = "hotfix".into();
+        assert_eq!(
+            outcomes(&c, &other)[0].1.as_ref().unwrap_err(),
+            "source branch hotfix does not match source_branches"
+        );
+    }
+
+    #[test]
+    fn repository_mismatch_and_secret_scope_leave_triggers_out() {
+        let c = config(serde_json::json!([
+            { "name": "other", "pipeline": "p", "git": { "repository": "acme/other" } },
+            { "name": "team-a", "pipeline": "p", "git": { "repository": "acme/app" }, "secret": "team-a" },
+            { "name": "open", "pipeline": "p", "git": { "repository": "ACME/APP" } }
+        ]));
+        let change = push("refs/heads/main", None, "x");
+        let names = |scope: SecretScope| {
+            decide_git(&c, &scope, &change, false)
+                .into_iter()
+                .map(|d| d.trigger)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(SecretScope::Default), ["open"]);
+        assert_eq!(names(SecretScope::Named("team-a".into())), ["team-a"]);
+        assert!(names(SecretScope::Named("team-b".into())).is_empty());
+    }
+
+    #[test]
+    fn skip_ci_can_be_turned_off_and_tokens_differ_per_ref() {
+        let c = config(
+            serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/app", "skip_ci": false } }]),
+        );
+        let change = push("refs/heads/main", None, "[skip ci]");
+        assert!(outcomes(&c, &change)[0].1.is_ok());
+        let single = decide_git(&c, &SecretScope::Default, &change, false);
+        let multi = decide_git(&c, &SecretScope::Default, &change, true);
+        let token = |d: &[Decision]| match &d[0].outcome {
+            Outcome::Start(p) => p.client_request_token.clone(),
+            _ => panic!(),
+        };
+        assert_ne!(token(&single), token(&multi));
+        assert_eq!(
+            token(&single),
+            token(&decide_git(&c, &SecretScope::Default, &change, false))
+        );
+    }
+
+    #[test]
+    fn no_commit_cannot_pin() {
+        let c = config(spec_trigger());
+        let mut change = pr(PrAction::Opened, false);
+        change.commit.clear();
+        assert_eq!(
+            outcomes(&c, &change)[0].1.as_ref().unwrap_err(),
+            "the payload names no commit to pin the source action to"
+        );
+    }
+}
