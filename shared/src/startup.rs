@@ -84,3 +84,8 @@ pub fn webhook_service(
         event_publisher(settings, sdk),
     )
 }
+
+/// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).
+pub fn log_fatal(error: &StartupError) {
+    tracing::error!(error = %error, "cold start failed");
+}

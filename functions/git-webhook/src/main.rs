@@ -5,9 +5,9 @@ use herald::{settings::Settings, startup};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     startup::init_logging();
-    let settings = Settings::from_env()?;
+    let settings = Settings::from_env().inspect_err(startup::log_fatal)?;
     let sdk = herald::aws::sdk_config().await;
-    let config = startup::load_config(&settings, &sdk).await?;
+    let config = startup::load_config(&settings, &sdk).await.inspect_err(startup::log_fatal)?;
     let service = startup::webhook_service(&settings, &sdk, config);
     service.warm_up().await;
     herald::http::serve(service).await

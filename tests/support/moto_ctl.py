@@ -1,0 +1,155 @@
+"""Sets up and reads the moto AWS emulator for Herald's integration tests and demo.
+
+Usage: moto_ctl.py ENDPOINT COMMAND [ARGS...]; prints JSON. Uses boto3, which moto installs.
+"""
+import json
+import sys
+
+import boto3
+
+REGION = "us-east-1"
+ROLE = "herald-demo-pipeline-role"
+
+
+def client(endpoint, service):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def role_arn(endpoint):
+    iam = client(endpoint, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        return iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def create_pipeline(endpoint, name, *variables):
+    """A V2 pipeline with an S3 source and the given pipeline variables declared."""
+    cp = client(endpoint, "codepipeline")
+    pipeline = {
+        "name": name,
+        "roleArn": role_arn(endpoint),
+        "artifactStore": {"type": "S3", "location": "herald-demo-artifacts"},
+        "pipelineType": "V2",
+        "variables": [{"name": v, "defaultValue": "-"} for v in variables],
+        "stages": [
+            {
+                "name": "Source",
+                "actions": [
+                    {
+                        "name": "Source",
+                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                        "configuration": {"S3Bucket": "herald-demo-src", "S3ObjectKey": "src.zip", "PollForSourceChanges": "false"},
+                        "outputArtifacts": [{"name": "src"}],
+                    }
+                ],
+            },
+            {
+                "name": "Build",
+                "actions": [
+                    {
+                        "name": "Build",
+                        "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                        "configuration": {"ProjectName": "herald-demo"},
+                        "inputArtifacts": [{"name": "src"}],
+                    }
+                ],
+            },
+        ],
+    }
+    cp.create_pipeline(pipeline=pipeline)
+    return {"pipeline": name}
+
+
+def executions(endpoint, name):
+    """Executions of a pipeline, oldest first, with their variables."""
+    cp = client(endpoint, "codepipeline")
+    out = []
+    for summary in reversed(cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]):
+        ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=summary["pipelineExecutionId"])
+        variables = {v["name"]: v["resolvedValue"] for v in ex["pipelineExecution"].get("variables", [])}
+        out.append({"id": summary["pipelineExecutionId"], "variables": variables})
+    return out
+
+
+def create_table(endpoint, name):
+    ddb = client(endpoint, "dynamodb")
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return {"table": name}
+
+
+def create_secret(endpoint, name, value):
+    sm = client(endpoint, "secretsmanager")
+    return {"arn": sm.create_secret(Name=name, SecretString=value)["ARN"]}
+
+
+def put_parameter(endpoint, name, value):
+    client(endpoint, "ssm").put_parameter(Name=name, Value=value, Type="SecureString")
+    return {"parameter": name}
+
+
+def bus_to_queue(endpoint, bus, queue):
+    """An event bus whose every Herald event lands in an SQS queue."""
+    events = client(endpoint, "events")
+    sqs = client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name=f"{bus}-all", EventBusName=bus, EventPattern=json.dumps({"source": ["herald"]}))
+    events.put_targets(Rule=f"{bus}-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return {"queue_url": url}
+
+
+def receive(endpoint, queue_url, count):
+    """Up to COUNT messages from a queue (bodies parsed as JSON where they are JSON)."""
+    sqs = client(endpoint, "sqs")
+    bodies = []
+    for _ in range(10):
+        msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        for m in msgs:
+            try:
+                bodies.append(json.loads(m["Body"]))
+            except ValueError:
+                bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        if len(bodies) >= int(count):
+            break
+    return bodies
+
+
+COMMANDS = {
+    "create-pipeline": create_pipeline,
+    "executions": executions,
+    "create-table": create_table,
+    "create-secret": create_secret,
+    "put-parameter": put_parameter,
+    "bus-to-queue": bus_to_queue,
+    "receive": receive,
+}
+
+
+def main(argv):
+    if len(argv) < 3 or argv[2] not in COMMANDS:
+        sys.exit(f"usage: moto_ctl.py ENDPOINT {{{'|'.join(COMMANDS)}}} ARGS...")
+    print(json.dumps(COMMANDS[argv[2]](argv[1], *argv[3:])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
