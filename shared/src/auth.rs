@@ -31,10 +31,7 @@ impl Secret {
             .strip_prefix("whsec_")
             .and_then(|b64| BASE64.decode(b64).ok())
             .unwrap_or_else(|| value.as_bytes().to_vec());
-        Self {
-            raw: value.as_bytes().to_vec(),
-            standard_key,
-        }
+        Self { raw: value.as_bytes().to_vec(), standard_key }
     }
 
     /// The secret as configured (HMAC key, token or password).
@@ -114,13 +111,9 @@ impl WebhookSecrets {
             if trimmed.is_empty() {
                 return Ok(Self::none());
             }
-            return Ok(Self {
-                unnamed: vec![Secret::new(trimmed)],
-                named: Vec::new(),
-            });
+            return Ok(Self { unnamed: vec![Secret::new(trimmed)], named: Vec::new() });
         }
-        let doc: SecretDocument =
-            serde_json::from_str(trimmed).map_err(|e| SecretsError::Json(e.to_string()))?;
+        let doc: SecretDocument = serde_json::from_str(trimmed).map_err(|e| SecretsError::Json(e.to_string()))?;
         let list = |field: String, values: Vec<String>| -> Result<Vec<Secret>, SecretsError> {
             if values.iter().any(|v| v.is_empty()) {
                 return Err(SecretsError::EmptySecret(field));
@@ -214,10 +207,7 @@ pub fn verify_standard_webhook(
     signatures: &str,
     now: i64,
 ) -> Result<(), StandardWebhookError> {
-    let ts: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| StandardWebhookError::BadTimestamp)?;
+    let ts: i64 = timestamp.trim().parse().map_err(|_| StandardWebhookError::BadTimestamp)?;
     if (now - ts).abs() > TIMESTAMP_TOLERANCE_SECS {
         return Err(StandardWebhookError::Stale);
     }
@@ -264,16 +254,9 @@ mod tests {
     fn github_documented_vector() {
         let secret = Secret::new("It's a Secret to Everybody");
         let sig = sign_hex(&secret, b"Hello, World!");
-        assert_eq!(
-            sig,
-            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-        );
+        assert_eq!(sig, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
         assert!(verify_hex_hmac(secret.raw(), b"Hello, World!", &sig));
-        assert!(verify_hex_hmac(
-            secret.raw(),
-            b"Hello, World!",
-            &sig.to_uppercase()
-        ));
+        assert!(verify_hex_hmac(secret.raw(), b"Hello, World!", &sig.to_uppercase()));
     }
 
     #[test]
@@ -306,18 +289,12 @@ mod tests {
             verify_standard_webhook(key, "id", "1000", b"{}", &sig, 1000 - 301),
             Err(StandardWebhookError::Stale)
         );
-        assert_eq!(
-            verify_standard_webhook(key, "id", "x", b"{}", &sig, 1000),
-            Err(StandardWebhookError::BadTimestamp)
-        );
+        assert_eq!(verify_standard_webhook(key, "id", "x", b"{}", &sig, 1000), Err(StandardWebhookError::BadTimestamp));
         assert_eq!(
             verify_standard_webhook(key, "id", "1000", b"{}", "v1,!!", 1000),
             Err(StandardWebhookError::NoMatch)
         );
-        assert_eq!(
-            verify_standard_webhook(key, "id", "1000", b"{}", "", 1000),
-            Err(StandardWebhookError::NoMatch)
-        );
+        assert_eq!(verify_standard_webhook(key, "id", "1000", b"{}", "", 1000), Err(StandardWebhookError::NoMatch));
         assert_eq!(
             verify_standard_webhook(key, "other", "1000", b"{}", &sig, 1000),
             Err(StandardWebhookError::NoMatch)
@@ -327,37 +304,16 @@ mod tests {
     #[test]
     fn secret_documents() {
         let plain = WebhookSecrets::parse("s3cret").unwrap();
-        assert_eq!(
-            plain.find_scope(|s| s.raw() == b"s3cret"),
-            Some(SecretScope::Default)
-        );
-        let doc = WebhookSecrets::parse(r#"{"secrets":["new","old"],"named":{"team-a":["a1"]}}"#)
-            .unwrap();
-        assert_eq!(
-            doc.find_scope(|s| s.raw() == b"old"),
-            Some(SecretScope::Default)
-        );
-        assert_eq!(
-            doc.find_scope(|s| s.raw() == b"a1"),
-            Some(SecretScope::Named("team-a".into()))
-        );
+        assert_eq!(plain.find_scope(|s| s.raw() == b"s3cret"), Some(SecretScope::Default));
+        let doc = WebhookSecrets::parse(r#"{"secrets":["new","old"],"named":{"team-a":["a1"]}}"#).unwrap();
+        assert_eq!(doc.find_scope(|s| s.raw() == b"old"), Some(SecretScope::Default));
+        assert_eq!(doc.find_scope(|s| s.raw() == b"a1"), Some(SecretScope::Named("team-a".into())));
         assert_eq!(doc.find_scope(|s| s.raw() == b"nope"), None);
         assert!(WebhookSecrets::parse("").unwrap().is_empty());
-        assert!(WebhookSecrets::parse(r#"{"secrets":[]}"#)
-            .unwrap()
-            .is_empty());
-        assert!(matches!(
-            WebhookSecrets::parse(r#"{"secret":["x"]}"#),
-            Err(SecretsError::Json(_))
-        ));
-        assert!(matches!(
-            WebhookSecrets::parse(r#"{"secrets":[""]}"#),
-            Err(SecretsError::EmptySecret(_))
-        ));
-        assert!(matches!(
-            WebhookSecrets::parse(r#"{"named":{"a b":["x"]}}"#),
-            Err(SecretsError::BadName(_))
-        ));
+        assert!(WebhookSecrets::parse(r#"{"secrets":[]}"#).unwrap().is_empty());
+        assert!(matches!(WebhookSecrets::parse(r#"{"secret":["x"]}"#), Err(SecretsError::Json(_))));
+        assert!(matches!(WebhookSecrets::parse(r#"{"secrets":[""]}"#), Err(SecretsError::EmptySecret(_))));
+        assert!(matches!(WebhookSecrets::parse(r#"{"named":{"a b":["x"]}}"#), Err(SecretsError::BadName(_))));
         assert!(!format!("{:?}", doc).contains("a1"));
     }
 

@@ -125,23 +125,14 @@ pub struct ChangedFiles {
 impl ChangedFiles {
     /// A list the payload could not give.
     pub fn unknown() -> Self {
-        Self {
-            paths: Vec::new(),
-            complete: false,
-        }
+        Self { paths: Vec::new(), complete: false }
     }
 
     /// A full list of `paths`, deduplicated, order kept.
     pub fn complete<I: IntoIterator<Item = String>>(paths: I) -> Self {
         let mut seen = std::collections::HashSet::new();
-        let paths = paths
-            .into_iter()
-            .filter(|p| seen.insert(p.clone()))
-            .collect();
-        Self {
-            paths,
-            complete: true,
-        }
+        let paths = paths.into_iter().filter(|p| seen.insert(p.clone())).collect();
+        Self { paths, complete: true }
     }
 }
 
@@ -203,11 +194,7 @@ pub struct PushParts {
 impl From<PushParts> for Change {
     fn from(p: PushParts) -> Self {
         let (branch, tag) = split_ref(&p.git_ref);
-        let event = if tag.is_some() {
-            EventKind::Tag
-        } else {
-            EventKind::Push
-        };
+        let event = if tag.is_some() { EventKind::Tag } else { EventKind::Push };
         Change {
             provider: p.provider,
             event,
@@ -256,11 +243,7 @@ impl From<PullRequestParts> for Change {
             files: ChangedFiles::unknown(),
             author: p.author,
             message: p.title,
-            pull_request: Some(PullRequest {
-                source_branch: source,
-                target_branch: target,
-                ..p.pull_request
-            }),
+            pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
             clone_url: p.clone_url,
         }
     }
@@ -276,10 +259,7 @@ mod tests {
 
     #[test]
     fn refs_split_into_branch_or_tag() {
-        assert_eq!(
-            split_ref("refs/heads/release/1"),
-            (Some("release/1".into()), None)
-        );
+        assert_eq!(split_ref("refs/heads/release/1"), (Some("release/1".into()), None));
         assert_eq!(split_ref("refs/tags/v1.0"), (None, Some("v1.0".into())));
         assert_eq!(split_ref("main"), (Some("main".into()), None));
     }

@@ -20,10 +20,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(path: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self {
-            path: path.into(),
-            message: message.to_string(),
-        }
+        Self { path: path.into(), message: message.to_string() }
     }
 }
 
@@ -33,14 +30,10 @@ pub struct PipelineName(String);
 
 impl PipelineName {
     pub fn parse(name: &str) -> Result<Self, String> {
-        if is_valid_ident(name, 100, |c| {
-            c.is_ascii_alphanumeric() || ".@_-".contains(c)
-        }) {
+        if is_valid_ident(name, 100, |c| c.is_ascii_alphanumeric() || ".@_-".contains(c)) {
             Ok(Self(name.to_owned()))
         } else {
-            Err(format!(
-                "{name:?} is not a pipeline name ([A-Za-z0-9.@_-], 1 to 100 characters)"
-            ))
+            Err(format!("{name:?} is not a pipeline name ([A-Za-z0-9.@_-], 1 to 100 characters)"))
         }
     }
 
@@ -61,9 +54,7 @@ fn is_valid_ident(s: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
 
 /// Trigger, alert-rule and secret names: `[A-Za-z0-9_-]{1,64}`.
 pub fn is_valid_name(name: &str) -> bool {
-    is_valid_ident(name, 64, |c| {
-        c.is_ascii_alphanumeric() || c == '_' || c == '-'
-    })
+    is_valid_ident(name, 64, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The whole, validated configuration.
@@ -87,6 +78,8 @@ pub struct Trigger {
 }
 
 /// Whether a trigger listens to Git or to S3.
+// Built once per cold start and read in place: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TriggerRule {
     Git(GitRule),
@@ -246,8 +239,7 @@ struct RawAlert {
 impl Config {
     /// Parses and validates the JSON document.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig =
-            serde_json::from_str(text).map_err(|e| ConfigError::new("configuration", e))?;
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| ConfigError::new("configuration", e))?;
         let mut names = HashSet::new();
         let mut triggers = Vec::with_capacity(raw.triggers.len());
         for (i, t) in raw.triggers.into_iter().enumerate() {
@@ -319,11 +311,7 @@ fn path_of(base: &str, field: &str) -> String {
     format!("{base}: {field}")
 }
 
-fn glob_list<S: AsRef<str>>(
-    path: &str,
-    patterns: &[S],
-    case_insensitive: bool,
-) -> Result<GlobList, ConfigError> {
+fn glob_list<S: AsRef<str>>(path: &str, patterns: &[S], case_insensitive: bool) -> Result<GlobList, ConfigError> {
     GlobList::new(patterns, case_insensitive).map_err(|e| match e {
         GlobError::TooLong { .. } | GlobError::Invalid { .. } | GlobError::EmptyPattern { .. } => {
             // "[2]: reason" reads as "branches[2]: reason"
@@ -337,11 +325,7 @@ fn glob_list<S: AsRef<str>>(
     })
 }
 
-fn optional_globs(
-    path: &str,
-    patterns: Option<Vec<String>>,
-    ci: bool,
-) -> Result<Option<GlobList>, ConfigError> {
+fn optional_globs(path: &str, patterns: Option<Vec<String>>, ci: bool) -> Result<Option<GlobList>, ConfigError> {
     patterns.map(|p| glob_list(path, &p, ci)).transpose()
 }
 
@@ -358,10 +342,7 @@ fn words<T>(
         .enumerate()
         .map(|(i, w)| {
             parse(w).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{path}[{i}]"),
-                    format!("unknown value {w:?}; expected one of {known}"),
-                )
+                ConfigError::new(format!("{path}[{i}]"), format!("unknown value {w:?}; expected one of {known}"))
             })
         })
         .collect()
@@ -369,52 +350,33 @@ fn words<T>(
 
 impl Trigger {
     fn from_raw(t: RawTrigger, path: &str) -> Result<Self, ConfigError> {
-        let pipeline = PipelineName::parse(&t.pipeline)
-            .map_err(|e| ConfigError::new(path_of(path, "pipeline"), e))?;
+        let pipeline = PipelineName::parse(&t.pipeline).map_err(|e| ConfigError::new(path_of(path, "pipeline"), e))?;
         let (rule, source) = match (t.git, t.s3) {
             (Some(git), None) => (TriggerRule::Git(GitRule::from_raw(git, path)?), Source::Git),
             (None, Some(s3)) => (TriggerRule::S3(S3Rule::from_raw(s3, path)?), Source::S3),
-            _ => {
-                return Err(ConfigError::new(
-                    path,
-                    "needs exactly one of \"git\" or \"s3\"",
-                ))
-            }
+            _ => return Err(ConfigError::new(path, "needs exactly one of \"git\" or \"s3\"")),
         };
         if let Some(action) = &t.source_action {
-            if !is_valid_ident(action, 100, |c| {
-                c.is_ascii_alphanumeric() || ".@_-".contains(c)
-            }) {
+            if !is_valid_ident(action, 100, |c| c.is_ascii_alphanumeric() || ".@_-".contains(c)) {
                 return Err(ConfigError::new(
                     path_of(path, "source_action"),
-                    format!(
-                        "{action:?} is not an action name ([A-Za-z0-9.@_-], 1 to 100 characters)"
-                    ),
+                    format!("{action:?} is not an action name ([A-Za-z0-9.@_-], 1 to 100 characters)"),
                 ));
             }
         }
         if t.variables.len() > MAX_VARIABLES {
             return Err(ConfigError::new(
                 path_of(path, "variables"),
-                format!(
-                    "has {} entries; CodePipeline accepts at most {MAX_VARIABLES}",
-                    t.variables.len()
-                ),
+                format!("has {} entries; CodePipeline accepts at most {MAX_VARIABLES}", t.variables.len()),
             ));
         }
         let mut variables = Vec::with_capacity(t.variables.len());
         for (name, text) in t.variables {
             let field = format!("variables.{name}");
-            if !is_valid_ident(&name, 128, |c| {
-                c.is_ascii_alphanumeric() || "@_-".contains(c)
-            }) {
-                return Err(ConfigError::new(
-                    path_of(path, &field),
-                    "variable names must match [A-Za-z0-9@_-]{1,128}",
-                ));
+            if !is_valid_ident(&name, 128, |c| c.is_ascii_alphanumeric() || "@_-".contains(c)) {
+                return Err(ConfigError::new(path_of(path, &field), "variable names must match [A-Za-z0-9@_-]{1,128}"));
             }
-            let template = Template::parse(&text, source)
-                .map_err(|e| ConfigError::new(path_of(path, &field), e))?;
+            let template = Template::parse(&text, source).map_err(|e| ConfigError::new(path_of(path, &field), e))?;
             variables.push(Variable { name, template });
         }
         if let Some(secret) = &t.secret {
@@ -425,20 +387,10 @@ impl Trigger {
                 ));
             }
             if source == Source::S3 {
-                return Err(ConfigError::new(
-                    path_of(path, "secret"),
-                    "only Git triggers are started by webhooks",
-                ));
+                return Err(ConfigError::new(path_of(path, "secret"), "only Git triggers are started by webhooks"));
             }
         }
-        Ok(Self {
-            name: t.name,
-            pipeline,
-            rule,
-            source_action: t.source_action,
-            variables,
-            secret: t.secret,
-        })
+        Ok(Self { name: t.name, pipeline, rule, source_action: t.source_action, variables, secret: t.secret })
     }
 }
 
@@ -447,12 +399,7 @@ impl GitRule {
         let field = |name: &str| path_of(path, &format!("git.{name}"));
         let events = match g.events {
             None => vec![EventKind::Push],
-            Some(list) => words(
-                &field("events"),
-                list,
-                EventKind::parse,
-                "push, tag, pull_request",
-            )?,
+            Some(list) => words(&field("events"), list, EventKind::parse, "push, tag, pull_request")?,
         };
         let pull_request_actions = match g.pull_request_actions {
             None => vec![PrAction::Opened, PrAction::Updated, PrAction::Reopened],
@@ -464,12 +411,8 @@ impl GitRule {
             )?,
         };
         Ok(Self {
-            repository: glob_list(&field("repository"), &[g.repository], true).map_err(|e| {
-                ConfigError {
-                    path: field("repository"),
-                    ..e
-                }
-            })?,
+            repository: glob_list(&field("repository"), &[g.repository], true)
+                .map_err(|e| ConfigError { path: field("repository"), ..e })?,
             events,
             branches: optional_globs(&field("branches"), g.branches, false)?,
             source_branches: optional_globs(&field("source_branches"), g.source_branches, false)?,
@@ -486,10 +429,8 @@ impl S3Rule {
     fn from_raw(s: RawS3, path: &str) -> Result<Self, ConfigError> {
         let field = |name: &str| path_of(path, &format!("s3.{name}"));
         Ok(Self {
-            bucket: glob_list(&field("bucket"), &[s.bucket], false).map_err(|e| ConfigError {
-                path: field("bucket"),
-                ..e
-            })?,
+            bucket: glob_list(&field("bucket"), &[s.bucket], false)
+                .map_err(|e| ConfigError { path: field("bucket"), ..e })?,
             keys: optional_globs(&field("keys"), s.keys, false)?,
         })
     }
@@ -501,22 +442,11 @@ impl AlertRule {
         let known = AlertToken::ALL.map(|t| t.as_str()).join(", ");
         let on = words(&path_of(path, "on"), a.on, AlertToken::parse, &known)?;
         if let Some(arn) = &a.topic_arn {
-            if !(arn.starts_with("arn:")
-                && arn.split(':').nth(2) == Some("sns")
-                && arn.split(':').count() == 6)
-            {
-                return Err(ConfigError::new(
-                    path_of(path, "topic_arn"),
-                    format!("{arn:?} is not an SNS topic ARN"),
-                ));
+            if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6) {
+                return Err(ConfigError::new(path_of(path, "topic_arn"), format!("{arn:?} is not an SNS topic ARN")));
             }
         }
-        Ok(Self {
-            name: a.name,
-            pipelines,
-            on,
-            topic_arn: a.topic_arn,
-        })
+        Ok(Self { name: a.name, pipelines, on, topic_arn: a.topic_arn })
     }
 }
 
@@ -562,16 +492,10 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_json(
-            r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"}}]}"#,
-        )
-        .unwrap();
+        let c = Config::from_json(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"}}]}"#).unwrap();
         let (_, git) = c.git_triggers().next().unwrap();
         assert_eq!(git.events, [EventKind::Push]);
-        assert_eq!(
-            git.pull_request_actions,
-            [PrAction::Opened, PrAction::Updated, PrAction::Reopened]
-        );
+        assert_eq!(git.pull_request_actions, [PrAction::Opened, PrAction::Updated, PrAction::Reopened]);
         assert!(git.skip_ci && !git.allow_forks && git.branches.is_none() && git.paths.is_none());
         assert_eq!(c.alerts.len(), 1);
         assert_eq!(c.alerts[0].name, "default");
@@ -581,7 +505,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","brnches":["x"]}}]}"#).contains("unknown field `brnches`"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","brnches":["x"]}}]}"#)
+            .contains("unknown field `brnches`"));
         assert_eq!(
             err(
                 r#"{"triggers":[{"name":"app-main","pipeline":"p","git":{"repository":"o/r","branches":["a","b","c[" ]}}]}"#
@@ -594,31 +519,28 @@ mod tests {
         );
         assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"}},{"name":"a","pipeline":"p","git":{"repository":"o/r"}}]}"#).contains("used by another trigger"));
         assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p"}]}"#).contains("exactly one of"));
-        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"s3":{"bucket":"b"}}]}"#).contains("exactly one of"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"s3":{"bucket":"b"}}]}"#)
+            .contains("exactly one of"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"bad name","git":{"repository":"o/r"}}]}"#)
+            .starts_with("trigger \"a\": pipeline:"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","events":["pushh"]}}]}"#)
+            .starts_with("trigger \"a\": git.events[0]: unknown value \"pushh\""));
         assert!(err(
-            r#"{"triggers":[{"name":"a","pipeline":"bad name","git":{"repository":"o/r"}}]}"#
+            r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":{"X":"{nope}"}}]}"#
         )
-        .starts_with("trigger \"a\": pipeline:"));
-        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","events":["pushh"]}}]}"#).starts_with("trigger \"a\": git.events[0]: unknown value \"pushh\""));
-        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":{"X":"{nope}"}}]}"#).starts_with("trigger \"a\": variables.X: unknown placeholder {nope}"));
-        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"variables":{"X":"{branch}"}}]}"#).contains("unknown placeholder {branch}"));
-        assert!(err(
-            r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","branches":[]}}]}"#
-        )
-        .contains("git.branches: must not be empty"));
-        assert!(
-            err(r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILD"]}]}"#)
-                .starts_with("alert \"x\": on[0]: unknown value")
-        );
-        assert!(err(
-            r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILED"],"topic_arn":"nope"}]}"#
-        )
-        .contains("not an SNS topic ARN"));
+        .starts_with("trigger \"a\": variables.X: unknown placeholder {nope}"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"variables":{"X":"{branch}"}}]}"#)
+            .contains("unknown placeholder {branch}"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r","branches":[]}}]}"#)
+            .contains("git.branches: must not be empty"));
+        assert!(err(r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILD"]}]}"#)
+            .starts_with("alert \"x\": on[0]: unknown value"));
+        assert!(err(r#"{"alerts":[{"name":"x","pipelines":["**"],"on":["FAILED"],"topic_arn":"nope"}]}"#)
+            .contains("not an SNS topic ARN"));
         assert!(err("[").starts_with("configuration:"));
-        let many: BTreeMap<String, String> = (0..51)
-            .map(|i| (format!("V{i}"), "{commit}".to_string()))
-            .collect();
-        let doc = serde_json::json!({"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":many}]});
+        let many: BTreeMap<String, String> = (0..51).map(|i| (format!("V{i}"), "{commit}".to_string())).collect();
+        let doc =
+            serde_json::json!({"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":many}]});
         assert!(err(&doc.to_string()).contains("at most 50"));
     }
 

@@ -51,10 +51,7 @@ impl GlobList {
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
             if pattern.len() > MAX_PATTERN_LEN {
-                return Err(GlobError::TooLong {
-                    index,
-                    len: pattern.len(),
-                });
+                return Err(GlobError::TooLong { index, len: pattern.len() });
             }
             let (negated, body) = match pattern.strip_prefix('!') {
                 Some(rest) => (true, rest),
@@ -68,10 +65,7 @@ impl GlobList {
                 .case_insensitive(case_insensitive)
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| GlobError::Invalid {
-                    index,
-                    reason: describe(&e),
-                })?;
+                .map_err(|e| GlobError::Invalid { index, reason: describe(&e) })?;
             if negated {
                 excludes.add(glob);
             } else {
@@ -80,10 +74,7 @@ impl GlobList {
             }
         }
         let build = |builder: GlobSetBuilder| {
-            builder.build().map_err(|e| GlobError::Invalid {
-                index: 0,
-                reason: describe(&e),
-            })
+            builder.build().map_err(|e| GlobError::Invalid { index: 0, reason: describe(&e) })
         };
         Ok(Self {
             includes: build(includes)?,
@@ -100,8 +91,7 @@ impl GlobList {
 
     /// Like [`GlobList::is_match`], for a value prepared once and tested against many lists.
     pub fn is_match_candidate(&self, value: &Candidate<'_>) -> bool {
-        (!self.has_includes || self.includes.is_match_candidate(value))
-            && !self.excludes.is_match_candidate(value)
+        (!self.has_includes || self.includes.is_match_candidate(value)) && !self.excludes.is_match_candidate(value)
     }
 
     /// The patterns as written in the configuration.
@@ -182,30 +172,15 @@ mod tests {
 
     #[test]
     fn bad_lists_are_rejected_with_the_index() {
-        assert_eq!(
-            GlobList::new::<&str>(&[], false).unwrap_err(),
-            GlobError::Empty
-        );
+        assert_eq!(GlobList::new::<&str>(&[], false).unwrap_err(), GlobError::Empty);
         let err = GlobList::new(&["main", "feature/[abc"], false).unwrap_err();
-        assert!(
-            matches!(err, GlobError::Invalid { index: 1, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, GlobError::Invalid { index: 1, .. }), "{err:?}");
         assert!(err.to_string().starts_with("[1]: unclosed"), "{err}");
         let long = "a".repeat(MAX_PATTERN_LEN + 1);
-        assert!(matches!(
-            GlobList::new(&[long], false),
-            Err(GlobError::TooLong { index: 0, .. })
-        ));
-        assert!(matches!(
-            GlobList::new(&["!"], false),
-            Err(GlobError::EmptyPattern { index: 0 })
-        ));
+        assert!(matches!(GlobList::new(&[long], false), Err(GlobError::TooLong { index: 0, .. })));
+        assert!(matches!(GlobList::new(&["!"], false), Err(GlobError::EmptyPattern { index: 0 })));
         let many = vec!["a"; MAX_PATTERNS + 1];
-        assert!(matches!(
-            GlobList::new(&many, false),
-            Err(GlobError::TooMany(_))
-        ));
+        assert!(matches!(GlobList::new(&many, false), Err(GlobError::TooMany(_))));
     }
 
     proptest! {

@@ -31,18 +31,12 @@ pub fn from_http(request: Request) -> WebhookRequest {
         Body::Binary(bytes) => bytes,
         _ => Vec::new(),
     };
-    WebhookRequest {
-        method,
-        headers,
-        body,
-    }
+    WebhookRequest { method, headers, body }
 }
 
 /// Translates an answer into the Lambda HTTP response.
 pub fn into_http(answer: WebhookResponse) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(answer.status)
-        .header("content-type", "application/json");
+    let mut builder = Response::builder().status(answer.status).header("content-type", "application/json");
     for (name, value) in &answer.headers {
         builder = builder.header(*name, value.as_str());
     }

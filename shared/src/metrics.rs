@@ -13,19 +13,11 @@ pub fn count(metric: &str, value: u64, dimensions: &[(&str, &str)]) {
 }
 
 fn now_millis() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
 }
 
 /// The EMF document for one count.
-pub fn emf_line(
-    metric: &str,
-    value: u64,
-    dimensions: &[(&str, &str)],
-    timestamp_ms: u128,
-) -> Value {
+pub fn emf_line(metric: &str, value: u64, dimensions: &[(&str, &str)], timestamp_ms: u128) -> Value {
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -51,22 +43,11 @@ mod tests {
 
     #[test]
     fn emf_shape() {
-        let line = emf_line(
-            "Deliveries",
-            1,
-            &[("provider", "github"), ("outcome", "processed")],
-            42,
-        );
+        let line = emf_line("Deliveries", 1, &[("provider", "github"), ("outcome", "processed")], 42);
         assert_eq!(line["_aws"]["Timestamp"], 42);
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Herald");
-        assert_eq!(
-            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
-            json!(["provider", "outcome"])
-        );
-        assert_eq!(
-            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "Deliveries"
-        );
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], json!(["provider", "outcome"]));
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Deliveries");
         assert_eq!(line["provider"], "github");
         assert_eq!(line["Deliveries"], 1);
     }

@@ -47,12 +47,7 @@ pub trait DedupStore: Send + Sync {
     /// Claims `key` (in progress until `now + lease`), or reports who has it.
     fn claim<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<Claim, AwsError>>;
     /// Marks `key` complete with `value` (an execution id or a message id).
-    fn complete<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
     /// Gives `key` up after a failure, so a retry can claim it.
     fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
 }

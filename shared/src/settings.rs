@@ -73,10 +73,7 @@ impl Settings {
                 ))
             }
             (None, None) => {
-                return Err(StartupError::Env(
-                    vars::CONFIG,
-                    "not set (nor HERALD_CONFIG_PARAMETER)".into(),
-                ))
+                return Err(StartupError::Env(vars::CONFIG, "not set (nor HERALD_CONFIG_PARAMETER)".into()))
             }
         };
         let webhook_secret = match (get(vars::WEBHOOK_SECRET_ARN), lookup(vars::WEBHOOK_SECRET)) {
@@ -84,24 +81,16 @@ impl Settings {
             (None, Some(secret)) if !secret.is_empty() => SecretSetting::Inline(secret),
             _ => SecretSetting::None,
         };
-        let dry_run = match get(vars::DRY_RUN)
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
+        let dry_run = match get(vars::DRY_RUN).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("false") | Some("0") | Some("no") => false,
             Some("true") | Some("1") | Some("yes") => true,
-            Some(other) => {
-                return Err(StartupError::Env(
-                    vars::DRY_RUN,
-                    format!("{other:?} is not true or false"),
-                ))
-            }
+            Some(other) => return Err(StartupError::Env(vars::DRY_RUN, format!("{other:?} is not true or false"))),
         };
         let arn = |name: &'static str, service: &str| -> Result<Option<String>, StartupError> {
             match get(name) {
-                Some(v) if !(v.starts_with("arn:") && v.split(':').nth(2) == Some(service)) => Err(
-                    StartupError::Env(name, format!("{v:?} is not an {service} ARN")),
-                ),
+                Some(v) if !(v.starts_with("arn:") && v.split(':').nth(2) == Some(service)) => {
+                    Err(StartupError::Env(name, format!("{v:?} is not an {service} ARN")))
+                }
                 v => Ok(v),
             }
         };
@@ -130,10 +119,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, StartupError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -152,38 +138,25 @@ mod tests {
         assert_eq!(s.dedup_table.as_deref(), Some("t"));
         let s = settings(&[
             ("HERALD_CONFIG_PARAMETER", "/p"),
-            (
-                "HERALD_WEBHOOK_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:1:secret:x",
-            ),
+            ("HERALD_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"),
         ])
         .unwrap();
         assert_eq!(s.config, ConfigSource::Parameter("/p".into()));
         assert!(matches!(s.webhook_secret, SecretSetting::SecretsManager(_)));
-        assert_eq!(
-            settings(&[("HERALD_CONFIG", "{}")]).unwrap().webhook_secret,
-            SecretSetting::None
-        );
+        assert_eq!(settings(&[("HERALD_CONFIG", "{}")]).unwrap().webhook_secret, SecretSetting::None);
     }
 
     #[test]
     fn bad_environments_name_the_variable() {
-        assert!(settings(&[])
+        assert!(settings(&[]).unwrap_err().to_string().starts_with("HERALD_CONFIG: not set"));
+        assert!(settings(&[("HERALD_CONFIG", "{}"), ("HERALD_CONFIG_PARAMETER", "/p")]).is_err());
+        assert!(settings(&[("HERALD_CONFIG", "{}"), ("HERALD_DRY_RUN", "maybe")])
             .unwrap_err()
             .to_string()
-            .starts_with("HERALD_CONFIG: not set"));
-        assert!(settings(&[("HERALD_CONFIG", "{}"), ("HERALD_CONFIG_PARAMETER", "/p")]).is_err());
-        assert!(
-            settings(&[("HERALD_CONFIG", "{}"), ("HERALD_DRY_RUN", "maybe")])
-                .unwrap_err()
-                .to_string()
-                .starts_with("HERALD_DRY_RUN")
-        );
-        assert!(
-            settings(&[("HERALD_CONFIG", "{}"), ("HERALD_TOPIC_ARN", "topic")])
-                .unwrap_err()
-                .to_string()
-                .starts_with("HERALD_TOPIC_ARN")
-        );
+            .starts_with("HERALD_DRY_RUN"));
+        assert!(settings(&[("HERALD_CONFIG", "{}"), ("HERALD_TOPIC_ARN", "topic")])
+            .unwrap_err()
+            .to_string()
+            .starts_with("HERALD_TOPIC_ARN"));
     }
 }

@@ -13,10 +13,7 @@ pub const START_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartResult {
     /// Started now, or earlier for the same token (`duplicate`); in dry-run mode no id.
-    Started {
-        execution_id: Option<String>,
-        duplicate: bool,
-    },
+    Started { execution_id: Option<String>, duplicate: bool },
     /// Not started; `transient` failures are worth a retry (503 / invocation error).
     Failed { error: String, transient: bool },
 }
@@ -30,16 +27,8 @@ pub struct StartRunner {
 }
 
 impl StartRunner {
-    pub fn new(
-        starter: Arc<dyn PipelineStarter>,
-        dedup: Option<Arc<dyn DedupStore>>,
-        dry_run: bool,
-    ) -> Self {
-        Self {
-            starter,
-            dedup,
-            dry_run,
-        }
+    pub fn new(starter: Arc<dyn PipelineStarter>, dedup: Option<Arc<dyn DedupStore>>, dry_run: bool) -> Self {
+        Self { starter, dedup, dry_run }
     }
 
     pub fn dry_run(&self) -> bool {
@@ -49,40 +38,22 @@ impl StartRunner {
     /// Runs every plan, at most [`START_CONCURRENCY`] at a time; results in plan order.
     pub async fn run_all(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
         // Boxed so the stream's type does not carry a higher-ranked closure (keeps it `Send`).
-        let runs: Vec<BoxFuture<'_, StartResult>> = plans
-            .iter()
-            .map(|plan| Box::pin(self.run(plan, now)) as BoxFuture<'_, _>)
-            .collect();
-        stream::iter(runs)
-            .buffered(START_CONCURRENCY)
-            .collect()
-            .await
+        let runs: Vec<BoxFuture<'_, StartResult>> =
+            plans.iter().map(|plan| Box::pin(self.run(plan, now)) as BoxFuture<'_, _>).collect();
+        stream::iter(runs).buffered(START_CONCURRENCY).collect().await
     }
 
     /// Runs one plan.
     pub async fn run(&self, plan: &StartPlan, now: i64) -> StartResult {
         if self.dry_run {
-            return StartResult::Started {
-                execution_id: None,
-                duplicate: false,
-            };
+            return StartResult::Started { execution_id: None, duplicate: false };
         }
         let key = format!("start#{}", plan.client_request_token);
         if let Some(dedup) = &self.dedup {
             match dedup.claim(&key, now).await {
                 Ok(Claim::Claimed) => {}
-                Ok(Claim::Completed(id)) => {
-                    return StartResult::Started {
-                        execution_id: Some(id),
-                        duplicate: true,
-                    }
-                }
-                Ok(Claim::InProgress) => {
-                    return StartResult::Started {
-                        execution_id: None,
-                        duplicate: true,
-                    }
-                }
+                Ok(Claim::Completed(id)) => return StartResult::Started { execution_id: Some(id), duplicate: true },
+                Ok(Claim::InProgress) => return StartResult::Started { execution_id: None, duplicate: true },
                 Err(e) => return failed(e),
             }
         }
@@ -94,10 +65,7 @@ impl StartRunner {
                         tracing::warn!(pipeline = %plan.pipeline, error = %e, "could not record the started execution");
                     }
                 }
-                StartResult::Started {
-                    execution_id: Some(id),
-                    duplicate: false,
-                }
+                StartResult::Started { execution_id: Some(id), duplicate: false }
             }
             Err(e) => {
                 if let Some(dedup) = &self.dedup {
@@ -112,10 +80,7 @@ impl StartRunner {
 }
 
 fn failed(e: AwsError) -> StartResult {
-    StartResult::Failed {
-        transient: e.is_transient(),
-        error: e.to_string(),
-    }
+    StartResult::Failed { transient: e.is_transient(), error: e.to_string() }
 }
 
 #[cfg(test)]
@@ -165,17 +130,9 @@ pub(crate) mod fakes {
                 })
             })
         }
-        fn complete<'a>(
-            &'a self,
-            key: &'a str,
-            value: &'a str,
-            _now: i64,
-        ) -> BoxFuture<'a, Result<(), AwsError>> {
+        fn complete<'a>(&'a self, key: &'a str, value: &'a str, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
             Box::pin(async move {
-                self.records
-                    .lock()
-                    .unwrap()
-                    .insert(key.to_owned(), Some(value.to_owned()));
+                self.records.lock().unwrap().insert(key.to_owned(), Some(value.to_owned()));
                 Ok(())
             })
         }

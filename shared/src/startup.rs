@@ -13,34 +13,22 @@ pub fn init_logging() {
 }
 
 /// The configuration document, from the environment or SSM, validated.
-pub async fn load_config(
-    settings: &Settings,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Arc<Config>, StartupError> {
+pub async fn load_config(settings: &Settings, sdk: &aws_config::SdkConfig) -> Result<Arc<Config>, StartupError> {
     let text = match &settings.config {
         ConfigSource::Inline(doc) => doc.clone(),
-        ConfigSource::Parameter(name) => {
-            aws::ssm::read_parameter(&aws_sdk_ssm::Client::new(sdk), name)
-                .await
-                .map_err(|source| StartupError::Parameter {
-                    name: name.clone(),
-                    source,
-                })?
-        }
+        ConfigSource::Parameter(name) => aws::ssm::read_parameter(&aws_sdk_ssm::Client::new(sdk), name)
+            .await
+            .map_err(|source| StartupError::Parameter { name: name.clone(), source })?,
     };
     Ok(Arc::new(Config::from_json(&text)?))
 }
 
 /// Starts pipelines through CodePipeline, once per token when a dedup table is set.
 pub fn start_runner(settings: &Settings, sdk: &aws_config::SdkConfig) -> StartRunner {
-    let starter = Arc::new(aws::codepipeline::CodePipelineStarter::new(
-        aws_sdk_codepipeline::Client::new(sdk),
-    ));
+    let starter = Arc::new(aws::codepipeline::CodePipelineStarter::new(aws_sdk_codepipeline::Client::new(sdk)));
     let dedup = settings.dedup_table.as_ref().map(|table| {
-        Arc::new(aws::dynamodb::DynamoDbDedup::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            table,
-        )) as Arc<dyn crate::ports::DedupStore>
+        Arc::new(aws::dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
+            as Arc<dyn crate::ports::DedupStore>
     });
     StartRunner::new(starter, dedup, settings.dry_run)
 }
@@ -51,38 +39,26 @@ pub fn event_publisher(
     sdk: &aws_config::SdkConfig,
 ) -> Option<Arc<dyn crate::ports::EventPublisher>> {
     settings.event_bus.as_ref().map(|bus| {
-        Arc::new(aws::eventbridge::EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            bus,
-        )) as Arc<dyn crate::ports::EventPublisher>
+        Arc::new(aws::eventbridge::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus))
+            as Arc<dyn crate::ports::EventPublisher>
     })
 }
 
 /// The `git-webhook` service with its AWS adapters.
-pub fn webhook_service(
-    settings: &Settings,
-    sdk: &aws_config::SdkConfig,
-    config: Arc<Config>,
-) -> WebhookService {
+pub fn webhook_service(settings: &Settings, sdk: &aws_config::SdkConfig, config: Arc<Config>) -> WebhookService {
     let secrets = match &settings.webhook_secret {
         SecretSetting::SecretsManager(arn) => Secrets::Loaded(SecretCache::new(Arc::new(
-            aws::secretsmanager::SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                arn,
-            ),
+            aws::secretsmanager::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), arn),
         ))),
         SecretSetting::Inline(text) => Secrets::Fixed(Arc::new(parse_secret_text(Some(text)))),
         SecretSetting::None => {
-            tracing::error!("no webhook secret configured (HERALD_WEBHOOK_SECRET_ARN); every request will be answered 401");
+            tracing::error!(
+                "no webhook secret configured (HERALD_WEBHOOK_SECRET_ARN); every request will be answered 401"
+            );
             Secrets::Fixed(Arc::new(parse_secret_text(None)))
         }
     };
-    WebhookService::new(
-        config,
-        secrets,
-        start_runner(settings, sdk),
-        event_publisher(settings, sdk),
-    )
+    WebhookService::new(config, secrets, start_runner(settings, sdk), event_publisher(settings, sdk))
 }
 
 /// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).

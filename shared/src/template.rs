@@ -74,11 +74,7 @@ impl Source {
     }
 
     fn names(self) -> String {
-        self.fields()
-            .iter()
-            .map(|(n, _)| format!("{{{n}}}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.fields().iter().map(|(n, _)| format!("{{{n}}}")).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -135,10 +131,7 @@ impl Template {
                         .iter()
                         .find(|(n, _)| *n == name)
                         .map(|(_, f)| *f)
-                        .ok_or_else(|| TemplateError::Unknown {
-                            name: name.to_owned(),
-                            known: source.names(),
-                        })?;
+                        .ok_or_else(|| TemplateError::Unknown { name: name.to_owned(), known: source.names() })?;
                     if !literal.is_empty() {
                         segments.push(Segment::Literal(std::mem::take(&mut literal)));
                     }
@@ -202,17 +195,12 @@ mod tests {
     fn renders_placeholders_and_literals() {
         let t = Template::parse("{branch}-{commit} {{x}}", Source::Git).unwrap();
         assert_eq!(t.render(&Fake), "main-abc {x}");
-        assert_eq!(
-            Template::parse("{tag}", Source::Git).unwrap().render(&Fake),
-            ""
-        );
+        assert_eq!(Template::parse("{tag}", Source::Git).unwrap().render(&Fake), "");
     }
 
     #[test]
     fn cuts_at_a_character_boundary() {
-        let out = Template::parse("{message}", Source::Git)
-            .unwrap()
-            .render(&Fake);
+        let out = Template::parse("{message}", Source::Git).unwrap().render(&Fake);
         assert_eq!(out.chars().count(), MAX_VALUE_CHARS);
         assert!(out.chars().all(|c| c == 'é'));
     }
@@ -220,23 +208,11 @@ mod tests {
     #[test]
     fn rejects_unknown_and_malformed() {
         let err = Template::parse("{brnch}", Source::Git).unwrap_err();
-        assert!(
-            err.to_string().starts_with("unknown placeholder {brnch}"),
-            "{err}"
-        );
-        assert!(matches!(
-            Template::parse("{key}", Source::Git),
-            Err(TemplateError::Unknown { .. })
-        ));
+        assert!(err.to_string().starts_with("unknown placeholder {brnch}"), "{err}");
+        assert!(matches!(Template::parse("{key}", Source::Git), Err(TemplateError::Unknown { .. })));
         assert!(Template::parse("{key}", Source::S3).is_ok());
-        assert_eq!(
-            Template::parse("a{branch", Source::Git),
-            Err(TemplateError::Unclosed(1))
-        );
-        assert_eq!(
-            Template::parse("a}", Source::Git),
-            Err(TemplateError::Unmatched(1))
-        );
+        assert_eq!(Template::parse("a{branch", Source::Git), Err(TemplateError::Unclosed(1)));
+        assert_eq!(Template::parse("a}", Source::Git), Err(TemplateError::Unmatched(1)));
     }
 
     #[test]

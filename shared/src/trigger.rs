@@ -85,12 +85,7 @@ pub fn skip_marker(message: &str) -> Option<&'static str> {
 
 /// Decides every Git trigger the delivery may start (its secret scope) and whose repository
 /// matches. `multi_ref` marks a delivery carrying several refs, whose tokens then include the ref.
-pub fn decide_git(
-    config: &Config,
-    scope: &SecretScope,
-    change: &Change,
-    multi_ref: bool,
-) -> Vec<Decision> {
+pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_ref: bool) -> Vec<Decision> {
     let marker = OnceCell::new();
     let candidates = OnceCell::new();
     config
@@ -102,11 +97,7 @@ pub fn decide_git(
                 Err(reason) => Outcome::Skip(reason),
                 Ok(notes) => Outcome::Start(plan(trigger, change, notes, multi_ref)),
             };
-            Decision {
-                trigger: trigger.name.clone(),
-                pipeline: trigger.pipeline.clone(),
-                outcome,
-            }
+            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome }
         })
         .collect()
 }
@@ -119,43 +110,26 @@ fn skip_reason<'c>(
     candidates: &OnceCell<Vec<globset::Candidate<'c>>>,
 ) -> Result<Vec<String>, String> {
     if change.deleted {
-        let what = if change.event == EventKind::Tag {
-            "tag"
-        } else {
-            "branch"
-        };
+        let what = if change.event == EventKind::Tag { "tag" } else { "branch" };
         return Err(format!("{what} deleted"));
     }
     if !rule.events.contains(&change.event) {
         let enabled: Vec<_> = rule.events.iter().map(|e| e.as_str()).collect();
-        return Err(format!(
-            "event {} not enabled (events: {})",
-            change.event.as_str(),
-            enabled.join(", ")
-        ));
+        return Err(format!("event {} not enabled (events: {})", change.event.as_str(), enabled.join(", ")));
     }
     match (&change.pull_request, change.event) {
         (Some(pr), _) => {
             if !rule.pull_request_actions.contains(&pr.action) {
-                return Err(format!(
-                    "pull request action {} not enabled",
-                    pr.action.as_str()
-                ));
+                return Err(format!("pull request action {} not enabled", pr.action.as_str()));
             }
             if let Some(branches) = &rule.branches {
                 if !branches.is_match(&pr.target_branch) {
-                    return Err(format!(
-                        "target branch {} does not match branches",
-                        pr.target_branch
-                    ));
+                    return Err(format!("target branch {} does not match branches", pr.target_branch));
                 }
             }
             if let Some(sources) = &rule.source_branches {
                 if !sources.is_match(&pr.source_branch) {
-                    return Err(format!(
-                        "source branch {} does not match source_branches",
-                        pr.source_branch
-                    ));
+                    return Err(format!("source branch {} does not match source_branches", pr.source_branch));
                 }
             }
             if pr.from_fork && !rule.allow_forks {
@@ -186,14 +160,8 @@ fn skip_reason<'c>(
     let mut notes = Vec::new();
     if let Some(paths) = &rule.paths {
         if change.files.complete {
-            let files = candidates.get_or_init(|| {
-                change
-                    .files
-                    .paths
-                    .iter()
-                    .map(|p| crate::glob::candidate(p))
-                    .collect()
-            });
+            let files =
+                candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
             if !files.iter().any(|f| paths.is_match_candidate(f)) {
                 return Err("no changed file matches paths".into());
             }
@@ -205,12 +173,8 @@ fn skip_reason<'c>(
 }
 
 fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: bool) -> StartPlan {
-    let mut parts = vec![
-        change.provider.as_str(),
-        change.delivery.as_str(),
-        trigger.name.as_str(),
-        trigger.pipeline.as_str(),
-    ];
+    let mut parts =
+        vec![change.provider.as_str(), change.delivery.as_str(), trigger.name.as_str(), trigger.pipeline.as_str()];
     if multi_ref {
         parts.push(&change.git_ref);
     }
@@ -229,19 +193,12 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
 }
 
 /// Renders a trigger's variables; empty ones are left out and noted.
-pub fn render_variables(
-    trigger: &Trigger,
-    fields: &dyn Fields,
-    notes: &mut Vec<String>,
-) -> Vec<(String, String)> {
+pub fn render_variables(trigger: &Trigger, fields: &dyn Fields, notes: &mut Vec<String>) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(trigger.variables.len());
     for variable in &trigger.variables {
         let value = variable.template.render(fields);
         if value.is_empty() {
-            notes.push(format!(
-                "variable {} rendered empty and was left out",
-                variable.name
-            ));
+            notes.push(format!("variable {} rendered empty and was left out", variable.name));
         } else {
             out.push((variable.name.clone(), value));
         }
@@ -265,19 +222,11 @@ impl Fields for Change {
             Field::Message => first_line(&self.message).into(),
             Field::PrNumber => pr.map(|p| p.number.to_string()).unwrap_or_default().into(),
             Field::PrAction => pr.map(|p| p.action.as_str()).unwrap_or_default().into(),
-            Field::SourceBranch => pr
-                .map(|p| p.source_branch.as_str())
-                .unwrap_or_default()
-                .into(),
-            Field::TargetBranch => pr
-                .map(|p| p.target_branch.as_str())
-                .unwrap_or_default()
-                .into(),
+            Field::SourceBranch => pr.map(|p| p.source_branch.as_str()).unwrap_or_default().into(),
+            Field::TargetBranch => pr.map(|p| p.target_branch.as_str()).unwrap_or_default().into(),
             Field::Delivery => self.delivery.as_str().into(),
             Field::CloneUrl => self.clone_url.as_str().into(),
-            Field::Bucket | Field::Key | Field::VersionId | Field::Etag | Field::EventId => {
-                "".into()
-            }
+            Field::Bucket | Field::Key | Field::VersionId | Field::Etag | Field::EventId => "".into(),
         }
     }
 }
@@ -285,9 +234,7 @@ impl Fields for Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{
-        ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
-    };
+    use crate::change::{ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
 
     fn config(triggers: serde_json::Value) -> Config {
         Config::from_json(&serde_json::json!({ "triggers": triggers }).to_string()).unwrap()
@@ -358,96 +305,50 @@ mod tests {
     #[test]
     fn a_matching_push_starts_pinned_with_variables() {
         let c = config(spec_trigger());
-        let out = outcomes(
-            &c,
-            &push(
-                "refs/heads/main",
-                Some(&["services/app/src/lib.rs"]),
-                "fix: thing\n\nlong body",
-            ),
-        );
+        let out = outcomes(&c, &push("refs/heads/main", Some(&["services/app/src/lib.rs"]), "fix: thing\n\nlong body"));
         let plan = out[0].1.as_ref().unwrap();
         assert_eq!(plan.pipeline, "app-pipeline");
-        assert_eq!(
-            plan.source_revision.as_ref().unwrap().revision_value,
-            "0123456789abcdef0123456789abcdef01234567"
-        );
-        assert_eq!(
-            plan.source_revision.as_ref().unwrap().revision_type,
-            RevisionType::CommitId
-        );
+        assert_eq!(plan.source_revision.as_ref().unwrap().revision_value, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(plan.source_revision.as_ref().unwrap().revision_type, RevisionType::CommitId);
         assert_eq!(
             plan.variables,
             vec![
                 ("BRANCH".into(), "main".into()),
-                (
-                    "COMMIT_ID".into(),
-                    "0123456789abcdef0123456789abcdef01234567".into()
-                ),
+                ("COMMIT_ID".into(), "0123456789abcdef0123456789abcdef01234567".into()),
                 ("MSG".into(), "fix: thing".into()),
                 ("SHORT".into(), "0123456".into())
             ]
         );
         assert_eq!(plan.notes, ["variable PR rendered empty and was left out"]);
         assert_eq!(plan.client_request_token.len(), 64);
-        assert_eq!(
-            plan.client_request_token,
-            client_request_token(&["github", "d1", "app-main", "app-pipeline"])
-        );
+        assert_eq!(plan.client_request_token, client_request_token(&["github", "d1", "app-main", "app-pipeline"]));
     }
 
     #[test]
     fn skip_reasons() {
         let c = config(spec_trigger());
         let cases: Vec<(Change, &str)> = vec![
-            (
-                push("refs/heads/develop", Some(&["services/app/a"]), "x"),
-                "branch develop does not match branches",
-            ),
+            (push("refs/heads/develop", Some(&["services/app/a"]), "x"), "branch develop does not match branches"),
             (
                 push("refs/heads/release/legacy", Some(&["services/app/a"]), "x"),
                 "branch release/legacy does not match branches",
             ),
             (
-                push(
-                    "refs/heads/main",
-                    Some(&["services/app/README.md", "docs/x"]),
-                    "x",
-                ),
+                push("refs/heads/main", Some(&["services/app/README.md", "docs/x"]), "x"),
                 "no changed file matches paths",
             ),
             (
-                push(
-                    "refs/heads/main",
-                    Some(&["services/app/a"]),
-                    "wip [Skip CI] please",
-                ),
+                push("refs/heads/main", Some(&["services/app/a"]), "wip [Skip CI] please"),
                 "[skip ci] in the head commit message",
             ),
+            (push("refs/heads/main", Some(&["services/app/a"]), "[no ci]"), "[no ci] in the head commit message"),
             (
-                push("refs/heads/main", Some(&["services/app/a"]), "[no ci]"),
-                "[no ci] in the head commit message",
-            ),
-            (
-                push(
-                    "refs/heads/main",
-                    Some(&["services/app/a"]),
-                    "[skip herald]",
-                ),
+                push("refs/heads/main", Some(&["services/app/a"]), "[skip herald]"),
                 "[skip herald] in the head commit message",
             ),
-            (
-                push("refs/tags/release-1", Some(&["services/app/a"]), "x"),
-                "tag release-1 does not match tags",
-            ),
-            (
-                pr(PrAction::Merged, false),
-                "pull request action merged not enabled",
-            ),
-            (
-                pr(PrAction::Opened, true),
-                "pull request from a fork (set allow_forks to build forks)",
-            ),
+            (push("refs/tags/release-1", Some(&["services/app/a"]), "x"), "tag release-1 does not match tags"),
+            (pr(PrAction::Merged, false), "pull request action merged not enabled"),
+            (pr(PrAction::Opened, true), "pull request from a fork (set allow_forks to build forks)"),
         ];
         for (change, reason) in cases {
             let out = outcomes(&c, &change);
@@ -455,18 +356,11 @@ mod tests {
         }
         let mut deleted = push("refs/heads/main", None, "x");
         deleted.deleted = true;
+        assert_eq!(outcomes(&c, &deleted)[0].1.as_ref().unwrap_err(), "branch deleted");
+        let only_push =
+            config(serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/app" } }]));
         assert_eq!(
-            outcomes(&c, &deleted)[0].1.as_ref().unwrap_err(),
-            "branch deleted"
-        );
-        let only_push = config(
-            serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/app" } }]),
-        );
-        assert_eq!(
-            outcomes(&only_push, &pr(PrAction::Opened, false))[0]
-                .1
-                .as_ref()
-                .unwrap_err(),
+            outcomes(&only_push, &pr(PrAction::Opened, false))[0].1.as_ref().unwrap_err(),
             "event pull_request not enabled (events: push)"
         );
     }
@@ -474,13 +368,8 @@ mod tests {
     #[test]
     fn incomplete_file_lists_start_with_a_note() {
         let c = config(spec_trigger());
-        let plan = outcomes(&c, &push("refs/heads/main", None, "x"))
-            .remove(0)
-            .1
-            .unwrap();
-        assert!(plan
-            .notes
-            .contains(&"file list incomplete: paths filter not applied".to_string()));
+        let plan = outcomes(&c, &push("refs/heads/main", None, "x")).remove(0).1.unwrap();
+        assert!(plan.notes.contains(&"file list incomplete: paths filter not applied".to_string()));
     }
 
     #[test]
@@ -507,10 +396,7 @@ mod tests {
         ]));
         let change = push("refs/heads/main", None, "x");
         let names = |scope: SecretScope| {
-            decide_git(&c, &scope, &change, false)
-                .into_iter()
-                .map(|d| d.trigger)
-                .collect::<Vec<_>>()
+            decide_git(&c, &scope, &change, false).into_iter().map(|d| d.trigger).collect::<Vec<_>>()
         };
         assert_eq!(names(SecretScope::Default), ["open"]);
         assert_eq!(names(SecretScope::Named("team-a".into())), ["team-a"]);
@@ -531,10 +417,7 @@ mod tests {
             _ => panic!(),
         };
         assert_ne!(token(&single), token(&multi));
-        assert_eq!(
-            token(&single),
-            token(&decide_git(&c, &SecretScope::Default, &change, false))
-        );
+        assert_eq!(token(&single), token(&decide_git(&c, &SecretScope::Default, &change, false)));
     }
 
     #[test]

@@ -42,11 +42,7 @@ pub struct WebhookResponse {
 
 impl WebhookResponse {
     fn error(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: json!({ "error": message.into() }),
-        }
+        Self { status, headers: Vec::new(), body: json!({ "error": message.into() }) }
     }
 
     fn unauthorized() -> Self {
@@ -70,10 +66,7 @@ pub struct SecretCache {
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>) -> Self {
-        Self {
-            source,
-            cached: Mutex::new(None),
-        }
+        Self { source, cached: Mutex::new(None) }
     }
 
     /// The current secrets. A failed refresh keeps serving the previous ones; a failed first
@@ -125,10 +118,7 @@ pub struct WebhookService {
 
 /// Current Unix time in seconds.
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 impl WebhookService {
@@ -138,13 +128,7 @@ impl WebhookService {
         runner: StartRunner,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self {
-            config,
-            secrets,
-            runner,
-            bus,
-            clock: unix_now,
-        }
+        Self { config, secrets, runner, bus, clock: unix_now }
     }
 
     /// Replaces the clock (tests of timestamped signatures).
@@ -173,11 +157,7 @@ impl WebhookService {
             return WebhookResponse::error(413, format!("body over {MAX_BODY_BYTES} bytes"));
         }
         let Some(provider) = providers::detect(&request.headers) else {
-            metrics::count(
-                "Deliveries",
-                1,
-                &[("provider", "unknown"), ("outcome", "rejected")],
-            );
+            metrics::count("Deliveries", 1, &[("provider", "unknown"), ("outcome", "rejected")]);
             return WebhookResponse::error(400, "unknown provider: no recognised webhook headers");
         };
         let secrets = match &self.secrets {
@@ -186,34 +166,22 @@ impl WebhookService {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(provider = %provider, error = %e, "webhook secret unavailable");
-                    return retry_later(
-                        json!({ "error": "webhook secret temporarily unavailable" }),
-                    );
+                    return retry_later(json!({ "error": "webhook secret temporarily unavailable" }));
                 }
             },
         };
         let now = (self.clock)();
-        let Some(scope) =
-            providers::authenticate(provider, &request.headers, &request.body, &secrets, now)
-        else {
+        let Some(scope) = providers::authenticate(provider, &request.headers, &request.body, &secrets, now) else {
             tracing::warn!(provider = %provider, secret_configured = !secrets.is_empty(), "delivery rejected: signature or token missing or wrong");
             metrics::count("RejectedSignatures", 1, &[("provider", provider.as_str())]);
-            metrics::count(
-                "Deliveries",
-                1,
-                &[("provider", provider.as_str()), ("outcome", "unauthorized")],
-            );
+            metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", "unauthorized")]);
             return WebhookResponse::unauthorized();
         };
         let delivery = match providers::parse(provider, &request.headers, &request.body) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(provider = %provider, error = %e, "authenticated delivery rejected: bad body");
-                metrics::count(
-                    "Deliveries",
-                    1,
-                    &[("provider", provider.as_str()), ("outcome", "bad_request")],
-                );
+                metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", "bad_request")]);
                 return WebhookResponse::error(400, e.to_string());
             }
         };
@@ -228,32 +196,15 @@ impl WebhookService {
             }
             Content::Changes(changes) => self.process(changes, &scope, &mut answer, now).await,
         }
-        metrics::count(
-            "Deliveries",
-            1,
-            &[
-                ("provider", provider.as_str()),
-                ("outcome", answer.outcome()),
-            ],
-        );
+        metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
         answer.into_response()
     }
 
-    async fn process(
-        &self,
-        changes: &[Change],
-        scope: &crate::auth::SecretScope,
-        answer: &mut Answer,
-        now: i64,
-    ) {
+    async fn process(&self, changes: &[Change], scope: &crate::auth::SecretScope, answer: &mut Answer, now: i64) {
         let multi_ref = changes.len() > 1;
         let decided: Vec<(&Change, Decision)> = changes
             .iter()
-            .flat_map(|c| {
-                decide_git(&self.config, scope, c, multi_ref)
-                    .into_iter()
-                    .map(move |d| (c, d))
-            })
+            .flat_map(|c| decide_git(&self.config, scope, c, multi_ref).into_iter().map(move |d| (c, d)))
             .collect();
         let plans: Vec<_> = decided
             .iter()
@@ -270,46 +221,24 @@ impl WebhookService {
                 Outcome::Skip(reason) => {
                     log_decision(change, decision, "skipped", reason);
                     answer.skipped(&decision.trigger, reason);
-                    events.push(bus_event(
-                        "Trigger Skipped",
-                        summary,
-                        decision,
-                        json!({ "reason": reason }),
-                    ));
+                    events.push(bus_event("Trigger Skipped", summary, decision, json!({ "reason": reason })));
                 }
                 Outcome::Start(plan) => {
                     let Some(result) = results.next() else {
                         continue;
                     };
                     match result {
-                        StartResult::Started {
-                            execution_id,
-                            duplicate,
-                        } => {
+                        StartResult::Started { execution_id, duplicate } => {
                             let note = plan.notes.join("; ");
-                            log_decision(
-                                change,
-                                decision,
-                                if duplicate { "duplicate" } else { "started" },
-                                &note,
-                            );
+                            log_decision(change, decision, if duplicate { "duplicate" } else { "started" }, &note);
                             if !duplicate && execution_id.is_some() {
-                                metrics::count(
-                                    "PipelinesStarted",
-                                    1,
-                                    &[("provider", change.provider.as_str())],
-                                );
+                                metrics::count("PipelinesStarted", 1, &[("provider", change.provider.as_str())]);
                             }
                             answer.started(decision, plan, execution_id.as_deref(), duplicate);
                             events.push(bus_event("Pipeline Triggered", summary, decision, json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": variables_json(&plan.variables), "notes": plan.notes })));
                         }
                         StartResult::Failed { error, transient } => {
-                            log_decision(
-                                change,
-                                decision,
-                                if transient { "retry" } else { "failed" },
-                                &error,
-                            );
+                            log_decision(change, decision, if transient { "retry" } else { "failed" }, &error);
                             answer.failed(decision, &error, transient);
                             events.push(bus_event(
                                 "Trigger Failed",
@@ -333,11 +262,7 @@ impl WebhookService {
 }
 
 fn retry_later(body: Value) -> WebhookResponse {
-    WebhookResponse {
-        status: 503,
-        headers: vec![("Retry-After", RETRY_AFTER_SECS.to_string())],
-        body,
-    }
+    WebhookResponse { status: 503, headers: vec![("Retry-After", RETRY_AFTER_SECS.to_string())], body }
 }
 
 fn log_decision(change: &Change, decision: &Decision, outcome: &str, reason: &str) {
@@ -350,12 +275,7 @@ fn log_decision(change: &Change, decision: &Decision, outcome: &str, reason: &st
 }
 
 fn variables_json(variables: &[(String, String)]) -> Value {
-    Value::Object(
-        variables
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
+    Value::Object(variables.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
 /// The change as decision events describe it.
@@ -372,20 +292,12 @@ pub fn change_summary(change: &Change) -> Value {
     })
 }
 
-fn bus_event(
-    detail_type: &'static str,
-    change: Value,
-    decision: &Decision,
-    extra: Value,
-) -> BusEvent {
+fn bus_event(detail_type: &'static str, change: Value, decision: &Decision, extra: Value) -> BusEvent {
     let mut detail = json!({ "change": change, "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
     if let (Some(d), Value::Object(e)) = (detail.as_object_mut(), extra) {
         d.extend(e);
     }
-    BusEvent {
-        detail_type,
-        detail,
-    }
+    BusEvent { detail_type, detail }
 }
 
 /// The 200/503 body under construction.
@@ -408,13 +320,7 @@ impl Answer {
         }
     }
 
-    fn started(
-        &mut self,
-        d: &Decision,
-        plan: &crate::trigger::StartPlan,
-        execution_id: Option<&str>,
-        duplicate: bool,
-    ) {
+    fn started(&mut self, d: &Decision, plan: &crate::trigger::StartPlan, execution_id: Option<&str>, duplicate: bool) {
         let mut entry = json!({ "trigger": d.trigger, "pipeline": d.pipeline.as_str(), "execution_id": execution_id });
         if duplicate {
             entry["duplicate"] = json!(true);
@@ -432,7 +338,10 @@ impl Answer {
 
     fn failed(&mut self, d: &Decision, error: &str, transient: bool) {
         self.transient |= transient;
-        self.push("failed", json!({ "trigger": d.trigger, "pipeline": d.pipeline.as_str(), "error": error, "retryable": transient }));
+        self.push(
+            "failed",
+            json!({ "trigger": d.trigger, "pipeline": d.pipeline.as_str(), "error": error, "retryable": transient }),
+        );
     }
 
     fn outcome(&self) -> &'static str {
@@ -447,11 +356,7 @@ impl Answer {
         if self.transient {
             retry_later(self.body)
         } else {
-            WebhookResponse {
-                status: 200,
-                headers: Vec::new(),
-                body: self.body,
-            }
+            WebhookResponse { status: 200, headers: Vec::new(), body: self.body }
         }
     }
 }

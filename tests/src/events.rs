@@ -5,7 +5,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 fn header_map(headers: &[(&str, &str)]) -> Value {
-    Value::Object(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String((*v).to_owned()))).collect::<Map<_, _>>())
+    Value::Object(
+        headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String((*v).to_owned()))).collect::<Map<_, _>>(),
+    )
 }
 
 /// A Lambda Function URL event (API Gateway HTTP API payload 2.0).

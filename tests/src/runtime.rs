@@ -57,7 +57,8 @@ pub struct Lambda {
 
 /// The path of a workspace binary built by `cargo build --workspace --bins`.
 pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| crate::workspace().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| crate::workspace().join("target"));
     let path = target.join("debug").join(name);
     assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first (make test does)", path.display());
     path
@@ -70,7 +71,11 @@ impl Lambda {
         let addr = listener.local_addr().expect("runtime API address");
         let (sender, receiver) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
-        let state = Arc::new(State { queue: tokio::sync::Mutex::new(receiver), pending: pending.clone(), init_error: Mutex::new(None) });
+        let state = Arc::new(State {
+            queue: tokio::sync::Mutex::new(receiver),
+            pending: pending.clone(),
+            init_error: Mutex::new(None),
+        });
         let served = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -112,7 +117,11 @@ impl Lambda {
         self.sender.send((id, event)).expect("runtime API stopped");
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(outcome)) => outcome,
-            _ => panic!("no answer within 30 s; init error: {:?}; exited: {:?}", self.init_error(), self.child.try_wait()),
+            _ => panic!(
+                "no answer within 30 s; init error: {:?}; exited: {:?}",
+                self.init_error(),
+                self.child.try_wait()
+            ),
         }
     }
 
@@ -153,27 +162,36 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Ful
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = req.into_body().collect().await?.to_bytes();
-    let parse = |b: &Bytes| serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()));
+    let parse = |b: &Bytes| {
+        serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()))
+    };
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
         ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
             let next = state.queue.lock().await.recv().await;
             let Some((id, event)) = next else { return Ok(reply(StatusCode::GONE, Bytes::new(), &[])) };
-            let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() + 30_000).unwrap_or_default();
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() + 30_000)
+                .unwrap_or_default();
             Ok(reply(
                 StatusCode::OK,
                 Bytes::from(event.to_string()),
                 &[
                     ("Lambda-Runtime-Aws-Request-Id", id),
                     ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-                    ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:herald".into()),
+                    (
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:herald".into(),
+                    ),
                     ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000".into()),
                     ("Content-Type", "application/json".into()),
                 ],
             ))
         }
         ("POST", ["2018-06-01", "runtime", "invocation", id, kind]) => {
-            let outcome = if *kind == "response" { Outcome::Response(parse(&body)) } else { Outcome::Error(parse(&body)) };
+            let outcome =
+                if *kind == "response" { Outcome::Response(parse(&body)) } else { Outcome::Error(parse(&body)) };
             if let Some(tx) = state.pending.lock().expect("pending lock").remove(*id) {
                 let _ = tx.send(outcome);
             }

@@ -8,7 +8,16 @@ use herald_tests::{sample, workspace};
 use serde_json::{json, Value};
 
 const SECRET: &str = "herald-demo-secret";
-const PIPELINES: [&str; 8] = ["demo-github", "demo-gitlab", "demo-bitbucket-cloud", "demo-bitbucket-server", "demo-gitea", "demo-gogs", "demo-azure-devops", "demo-generic"];
+const PIPELINES: [&str; 8] = [
+    "demo-github",
+    "demo-gitlab",
+    "demo-bitbucket-cloud",
+    "demo-bitbucket-server",
+    "demo-gitea",
+    "demo-gogs",
+    "demo-azure-devops",
+    "demo-generic",
+];
 
 fn demo_config() -> String {
     std::fs::read_to_string(workspace().join("events/herald-config.json")).expect("events/herald-config.json")
@@ -35,7 +44,8 @@ fn sample_event(name: &str) -> Value {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         let id = event["headers"]["webhook-id"].as_str().unwrap().to_owned();
         event["headers"]["webhook-timestamp"] = json!(now.to_string());
-        event["headers"]["webhook-signature"] = json!(sign_standard_webhook(&Secret::new(SECRET), &id, now, body.as_bytes()));
+        event["headers"]["webhook-signature"] =
+            json!(sign_standard_webhook(&Secret::new(SECRET), &id, now, body.as_bytes()));
     }
     event
 }
@@ -65,11 +75,20 @@ async fn every_provider_starts_the_right_pipeline() {
         ("gitlab-push", Start("demo-gitlab", "gitlab", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7")),
         ("gitlab-tag", Start("demo-gitlab", "gitlab", "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7")),
         ("gitlab-merge-request", Start("demo-gitlab", "gitlab", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7")),
-        ("bitbucket-cloud-push", Start("demo-bitbucket-cloud", "bitbucket-cloud", "709d658dc5b6d6afcd46049c2f332ee3f515a67d")),
+        (
+            "bitbucket-cloud-push",
+            Start("demo-bitbucket-cloud", "bitbucket-cloud", "709d658dc5b6d6afcd46049c2f332ee3f515a67d"),
+        ),
         ("bitbucket-cloud-pull-request", Start("demo-bitbucket-cloud", "bitbucket-cloud", "d3022fc0ca3d")),
-        ("bitbucket-server-push", Start("demo-bitbucket-server", "bitbucket-server", "591f702354b3abf1faaca4d23811620d1b2ac984")),
+        (
+            "bitbucket-server-push",
+            Start("demo-bitbucket-server", "bitbucket-server", "591f702354b3abf1faaca4d23811620d1b2ac984"),
+        ),
         ("bitbucket-server-branch-deleted", Skip("branch deleted")),
-        ("bitbucket-server-pull-request", Start("demo-bitbucket-server", "bitbucket-server", "32a0b8a740c2963c6f56bd8baf3dc05683d299e0")),
+        (
+            "bitbucket-server-pull-request",
+            Start("demo-bitbucket-server", "bitbucket-server", "32a0b8a740c2963c6f56bd8baf3dc05683d299e0"),
+        ),
         ("bitbucket-server-ping", Quiet),
         ("gitea-push", Start("demo-gitea", "gitea", "67b56589a45103f891bdee7c0546e5d40bc02001")),
         ("gitea-tag", Start("demo-gitea", "gitea", "67b56589a45103f891bdee7c0546e5d40bc02001")),
@@ -78,7 +97,10 @@ async fn every_provider_starts_the_right_pipeline() {
         ("gogs-push", Start("demo-gogs", "gogs", "bffeb74224043ba2feb48d137756c8a9331c449a")),
         ("gogs-pull-request", Start("demo-gogs", "gogs", "")),
         ("azure-devops-push", Start("demo-azure-devops", "azure-devops", "33b55f7cb7e7e245323987634f960cf4a6e6bc74")),
-        ("azure-devops-pull-request", Start("demo-azure-devops", "azure-devops", "53d54ac915144006c2c9e90d2c7d3880920db49c")),
+        (
+            "azure-devops-pull-request",
+            Start("demo-azure-devops", "azure-devops", "53d54ac915144006c2c9e90d2c7d3880920db49c"),
+        ),
         ("generic-push", Start("demo-generic", "generic", "9fceb02d0ae598e95dc970b74767f19372d61af8")),
     ];
     let mut expected: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
@@ -98,16 +120,24 @@ async fn every_provider_starts_the_right_pipeline() {
                 assert_eq!(body["started"], json!([]), "{name}: {body}");
                 assert_eq!(body["skipped"][0]["reason"], *reason, "{name}: {body}");
             }
-            Quiet => assert_eq!((body["started"].clone(), body["skipped"].clone()), (json!([]), json!([])), "{name}: {body}"),
+            Quiet => {
+                assert_eq!((body["started"].clone(), body["skipped"].clone()), (json!([]), json!([])), "{name}: {body}")
+            }
         }
     }
     for pipeline in PIPELINES {
         let executions = moto.executions(pipeline);
         let got: Vec<(String, String)> = executions
             .iter()
-            .map(|e| (e["variables"]["PROVIDER"].as_str().unwrap_or_default().to_owned(), e["variables"]["COMMIT_ID"].as_str().unwrap_or_default().to_owned()))
+            .map(|e| {
+                (
+                    e["variables"]["PROVIDER"].as_str().unwrap_or_default().to_owned(),
+                    e["variables"]["COMMIT_ID"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect();
-        let want: Vec<(String, String)> = expected[pipeline].iter().map(|(p, c)| (p.to_string(), c.to_string())).collect();
+        let want: Vec<(String, String)> =
+            expected[pipeline].iter().map(|(p, c)| (p.to_string(), c.to_string())).collect();
         assert_eq!(got, want, "executions moto recorded for {pipeline}");
     }
     // Variables beyond the commit arrive as rendered; empty ones are left out.
@@ -150,7 +180,8 @@ async fn bad_requests_get_4xx_and_the_function_keeps_serving() {
     let big = vec![b'x'; 6 * 1024 * 1024 + 1];
     let (status, _) = send(&mut lambda, function_url("POST", &pairs(&good), &big, false)).await;
     assert_eq!(status, 413);
-    let (status, answer) = send(&mut lambda, function_url("POST", &[("Content-Type", "application/json")], &body, false)).await;
+    let (status, answer) =
+        send(&mut lambda, function_url("POST", &[("Content-Type", "application/json")], &body, false)).await;
     assert_eq!(status, 400, "{answer}");
     let mut wrong = good.clone();
     wrong[3].1 = format!("sha256={}", "0".repeat(64));
@@ -160,11 +191,13 @@ async fn bad_requests_get_4xx_and_the_function_keeps_serving() {
     missing.pop();
     assert_eq!(send(&mut lambda, function_url("POST", &pairs(&missing), &body, false)).await.0, 401);
     let garbage = b"{\"ref\": [1, 2";
-    let (status, answer) = send(&mut lambda, function_url("POST", &pairs(&signed_github(garbage, "bad-2")), garbage, false)).await;
+    let (status, answer) =
+        send(&mut lambda, function_url("POST", &pairs(&signed_github(garbage, "bad-2")), garbage, false)).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("JSON"));
     let binary = [0xff, 0xfe, 0x00, 0x80];
-    let (status, _) = send(&mut lambda, function_url("POST", &pairs(&signed_github(&binary, "bad-3")), &binary, true)).await;
+    let (status, _) =
+        send(&mut lambda, function_url("POST", &pairs(&signed_github(&binary, "bad-3")), &binary, true)).await;
     assert_eq!(status, 400);
 
     // Still serving: a good delivery, base64-encoded, then through API Gateway REST (v1).
@@ -198,14 +231,19 @@ async fn redeliveries_start_once_with_a_dedup_table() {
 async fn secrets_config_and_decision_events_come_from_aws() {
     let moto = Moto::start();
     create_pipelines(&moto, &["demo-github"]);
-    let secret = moto.ctl(&["create-secret", "herald-webhook", &json!({ "secrets": ["rotated-in", SECRET] }).to_string()]);
+    let secret =
+        moto.ctl(&["create-secret", "herald-webhook", &json!({ "secrets": ["rotated-in", SECRET] }).to_string()]);
     moto.ctl(&["put-parameter", "/herald/config", &demo_config()]);
     let queue = moto.ctl(&["bus-to-queue", "herald-decisions", "herald-decisions-q"]);
     let arn = secret["arn"].as_str().unwrap();
     let mut lambda = Lambda::start(
         "git-webhook",
         &moto.endpoint,
-        &[("HERALD_CONFIG_PARAMETER", "/herald/config"), ("HERALD_WEBHOOK_SECRET_ARN", arn), ("HERALD_EVENT_BUS", "herald-decisions")],
+        &[
+            ("HERALD_CONFIG_PARAMETER", "/herald/config"),
+            ("HERALD_WEBHOOK_SECRET_ARN", arn),
+            ("HERALD_EVENT_BUS", "herald-decisions"),
+        ],
     )
     .await;
     let (status, answer) = send(&mut lambda, sample_event("github-push")).await;
@@ -234,7 +272,10 @@ async fn missing_pipelines_are_reported_not_retried_and_dry_run_starts_nothing()
     let mut dry = webhook(&moto, &[("HERALD_DRY_RUN", "true")]).await;
     let (status, answer) = send(&mut dry, sample_event("github-push")).await;
     assert_eq!(status, 200);
-    assert_eq!(answer["started"], json!([{ "trigger": "github-app", "pipeline": "demo-github", "execution_id": null }]));
+    assert_eq!(
+        answer["started"],
+        json!([{ "trigger": "github-app", "pipeline": "demo-github", "execution_id": null }])
+    );
     assert!(moto.executions("demo-github").is_empty());
 }
 
@@ -242,7 +283,9 @@ async fn missing_pipelines_are_reported_not_retried_and_dry_run_starts_nothing()
 async fn an_invalid_configuration_fails_the_cold_start_naming_the_field() {
     let moto = Moto::start();
     let config = r#"{"triggers":[{"name":"app","pipeline":"p","git":{"repository":"a/b","branches":["ok","bad["]}}]}"#;
-    let mut lambda = Lambda::start("git-webhook", &moto.endpoint, &[("HERALD_CONFIG", config), ("HERALD_WEBHOOK_SECRET", SECRET)]).await;
+    let mut lambda =
+        Lambda::start("git-webhook", &moto.endpoint, &[("HERALD_CONFIG", config), ("HERALD_WEBHOOK_SECRET", SECRET)])
+            .await;
     assert!(lambda.wait_failed_exit().await, "the cold start must fail");
     let logs = lambda.stop().await;
     assert!(logs.contains(r#"trigger \"app\": git.branches[1]: unclosed character class"#), "{logs}");

@@ -30,13 +30,8 @@ impl PipelineStarter for CodePipelineStarter {
                 .name(&plan.pipeline)
                 .client_request_token(&plan.client_request_token);
             for (name, value) in &plan.variables {
-                request = request.variables(
-                    PipelineVariable::builder()
-                        .name(name)
-                        .value(value)
-                        .build()
-                        .map_err(invalid)?,
-                );
+                request =
+                    request.variables(PipelineVariable::builder().name(name).value(value).build().map_err(invalid)?);
             }
             if let Some(revision) = &plan.source_revision {
                 request = request.source_revisions(
@@ -48,15 +43,10 @@ impl PipelineStarter for CodePipelineStarter {
                         .map_err(invalid)?,
                 );
             }
-            let output = request
-                .send()
-                .await
-                .map_err(|e| classify("StartPipelineExecution", e))?;
-            output.pipeline_execution_id.ok_or_else(|| {
-                AwsError::Transient(
-                    "StartPipelineExecution answered without an execution id".into(),
-                )
-            })
+            let output = request.send().await.map_err(|e| classify("StartPipelineExecution", e))?;
+            output
+                .pipeline_execution_id
+                .ok_or_else(|| AwsError::Transient("StartPipelineExecution answered without an execution id".into()))
         })
     }
 }
@@ -82,10 +72,7 @@ mod tests {
                 revision_type: RevisionType::CommitId,
                 revision_value: "0123456789abcdef0123456789abcdef01234567".into(),
             }),
-            variables: vec![
-                ("BRANCH".into(), "main".into()),
-                ("COMMIT_ID".into(), "0123456".into()),
-            ],
+            variables: vec![("BRANCH".into(), "main".into()), ("COMMIT_ID".into(), "0123456".into())],
             notes: vec![],
         }
     }
@@ -105,16 +92,9 @@ mod tests {
                     && r.variables()[0].value() == "main"
                     && r.variables()[1].name() == "COMMIT_ID"
             })
-            .then_output(|| {
-                StartPipelineExecutionOutput::builder()
-                    .pipeline_execution_id("exec-1")
-                    .build()
-            });
+            .then_output(|| StartPipelineExecutionOutput::builder().pipeline_execution_id("exec-1").build());
         let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
-        assert_eq!(
-            CodePipelineStarter::new(client).start(&plan()).await,
-            Ok("exec-1".into())
-        );
+        assert_eq!(CodePipelineStarter::new(client).start(&plan()).await, Ok("exec-1".into()));
         assert_eq!(rule.num_calls(), 1);
     }
 
@@ -122,18 +102,11 @@ mod tests {
     async fn no_source_action_sends_no_revision() {
         let rule = mock!(Client::start_pipeline_execution)
             .match_requests(|r| r.source_revisions().is_empty())
-            .then_output(|| {
-                StartPipelineExecutionOutput::builder()
-                    .pipeline_execution_id("exec-2")
-                    .build()
-            });
+            .then_output(|| StartPipelineExecutionOutput::builder().pipeline_execution_id("exec-2").build());
         let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
         let mut p = plan();
         p.source_revision = None;
-        assert_eq!(
-            CodePipelineStarter::new(client).start(&p).await,
-            Ok("exec-2".into())
-        );
+        assert_eq!(CodePipelineStarter::new(client).start(&p).await, Ok("exec-2".into()));
     }
 
     #[tokio::test]
@@ -142,11 +115,7 @@ mod tests {
             StartPipelineExecutionError::PipelineNotFoundException(
                 PipelineNotFoundException::builder()
                     .message("no such pipeline")
-                    .meta(
-                        ErrorMetadata::builder()
-                            .code("PipelineNotFoundException")
-                            .build(),
-                    )
+                    .meta(ErrorMetadata::builder().code("PipelineNotFoundException").build())
                     .build(),
             )
         });
@@ -160,18 +129,13 @@ mod tests {
         });
         let throttled = mock!(Client::start_pipeline_execution).then_error(|| {
             StartPipelineExecutionError::generic(
-                ErrorMetadata::builder()
-                    .code("ThrottlingException")
-                    .message("Rate exceeded")
-                    .build(),
+                ErrorMetadata::builder().code("ThrottlingException").message("Rate exceeded").build(),
             )
         });
         let unavailable = mock!(Client::start_pipeline_execution).then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
                 aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    r#"{"__type":"ServiceUnavailableException"}"#,
-                ),
+                aws_smithy_types::body::SdkBody::from(r#"{"__type":"ServiceUnavailableException"}"#),
             )
         });
         let client = mock_client!(
@@ -182,20 +146,11 @@ mod tests {
         );
         let starter = CodePipelineStarter::new(client);
         let e = starter.start(&plan()).await.unwrap_err();
-        assert!(
-            matches!(&e, AwsError::Permanent(m) if m.contains("PipelineNotFoundException")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, AwsError::Permanent(m) if m.contains("PipelineNotFoundException")), "{e:?}");
         let e = starter.start(&plan()).await.unwrap_err();
-        assert!(
-            matches!(&e, AwsError::Transient(m) if m.contains("ConflictException")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, AwsError::Transient(m) if m.contains("ConflictException")), "{e:?}");
         let e = starter.start(&plan()).await.unwrap_err();
-        assert!(
-            matches!(&e, AwsError::Transient(m) if m.contains("ThrottlingException")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, AwsError::Transient(m) if m.contains("ThrottlingException")), "{e:?}");
         let e = starter.start(&plan()).await.unwrap_err();
         assert!(e.is_transient(), "{e:?}");
     }

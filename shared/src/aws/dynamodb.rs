@@ -25,10 +25,7 @@ pub struct DynamoDbDedup {
 
 impl DynamoDbDedup {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     async fn read(&self, key: &str) -> Result<Option<Claim>, AwsError> {
@@ -68,24 +65,16 @@ impl DedupStore for DynamoDbDedup {
                     .item("status", AttributeValue::S(IN_PROGRESS.into()))
                     .item("lease_until", n(now + LEASE_SECS))
                     .item("expires_at", n(now + RECORD_TTL_SECS))
-                    .condition_expression(
-                        "attribute_not_exists(pk) OR (#s = :in_progress AND lease_until < :now)",
-                    )
+                    .condition_expression("attribute_not_exists(pk) OR (#s = :in_progress AND lease_until < :now)")
                     .expression_attribute_names("#s", "status")
-                    .expression_attribute_values(
-                        ":in_progress",
-                        AttributeValue::S(IN_PROGRESS.into()),
-                    )
+                    .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
                     .expression_attribute_values(":now", n(now))
                     .send()
                     .await;
                 match put {
                     Ok(_) => return Ok(Claim::Claimed),
                     Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(PutItemError::ConditionalCheckFailedException(_))
-                        ) =>
+                        if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) =>
                     {
                         if let Some(claim) = self.read(key).await? {
                             return Ok(claim);
@@ -98,12 +87,7 @@ impl DedupStore for DynamoDbDedup {
         })
     }
 
-    fn complete<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
+    fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
             self.client
                 .put_item()
@@ -149,29 +133,23 @@ mod tests {
     async fn claims_fresh_keys_with_a_conditional_write() {
         let put = mock!(Client::put_item)
             .match_requests(|r| {
-                r.condition_expression()
-                    .is_some_and(|c| c.contains("attribute_not_exists(pk)"))
-                    && r.item().and_then(|i| i.get("expires_at")).is_some_and(|v| {
-                        v.as_n().ok() == Some(&(100 + RECORD_TTL_SECS).to_string())
-                    })
+                r.condition_expression().is_some_and(|c| c.contains("attribute_not_exists(pk)"))
+                    && r.item()
+                        .and_then(|i| i.get("expires_at"))
+                        .is_some_and(|v| v.as_n().ok() == Some(&(100 + RECORD_TTL_SECS).to_string()))
                     && r.item()
                         .and_then(|i| i.get("lease_until"))
                         .is_some_and(|v| v.as_n().ok() == Some(&(100 + LEASE_SECS).to_string()))
             })
             .then_output(|| PutItemOutput::builder().build());
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&put]);
-        assert_eq!(
-            DynamoDbDedup::new(client, "t").claim("k", 100).await,
-            Ok(Claim::Claimed)
-        );
+        assert_eq!(DynamoDbDedup::new(client, "t").claim("k", 100).await, Ok(Claim::Claimed));
     }
 
     #[tokio::test]
     async fn a_taken_key_reports_its_state() {
         let taken = mock!(Client::put_item).then_error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder().build(),
-            )
+            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
         });
         let done = mock!(Client::get_item).then_output(|| {
             GetItemOutput::builder()
@@ -181,25 +159,13 @@ mod tests {
                 .build()
         });
         let taken_again = mock!(Client::put_item).then_error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder().build(),
-            )
+            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
         });
-        let busy = mock!(Client::get_item).then_output(|| {
-            GetItemOutput::builder()
-                .item("status", AttributeValue::S(IN_PROGRESS.into()))
-                .build()
-        });
-        let client = mock_client!(
-            aws_sdk_dynamodb,
-            RuleMode::Sequential,
-            &[&taken, &done, &taken_again, &busy]
-        );
+        let busy = mock!(Client::get_item)
+            .then_output(|| GetItemOutput::builder().item("status", AttributeValue::S(IN_PROGRESS.into())).build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&taken, &done, &taken_again, &busy]);
         let store = DynamoDbDedup::new(client, "t");
-        assert_eq!(
-            store.claim("k", 1).await,
-            Ok(Claim::Completed("exec-1".into()))
-        );
+        assert_eq!(store.claim("k", 1).await, Ok(Claim::Completed("exec-1".into())));
         assert_eq!(store.claim("k", 1).await, Ok(Claim::InProgress));
     }
 }

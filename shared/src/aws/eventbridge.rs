@@ -18,10 +18,7 @@ pub struct EventBridgePublisher {
 
 impl EventBridgePublisher {
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus: bus.into(),
-        }
+        Self { client, bus: bus.into() }
     }
 }
 
@@ -45,10 +42,7 @@ impl EventPublisher for EventBridgePublisher {
                     .await
                     .map_err(|e| classify("PutEvents", e))?;
                 if out.failed_entry_count > 0 {
-                    return Err(AwsError::Transient(format!(
-                        "PutEvents: {} entries failed",
-                        out.failed_entry_count
-                    )));
+                    return Err(AwsError::Transient(format!("PutEvents: {} entries failed", out.failed_entry_count)));
                 }
             }
             Ok(())
@@ -76,15 +70,9 @@ mod tests {
             .then_output(|| PutEventsOutput::builder().failed_entry_count(0).build());
         let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[&rule]);
         let events: Vec<_> = (0..12)
-            .map(|i| BusEvent {
-                detail_type: "Pipeline Triggered",
-                detail: serde_json::json!({ "i": i }),
-            })
+            .map(|i| BusEvent { detail_type: "Pipeline Triggered", detail: serde_json::json!({ "i": i }) })
             .collect();
-        EventBridgePublisher::new(client, "bus")
-            .publish(&events)
-            .await
-            .unwrap();
+        EventBridgePublisher::new(client, "bus").publish(&events).await.unwrap();
         assert_eq!(rule.num_calls(), 2);
     }
 }

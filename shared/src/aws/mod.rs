@@ -37,19 +37,16 @@ where
             let code = service.err().code().unwrap_or("Unknown");
             let message = service.err().message().unwrap_or("");
             let status = service.raw().status().as_u16();
-            let text = format!("{operation}: {code}: {message}")
-                .trim_end_matches([':', ' '])
-                .to_owned();
+            let text = format!("{operation}: {code}: {message}").trim_end_matches([':', ' ']).to_owned();
             if status < 500 && PERMANENT_CODES.contains(&code) {
                 AwsError::Permanent(text)
             } else {
                 AwsError::Transient(text)
             }
         }
-        SdkError::ConstructionFailure(_) => AwsError::Permanent(format!(
-            "{operation}: invalid request: {}",
-            error_chain(&err)
-        )),
+        SdkError::ConstructionFailure(_) => {
+            AwsError::Permanent(format!("{operation}: invalid request: {}", error_chain(&err)))
+        }
         _ => AwsError::Transient(format!("{operation}: {}", error_chain(&err))),
     }
 }
@@ -73,8 +70,7 @@ macro_rules! mock_client {
         mock_client!($aws_crate, $rule_mode, $rules, |conf| conf)
     };
     ($aws_crate: ident, $rule_mode: expr, $rules: expr, $more: expr) => {{
-        let mut interceptor =
-            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode($rule_mode);
+        let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode($rule_mode);
         for rule in $rules {
             interceptor = interceptor.with_rule(rule)
         }
@@ -84,9 +80,7 @@ macro_rules! mock_client {
         let builder = $aws_crate::config::Config::builder()
             .behavior_version($aws_crate::config::BehaviorVersion::latest())
             .region($aws_crate::config::Region::from_static("us-east-1"))
-            .credentials_provider($aws_crate::config::Credentials::new(
-                "AKIDTEST", "secret", None, None, "test",
-            ))
+            .credentials_provider($aws_crate::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
             .http_client(aws_smithy_mocks::create_mock_http_client())
             .interceptor(interceptor);
         $aws_crate::client::Client::from_conf(coerce($more)(builder).build())

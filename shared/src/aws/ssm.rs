@@ -29,18 +29,9 @@ mod tests {
     #[tokio::test]
     async fn reads_with_decryption() {
         let rule = mock!(Client::get_parameter)
-            .match_requests(|r| {
-                r.name() == Some("/herald/config") && r.with_decryption() == Some(true)
-            })
-            .then_output(|| {
-                GetParameterOutput::builder()
-                    .parameter(Parameter::builder().value("{}").build())
-                    .build()
-            });
+            .match_requests(|r| r.name() == Some("/herald/config") && r.with_decryption() == Some(true))
+            .then_output(|| GetParameterOutput::builder().parameter(Parameter::builder().value("{}").build()).build());
         let client = mock_client!(aws_sdk_ssm, RuleMode::Sequential, &[&rule]);
-        assert_eq!(
-            read_parameter(&client, "/herald/config").await,
-            Ok("{}".into())
-        );
+        assert_eq!(read_parameter(&client, "/herald/config").await, Ok("{}".into()));
     }
 }

@@ -7,8 +7,7 @@
 use super::{from_json, starts_with_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::{secrets_equal, SecretScope, WebhookSecrets};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts,
-    PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -35,31 +34,17 @@ struct Envelope {
 
 pub fn parse(body: &[u8]) -> Result<Delivery, BodyError> {
     let envelope: Envelope = from_json(body)?;
-    let delivery = if envelope.id.is_empty() {
-        super::body_digest(body)
-    } else {
-        envelope.id
-    };
+    let delivery = if envelope.id.is_empty() { super::body_digest(body) } else { envelope.id };
     let event = envelope.event_type;
     let content = match event.as_str() {
         "git.push" => Content::Changes(push(from_json(body)?, &delivery)),
         "git.pullrequest.created" | "git.pullrequest.updated" | "git.pullrequest.merged" => {
             pull_request(&event, from_json(body)?, &delivery)
         }
-        "" => {
-            return Err(BodyError::Invalid(
-                "Azure DevOps body has no eventType".into(),
-            ))
-        }
-        other => Content::Ignored(format!(
-            "Azure DevOps event {other:?} does not start pipelines"
-        )),
+        "" => return Err(BodyError::Invalid("Azure DevOps body has no eventType".into())),
+        other => Content::Ignored(format!("Azure DevOps event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -145,11 +130,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 delivery: delivery.to_owned(),
                 repository: repository.clone(),
                 git_ref: u.name,
-                commit: if deleted {
-                    String::new()
-                } else {
-                    u.new_object_id
-                },
+                commit: if deleted { String::new() } else { u.new_object_id },
                 deleted,
                 files: ChangedFiles::unknown(),
                 author: author.clone(),
@@ -193,25 +174,16 @@ struct PullRequestResource {
 /// the status and the message text tell them apart.
 fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
     let r = e.resource;
-    let text = e
-        .message
-        .map(|m| m.text.to_ascii_lowercase())
-        .unwrap_or_default();
+    let text = e.message.map(|m| m.text.to_ascii_lowercase()).unwrap_or_default();
     let action = match (event, r.status.as_str()) {
         ("git.pullrequest.created", _) => PrAction::Opened,
         ("git.pullrequest.merged", "completed") => PrAction::Merged,
-        ("git.pullrequest.merged", _) => {
-            return Content::Ignored("merge preview of an open pull request".into())
-        }
+        ("git.pullrequest.merged", _) => return Content::Ignored("merge preview of an open pull request".into()),
         (_, "abandoned") => PrAction::Closed,
         (_, "active") if text.contains("reactivated") => PrAction::Reopened,
-        (_, "active") if text.contains("updated the source branch") || text.contains("pushed") => {
-            PrAction::Updated
-        }
+        (_, "active") if text.contains("updated the source branch") || text.contains("pushed") => PrAction::Updated,
         (_, "completed") => {
-            return Content::Ignored(
-                "pull request completed; the merge arrives as git.pullrequest.merged".into(),
-            )
+            return Content::Ignored("pull request completed; the merge arrives as git.pullrequest.merged".into())
         }
         _ => return Content::Ignored("pull request updated without new commits".into()),
     };
@@ -219,10 +191,7 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         provider: ProviderKind::AzureDevOps,
         delivery: delivery.to_owned(),
         repository: r.repository.full_name(),
-        commit: r
-            .last_merge_source_commit
-            .map(|c| c.commit_id)
-            .unwrap_or_default(),
+        commit: r.last_merge_source_commit.map(|c| c.commit_id).unwrap_or_default(),
         author: r.created_by.map(Identity::name).unwrap_or_default(),
         title: r.title,
         clone_url: r.repository.remote_url,
@@ -253,23 +222,14 @@ mod tests {
     #[test]
     fn push_fixture() {
         let d = parse(&read("azuredevops/git.push.json")).unwrap();
-        assert_eq!(
-            (d.event.as_str(), d.delivery.as_str()),
-            ("git.push", "03c164c2-8912-4d5e-8009-3707d5f83734")
-        );
+        assert_eq!((d.event.as_str(), d.delivery.as_str()), ("git.push", "03c164c2-8912-4d5e-8009-3707d5f83734"));
         let c = &changes(&read("azuredevops/git.push.json"))[0];
-        assert_eq!(
-            (c.event, c.repository.as_str()),
-            (EventKind::Push, "Fabrikam-Fiber-Git/Fabrikam-Fiber-Git")
-        );
+        assert_eq!((c.event, c.repository.as_str()), (EventKind::Push, "Fabrikam-Fiber-Git/Fabrikam-Fiber-Git"));
         assert_eq!(c.branch.as_deref(), Some("main"));
         assert_eq!(c.commit, "33b55f7cb7e7e245323987634f960cf4a6e6bc74");
         assert_eq!(c.message, "Fixed bug in web.config file");
         assert!(!c.files.complete);
-        assert_eq!(
-            c.clone_url,
-            "https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_git/Fabrikam-Fiber-Git"
-        );
+        assert_eq!(c.clone_url, "https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_git/Fabrikam-Fiber-Git");
     }
 
     #[test]
@@ -277,26 +237,17 @@ mod tests {
         let c = &changes(&read("azuredevops/git.pullrequest.created.json"))[0];
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!((pr.number, pr.action), (1, PrAction::Opened));
-        assert_eq!(
-            (pr.source_branch.as_str(), pr.target_branch.as_str()),
-            ("mytopic", "master")
-        );
+        assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("mytopic", "master"));
         assert_eq!(c.repository, "Fabrikam/Fabrikam");
         assert_eq!(c.commit, "53d54ac915144006c2c9e90d2c7d3880920db49c");
         assert!(!pr.from_fork);
         assert_eq!(
-            changes(&read("azuredevops/git.pullrequest.merged.json"))[0]
-                .pull_request
-                .as_ref()
-                .unwrap()
-                .action,
+            changes(&read("azuredevops/git.pullrequest.merged.json"))[0].pull_request.as_ref().unwrap().action,
             PrAction::Merged
         );
         // "marked the pull request as completed": not new commits
         assert!(matches!(
-            parse(&read("azuredevops/git.pullrequest.updated.json"))
-                .unwrap()
-                .content,
+            parse(&read("azuredevops/git.pullrequest.updated.json")).unwrap().content,
             Content::Ignored(_)
         ));
     }
@@ -306,67 +257,31 @@ mod tests {
         let mut doc: serde_json::Value =
             serde_json::from_slice(&read("azuredevops/git.pullrequest.updated.json")).unwrap();
         doc["resource"]["status"] = "active".into();
-        doc["message"]["text"] =
-            "Jamal Hartnett updated the source branch of pull request 1".into();
-        assert_eq!(
-            changes(doc.to_string().as_bytes())[0]
-                .pull_request
-                .as_ref()
-                .unwrap()
-                .action,
-            PrAction::Updated
-        );
+        doc["message"]["text"] = "Jamal Hartnett updated the source branch of pull request 1".into();
+        assert_eq!(changes(doc.to_string().as_bytes())[0].pull_request.as_ref().unwrap().action, PrAction::Updated);
         doc["resource"]["status"] = "abandoned".into();
-        assert_eq!(
-            changes(doc.to_string().as_bytes())[0]
-                .pull_request
-                .as_ref()
-                .unwrap()
-                .action,
-            PrAction::Closed
-        );
+        assert_eq!(changes(doc.to_string().as_bytes())[0].pull_request.as_ref().unwrap().action, PrAction::Closed);
         doc["resource"]["forkSource"] = serde_json::json!({"name": "refs/heads/x"});
         doc["resource"]["status"] = "active".into();
-        assert!(
-            changes(doc.to_string().as_bytes())[0]
-                .pull_request
-                .as_ref()
-                .unwrap()
-                .from_fork
-        );
+        assert!(changes(doc.to_string().as_bytes())[0].pull_request.as_ref().unwrap().from_fork);
     }
 
     #[test]
     fn basic_auth_password_is_the_secret() {
         let secrets = WebhookSecrets::parse("pw").unwrap();
-        let ok: Headers = [(
-            "Authorization",
-            format!("Basic {}", BASE64.encode("herald:pw")),
-        )]
-        .into_iter()
-        .collect();
+        let ok: Headers = [("Authorization", format!("Basic {}", BASE64.encode("herald:pw")))].into_iter().collect();
         assert_eq!(authenticate(&ok, &secrets), Some(SecretScope::Default));
-        let bad: Headers = [(
-            "Authorization",
-            format!("Basic {}", BASE64.encode("herald:px")),
-        )]
-        .into_iter()
-        .collect();
+        let bad: Headers = [("Authorization", format!("Basic {}", BASE64.encode("herald:px")))].into_iter().collect();
         assert_eq!(authenticate(&bad, &secrets), None);
         let garbled: Headers = [("Authorization", "Basic !!!")].into_iter().collect();
         assert_eq!(authenticate(&garbled, &secrets), None);
-        let no_colon: Headers = [("Authorization", format!("Basic {}", BASE64.encode("pw")))]
-            .into_iter()
-            .collect();
+        let no_colon: Headers = [("Authorization", format!("Basic {}", BASE64.encode("pw")))].into_iter().collect();
         assert_eq!(authenticate(&no_colon, &secrets), None);
     }
 
     #[test]
     fn bodies_without_event_type_are_rejected() {
         assert!(matches!(parse(b"{}"), Err(BodyError::Invalid(_))));
-        assert!(matches!(
-            parse(br#"{"eventType":"build.complete"}"#).unwrap().content,
-            Content::Ignored(_)
-        ));
+        assert!(matches!(parse(br#"{"eventType":"build.complete"}"#).unwrap().content, Content::Ignored(_)));
     }
 }

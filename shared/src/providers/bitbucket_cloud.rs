@@ -4,21 +4,13 @@
 //! sha256=<hex>` signs the raw body (Bitbucket Data Center uses the same scheme).
 //! Pushes carry no file lists, so path filters always see an incomplete list.
 
-use super::{
-    delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers,
-};
+use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
-use crate::change::{
-    Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
-};
+use crate::change::{Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
 use serde::Deserialize;
 
 /// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`.
-pub fn authenticate(
-    headers: &Headers,
-    body: &[u8],
-    secrets: &WebhookSecrets,
-) -> Option<SecretScope> {
+pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets) -> Option<SecretScope> {
     let signature = strip_prefix_ignore_case(headers.get("x-hub-signature")?, "sha256=")?;
     secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
 }
@@ -35,18 +27,10 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     };
     let content = match (event.as_str(), pr_action) {
         ("repo:push", _) => Content::Changes(push(from_json(body)?, &delivery)),
-        (_, Some(action)) => {
-            Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)])
-        }
-        (other, None) => Content::Ignored(format!(
-            "Bitbucket event {other:?} does not start pipelines"
-        )),
+        (_, Some(action)) => Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)]),
+        (other, None) => Content::Ignored(format!("Bitbucket event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -144,11 +128,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                     delivery: delivery.to_owned(),
                     repository: e.repository.full_name.clone(),
                     git_ref: full_ref(&state),
-                    commit: if deleted {
-                        String::new()
-                    } else {
-                        target.map(|t| t.hash.clone()).unwrap_or_default()
-                    },
+                    commit: if deleted { String::new() } else { target.map(|t| t.hash.clone()).unwrap_or_default() },
                     deleted,
                     files: ChangedFiles::unknown(),
                     author: author.clone(),
@@ -222,13 +202,7 @@ mod tests {
     use crate::providers::fixtures::read;
 
     fn headers(event: &str) -> Headers {
-        [
-            ("X-Event-Key", event),
-            ("X-Request-UUID", "req-1"),
-            ("X-Hook-UUID", "hook-1"),
-        ]
-        .into_iter()
-        .collect()
+        [("X-Event-Key", event), ("X-Request-UUID", "req-1"), ("X-Hook-UUID", "hook-1")].into_iter().collect()
     }
 
     fn changes(event: &str, body: &[u8]) -> Vec<Change> {
@@ -241,25 +215,18 @@ mod tests {
     #[test]
     fn push_fixture() {
         let c = &changes("repo:push", &read("bitbucket/repo-push.json"))[0];
-        assert_eq!(
-            (c.event, c.repository.as_str()),
-            (EventKind::Push, "team_name/repo_name")
-        );
+        assert_eq!((c.event, c.repository.as_str()), (EventKind::Push, "team_name/repo_name"));
         assert_eq!(c.branch.as_deref(), Some("name-of-branch"));
         assert_eq!(c.commit, "709d658dc5b6d6afcd46049c2f332ee3f515a67d");
         assert_eq!(c.message, "new commit message\n");
         assert_eq!(c.delivery, "req-1");
         assert!(!c.files.complete && !c.deleted);
-        assert_eq!(
-            c.clone_url,
-            "https://api.bitbucket.org/bitbucket/bitbucket.git"
-        );
+        assert_eq!(c.clone_url, "https://api.bitbucket.org/bitbucket/bitbucket.git");
     }
 
     #[test]
     fn tag_and_deleted_branch() {
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&read("bitbucket/repo-push.json")).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("bitbucket/repo-push.json")).unwrap();
         doc["push"]["changes"][0]["new"]["type"] = "tag".into();
         doc["push"]["changes"][0]["new"]["name"] = "v2".into();
         let c = &changes("repo:push", doc.to_string().as_bytes())[0];
@@ -273,44 +240,20 @@ mod tests {
     #[test]
     fn pull_request_fixtures() {
         for (event, file, action) in [
-            (
-                "pullrequest:created",
-                "bitbucket/pull-request-created.json",
-                PrAction::Opened,
-            ),
-            (
-                "pullrequest:updated",
-                "bitbucket/pull-request-updated.json",
-                PrAction::Updated,
-            ),
-            (
-                "pullrequest:fulfilled",
-                "bitbucket/pull-request-merged.json",
-                PrAction::Merged,
-            ),
-            (
-                "pullrequest:rejected",
-                "bitbucket/pull-request-declined.json",
-                PrAction::Closed,
-            ),
+            ("pullrequest:created", "bitbucket/pull-request-created.json", PrAction::Opened),
+            ("pullrequest:updated", "bitbucket/pull-request-updated.json", PrAction::Updated),
+            ("pullrequest:fulfilled", "bitbucket/pull-request-merged.json", PrAction::Merged),
+            ("pullrequest:rejected", "bitbucket/pull-request-declined.json", PrAction::Closed),
         ] {
             let c = &changes(event, &read(file))[0];
             let pr = c.pull_request.as_ref().unwrap();
             assert_eq!((pr.number, pr.action), (1, action), "{event}");
-            assert_eq!(
-                (pr.source_branch.as_str(), pr.target_branch.as_str()),
-                ("branch2", "master")
-            );
+            assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("branch2", "master"));
             assert_eq!(c.commit, "d3022fc0ca3d");
             assert!(!pr.from_fork);
         }
         assert!(matches!(
-            parse(
-                &headers("issue:created"),
-                &read("bitbucket/issue-created.json")
-            )
-            .unwrap()
-            .content,
+            parse(&headers("issue:created"), &read("bitbucket/issue-created.json")).unwrap().content,
             Content::Ignored(_)
         ));
     }
@@ -320,14 +263,8 @@ mod tests {
         let body = read("bitbucket/repo-push.json");
         let secrets = WebhookSecrets::parse("bb").unwrap();
         let mut h = headers("repo:push");
-        h.insert(
-            "X-Hub-Signature",
-            &format!("sha256={}", sign_hex(&Secret::new("bb"), &body)),
-        );
-        assert_eq!(
-            authenticate(&h, &body, &secrets),
-            Some(SecretScope::Default)
-        );
+        h.insert("X-Hub-Signature", &format!("sha256={}", sign_hex(&Secret::new("bb"), &body)));
+        assert_eq!(authenticate(&h, &body, &secrets), Some(SecretScope::Default));
         assert_eq!(authenticate(&headers("repo:push"), &body, &secrets), None);
     }
 }

@@ -6,8 +6,7 @@
 
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts,
-    PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
 use serde::Deserialize;
 
@@ -25,21 +24,11 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let content = match (event.as_str(), pr_action) {
         ("repo:refs_changed", _) => Content::Changes(refs_changed(from_json(body)?, &delivery)),
         ("diagnostics:ping", _) => Content::Ping,
-        ("pr:modified", _) => {
-            Content::Ignored("pull request edited without new commits (pr:modified)".into())
-        }
-        (_, Some(action)) => {
-            Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)])
-        }
-        (other, None) => Content::Ignored(format!(
-            "Bitbucket Data Center event {other:?} does not start pipelines"
-        )),
+        ("pr:modified", _) => Content::Ignored("pull request edited without new commits (pr:modified)".into()),
+        (_, Some(action)) => Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)]),
+        (other, None) => Content::Ignored(format!("Bitbucket Data Center event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -103,17 +92,8 @@ impl Repository {
     }
 
     fn clone_url(&self) -> String {
-        let links = self
-            .links
-            .as_ref()
-            .map(|l| l.clone.as_slice())
-            .unwrap_or_default();
-        links
-            .iter()
-            .find(|l| l.name == "http")
-            .or(links.first())
-            .map(|l| l.href.clone())
-            .unwrap_or_default()
+        let links = self.links.as_ref().map(|l| l.clone.as_slice()).unwrap_or_default();
+        links.iter().find(|l| l.name == "http").or(links.first()).map(|l| l.href.clone()).unwrap_or_default()
     }
 }
 
@@ -183,11 +163,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         pull_request: PullRequest {
             number: pr.id,
             action,
-            from_fork: !pr
-                .from_ref
-                .repository
-                .full_name()
-                .eq_ignore_ascii_case(&target),
+            from_fork: !pr.from_ref.repository.full_name().eq_ignore_ascii_case(&target),
             source_branch: pr.from_ref.display_id,
             target_branch: pr.to_ref.display_id,
         },
@@ -202,9 +178,7 @@ mod tests {
     use crate::providers::fixtures::read;
 
     fn headers(event: &str) -> Headers {
-        [("X-Event-Key", event), ("X-Request-Id", "rid-1")]
-            .into_iter()
-            .collect()
+        [("X-Event-Key", event), ("X-Request-Id", "rid-1")].into_iter().collect()
     }
 
     fn changes(event: &str, body: &[u8]) -> Vec<Change> {
@@ -216,22 +190,13 @@ mod tests {
 
     #[test]
     fn refs_changed_fixture_is_a_deletion() {
-        let c = &changes(
-            "repo:refs_changed",
-            &read("bitbucket-server/repo-refs-changed.json"),
-        )[0];
-        assert_eq!(
-            (c.event, c.repository.as_str()),
-            (EventKind::Push, "~gopher/webhook-test")
-        );
+        let c = &changes("repo:refs_changed", &read("bitbucket-server/repo-refs-changed.json"))[0];
+        assert_eq!((c.event, c.repository.as_str()), (EventKind::Push, "~gopher/webhook-test"));
         assert_eq!(c.branch.as_deref(), Some("feature/wip"));
         assert!(c.deleted);
         assert_eq!(c.author, "gopher");
         assert_eq!(c.delivery, "rid-1");
-        assert_eq!(
-            c.clone_url,
-            "https://server.bitbucket.local/scm/~gopher/webhook-test.git"
-        );
+        assert_eq!(c.clone_url, "https://server.bitbucket.local/scm/~gopher/webhook-test.git");
     }
 
     #[test]
@@ -251,54 +216,23 @@ mod tests {
     #[test]
     fn pull_request_fixtures() {
         for (event, file, action, number) in [
-            (
-                "pr:opened",
-                "bitbucket-server/pr-opened.json",
-                PrAction::Opened,
-                5,
-            ),
-            (
-                "pr:merged",
-                "bitbucket-server/pr-merged.json",
-                PrAction::Merged,
-                5,
-            ),
-            (
-                "pr:declined",
-                "bitbucket-server/pr-declined.json",
-                PrAction::Closed,
-                2,
-            ),
-            (
-                "pr:from_ref_updated",
-                "bitbucket-server/pr-modified.json",
-                PrAction::Updated,
-                3,
-            ),
+            ("pr:opened", "bitbucket-server/pr-opened.json", PrAction::Opened, 5),
+            ("pr:merged", "bitbucket-server/pr-merged.json", PrAction::Merged, 5),
+            ("pr:declined", "bitbucket-server/pr-declined.json", PrAction::Closed, 2),
+            ("pr:from_ref_updated", "bitbucket-server/pr-modified.json", PrAction::Updated, 3),
         ] {
             let c = &changes(event, &read(file))[0];
             let pr = c.pull_request.as_ref().unwrap();
             assert_eq!((pr.number, pr.action), (number, action), "{event}");
-            assert_eq!(
-                (pr.source_branch.as_str(), pr.target_branch.as_str()),
-                ("feature/wip", "master")
-            );
+            assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("feature/wip", "master"));
             assert_eq!(c.repository, "~gopher/webhook-test");
             assert!(!pr.from_fork);
             assert_eq!(c.commit.len(), 40);
         }
         assert!(matches!(
-            parse(
-                &headers("pr:modified"),
-                &read("bitbucket-server/pr-modified.json")
-            )
-            .unwrap()
-            .content,
+            parse(&headers("pr:modified"), &read("bitbucket-server/pr-modified.json")).unwrap().content,
             Content::Ignored(_)
         ));
-        assert_eq!(
-            parse(&headers("diagnostics:ping"), b"{}").unwrap().content,
-            Content::Ping
-        );
+        assert_eq!(parse(&headers("diagnostics:ping"), b"{}").unwrap().content, Content::Ping);
     }
 }

@@ -6,8 +6,7 @@
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts,
-    PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
 use serde::Deserialize;
 
@@ -30,30 +29,17 @@ pub fn authenticate(
     secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
 }
 
-pub fn parse(
-    provider: ProviderKind,
-    headers: &Headers,
-    body: &[u8],
-) -> Result<Delivery, BodyError> {
-    let event = headers
-        .get(&header(provider, "event"))
-        .unwrap_or_default()
-        .to_owned();
+pub fn parse(provider: ProviderKind, headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
+    let event = headers.get(&header(provider, "event")).unwrap_or_default().to_owned();
     let delivery = delivery_id(headers, &[&header(provider, "delivery")], body);
     let content = match event.as_str() {
         "push" => Content::Changes(vec![push(provider, from_json(body)?, &delivery)]),
         "pull_request" => pull_request(provider, from_json(body)?, &delivery),
         "create" => Content::Ignored("ref creation is handled by the push event".into()),
         "delete" => Content::Ignored("deletions never start a pipeline".into()),
-        other => Content::Ignored(format!(
-            "{provider} event {other:?} does not start pipelines"
-        )),
+        other => Content::Ignored(format!("{provider} event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -89,10 +75,7 @@ struct User {
 
 impl User {
     fn name(self) -> String {
-        self.login
-            .filter(|l| !l.is_empty())
-            .or(self.username)
-            .unwrap_or_default()
+        self.login.filter(|l| !l.is_empty()).or(self.username).unwrap_or_default()
     }
 }
 
@@ -105,19 +88,12 @@ struct Repository {
 
 fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
     let listed = p.commits.len();
-    let has_lists = p
-        .commits
-        .iter()
-        .all(|c| c.added.is_some() || c.modified.is_some() || c.removed.is_some());
+    let has_lists = p.commits.iter().all(|c| c.added.is_some() || c.modified.is_some() || c.removed.is_some());
     let complete = listed > 0 && has_lists && p.total_commits.is_none_or(|t| t <= listed);
     let files = if complete {
-        ChangedFiles::complete(p.commits.iter().flat_map(|c| {
-            [&c.added, &c.modified, &c.removed]
-                .into_iter()
-                .flatten()
-                .flatten()
-                .cloned()
-        }))
+        ChangedFiles::complete(
+            p.commits.iter().flat_map(|c| [&c.added, &c.modified, &c.removed].into_iter().flatten().flatten().cloned()),
+        )
     } else {
         ChangedFiles::unknown()
     };
@@ -186,43 +162,21 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         "reopened" => PrAction::Reopened,
         "closed" if pr.merged => PrAction::Merged,
         "closed" => PrAction::Closed,
-        other => {
-            return Content::Ignored(format!(
-                "pull request action {other:?} does not start pipelines"
-            ))
-        }
+        other => return Content::Ignored(format!("pull request action {other:?} does not start pipelines")),
     };
-    let head_repo = pr
-        .head
-        .as_ref()
-        .and_then(|s| s.repo.as_ref())
-        .or(pr.head_repo.as_ref())
-        .map(|r| r.full_name.clone());
-    let base_repo = pr
-        .base
-        .as_ref()
-        .and_then(|s| s.repo.as_ref())
-        .or(pr.base_repo.as_ref())
-        .map(|r| r.full_name.clone());
+    let head_repo =
+        pr.head.as_ref().and_then(|s| s.repo.as_ref()).or(pr.head_repo.as_ref()).map(|r| r.full_name.clone());
+    let base_repo =
+        pr.base.as_ref().and_then(|s| s.repo.as_ref()).or(pr.base_repo.as_ref()).map(|r| r.full_name.clone());
     let from_fork = match (&head_repo, &base_repo) {
         (Some(h), Some(b)) => !h.eq_ignore_ascii_case(b),
         (None, None) => false,
         _ => true,
     };
-    let source_branch = pr
-        .head
-        .as_ref()
-        .map(|s| s.git_ref.clone())
-        .filter(|r| !r.is_empty())
-        .or(pr.head_branch)
-        .unwrap_or_default();
-    let target_branch = pr
-        .base
-        .as_ref()
-        .map(|s| s.git_ref.clone())
-        .filter(|r| !r.is_empty())
-        .or(pr.base_branch)
-        .unwrap_or_default();
+    let source_branch =
+        pr.head.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.head_branch).unwrap_or_default();
+    let target_branch =
+        pr.base.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.base_branch).unwrap_or_default();
     Content::Changes(vec![PullRequestParts {
         provider,
         delivery: delivery.to_owned(),
@@ -231,13 +185,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         author: pr.user.or(e.sender).map(User::name).unwrap_or_default(),
         title: pr.title,
         clone_url: e.repository.clone_url,
-        pull_request: PullRequest {
-            number: e.number,
-            action,
-            source_branch,
-            target_branch,
-            from_fork,
-        },
+        pull_request: PullRequest { number: e.number, action, source_branch, target_branch, from_fork },
     }
     .into()])
 }
@@ -250,19 +198,13 @@ mod tests {
     use crate::providers::fixtures::read;
 
     fn headers(provider: ProviderKind, event: &str) -> Headers {
-        [
-            (header(provider, "event"), event.to_owned()),
-            (header(provider, "delivery"), "del-9".to_owned()),
-        ]
-        .into_iter()
-        .collect()
+        [(header(provider, "event"), event.to_owned()), (header(provider, "delivery"), "del-9".to_owned())]
+            .into_iter()
+            .collect()
     }
 
     fn changes(provider: ProviderKind, event: &str, body: &[u8]) -> Vec<Change> {
-        match parse(provider, &headers(provider, event), body)
-            .unwrap()
-            .content
-        {
+        match parse(provider, &headers(provider, event), body).unwrap().content {
             Content::Changes(c) => c,
             other => panic!("{other:?}"),
         }
@@ -271,10 +213,7 @@ mod tests {
     #[test]
     fn gitea_push_fixture() {
         let c = &changes(ProviderKind::Gitea, "push", &read("gitea/push-event.json"))[0];
-        assert_eq!(
-            (c.provider, c.event),
-            (ProviderKind::Gitea, EventKind::Push)
-        );
+        assert_eq!((c.provider, c.event), (ProviderKind::Gitea, EventKind::Push));
         assert_eq!(c.repository, "example/example");
         assert_eq!(c.commit, "67b56589a45103f891bdee7c0546e5d40bc02001");
         assert_eq!(c.message, "example\n");
@@ -287,15 +226,8 @@ mod tests {
 
     #[test]
     fn forgejo_reads_its_own_headers() {
-        let c = &changes(
-            ProviderKind::Forgejo,
-            "push",
-            &read("gitea/push-event.json"),
-        )[0];
-        assert_eq!(
-            (c.provider, c.delivery.as_str()),
-            (ProviderKind::Forgejo, "del-9")
-        );
+        let c = &changes(ProviderKind::Forgejo, "push", &read("gitea/push-event.json"))[0];
+        assert_eq!((c.provider, c.delivery.as_str()), (ProviderKind::Forgejo, "del-9"));
     }
 
     #[test]
@@ -310,28 +242,17 @@ mod tests {
 
     #[test]
     fn gitea_pull_request_fixture_is_from_a_fork() {
-        let c = &changes(
-            ProviderKind::Gitea,
-            "pull_request",
-            &read("gitea/pull-request-event.json"),
-        )[0];
+        let c = &changes(ProviderKind::Gitea, "pull_request", &read("gitea/pull-request-event.json"))[0];
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!((pr.number, pr.action), (2, PrAction::Opened));
-        assert_eq!(
-            (pr.source_branch.as_str(), pr.target_branch.as_str()),
-            ("master", "master")
-        );
+        assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("master", "master"));
         assert_eq!(c.commit, "48e773f892a831faa47c0a160d1b7f0cd369ae2a");
         assert!(pr.from_fork, "head example2/example, base example/example");
     }
 
     #[test]
     fn gogs_pull_request_fixture_names_no_commit() {
-        let c = &changes(
-            ProviderKind::Gogs,
-            "pull_request",
-            &read("gogs/pull-request-event.json"),
-        )[0];
+        let c = &changes(ProviderKind::Gogs, "pull_request", &read("gogs/pull-request-event.json"))[0];
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!((pr.number, pr.action), (1, PrAction::Opened));
         assert_eq!(c.repository, "user/repo");
@@ -340,8 +261,7 @@ mod tests {
 
     #[test]
     fn pull_request_actions() {
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&read("gitea/pull-request-event.json")).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitea/pull-request-event.json")).unwrap();
         for (action, merged, expected) in [
             ("synchronized", false, PrAction::Updated),
             ("reopened", false, PrAction::Reopened),
@@ -351,27 +271,19 @@ mod tests {
             doc["action"] = action.into();
             doc["pull_request"]["merged"] = merged.into();
             assert_eq!(
-                changes(
-                    ProviderKind::Gitea,
-                    "pull_request",
-                    doc.to_string().as_bytes()
-                )[0]
-                .pull_request
-                .as_ref()
-                .unwrap()
-                .action,
+                changes(ProviderKind::Gitea, "pull_request", doc.to_string().as_bytes())[0]
+                    .pull_request
+                    .as_ref()
+                    .unwrap()
+                    .action,
                 expected
             );
         }
         doc["action"] = "edited".into();
         assert!(matches!(
-            parse(
-                ProviderKind::Gitea,
-                &headers(ProviderKind::Gitea, "pull_request"),
-                doc.to_string().as_bytes()
-            )
-            .unwrap()
-            .content,
+            parse(ProviderKind::Gitea, &headers(ProviderKind::Gitea, "pull_request"), doc.to_string().as_bytes())
+                .unwrap()
+                .content,
             Content::Ignored(_)
         ));
     }
@@ -385,13 +297,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    parse(
-                        ProviderKind::Gitea,
-                        &headers(ProviderKind::Gitea, event),
-                        &read(file)
-                    )
-                    .unwrap()
-                    .content,
+                    parse(ProviderKind::Gitea, &headers(ProviderKind::Gitea, event), &read(file)).unwrap().content,
                     Content::Ignored(_)
                 ),
                 "{event}"
@@ -404,23 +310,13 @@ mod tests {
         let body = read("gitea/push-event.json");
         let secrets = WebhookSecrets::parse("g").unwrap();
         let sig = sign_hex(&Secret::new("g"), &body);
-        for provider in [
-            ProviderKind::Gitea,
-            ProviderKind::Forgejo,
-            ProviderKind::Gogs,
-        ] {
+        for provider in [ProviderKind::Gitea, ProviderKind::Forgejo, ProviderKind::Gogs] {
             let mut h = headers(provider, "push");
             h.insert(&header(provider, "signature"), &sig);
-            assert_eq!(
-                authenticate(provider, &h, &body, &secrets),
-                Some(SecretScope::Default)
-            );
+            assert_eq!(authenticate(provider, &h, &body, &secrets), Some(SecretScope::Default));
         }
         let mut gogs_only = headers(ProviderKind::Forgejo, "push");
         gogs_only.insert("X-Gogs-Signature", &sig);
-        assert_eq!(
-            authenticate(ProviderKind::Forgejo, &gogs_only, &body, &secrets),
-            None
-        );
+        assert_eq!(authenticate(ProviderKind::Forgejo, &gogs_only, &body, &secrets), None);
     }
 }

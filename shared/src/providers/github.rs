@@ -3,23 +3,15 @@
 //! `X-GitHub-Event` names the event, `X-GitHub-Delivery` the delivery, and
 //! `X-Hub-Signature-256: sha256=<hex>` signs the raw body with HMAC-SHA256.
 
-use super::{
-    delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers,
-};
+use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
-use crate::change::{
-    is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
-};
+use crate::change::{is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
 use serde::Deserialize;
 
 /// GitHub caps the commits listed in a push; at the cap the file list may be partial.
 const MAX_LISTED_COMMITS: usize = 2048;
 
-pub fn authenticate(
-    headers: &Headers,
-    body: &[u8],
-    secrets: &WebhookSecrets,
-) -> Option<SecretScope> {
+pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets) -> Option<SecretScope> {
     let signature = strip_prefix_ignore_case(headers.get("x-hub-signature-256")?, "sha256=")?;
     secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
 }
@@ -33,11 +25,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
         "ping" => Content::Ping,
         other => Content::Ignored(format!("GitHub event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -101,10 +89,7 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
         ChangedFiles::unknown()
     } else {
         ChangedFiles::complete(
-            p.commits
-                .iter()
-                .flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed))
-                .cloned(),
+            p.commits.iter().flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed)).cloned(),
         )
     };
     let head = p.head_commit.as_ref().or(p.commits.last());
@@ -166,11 +151,7 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
         "reopened" => PrAction::Reopened,
         "closed" if e.pull_request.merged => PrAction::Merged,
         "closed" => PrAction::Closed,
-        other => {
-            return Content::Ignored(format!(
-                "pull request action {other:?} does not start pipelines"
-            ))
-        }
+        other => return Content::Ignored(format!("pull request action {other:?} does not start pipelines")),
     };
     let pr = e.pull_request;
     let from_fork = match (&pr.head.repo, &pr.base.repo) {
@@ -205,9 +186,7 @@ mod tests {
     use crate::providers::fixtures::read;
 
     fn headers(event: &str) -> Headers {
-        [("X-GitHub-Event", event), ("X-GitHub-Delivery", "d-1")]
-            .into_iter()
-            .collect()
+        [("X-GitHub-Event", event), ("X-GitHub-Delivery", "d-1")].into_iter().collect()
     }
 
     fn changes(event: &str, file: &str) -> Vec<crate::change::Change> {
@@ -228,13 +207,7 @@ mod tests {
         assert_eq!(c.author, "binkkatal");
         assert_eq!(c.delivery, "d-1");
         assert!(c.files.complete);
-        assert_eq!(
-            c.files.paths,
-            [
-                ".razorops.yaml",
-                "app/controllers/application_controller.rb"
-            ]
-        );
+        assert_eq!(c.files.paths, [".razorops.yaml", "app/controllers/application_controller.rb"]);
         assert_eq!(c.clone_url, "https://github.com/binkkatal/sample_app.git");
         assert!(!c.deleted);
     }
@@ -245,10 +218,7 @@ mod tests {
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!(c.event, EventKind::PullRequest);
         assert_eq!((pr.number, pr.action), (1, PrAction::Opened));
-        assert_eq!(
-            (pr.source_branch.as_str(), pr.target_branch.as_str()),
-            ("changes", "master")
-        );
+        assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("changes", "master"));
         assert_eq!(c.commit, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
         assert!(!pr.from_fork);
         assert!(!c.files.complete);
@@ -256,8 +226,7 @@ mod tests {
 
     #[test]
     fn pull_request_actions_map_to_herald_words() {
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&read("github/pull-request.json")).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("github/pull-request.json")).unwrap();
         for (action, merged, expected) in [
             ("synchronize", false, Some(PrAction::Updated)),
             ("reopened", false, Some(PrAction::Reopened)),
@@ -267,9 +236,7 @@ mod tests {
         ] {
             doc["action"] = action.into();
             doc["pull_request"]["merged"] = merged.into();
-            let out = parse(&headers("pull_request"), doc.to_string().as_bytes())
-                .unwrap()
-                .content;
+            let out = parse(&headers("pull_request"), doc.to_string().as_bytes()).unwrap().content;
             match (out, expected) {
                 (Content::Changes(c), Some(a)) => {
                     assert_eq!(c[0].pull_request.as_ref().unwrap().action, a)
@@ -280,10 +247,7 @@ mod tests {
         }
         doc["pull_request"]["head"]["repo"]["full_name"] = "someone/fork".into();
         doc["action"] = "opened".into();
-        let Content::Changes(c) = parse(&headers("pull_request"), doc.to_string().as_bytes())
-            .unwrap()
-            .content
-        else {
+        let Content::Changes(c) = parse(&headers("pull_request"), doc.to_string().as_bytes()).unwrap().content else {
             panic!()
         };
         assert!(c[0].pull_request.as_ref().unwrap().from_fork);
@@ -291,24 +255,11 @@ mod tests {
 
     #[test]
     fn ping_create_delete_issues() {
-        assert_eq!(
-            parse(&headers("ping"), &read("github/ping.json"))
-                .unwrap()
-                .content,
-            Content::Ping
-        );
-        for (event, file) in [
-            ("create", "github/create.json"),
-            ("delete", "github/delete.json"),
-            ("issues", "github/issues.json"),
-        ] {
-            assert!(
-                matches!(
-                    parse(&headers(event), &read(file)).unwrap().content,
-                    Content::Ignored(_)
-                ),
-                "{event}"
-            );
+        assert_eq!(parse(&headers("ping"), &read("github/ping.json")).unwrap().content, Content::Ping);
+        for (event, file) in
+            [("create", "github/create.json"), ("delete", "github/delete.json"), ("issues", "github/issues.json")]
+        {
+            assert!(matches!(parse(&headers(event), &read(file)).unwrap().content, Content::Ignored(_)), "{event}");
         }
     }
 
@@ -316,22 +267,13 @@ mod tests {
     fn deleted_branch_and_tag_push() {
         let mut doc: serde_json::Value = serde_json::from_slice(&read("github/push.json")).unwrap();
         doc["ref"] = "refs/tags/v1.2.0".into();
-        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes())
-            .unwrap()
-            .content
-        else {
+        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes()).unwrap().content else {
             panic!()
         };
-        assert_eq!(
-            (c[0].event, c[0].tag.as_deref()),
-            (EventKind::Tag, Some("v1.2.0"))
-        );
+        assert_eq!((c[0].event, c[0].tag.as_deref()), (EventKind::Tag, Some("v1.2.0")));
         doc["deleted"] = true.into();
         doc["after"] = "0000000000000000000000000000000000000000".into();
-        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes())
-            .unwrap()
-            .content
-        else {
+        let Content::Changes(c) = parse(&headers("push"), doc.to_string().as_bytes()).unwrap().content else {
             panic!()
         };
         assert!(c[0].deleted);
@@ -344,10 +286,7 @@ mod tests {
         let sig = format!("sha256={}", sign_hex(&Secret::new("topsecret"), &body));
         let mut h = headers("push");
         h.insert("X-Hub-Signature-256", &sig);
-        assert_eq!(
-            authenticate(&h, &body, &secrets),
-            Some(SecretScope::Default)
-        );
+        assert_eq!(authenticate(&h, &body, &secrets), Some(SecretScope::Default));
         assert_eq!(authenticate(&h, &body[1..], &secrets), None);
         assert_eq!(authenticate(&headers("push"), &body, &secrets), None);
         let mut sha1 = headers("push");
@@ -357,17 +296,8 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_errors_not_panics() {
-        assert!(matches!(
-            parse(&headers("push"), b"{"),
-            Err(BodyError::Json(_))
-        ));
-        assert!(matches!(
-            parse(&headers("push"), b"{\"ref\": 3}"),
-            Err(BodyError::Json(_))
-        ));
-        assert!(matches!(
-            parse(&headers("pull_request"), b"[]"),
-            Err(BodyError::Json(_))
-        ));
+        assert!(matches!(parse(&headers("push"), b"{"), Err(BodyError::Json(_))));
+        assert!(matches!(parse(&headers("push"), b"{\"ref\": 3}"), Err(BodyError::Json(_))));
+        assert!(matches!(parse(&headers("pull_request"), b"[]"), Err(BodyError::Json(_))));
     }
 }

@@ -7,17 +7,11 @@
 use super::{delivery_id, from_json, generic, BodyError, Content, Delivery, Headers};
 use crate::auth::{secrets_equal, SecretScope, WebhookSecrets};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts,
-    PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
 use serde::Deserialize;
 
-pub fn authenticate(
-    headers: &Headers,
-    body: &[u8],
-    secrets: &WebhookSecrets,
-    now: i64,
-) -> Option<SecretScope> {
+pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets, now: i64) -> Option<SecretScope> {
     match headers.get("x-gitlab-token") {
         Some(token) => secrets.find_scope(|s| secrets_equal(s.raw(), token.as_bytes())),
         None => generic::authenticate(headers, body, secrets, now),
@@ -32,11 +26,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
         "Merge Request Hook" => merge_request(from_json(body)?, &delivery),
         other => Content::Ignored(format!("GitLab event {other:?} does not start pipelines")),
     };
-    Ok(Delivery {
-        event,
-        delivery,
-        content,
-    })
+    Ok(Delivery { event, delivery, content })
 }
 
 #[derive(Deserialize)]
@@ -81,19 +71,12 @@ fn push(p: Push, delivery: &str) -> Change {
     let complete = listed > 0 && p.total_commits_count.is_none_or(|total| total <= listed);
     let files = if complete {
         ChangedFiles::complete(
-            p.commits
-                .iter()
-                .flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed))
-                .cloned(),
+            p.commits.iter().flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed)).cloned(),
         )
     } else {
         ChangedFiles::unknown()
     };
-    let head = p
-        .commits
-        .iter()
-        .find(|c| c.id == p.after)
-        .or(p.commits.last());
+    let head = p.commits.iter().find(|c| c.id == p.after).or(p.commits.last());
     PushParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
@@ -147,22 +130,10 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
         "reopen" => PrAction::Reopened,
         "merge" => PrAction::Merged,
         "close" => PrAction::Closed,
-        other => {
-            return Content::Ignored(format!(
-                "merge request action {other:?} does not start pipelines"
-            ))
-        }
+        other => return Content::Ignored(format!("merge request action {other:?} does not start pipelines")),
     };
-    let commit = mr
-        .last_commit
-        .as_ref()
-        .map(|c| c.id.clone())
-        .unwrap_or_default();
-    let title = if mr.title.is_empty() {
-        mr.last_commit.and_then(|c| c.title).unwrap_or_default()
-    } else {
-        mr.title
-    };
+    let commit = mr.last_commit.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+    let title = if mr.title.is_empty() { mr.last_commit.and_then(|c| c.title).unwrap_or_default() } else { mr.title };
     Content::Changes(vec![PullRequestParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
@@ -190,9 +161,7 @@ mod tests {
     use crate::providers::fixtures::read;
 
     fn headers(event: &str) -> Headers {
-        [("X-Gitlab-Event", event), ("X-Gitlab-Event-UUID", "uuid-1")]
-            .into_iter()
-            .collect()
+        [("X-Gitlab-Event", event), ("X-Gitlab-Event-UUID", "uuid-1")].into_iter().collect()
     }
 
     fn changes(event: &str, body: &[u8]) -> Vec<Change> {
@@ -205,10 +174,7 @@ mod tests {
     #[test]
     fn push_fixture() {
         let c = &changes("Push Hook", &read("gitlab/push-event.json"))[0];
-        assert_eq!(
-            (c.event, c.repository.as_str()),
-            (EventKind::Push, "mike/diaspora")
-        );
+        assert_eq!((c.event, c.repository.as_str()), (EventKind::Push, "mike/diaspora"));
         assert_eq!(c.commit, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
         assert_eq!(c.message, "fixed readme");
         assert_eq!(c.author, "John Smith");
@@ -220,50 +186,34 @@ mod tests {
 
     #[test]
     fn complete_push_lists_files() {
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&read("gitlab/push-event.json")).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitlab/push-event.json")).unwrap();
         doc["total_commits_count"] = 2.into();
         let c = &changes("Push Hook", doc.to_string().as_bytes())[0];
         assert!(c.files.complete);
-        assert_eq!(
-            c.files.paths,
-            ["CHANGELOG", "app/controller/application.rb"]
-        );
+        assert_eq!(c.files.paths, ["CHANGELOG", "app/controller/application.rb"]);
     }
 
     #[test]
     fn tag_fixture() {
         let c = &changes("Tag Push Hook", &read("gitlab/tag-event.json"))[0];
-        assert_eq!(
-            (c.event, c.tag.as_deref()),
-            (EventKind::Tag, Some("v1.0.0"))
-        );
+        assert_eq!((c.event, c.tag.as_deref()), (EventKind::Tag, Some("v1.0.0")));
         assert_eq!(c.repository, "jsmith/example");
         assert!(!c.deleted);
     }
 
     #[test]
     fn merge_request_fixture_and_actions() {
-        let c = &changes(
-            "Merge Request Hook",
-            &read("gitlab/merge-request-event.json"),
-        )[0];
+        let c = &changes("Merge Request Hook", &read("gitlab/merge-request-event.json"))[0];
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!((pr.number, pr.action), (1, PrAction::Opened));
-        assert_eq!(
-            (pr.source_branch.as_str(), pr.target_branch.as_str()),
-            ("ms-viewport", "master")
-        );
+        assert_eq!((pr.source_branch.as_str(), pr.target_branch.as_str()), ("ms-viewport", "master"));
         assert_eq!(c.commit, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
         assert_eq!(c.message, "MS-Viewport");
         assert!(!pr.from_fork);
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&read("gitlab/merge-request-event.json")).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitlab/merge-request-event.json")).unwrap();
         doc["object_attributes"]["action"] = "update".into();
         assert!(matches!(
-            parse(&headers("Merge Request Hook"), doc.to_string().as_bytes())
-                .unwrap()
-                .content,
+            parse(&headers("Merge Request Hook"), doc.to_string().as_bytes()).unwrap().content,
             Content::Ignored(_)
         ));
         doc["object_attributes"]["oldrev"] = "95790bf891e76fee5e1747ab589903a6a1f80f22".into();
@@ -272,18 +222,12 @@ mod tests {
         let pr = c.pull_request.as_ref().unwrap();
         assert_eq!(pr.action, PrAction::Updated);
         assert!(pr.from_fork);
-        for (action, expected) in [
-            ("merge", PrAction::Merged),
-            ("close", PrAction::Closed),
-            ("reopen", PrAction::Reopened),
-        ] {
+        for (action, expected) in
+            [("merge", PrAction::Merged), ("close", PrAction::Closed), ("reopen", PrAction::Reopened)]
+        {
             doc["object_attributes"]["action"] = action.into();
             assert_eq!(
-                changes("Merge Request Hook", doc.to_string().as_bytes())[0]
-                    .pull_request
-                    .as_ref()
-                    .unwrap()
-                    .action,
+                changes("Merge Request Hook", doc.to_string().as_bytes())[0].pull_request.as_ref().unwrap().action,
                 expected
             );
         }
@@ -292,18 +236,11 @@ mod tests {
     #[test]
     fn other_events_are_ignored() {
         assert!(matches!(
-            parse(
-                &headers("Pipeline Hook"),
-                &read("gitlab/pipeline-event.json")
-            )
-            .unwrap()
-            .content,
+            parse(&headers("Pipeline Hook"), &read("gitlab/pipeline-event.json")).unwrap().content,
             Content::Ignored(_)
         ));
         assert!(matches!(
-            parse(&headers("Issue Hook"), &read("gitlab/issue-event.json"))
-                .unwrap()
-                .content,
+            parse(&headers("Issue Hook"), &read("gitlab/issue-event.json")).unwrap().content,
             Content::Ignored(_)
         ));
     }
@@ -316,40 +253,23 @@ mod tests {
         .unwrap();
         let mut h = headers("Push Hook");
         h.insert("X-Gitlab-Token", "tok");
-        assert_eq!(
-            authenticate(&h, b"{}", &secrets, 0),
-            Some(SecretScope::Default)
-        );
+        assert_eq!(authenticate(&h, b"{}", &secrets, 0), Some(SecretScope::Default));
         let mut wrong = headers("Push Hook");
         wrong.insert("X-Gitlab-Token", "tok2");
         assert_eq!(authenticate(&wrong, b"{}", &secrets, 0), None);
-        let sig = sign_standard_webhook(
-            &Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            "m1",
-            1000,
-            b"{}",
-        );
+        let sig = sign_standard_webhook(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "m1", 1000, b"{}");
         let mut signed = headers("Push Hook");
         signed.insert("webhook-id", "m1");
         signed.insert("webhook-timestamp", "1000");
         signed.insert("webhook-signature", &sig);
-        assert_eq!(
-            authenticate(&signed, b"{}", &secrets, 1000),
-            Some(SecretScope::Named("team-a".into()))
-        );
-        assert_eq!(
-            authenticate(&headers("Push Hook"), b"{}", &secrets, 1000),
-            None
-        );
+        assert_eq!(authenticate(&signed, b"{}", &secrets, 1000), Some(SecretScope::Named("team-a".into())));
+        assert_eq!(authenticate(&headers("Push Hook"), b"{}", &secrets, 1000), None);
     }
 
     #[test]
     fn idempotency_key_wins() {
         let mut h = headers("Push Hook");
         h.insert("Idempotency-Key", "idem-7");
-        assert_eq!(
-            parse(&h, &read("gitlab/push-event.json")).unwrap().delivery,
-            "idem-7"
-        );
+        assert_eq!(parse(&h, &read("gitlab/push-event.json")).unwrap().delivery, "idem-7");
     }
 }

@@ -30,16 +30,12 @@ impl Headers {
 
     /// Adds a header; values that are not valid UTF-8 should be skipped by the caller.
     pub fn insert(&mut self, name: &str, value: &str) {
-        self.entries
-            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self.entries.push((name.to_ascii_lowercase(), value.to_owned()));
     }
 
     /// The first value of `name` (lower case), if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -82,10 +78,7 @@ pub fn detect(headers: &Headers) -> Option<ProviderKind> {
         }
     } else if headers.contains("webhook-signature") || headers.contains("webhook-id") {
         Some(ProviderKind::Generic)
-    } else if headers
-        .get("authorization")
-        .is_some_and(|v| starts_with_ignore_case(v, "basic "))
-    {
+    } else if headers.get("authorization").is_some_and(|v| starts_with_ignore_case(v, "basic ")) {
         Some(ProviderKind::AzureDevOps)
     } else {
         None
@@ -93,8 +86,7 @@ pub fn detect(headers: &Headers) -> Option<ProviderKind> {
 }
 
 pub(crate) fn starts_with_ignore_case(value: &str, prefix: &str) -> bool {
-    value.len() >= prefix.len()
-        && value.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    value.len() >= prefix.len() && value.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// Checks the delivery's signature or token; `None` means unauthorised.
@@ -159,20 +151,14 @@ pub enum BodyError {
 }
 
 /// Parses an authenticated delivery.
-pub fn parse(
-    provider: ProviderKind,
-    headers: &Headers,
-    body: &[u8],
-) -> Result<Delivery, BodyError> {
+pub fn parse(provider: ProviderKind, headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let body = json_body(headers, body)?;
     match provider {
         ProviderKind::GitHub => github::parse(headers, &body),
         ProviderKind::GitLab => gitlab::parse(headers, &body),
         ProviderKind::BitbucketCloud => bitbucket_cloud::parse(headers, &body),
         ProviderKind::BitbucketServer => bitbucket_server::parse(headers, &body),
-        ProviderKind::Gitea | ProviderKind::Forgejo | ProviderKind::Gogs => {
-            gitea::parse(provider, headers, &body)
-        }
+        ProviderKind::Gitea | ProviderKind::Forgejo | ProviderKind::Gogs => gitea::parse(provider, headers, &body),
         ProviderKind::AzureDevOps => azure_devops::parse(&body),
         ProviderKind::Generic => generic::parse(headers, &body),
     }
@@ -182,12 +168,7 @@ pub fn parse(
 /// (GitHub, Gitea and Gogs can send `application/x-www-form-urlencoded`).
 fn json_body<'a>(headers: &Headers, body: &'a [u8]) -> Result<Cow<'a, [u8]>, BodyError> {
     let content_type = headers.get("content-type").unwrap_or("application/json");
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
         "application/json" | "text/plain" | "" => Ok(Cow::Borrowed(body)),
         m if m.starts_with("application/") && m.ends_with("+json") => Ok(Cow::Borrowed(body)),
@@ -249,34 +230,15 @@ mod tests {
 
     #[test]
     fn detection_prefers_the_specific_server() {
+        assert_eq!(detect(&h(&[("X-GitHub-Event", "push")])), Some(ProviderKind::GitHub));
         assert_eq!(
-            detect(&h(&[("X-GitHub-Event", "push")])),
-            Some(ProviderKind::GitHub)
-        );
-        assert_eq!(
-            detect(&h(&[
-                ("X-GitHub-Event", "push"),
-                ("X-Gitea-Event", "push"),
-                ("X-Gogs-Event", "push")
-            ])),
+            detect(&h(&[("X-GitHub-Event", "push"), ("X-Gitea-Event", "push"), ("X-Gogs-Event", "push")])),
             Some(ProviderKind::Gitea)
         );
+        assert_eq!(detect(&h(&[("X-Forgejo-Event", "push"), ("X-Gitea-Event", "push")])), Some(ProviderKind::Forgejo));
+        assert_eq!(detect(&h(&[("X-Gogs-Event", "push")])), Some(ProviderKind::Gogs));
         assert_eq!(
-            detect(&h(&[
-                ("X-Forgejo-Event", "push"),
-                ("X-Gitea-Event", "push")
-            ])),
-            Some(ProviderKind::Forgejo)
-        );
-        assert_eq!(
-            detect(&h(&[("X-Gogs-Event", "push")])),
-            Some(ProviderKind::Gogs)
-        );
-        assert_eq!(
-            detect(&h(&[
-                ("X-Gitlab-Event", "Push Hook"),
-                ("webhook-signature", "v1,x")
-            ])),
+            detect(&h(&[("X-Gitlab-Event", "Push Hook"), ("webhook-signature", "v1,x")])),
             Some(ProviderKind::GitLab)
         );
         assert_eq!(
@@ -284,58 +246,29 @@ mod tests {
             Some(ProviderKind::BitbucketCloud)
         );
         assert_eq!(
-            detect(&h(&[
-                ("X-Event-Key", "repo:refs_changed"),
-                ("X-Request-Id", "i")
-            ])),
+            detect(&h(&[("X-Event-Key", "repo:refs_changed"), ("X-Request-Id", "i")])),
             Some(ProviderKind::BitbucketServer)
         );
         assert_eq!(detect(&h(&[("X-Event-Key", "repo:push")])), None);
-        assert_eq!(
-            detect(&h(&[("webhook-id", "m"), ("webhook-signature", "v1,x")])),
-            Some(ProviderKind::Generic)
-        );
-        assert_eq!(
-            detect(&h(&[("Authorization", "Basic dTpw")])),
-            Some(ProviderKind::AzureDevOps)
-        );
+        assert_eq!(detect(&h(&[("webhook-id", "m"), ("webhook-signature", "v1,x")])), Some(ProviderKind::Generic));
+        assert_eq!(detect(&h(&[("Authorization", "Basic dTpw")])), Some(ProviderKind::AzureDevOps));
         assert_eq!(detect(&h(&[("Authorization", "Bearer x")])), None);
         assert_eq!(detect(&h(&[])), None);
     }
 
     #[test]
     fn no_secret_means_no_entry() {
-        let headers = h(&[
-            ("X-GitHub-Event", "push"),
-            ("X-Hub-Signature-256", "sha256=00"),
-        ]);
-        assert_eq!(
-            authenticate(
-                ProviderKind::GitHub,
-                &headers,
-                b"{}",
-                &WebhookSecrets::none(),
-                0
-            ),
-            None
-        );
+        let headers = h(&[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", "sha256=00")]);
+        assert_eq!(authenticate(ProviderKind::GitHub, &headers, b"{}", &WebhookSecrets::none(), 0), None);
     }
 
     #[test]
     fn form_bodies_and_content_types() {
         let form = h(&[("Content-Type", "application/x-www-form-urlencoded")]);
-        assert_eq!(
-            json_body(&form, b"payload=%7B%22a%22%3A1%7D")
-                .unwrap()
-                .as_ref(),
-            br#"{"a":1}"#
-        );
+        assert_eq!(json_body(&form, b"payload=%7B%22a%22%3A1%7D").unwrap().as_ref(), br#"{"a":1}"#);
         assert_eq!(json_body(&form, b"other=1"), Err(BodyError::MissingPayload));
         let xml = h(&[("Content-Type", "text/xml")]);
-        assert!(matches!(
-            json_body(&xml, b"<a/>"),
-            Err(BodyError::UnsupportedContentType(_))
-        ));
+        assert!(matches!(json_body(&xml, b"<a/>"), Err(BodyError::UnsupportedContentType(_))));
         let json = h(&[("Content-Type", "application/json; charset=utf-8")]);
         assert_eq!(json_body(&json, b"{}").unwrap().as_ref(), b"{}");
     }
@@ -346,11 +279,7 @@ mod tests {
         assert_eq!(a, delivery_id(&h(&[]), &["x-gitlab-event-uuid"], b"{}"));
         assert!(a.starts_with("sha256:"));
         assert_eq!(
-            delivery_id(
-                &h(&[("X-Gitlab-Event-UUID", "u1")]),
-                &["idempotency-key", "x-gitlab-event-uuid"],
-                b"{}"
-            ),
+            delivery_id(&h(&[("X-Gitlab-Event-UUID", "u1")]), &["idempotency-key", "x-gitlab-event-uuid"], b"{}"),
             "u1"
         );
     }
