@@ -2,7 +2,7 @@
 //!
 //! Layers, each depending only on those below it (see ARCHITECTURE.md):
 //! - entry points: [`http`] (git-webhook), [`startup`] (cold-start wiring);
-//! - use cases: [`webhook`], [`start`]; decisions: [`trigger`];
+//! - use cases: [`webhook`], [`s3`], [`start`]; decisions: [`trigger`];
 //! - [`config`], [`providers`], [`aws`] (the only SDK users);
 //! - leaves: [`glob`], [`change`], [`auth`], [`template`], [`ports`], [`metrics`], [`settings`].
 
@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod ports;
 pub mod providers;
+pub mod s3;
 pub mod settings;
 pub mod start;
 pub mod startup;

@@ -65,3 +65,12 @@ pub fn webhook_service(settings: &Settings, sdk: &aws_config::SdkConfig, config:
 pub fn log_fatal(error: &StartupError) {
     tracing::error!(error = %error, "cold start failed");
 }
+
+/// The `s3-trigger` service with its AWS adapters.
+pub fn s3_trigger_service(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    config: Arc<Config>,
+) -> crate::s3::S3TriggerService {
+    crate::s3::S3TriggerService::new(config, start_runner(settings, sdk), event_publisher(settings, sdk))
+}

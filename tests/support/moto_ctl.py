@@ -134,7 +134,22 @@ def receive(endpoint, queue_url, count):
     return bodies
 
 
+def create_bucket(endpoint, name):
+    """A versioned bucket."""
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return {"bucket": name}
+
+
+def put_object(endpoint, bucket, key, body):
+    out = client(endpoint, "s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"version_id": out.get("VersionId"), "etag": out["ETag"].strip('"')}
+
+
 COMMANDS = {
+    "create-bucket": create_bucket,
+    "put-object": put_object,
     "create-pipeline": create_pipeline,
     "executions": executions,
     "create-table": create_table,
