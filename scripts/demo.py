@@ -20,7 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 SECRET = "herald-demo-secret"
 SAMPLES = ["github-push", "gitlab-push", "bitbucket-server-branch-deleted"]
-PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server"]
+PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data"]
+BUCKET = "acme-artifacts"
 
 
 def free_port():
@@ -82,8 +83,11 @@ def main():
         print(f"moto AWS emulator on {endpoint}")
         for name in PIPELINES:
             ctl(endpoint, "create-pipeline", name, "PROVIDER", "EVENT", "REF", "COMMIT_ID")
-        config = (ROOT / "events" / "herald-config.json").read_text()
-        ctl(endpoint, "put-parameter", "/herald/demo/config", config)
+        git = json.loads((ROOT / "events" / "herald-config.json").read_text())
+        s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
+        config = {"triggers": git["triggers"] + s3["triggers"]}
+        ctl(endpoint, "put-parameter", "/herald/demo/config", json.dumps(config))
+        ctl(endpoint, "create-bucket", BUCKET)
         print(f"created pipelines {', '.join(PIPELINES)}; configuration in SSM /herald/demo/config")
 
         env_vars = ",".join([
@@ -111,6 +115,25 @@ def main():
                 print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
             for s in answer.get("failed", []):
                 print(f"   failed   {s['pipeline']:<24} {s['error']}")
+        print()
+        invoke = f"http://127.0.0.1:{lambda_port}/2015-03-31/functions/s3-trigger/invocations"
+        for key, sample in [("releases/app/app-1.5.0.zip", "eventbridge-object-created"),
+                            ("releases/app/app 2.0 (rc1).zip", "s3-notification")]:
+            version = ctl(endpoint, "put-object", BUCKET, key, "demo artifact")["version_id"]
+            event = json.loads((ROOT / "events" / "s3-trigger" / f"{sample}.json").read_text())
+            if "Records" in event:
+                event["Records"][0]["s3"]["object"]["versionId"] = version
+            else:
+                event["detail"]["object"]["version-id"] = version
+            req = urllib.request.Request(invoke, data=json.dumps(event).encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=600) as r:
+                answer = json.loads(r.read())
+            print(f"── s3-trigger, {sample}: put s3://{BUCKET}/{key} (version {version})")
+            for s in answer.get("started", []):
+                rev = s.get("source_revision") or {}
+                print(f"   started  {s['pipeline']:<24} pinned {rev.get('revision_type')}={rev.get('revision_value')}")
+            for s in answer.get("skipped", []):
+                print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
         print("\nExecutions moto recorded:")
         for name in PIPELINES:
             for ex in ctl(endpoint, "executions", name):
