@@ -1,6 +1,7 @@
 """Regenerates events/git-webhook/: raw payloads and the signed Function URL events that carry them.
 
-Payloads come from ../shared/fixtures/webhooks/ (go-playground/webhooks test data, MIT licence:
+Payloads come from shared/tests/fixtures/webhooks/, a copy of ../shared/fixtures/webhooks/
+(go-playground/webhooks test data, MIT licence:
 see events/git-webhook/payloads/LICENSE.go-playground-webhooks). Every event is signed with the
 demo secret "herald-demo-secret". Run: python3 events/generate.py
 """
@@ -13,7 +14,7 @@ import pathlib
 import shutil
 
 HERE = pathlib.Path(__file__).resolve().parent
-FIXTURES = HERE.parent.parent / "shared" / "fixtures" / "webhooks"
+FIXTURES = HERE.parent / "shared" / "tests" / "fixtures" / "webhooks"
 OUT = HERE / "git-webhook"
 SECRET = "herald-demo-secret"
 GENERIC_SECRET_TIMESTAMP = 1795860000  # tests and the demo re-sign this one with the current time

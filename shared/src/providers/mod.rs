@@ -207,11 +207,12 @@ pub(crate) fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Opti
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    //! The conformance corpus in `../shared/fixtures/webhooks/` (go-playground/webhooks, MIT).
+    //! The conformance corpus: `../shared/fixtures/webhooks/` (go-playground/webhooks, MIT),
+    //! copied into `shared/tests/fixtures/webhooks/` so a checkout tests on its own.
     use std::path::PathBuf;
 
     pub fn dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/webhooks")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks")
     }
 
     pub fn read(path: &str) -> Vec<u8> {
