@@ -130,8 +130,12 @@ impl ChangedFiles {
 
     /// A full list of `paths`, deduplicated, order kept.
     pub fn complete<I: IntoIterator<Item = String>>(paths: I) -> Self {
-        let mut seen = std::collections::HashSet::new();
-        let paths = paths.into_iter().filter(|p| seen.insert(p.clone())).collect();
+        let all: Vec<String> = paths.into_iter().collect();
+        // Mark first occurrences by reference, then move the kept strings: no copies.
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        let keep: Vec<bool> = all.iter().map(|p| seen.insert(p.as_str())).collect();
+        drop(seen);
+        let paths = all.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect();
         Self { paths, complete: true }
     }
 }
