@@ -5,7 +5,7 @@
 use crate::config::{Config, PipelineName, S3Rule, Trigger};
 use crate::metrics;
 use crate::ports::{BusEvent, EventPublisher};
-use crate::start::{StartResult, StartRunner};
+use crate::start::{publish_decisions, unix_now, StartResult, StartRunner};
 use crate::template::{Field, Fields};
 use crate::trigger::{
     client_request_token, render_variables, Decision, Outcome, RevisionType, SourceRevision, StartPlan,
@@ -267,7 +267,7 @@ impl S3TriggerService {
             }
             S3Input::Objects(objects) => objects,
         };
-        let now = crate::webhook::unix_now();
+        let now = unix_now();
         let mut summary = json!({ "started": [], "skipped": [], "failed": [] });
         let mut events = Vec::new();
         let mut retry = None;
@@ -276,13 +276,7 @@ impl S3TriggerService {
             if decisions.is_empty() {
                 tracing::info!(bucket = %object.bucket, key = %object.key, "no trigger for this bucket");
             }
-            let plans: Vec<&StartPlan> = decisions
-                .iter()
-                .filter_map(|d| match &d.outcome {
-                    Outcome::Start(p) => Some(p),
-                    _ => None,
-                })
-                .collect();
+            let plans: Vec<&StartPlan> = decisions.iter().filter_map(Decision::start_plan).collect();
             let mut results = self.runner.run_all(&plans, now).await.into_iter();
             for decision in &decisions {
                 let base = object_summary(object, &decision.trigger, &decision.pipeline);
@@ -300,7 +294,7 @@ impl S3TriggerService {
                             (
                                 "started",
                                 "Pipeline Triggered",
-                                json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": plan.variables.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(), "source_revision": plan.source_revision }),
+                                json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": plan.variables_json(), "source_revision": plan.source_revision }),
                             )
                         }
                         Some(StartResult::Failed { error, transient }) => {
@@ -330,13 +324,7 @@ impl S3TriggerService {
                 events.push(BusEvent { detail_type, detail: entry });
             }
         }
-        if let (Some(bus), false) = (&self.bus, self.runner.dry_run()) {
-            if !events.is_empty() {
-                if let Err(e) = bus.publish(&events).await {
-                    tracing::error!(error = %e, "could not publish decision events");
-                }
-            }
-        }
+        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &events).await;
         match retry {
             Some(e) => Err(e),
             None => Ok(summary),

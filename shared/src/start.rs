@@ -1,7 +1,7 @@
 //! Running start plans: exactly-once claims, concurrent bounded starts, and the result of each.
 //! Shared by the Git and S3 entry points.
 
-use crate::ports::{AwsError, BoxFuture, Claim, DedupStore, PipelineStarter};
+use crate::ports::{AwsError, BoxFuture, BusEvent, Claim, DedupStore, EventPublisher, PipelineStarter};
 use crate::trigger::StartPlan;
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
@@ -79,6 +79,23 @@ impl StartRunner {
     }
 }
 
+/// Current Unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+}
+
+/// Publishes decision events (none in dry-run mode); a failure is logged and never fails the
+/// caller (SPEC §3.6).
+pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: bool, events: &[BusEvent]) {
+    let Some(bus) = bus else { return };
+    if dry_run || events.is_empty() {
+        return;
+    }
+    if let Err(e) = bus.publish(events).await {
+        tracing::error!(error = %e, "could not publish decision events");
+    }
+}
+
 fn failed(e: AwsError) -> StartResult {
     StartResult::Failed { transient: e.is_transient(), error: e.to_string() }
 }
@@ -87,7 +104,6 @@ fn failed(e: AwsError) -> StartResult {
 pub(crate) mod fakes {
     //! In-memory ports for tests.
     use super::*;
-    use crate::ports::{BusEvent, EventPublisher};
     use std::collections::HashMap;
     use std::sync::Mutex;
 

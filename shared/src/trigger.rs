@@ -67,6 +67,23 @@ pub struct Decision {
     pub outcome: Outcome,
 }
 
+impl Decision {
+    /// The start plan, when the decision is to start.
+    pub fn start_plan(&self) -> Option<&StartPlan> {
+        match &self.outcome {
+            Outcome::Start(plan) => Some(plan),
+            Outcome::Skip(_) => None,
+        }
+    }
+}
+
+impl StartPlan {
+    /// The variables as a JSON object, for answers and decision events.
+    pub fn variables_json(&self) -> serde_json::Value {
+        self.variables.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
+    }
+}
+
 /// The deterministic client request token: 64 hex characters of SHA-256 over the parts.
 pub fn client_request_token(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();

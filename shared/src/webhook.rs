@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::metrics;
 use crate::ports::{AwsError, BusEvent, EventPublisher, SecretSource};
 use crate::providers::{self, Content, Headers};
-use crate::start::{StartResult, StartRunner};
+use crate::start::{publish_decisions, unix_now, StartResult, StartRunner};
 use crate::trigger::{decide_git, Decision, Outcome};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -116,11 +116,6 @@ pub struct WebhookService {
     clock: fn() -> i64,
 }
 
-/// Current Unix time in seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
-}
-
 impl WebhookService {
     pub fn new(
         config: Arc<Config>,
@@ -202,62 +197,50 @@ impl WebhookService {
 
     async fn process(&self, changes: &[Change], scope: &crate::auth::SecretScope, answer: &mut Answer, now: i64) {
         let multi_ref = changes.len() > 1;
-        let decided: Vec<(&Change, Decision)> = changes
-            .iter()
-            .flat_map(|c| decide_git(&self.config, scope, c, multi_ref).into_iter().map(move |d| (c, d)))
-            .collect();
-        let plans: Vec<_> = decided
-            .iter()
-            .filter_map(|(_, d)| match &d.outcome {
-                Outcome::Start(plan) => Some(plan),
-                Outcome::Skip(_) => None,
-            })
-            .collect();
+        let decided: Vec<(&Change, Vec<Decision>)> =
+            changes.iter().map(|c| (c, decide_git(&self.config, scope, c, multi_ref))).collect();
+        let plans: Vec<_> = decided.iter().flat_map(|(_, ds)| ds.iter().filter_map(Decision::start_plan)).collect();
         let mut results = self.runner.run_all(&plans, now).await.into_iter();
         let mut events = Vec::new();
-        for (change, decision) in &decided {
+        for (change, decisions) in &decided {
             let summary = change_summary(change);
-            match &decision.outcome {
-                Outcome::Skip(reason) => {
-                    log_decision(change, decision, "skipped", reason);
-                    answer.skipped(&decision.trigger, reason);
-                    events.push(bus_event("Trigger Skipped", summary, decision, json!({ "reason": reason })));
-                }
-                Outcome::Start(plan) => {
-                    let Some(result) = results.next() else {
-                        continue;
-                    };
-                    match result {
-                        StartResult::Started { execution_id, duplicate } => {
-                            let note = plan.notes.join("; ");
-                            log_decision(change, decision, if duplicate { "duplicate" } else { "started" }, &note);
-                            if !duplicate && execution_id.is_some() {
-                                metrics::count("PipelinesStarted", 1, &[("provider", change.provider.as_str())]);
+            for decision in decisions {
+                match &decision.outcome {
+                    Outcome::Skip(reason) => {
+                        log_decision(change, decision, "skipped", reason);
+                        answer.skipped(&decision.trigger, reason);
+                        events.push(bus_event("Trigger Skipped", &summary, decision, json!({ "reason": reason })));
+                    }
+                    Outcome::Start(plan) => {
+                        let Some(result) = results.next() else {
+                            continue;
+                        };
+                        match result {
+                            StartResult::Started { execution_id, duplicate } => {
+                                let note = plan.notes.join("; ");
+                                log_decision(change, decision, if duplicate { "duplicate" } else { "started" }, &note);
+                                if !duplicate && execution_id.is_some() {
+                                    metrics::count("PipelinesStarted", 1, &[("provider", change.provider.as_str())]);
+                                }
+                                answer.started(decision, plan, execution_id.as_deref(), duplicate);
+                                events.push(bus_event("Pipeline Triggered", &summary, decision, json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes })));
                             }
-                            answer.started(decision, plan, execution_id.as_deref(), duplicate);
-                            events.push(bus_event("Pipeline Triggered", summary, decision, json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": variables_json(&plan.variables), "notes": plan.notes })));
-                        }
-                        StartResult::Failed { error, transient } => {
-                            log_decision(change, decision, if transient { "retry" } else { "failed" }, &error);
-                            answer.failed(decision, &error, transient);
-                            events.push(bus_event(
-                                "Trigger Failed",
-                                summary,
-                                decision,
-                                json!({ "error": error, "transient": transient }),
-                            ));
+                            StartResult::Failed { error, transient } => {
+                                log_decision(change, decision, if transient { "retry" } else { "failed" }, &error);
+                                answer.failed(decision, &error, transient);
+                                events.push(bus_event(
+                                    "Trigger Failed",
+                                    &summary,
+                                    decision,
+                                    json!({ "error": error, "transient": transient }),
+                                ));
+                            }
                         }
                     }
                 }
             }
         }
-        if let (Some(bus), false) = (&self.bus, self.runner.dry_run()) {
-            if !events.is_empty() {
-                if let Err(e) = bus.publish(&events).await {
-                    tracing::error!(error = %e, "could not publish decision events");
-                }
-            }
-        }
+        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &events).await;
     }
 }
 
@@ -266,16 +249,11 @@ fn retry_later(body: Value) -> WebhookResponse {
 }
 
 fn log_decision(change: &Change, decision: &Decision, outcome: &str, reason: &str) {
-    let level_error = outcome == "failed";
-    if level_error {
+    if outcome == "failed" {
         tracing::error!(provider = %change.provider, delivery = %change.delivery, trigger = %decision.trigger, pipeline = %decision.pipeline, outcome, reason, "decision");
     } else {
         tracing::info!(provider = %change.provider, delivery = %change.delivery, trigger = %decision.trigger, pipeline = %decision.pipeline, outcome, reason, "decision");
     }
-}
-
-fn variables_json(variables: &[(String, String)]) -> Value {
-    Value::Object(variables.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
 /// The change as decision events describe it.
@@ -292,7 +270,7 @@ pub fn change_summary(change: &Change) -> Value {
     })
 }
 
-fn bus_event(detail_type: &'static str, change: Value, decision: &Decision, extra: Value) -> BusEvent {
+fn bus_event(detail_type: &'static str, change: &Value, decision: &Decision, extra: Value) -> BusEvent {
     let mut detail = json!({ "change": change, "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
     if let (Some(d), Value::Object(e)) = (detail.as_object_mut(), extra) {
         d.extend(e);
