@@ -137,11 +137,6 @@ impl WebhookSecrets {
         self.unnamed.is_empty() && self.named.iter().all(|(_, s)| s.is_empty())
     }
 
-    /// The names of the named lists.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.named.iter().map(|(n, _)| n.as_str())
-    }
-
     /// The scope of the first secret for which `verifies` holds, if any.
     pub fn find_scope(&self, mut verifies: impl FnMut(&Secret) -> bool) -> Option<SecretScope> {
         if self.unnamed.iter().any(&mut verifies) {

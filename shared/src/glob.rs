@@ -33,7 +33,6 @@ pub struct GlobList {
     includes: GlobSet,
     excludes: GlobSet,
     has_includes: bool,
-    patterns: Vec<String>,
 }
 
 impl GlobList {
@@ -76,12 +75,7 @@ impl GlobList {
         let build = |builder: GlobSetBuilder| {
             builder.build().map_err(|e| GlobError::Invalid { index: 0, reason: describe(&e) })
         };
-        Ok(Self {
-            includes: build(includes)?,
-            excludes: build(excludes)?,
-            has_includes,
-            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
-        })
+        Ok(Self { includes: build(includes)?, excludes: build(excludes)?, has_includes })
     }
 
     /// Whether `value` passes the list.
@@ -92,11 +86,6 @@ impl GlobList {
     /// Like [`GlobList::is_match`], for a value prepared once and tested against many lists.
     pub fn is_match_candidate(&self, value: &Candidate<'_>) -> bool {
         (!self.has_includes || self.includes.is_match_candidate(value)) && !self.excludes.is_match_candidate(value)
-    }
-
-    /// The patterns as written in the configuration.
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
     }
 }
 

@@ -1,6 +1,6 @@
 //! The environment each function reads once, at cold start (SPEC §2).
 
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::ports::AwsError;
 
 /// Every environment variable Herald reads.
@@ -102,14 +102,6 @@ impl Settings {
             dedup_table: get(vars::DEDUP_TABLE),
             dry_run,
         })
-    }
-
-    /// The inline document, parsed; `None` when it lives in SSM.
-    pub fn inline_config(&self) -> Option<Result<Config, ConfigError>> {
-        match &self.config {
-            ConfigSource::Inline(doc) => Some(Config::from_json(doc)),
-            ConfigSource::Parameter(_) => None,
-        }
     }
 }
 

@@ -23,7 +23,6 @@ const PERMANENT_CODES: &[&str] = &[
     "InvalidParameterValueException",
     "PipelineVersionNotFoundException",
     "InvalidStructureException",
-    "ConcurrentModificationException_NotRetryable",
 ];
 
 /// Classifies an SDK failure once: permanent for requests that can never succeed, transient for
