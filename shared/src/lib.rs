@@ -6,6 +6,7 @@
 //! - [`config`], [`providers`], [`aws`] (the only SDK users);
 //! - leaves: [`glob`], [`change`], [`auth`], [`template`], [`ports`], [`metrics`], [`settings`].
 
+pub mod alert;
 pub mod auth;
 pub mod aws;
 pub mod change;

@@ -1,6 +1,7 @@
 //! Ports: the narrow capabilities the use cases need, implemented by the AWS adapters in
 //! [`crate::aws`] and by in-memory fakes in tests.
 
+use crate::alert::enrich::{ActionRun, ExecutionDetails, ExecutionSummary};
 use crate::trigger::StartPlan;
 use std::future::Future;
 use std::pin::Pin;
@@ -67,4 +68,31 @@ pub trait EventPublisher: Send + Sync {
 /// Reads the webhook secret string (`None` when there is none).
 pub trait SecretSource: Send + Sync {
     fn load(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>>;
+}
+
+/// What CodePipeline knows about executions, for enrichment (SPEC §5.2).
+pub trait PipelineHistory: Send + Sync {
+    /// `GetPipelineExecution`.
+    fn execution<'a>(&'a self, pipeline: &'a str, execution_id: &'a str) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>>;
+    /// `ListActionExecutions` of one execution.
+    fn action_runs<'a>(&'a self, pipeline: &'a str, execution_id: &'a str) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>>;
+    /// `ListPipelineExecutions`: the `depth` most recent, newest first.
+    fn recent_executions<'a>(&'a self, pipeline: &'a str, depth: i32) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>>;
+}
+
+/// One SNS message, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsMessage {
+    pub topic_arn: String,
+    pub subject: String,
+    /// The `MessageStructure: json` document: one text per protocol.
+    pub message: String,
+    /// String message attributes, for subscription filter policies.
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+/// Publishes alerts (`sns:Publish`).
+pub trait AlertPublisher: Send + Sync {
+    /// Sends `message`; answers the SNS message id.
+    fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>>;
 }

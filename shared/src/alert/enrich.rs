@@ -1,0 +1,319 @@
+//! Enrichment (SPEC §5.2): what CodePipeline knows about an execution beyond the event — the
+//! commit, the trigger, the failed action and its error, the previous outcome, the duration.
+//! Each call that fails leaves its part out and is named in [`Enrichment::failed_calls`]; the
+//! alert is still sent.
+
+use super::event::{PipelineEvent, Trigger};
+use super::{Kind, Previous};
+use crate::ports::PipelineHistory;
+use crate::template::truncate_chars;
+use serde_json::Value;
+
+/// How many recent executions are read to find the previous finished one.
+pub const HISTORY_DEPTH: i32 = 25;
+/// Longest commit message and failure summary kept (characters).
+pub const MAX_DETAIL_CHARS: usize = 2000;
+
+/// `GetPipelineExecution`, reduced to what alerts use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionDetails {
+    pub revisions: Vec<ArtifactRevision>,
+    pub trigger: Option<Trigger>,
+    /// The execution's `statusSummary` (e.g. why it stopped).
+    pub status_summary: Option<String>,
+}
+
+/// One source revision of an execution.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactRevision {
+    pub revision_id: Option<String>,
+    /// `revisionSummary`: plain text, or JSON with a `CommitMessage`.
+    pub summary: Option<String>,
+    pub url: Option<String>,
+}
+
+/// One action run (`ListActionExecutions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionRun {
+    pub stage: String,
+    pub action: String,
+    /// `InProgress`, `Succeeded`, `Failed`, `Abandoned`.
+    pub status: String,
+    pub error_message: Option<String>,
+    pub external_summary: Option<String>,
+    pub external_url: Option<String>,
+    /// Seconds since the epoch.
+    pub last_update: Option<i64>,
+}
+
+/// One execution of the pipeline (`ListPipelineExecutions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub execution_id: String,
+    /// `InProgress`, `Succeeded`, `Failed`, `Stopped`, `Superseded`, ...
+    pub status: String,
+    /// Seconds since the epoch.
+    pub start: Option<i64>,
+    pub last_update: Option<i64>,
+}
+
+/// The commit an execution ran.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Revision {
+    pub commit: Option<String>,
+    pub message: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The action that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub stage: Option<String>,
+    pub action: Option<String>,
+    pub summary: Option<String>,
+    pub external_url: Option<String>,
+}
+
+/// Everything enrichment found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Enrichment {
+    pub revision: Option<Revision>,
+    pub trigger: Option<Trigger>,
+    pub failure: Option<Failure>,
+    pub duration_seconds: Option<i64>,
+    /// `None`: not read, or the call failed.
+    pub previous: Option<Previous>,
+    /// The calls that failed (already logged).
+    pub failed_calls: Vec<&'static str>,
+}
+
+/// Which parts an alert needs: only those calls are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub execution: bool,
+    pub actions: bool,
+    pub history: bool,
+}
+
+impl Needs {
+    /// The calls worth making for `event`; `history` when a rule waits for `RECOVERED` /
+    /// `FIRST_FAILURE`, or the execution ended (for its duration).
+    pub fn of(event: &PipelineEvent, history_for_tokens: bool) -> Self {
+        let state = event.state.as_deref().unwrap_or("");
+        let ended = matches!(state, "SUCCEEDED" | "FAILED" | "STOPPED" | "SUPERSEDED" | "CANCELED");
+        match event.kind {
+            Kind::Audit => Self { execution: false, actions: false, history: false },
+            Kind::Approval => Self { execution: true, actions: false, history: false },
+            Kind::Stage | Kind::Action => Self { execution: true, actions: state == "FAILED", history: false },
+            Kind::Pipeline => {
+                Self { execution: true, actions: state == "FAILED", history: history_for_tokens || ended }
+            }
+        }
+    }
+}
+
+/// Reads what `needs` asks for, concurrently; failures are logged and left out.
+pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs: Needs) -> Enrichment {
+    let Some(execution_id) = event.execution_id.as_deref() else { return Enrichment::default() };
+    let pipeline = event.pipeline.as_str();
+    let (details, runs, recent) = futures_util::join!(
+        async { if needs.execution { Some(history.execution(pipeline, execution_id).await) } else { None } },
+        async { if needs.actions { Some(history.action_runs(pipeline, execution_id).await) } else { None } },
+        async { if needs.history { Some(history.recent_executions(pipeline, HISTORY_DEPTH).await) } else { None } },
+    );
+    let mut out = Enrichment { trigger: event.trigger.clone(), ..Enrichment::default() };
+    let failed = |call: &'static str, error: &dyn std::fmt::Display| {
+        tracing::warn!(call, pipeline, execution_id, error = %error, "enrichment call failed; that part is left out");
+        crate::metrics::count("EnrichmentFailures", 1, &[("call", call)]);
+        call
+    };
+    let mut failed_calls = Vec::new();
+    let mut details_ok = None;
+    match details {
+        Some(Ok(d)) => details_ok = Some(d),
+        Some(Err(e)) => failed_calls.push(failed("GetPipelineExecution", &e)),
+        None => {}
+    }
+    let mut runs_ok = None;
+    match runs {
+        Some(Ok(r)) => runs_ok = Some(r),
+        Some(Err(e)) => failed_calls.push(failed("ListActionExecutions", &e)),
+        None => {}
+    }
+    match recent {
+        Some(Ok(executions)) => {
+            out.previous = Some(previous_outcome(&executions, execution_id));
+            out.duration_seconds = duration(&executions, execution_id, event);
+        }
+        Some(Err(e)) => failed_calls.push(failed("ListPipelineExecutions", &e)),
+        None => {}
+    }
+    if let Some(d) = &details_ok {
+        out.revision = revision(d);
+        if d.trigger.is_some() {
+            out.trigger = d.trigger.clone();
+        }
+    }
+    if event.state.as_deref() == Some("FAILED") {
+        out.failure = runs_ok
+            .as_deref()
+            .and_then(|runs| failed_action(runs, event.stage.as_deref(), event.action.as_deref()))
+            .or_else(|| failure_from_event(event))
+            .or_else(|| {
+                let summary = details_ok.as_ref()?.status_summary.as_deref()?;
+                Some(Failure { stage: None, action: None, summary: Some(cut(summary)), external_url: None })
+            });
+    }
+    out.failed_calls = failed_calls;
+    out
+}
+
+fn cut(text: &str) -> String {
+    truncate_chars(text, MAX_DETAIL_CHARS).to_owned()
+}
+
+/// How the most recent execution before `current` that finished `Succeeded` or `Failed` ended.
+/// `executions` is newest first; when `current` is not among them (the list lags), every
+/// listed execution counts as earlier.
+pub fn previous_outcome(executions: &[ExecutionSummary], current: &str) -> Previous {
+    let earlier = match executions.iter().position(|e| e.execution_id == current) {
+        Some(at) => &executions[at + 1..],
+        None => executions,
+    };
+    earlier
+        .iter()
+        .find_map(|e| match e.status.as_str() {
+            "Succeeded" => Some(Previous::Succeeded),
+            "Failed" => Some(Previous::Failed),
+            _ => None,
+        })
+        .unwrap_or(Previous::Nothing)
+}
+
+/// Seconds from the execution's start to this event.
+fn duration(executions: &[ExecutionSummary], current: &str, event: &PipelineEvent) -> Option<i64> {
+    let summary = executions.iter().find(|e| e.execution_id == current)?;
+    let end = parse_time(&event.time).or(summary.last_update)?;
+    let start = summary.start?;
+    (end >= start).then_some(end - start)
+}
+
+/// An RFC 3339 time in seconds since the epoch.
+pub fn parse_time(text: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok().map(|t| t.secs())
+}
+
+/// The first source revision: commit id, message (a JSON summary's `CommitMessage`), URL.
+pub fn revision(details: &ExecutionDetails) -> Option<Revision> {
+    let first = details.revisions.iter().find(|r| r.revision_id.is_some() || r.summary.is_some())?;
+    let message = first.summary.as_deref().map(|summary| {
+        let parsed = serde_json::from_str::<Value>(summary).ok();
+        let from_json = parsed.as_ref().and_then(|v| v.get("CommitMessage")).and_then(Value::as_str);
+        cut(from_json.unwrap_or(summary))
+    });
+    Some(Revision { commit: first.revision_id.clone(), message, url: first.url.clone() })
+}
+
+/// The failed action in `stage` (and `action`, when given) that failed last.
+pub fn failed_action(runs: &[ActionRun], stage: Option<&str>, action: Option<&str>) -> Option<Failure> {
+    runs.iter()
+        .filter(|r| r.status == "Failed")
+        .filter(|r| stage.is_none_or(|s| r.stage == s) && action.is_none_or(|a| r.action == a))
+        .max_by_key(|r| r.last_update.unwrap_or(i64::MIN))
+        .map(|r| Failure {
+            stage: Some(r.stage.clone()),
+            action: Some(r.action.clone()),
+            summary: r.error_message.as_deref().or(r.external_summary.as_deref()).map(cut),
+            external_url: r.external_url.clone(),
+        })
+}
+
+fn failure_from_event(event: &PipelineEvent) -> Option<Failure> {
+    let result = event.result.as_ref()?;
+    Some(Failure {
+        stage: event.stage.clone(),
+        action: event.action.clone(),
+        summary: result.summary.as_deref().map(cut),
+        external_url: result.external_url.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, status: &str) -> ExecutionSummary {
+        ExecutionSummary { execution_id: id.into(), status: status.into(), start: Some(100), last_update: Some(400) }
+    }
+
+    #[test]
+    fn the_previous_outcome_passes_over_stopped_and_superseded_runs() {
+        let list = [
+            summary("later", "InProgress"),
+            summary("now", "Succeeded"),
+            summary("b", "Stopped"),
+            summary("c", "Superseded"),
+            summary("d", "Failed"),
+            summary("e", "Succeeded"),
+        ];
+        assert_eq!(previous_outcome(&list, "now"), Previous::Failed);
+        assert_eq!(previous_outcome(&list, "d"), Previous::Succeeded);
+        assert_eq!(previous_outcome(&list, "e"), Previous::Nothing);
+        assert_eq!(previous_outcome(&list[2..], "not-listed-yet"), Previous::Failed);
+        assert_eq!(previous_outcome(&[], "now"), Previous::Nothing);
+    }
+
+    #[test]
+    fn the_commit_message_comes_from_a_json_summary_or_the_text() {
+        let details = |summary: &str| ExecutionDetails {
+            revisions: vec![ArtifactRevision {
+                revision_id: Some("0123abc".into()),
+                summary: Some(summary.into()),
+                url: Some("https://example.com/c/0123abc".into()),
+            }],
+            ..ExecutionDetails::default()
+        };
+        let json = revision(&details(r#"{"ProviderType":"GitHub","CommitMessage":"Fix the build"}"#)).unwrap();
+        assert_eq!(json.message.as_deref(), Some("Fix the build"));
+        assert_eq!(json.commit.as_deref(), Some("0123abc"));
+        let plain = revision(&details("Plain message")).unwrap();
+        assert_eq!(plain.message.as_deref(), Some("Plain message"));
+        let long = revision(&details(&"é".repeat(5000))).unwrap();
+        assert_eq!(long.message.unwrap().chars().count(), MAX_DETAIL_CHARS);
+        assert_eq!(revision(&ExecutionDetails::default()), None);
+    }
+
+    #[test]
+    fn the_failed_action_prefers_the_error_message_and_the_latest_failure() {
+        let run = |stage: &str, action: &str, status: &str, at: i64| ActionRun {
+            stage: stage.into(),
+            action: action.into(),
+            status: status.into(),
+            error_message: Some(format!("{action} broke")),
+            external_summary: Some("summary".into()),
+            external_url: Some(format!("https://log/{action}")),
+            last_update: Some(at),
+        };
+        let runs = [
+            run("Build", "Lint", "Failed", 10),
+            run("Build", "Compile", "Failed", 20),
+            run("Build", "Test", "Succeeded", 30),
+            run("Deploy", "Ship", "Failed", 5),
+        ];
+        let latest = failed_action(&runs, None, None).unwrap();
+        assert_eq!((latest.action.as_deref(), latest.summary.as_deref()), (Some("Compile"), Some("Compile broke")));
+        assert_eq!(failed_action(&runs, Some("Deploy"), None).unwrap().action.as_deref(), Some("Ship"));
+        assert_eq!(failed_action(&runs, Some("Build"), Some("Lint")).unwrap().external_url.as_deref(), Some("https://log/Lint"));
+        let mut no_error = runs[0].clone();
+        no_error.error_message = None;
+        assert_eq!(failed_action(&[no_error], None, None).unwrap().summary.as_deref(), Some("summary"));
+        assert_eq!(failed_action(&runs, Some("Test"), None), None);
+    }
+
+    #[test]
+    fn times_parse_as_rfc3339() {
+        assert_eq!(parse_time("1970-01-01T00:01:40Z"), Some(100));
+        assert_eq!(parse_time("2026-11-27T09:55:00.123Z").map(|s| s > 0), Some(true));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
