@@ -14,6 +14,7 @@ pub mod config;
 pub mod glob;
 pub mod http;
 pub mod metrics;
+pub mod notifier;
 pub mod ports;
 pub mod providers;
 pub mod s3;

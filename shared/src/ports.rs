@@ -73,11 +73,23 @@ pub trait SecretSource: Send + Sync {
 /// What CodePipeline knows about executions, for enrichment (SPEC §5.2).
 pub trait PipelineHistory: Send + Sync {
     /// `GetPipelineExecution`.
-    fn execution<'a>(&'a self, pipeline: &'a str, execution_id: &'a str) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>>;
+    fn execution<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>>;
     /// `ListActionExecutions` of one execution.
-    fn action_runs<'a>(&'a self, pipeline: &'a str, execution_id: &'a str) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>>;
+    fn action_runs<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>>;
     /// `ListPipelineExecutions`: the `depth` most recent, newest first.
-    fn recent_executions<'a>(&'a self, pipeline: &'a str, depth: i32) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>>;
+    fn recent_executions<'a>(
+        &'a self,
+        pipeline: &'a str,
+        depth: i32,
+    ) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>>;
 }
 
 /// One SNS message, ready to send.

@@ -97,10 +97,10 @@ pub struct Needs {
 
 impl Needs {
     /// The calls worth making for `event`; `history` when a rule waits for `RECOVERED` /
-    /// `FIRST_FAILURE`, or the execution ended (for its duration).
+    /// `FIRST_FAILURE`, or the execution ended and the event does not say when it started.
     pub fn of(event: &PipelineEvent, history_for_tokens: bool) -> Self {
         let state = event.state.as_deref().unwrap_or("");
-        let ended = matches!(state, "SUCCEEDED" | "FAILED" | "STOPPED" | "SUPERSEDED" | "CANCELED");
+        let ended = ended(event) && event.start_time.is_none();
         match event.kind {
             Kind::Audit => Self { execution: false, actions: false, history: false },
             Kind::Approval => Self { execution: true, actions: false, history: false },
@@ -117,9 +117,27 @@ pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs:
     let Some(execution_id) = event.execution_id.as_deref() else { return Enrichment::default() };
     let pipeline = event.pipeline.as_str();
     let (details, runs, recent) = futures_util::join!(
-        async { if needs.execution { Some(history.execution(pipeline, execution_id).await) } else { None } },
-        async { if needs.actions { Some(history.action_runs(pipeline, execution_id).await) } else { None } },
-        async { if needs.history { Some(history.recent_executions(pipeline, HISTORY_DEPTH).await) } else { None } },
+        async {
+            if needs.execution {
+                Some(history.execution(pipeline, execution_id).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if needs.actions {
+                Some(history.action_runs(pipeline, execution_id).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if needs.history {
+                Some(history.recent_executions(pipeline, HISTORY_DEPTH).await)
+            } else {
+                None
+            }
+        },
     );
     let mut out = Enrichment { trigger: event.trigger.clone(), ..Enrichment::default() };
     let failed = |call: &'static str, error: &dyn std::fmt::Display| {
@@ -140,13 +158,17 @@ pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs:
         Some(Err(e)) => failed_calls.push(failed("ListActionExecutions", &e)),
         None => {}
     }
+    let mut recent_ok = None;
     match recent {
         Some(Ok(executions)) => {
             out.previous = Some(previous_outcome(&executions, execution_id));
-            out.duration_seconds = duration(&executions, execution_id, event);
+            recent_ok = Some(executions);
         }
         Some(Err(e)) => failed_calls.push(failed("ListPipelineExecutions", &e)),
         None => {}
+    }
+    if event.kind == Kind::Pipeline && ended(event) {
+        out.duration_seconds = duration(event, recent_ok.as_deref().unwrap_or_default());
     }
     if let Some(d) = &details_ok {
         out.revision = revision(d);
@@ -190,11 +212,16 @@ pub fn previous_outcome(executions: &[ExecutionSummary], current: &str) -> Previ
         .unwrap_or(Previous::Nothing)
 }
 
-/// Seconds from the execution's start to this event.
-fn duration(executions: &[ExecutionSummary], current: &str, event: &PipelineEvent) -> Option<i64> {
-    let summary = executions.iter().find(|e| e.execution_id == current)?;
-    let end = parse_time(&event.time).or(summary.last_update)?;
-    let start = summary.start?;
+fn ended(event: &PipelineEvent) -> bool {
+    matches!(event.state.as_deref(), Some("SUCCEEDED" | "FAILED" | "STOPPED" | "SUPERSEDED" | "CANCELED"))
+}
+
+/// Seconds from the execution's start (the event's `start-time`, else the listed start) to
+/// this event.
+fn duration(event: &PipelineEvent, executions: &[ExecutionSummary]) -> Option<i64> {
+    let listed = executions.iter().find(|e| Some(e.execution_id.as_str()) == event.execution_id.as_deref());
+    let start = event.start_time.as_deref().and_then(parse_time).or(listed.and_then(|e| e.start))?;
+    let end = parse_time(&event.time).or(listed.and_then(|e| e.last_update))?;
     (end >= start).then_some(end - start)
 }
 
@@ -303,7 +330,10 @@ mod tests {
         let latest = failed_action(&runs, None, None).unwrap();
         assert_eq!((latest.action.as_deref(), latest.summary.as_deref()), (Some("Compile"), Some("Compile broke")));
         assert_eq!(failed_action(&runs, Some("Deploy"), None).unwrap().action.as_deref(), Some("Ship"));
-        assert_eq!(failed_action(&runs, Some("Build"), Some("Lint")).unwrap().external_url.as_deref(), Some("https://log/Lint"));
+        assert_eq!(
+            failed_action(&runs, Some("Build"), Some("Lint")).unwrap().external_url.as_deref(),
+            Some("https://log/Lint")
+        );
         let mut no_error = runs[0].clone();
         no_error.error_message = None;
         assert_eq!(failed_action(&[no_error], None, None).unwrap().summary.as_deref(), Some("summary"));

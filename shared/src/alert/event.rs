@@ -176,8 +176,8 @@ fn cloudtrail(event: &Value) -> Input {
     else {
         return missing("detail.requestParameters pipeline name");
     };
-    let execution_id = owned(event, "/detail/responseElements/pipelineExecutionId")
-        .or_else(|| owned(params, "/pipelineExecutionId"));
+    let execution_id =
+        owned(event, "/detail/responseElements/pipelineExecutionId").or_else(|| owned(params, "/pipelineExecutionId"));
     let error = text(event, "/detail/errorCode").map(|code| match text(event, "/detail/errorMessage") {
         Some(message) => format!("{code}: {message}"),
         None => code.to_owned(),
@@ -241,7 +241,12 @@ fn audit_summary(api: &str, pipeline: &str, params: &Value) -> String {
                 Some("Rejected") => "rejected",
                 _ => "answered",
             };
-            format!("{verdict} action {} in stage {}{}", get("/actionName"), get("/stageName"), reason("/result/summary"))
+            format!(
+                "{verdict} action {} in stage {}{}",
+                get("/actionName"),
+                get("/stageName"),
+                reason("/result/summary")
+            )
         }
         "DisableStageTransition" => format!(
             "disabled the {} transition of stage {}{}",
@@ -309,9 +314,21 @@ mod tests {
     fn reads_every_audited_call() {
         for (file, api, summary) in [
             ("audit-update-pipeline.json", "UpdatePipeline", "updated pipeline prod-api (4 stages)"),
-            ("audit-stop-execution.json", "StopPipelineExecution", "stopped execution 3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10 (abandoning in-progress actions): bad deploy"),
-            ("audit-approval-result.json", "PutApprovalResult", "rejected action ReleaseGate in stage Approve: not during the freeze"),
-            ("audit-disable-transition.json", "DisableStageTransition", "disabled the inbound transition of stage Deploy: freeze"),
+            (
+                "audit-stop-execution.json",
+                "StopPipelineExecution",
+                "stopped execution 3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10 (abandoning in-progress actions): bad deploy",
+            ),
+            (
+                "audit-approval-result.json",
+                "PutApprovalResult",
+                "rejected action ReleaseGate in stage Approve: not during the freeze",
+            ),
+            (
+                "audit-disable-transition.json",
+                "DisableStageTransition",
+                "disabled the inbound transition of stage Deploy: freeze",
+            ),
         ] {
             let e = event(file);
             assert_eq!(e.kind, Kind::Audit, "{file}");
@@ -342,21 +359,35 @@ mod tests {
                 Input::Ignored(why) => panic!("{why}"),
             }
         };
-        assert_eq!(call("CreatePipeline", json!({"pipeline": {"name": "p", "stages": [{}, {}]}})).summary, "created pipeline p (2 stages)");
+        assert_eq!(
+            call("CreatePipeline", json!({"pipeline": {"name": "p", "stages": [{}, {}]}})).summary,
+            "created pipeline p (2 stages)"
+        );
         assert_eq!(call("DeletePipeline", json!({"name": "p"})).summary, "deleted pipeline p");
         assert_eq!(
             call("RetryStageExecution", json!({"pipelineName": "p", "stageName": "Build", "pipelineExecutionId": "x", "retryMode": "FAILED_ACTIONS"})).summary,
             "retried stage Build of execution x (FAILED_ACTIONS)"
         );
         assert_eq!(
-            call("RollbackStage", json!({"pipelineName": "p", "stageName": "Deploy", "targetPipelineExecutionId": "old"})).summary,
+            call(
+                "RollbackStage",
+                json!({"pipelineName": "p", "stageName": "Deploy", "targetPipelineExecutionId": "old"})
+            )
+            .summary,
             "rolled back stage Deploy to execution old"
         );
         assert_eq!(
-            call("EnableStageTransition", json!({"pipelineName": "p", "stageName": "Deploy", "transitionType": "Inbound"})).summary,
+            call(
+                "EnableStageTransition",
+                json!({"pipelineName": "p", "stageName": "Deploy", "transitionType": "Inbound"})
+            )
+            .summary,
             "enabled the inbound transition of stage Deploy"
         );
-        let overridden = call("OverrideStageCondition", json!({"pipelineName": "p", "stageName": "Deploy", "pipelineExecutionId": "x", "conditionType": "BEFORE_ENTRY"}));
+        let overridden = call(
+            "OverrideStageCondition",
+            json!({"pipelineName": "p", "stageName": "Deploy", "pipelineExecutionId": "x", "conditionType": "BEFORE_ENTRY"}),
+        );
         assert_eq!(overridden.summary, "overrode the before_entry condition of stage Deploy in execution x");
         assert_eq!(overridden.error.as_deref(), Some("AccessDeniedException"));
     }
@@ -368,8 +399,12 @@ mod tests {
             Input::Event(e) => panic!("understood {e:?}"),
         };
         assert!(ignored(json!({"hello": 1})).contains("not an EventBridge event"));
-        assert!(ignored(json!({"source": "aws.s3", "detail-type": "Object Created"})).contains("not a CodePipeline event"));
-        assert!(ignored(read("cloudtrail-get-pipeline-ignored.json")).contains("GetPipeline does not change a pipeline"));
+        assert!(
+            ignored(json!({"source": "aws.s3", "detail-type": "Object Created"})).contains("not a CodePipeline event")
+        );
+        assert!(
+            ignored(read("cloudtrail-get-pipeline-ignored.json")).contains("GetPipeline does not change a pipeline")
+        );
         let mut no_pipeline = read("pipeline-failed.json");
         no_pipeline["detail"].as_object_mut().unwrap().remove("pipeline");
         assert!(ignored(no_pipeline).contains("detail.pipeline missing"));

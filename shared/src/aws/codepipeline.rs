@@ -1,9 +1,14 @@
-//! CodePipeline adapter: `StartPipelineExecution` for [`PipelineStarter`].
+//! CodePipeline adapter: `StartPipelineExecution` for [`PipelineStarter`]; `GetPipelineExecution`,
+//! `ListActionExecutions` and `ListPipelineExecutions` for [`PipelineHistory`].
 
 use super::classify;
-use crate::ports::{AwsError, BoxFuture, PipelineStarter};
+use crate::alert::enrich::{ActionRun, ArtifactRevision, ExecutionDetails, ExecutionSummary};
+use crate::alert::event::Trigger;
+use crate::ports::{AwsError, BoxFuture, PipelineHistory, PipelineStarter};
 use crate::trigger::StartPlan;
-use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, SourceRevisionType};
+use aws_sdk_codepipeline::types::{
+    ActionExecutionFilter, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
+};
 use aws_sdk_codepipeline::Client;
 
 /// Starts executions with the plan's token, source revision and variables.
@@ -47,6 +52,133 @@ impl PipelineStarter for CodePipelineStarter {
             output
                 .pipeline_execution_id
                 .ok_or_else(|| AwsError::Transient("StartPipelineExecution answered without an execution id".into()))
+        })
+    }
+}
+
+/// Reads executions for alert enrichment.
+#[derive(Clone, Debug)]
+pub struct CodePipelineHistory {
+    client: Client,
+}
+
+impl CodePipelineHistory {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+/// How many action runs of one execution are read (one page).
+const ACTION_RUNS_PAGE: i32 = 100;
+
+impl PipelineHistory for CodePipelineHistory {
+    fn execution<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_pipeline_execution()
+                .pipeline_name(pipeline)
+                .pipeline_execution_id(execution_id)
+                .send()
+                .await
+                .map_err(|e| classify("GetPipelineExecution", e))?;
+            let Some(execution) = out.pipeline_execution else { return Ok(ExecutionDetails::default()) };
+            Ok(ExecutionDetails {
+                revisions: execution
+                    .artifact_revisions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| ArtifactRevision {
+                        revision_id: r.revision_id,
+                        summary: r.revision_summary,
+                        url: r.revision_url,
+                    })
+                    .collect(),
+                trigger: execution.trigger.and_then(|t| {
+                    Some(Trigger {
+                        trigger_type: t.trigger_type?.as_str().to_owned(),
+                        detail: t.trigger_detail.filter(|d| !d.is_empty()),
+                    })
+                }),
+                status_summary: execution.status_summary.filter(|s| !s.is_empty()),
+            })
+        })
+    }
+
+    fn action_runs<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .list_action_executions()
+                .pipeline_name(pipeline)
+                .filter(ActionExecutionFilter::builder().pipeline_execution_id(execution_id).build())
+                .max_results(ACTION_RUNS_PAGE)
+                .send()
+                .await
+                .map_err(|e| classify("ListActionExecutions", e))?;
+            Ok(out
+                .action_execution_details
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| {
+                    let result = d.output.and_then(|o| o.execution_result);
+                    let (error_message, external_summary, external_url) = match result {
+                        Some(r) => (
+                            r.error_details.and_then(|e| e.message).filter(|m| !m.is_empty()),
+                            r.external_execution_summary.filter(|s| !s.is_empty()),
+                            r.external_execution_url,
+                        ),
+                        None => (None, None, None),
+                    };
+                    ActionRun {
+                        stage: d.stage_name.unwrap_or_default(),
+                        action: d.action_name.unwrap_or_default(),
+                        status: d.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                        error_message,
+                        external_summary,
+                        external_url,
+                        last_update: d.last_update_time.map(|t| t.secs()),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn recent_executions<'a>(
+        &'a self,
+        pipeline: &'a str,
+        depth: i32,
+    ) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .list_pipeline_executions()
+                .pipeline_name(pipeline)
+                .max_results(depth)
+                .send()
+                .await
+                .map_err(|e| classify("ListPipelineExecutions", e))?;
+            Ok(out
+                .pipeline_execution_summaries
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|s| {
+                    Some(ExecutionSummary {
+                        execution_id: s.pipeline_execution_id?,
+                        status: s.status.map(|st| st.as_str().to_owned()).unwrap_or_default(),
+                        start: s.start_time.map(|t| t.secs()),
+                        last_update: s.last_update_time.map(|t| t.secs()),
+                    })
+                })
+                .collect())
         })
     }
 }
@@ -153,5 +285,143 @@ mod tests {
         assert!(matches!(&e, AwsError::Transient(m) if m.contains("ThrottlingException")), "{e:?}");
         let e = starter.start(&plan()).await.unwrap_err();
         assert!(e.is_transient(), "{e:?}");
+    }
+
+    mod history {
+        use super::super::*;
+        use crate::aws::mock_client;
+        use aws_sdk_codepipeline::operation::get_pipeline_execution::GetPipelineExecutionOutput;
+        use aws_sdk_codepipeline::operation::list_action_executions::{
+            ListActionExecutionsError, ListActionExecutionsOutput,
+        };
+        use aws_sdk_codepipeline::operation::list_pipeline_executions::ListPipelineExecutionsOutput;
+        use aws_sdk_codepipeline::types::{
+            ActionExecutionDetail, ActionExecutionOutput, ActionExecutionResult, ActionExecutionStatus, ErrorDetails,
+            ExecutionTrigger, PipelineExecution, PipelineExecutionStatus, PipelineExecutionSummary, TriggerType,
+        };
+        use aws_smithy_mocks::{mock, RuleMode};
+        use aws_smithy_types::error::ErrorMetadata;
+        use aws_smithy_types::DateTime;
+
+        #[tokio::test]
+        async fn get_pipeline_execution_reads_revisions_and_trigger() {
+            let rule = mock!(Client::get_pipeline_execution)
+                .match_requests(|r| r.pipeline_name() == Some("prod-api") && r.pipeline_execution_id() == Some("x1"))
+                .then_output(|| {
+                    GetPipelineExecutionOutput::builder()
+                        .pipeline_execution(
+                            PipelineExecution::builder()
+                                .pipeline_execution_id("x1")
+                                .status(PipelineExecutionStatus::Failed)
+                                .status_summary("")
+                                .artifact_revisions(
+                                    aws_sdk_codepipeline::types::ArtifactRevision::builder()
+                                        .name("SourceArtifact")
+                                        .revision_id("9fceb02")
+                                        .revision_summary(r#"{"ProviderType":"GitHub","CommitMessage":"Fix it"}"#)
+                                        .revision_url("https://github.com/acme/api/commit/9fceb02")
+                                        .build(),
+                                )
+                                .trigger(
+                                    ExecutionTrigger::builder()
+                                        .trigger_type(TriggerType::Webhook)
+                                        .trigger_detail("acme/api")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
+            let details = CodePipelineHistory::new(client).execution("prod-api", "x1").await.unwrap();
+            assert_eq!(details.revisions.len(), 1);
+            assert_eq!(details.revisions[0].revision_id.as_deref(), Some("9fceb02"));
+            assert_eq!(details.revisions[0].url.as_deref(), Some("https://github.com/acme/api/commit/9fceb02"));
+            let trigger = details.trigger.unwrap();
+            assert_eq!((trigger.trigger_type.as_str(), trigger.detail.as_deref()), ("Webhook", Some("acme/api")));
+            assert_eq!(details.status_summary, None, "empty summaries are no summaries");
+        }
+
+        #[tokio::test]
+        async fn list_action_executions_filters_by_execution_and_reads_errors() {
+            let detail = |action: &str, status: ActionExecutionStatus, error: Option<&str>| {
+                let mut result = ActionExecutionResult::builder()
+                    .external_execution_summary("Build terminated with state: FAILED")
+                    .external_execution_url(format!("https://log/{action}"));
+                if let Some(message) = error {
+                    result = result.error_details(ErrorDetails::builder().code("JobFailed").message(message).build());
+                }
+                ActionExecutionDetail::builder()
+                    .pipeline_execution_id("x1")
+                    .stage_name("Build")
+                    .action_name(action)
+                    .status(status)
+                    .last_update_time(DateTime::from_secs(1_800_000_000))
+                    .output(ActionExecutionOutput::builder().execution_result(result.build()).build())
+                    .build()
+            };
+            let rule = mock!(Client::list_action_executions)
+                .match_requests(|r| {
+                    r.pipeline_name() == Some("prod-api")
+                        && r.filter().and_then(|f| f.pipeline_execution_id()) == Some("x1")
+                        && r.max_results() == Some(100)
+                })
+                .then_output(move || {
+                    ListActionExecutionsOutput::builder()
+                        .action_execution_details(detail(
+                            "Compile",
+                            ActionExecutionStatus::Failed,
+                            Some("exit status 2"),
+                        ))
+                        .action_execution_details(detail("Lint", ActionExecutionStatus::Succeeded, None))
+                        .build()
+                });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
+            let runs = CodePipelineHistory::new(client).action_runs("prod-api", "x1").await.unwrap();
+            assert_eq!(runs.len(), 2);
+            assert_eq!(runs[0].status, "Failed");
+            assert_eq!(runs[0].error_message.as_deref(), Some("exit status 2"));
+            assert_eq!(runs[0].external_url.as_deref(), Some("https://log/Compile"));
+            assert_eq!(runs[0].last_update, Some(1_800_000_000));
+            assert_eq!(runs[1].error_message, None);
+            assert_eq!(runs[1].external_summary.as_deref(), Some("Build terminated with state: FAILED"));
+        }
+
+        #[tokio::test]
+        async fn list_pipeline_executions_reads_status_and_times() {
+            let summary = |id: &str, status: PipelineExecutionStatus, start: i64| {
+                PipelineExecutionSummary::builder()
+                    .pipeline_execution_id(id)
+                    .status(status)
+                    .start_time(DateTime::from_secs(start))
+                    .last_update_time(DateTime::from_secs(start + 300))
+                    .build()
+            };
+            let rule = mock!(Client::list_pipeline_executions)
+                .match_requests(|r| r.pipeline_name() == Some("prod-api") && r.max_results() == Some(25))
+                .then_output(move || {
+                    ListPipelineExecutionsOutput::builder()
+                        .pipeline_execution_summaries(summary("x2", PipelineExecutionStatus::Succeeded, 2000))
+                        .pipeline_execution_summaries(summary("x1", PipelineExecutionStatus::Failed, 1000))
+                        .build()
+                });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
+            let list = CodePipelineHistory::new(client).recent_executions("prod-api", 25).await.unwrap();
+            assert_eq!(list.len(), 2);
+            assert_eq!((list[0].execution_id.as_str(), list[0].status.as_str()), ("x2", "Succeeded"));
+            assert_eq!((list[1].start, list[1].last_update), (Some(1000), Some(1300)));
+        }
+
+        #[tokio::test]
+        async fn failures_are_classified_for_the_caller_to_log() {
+            let denied = mock!(Client::list_action_executions).then_error(|| {
+                ListActionExecutionsError::generic(
+                    ErrorMetadata::builder().code("AccessDeniedException").message("not allowed").build(),
+                )
+            });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&denied]);
+            let e = CodePipelineHistory::new(client).action_runs("prod-api", "x1").await.unwrap_err();
+            assert!(e.to_string().starts_with("ListActionExecutions: AccessDeniedException"), "{e}");
+        }
     }
 }

@@ -25,7 +25,10 @@ fn enriched_failure() -> Enrichment {
             stage: Some("Build".into()),
             action: Some("Compile".into()),
             summary: Some("error[E0308]: mismatched types\n  --> src/resize.rs:42:17".into()),
-            external_url: Some("https://console.aws.amazon.com/codebuild/home?region=us-east-1#/builds/prod-api-build:5b7c/view/new".into()),
+            external_url: Some(
+                "https://console.aws.amazon.com/codebuild/home?region=us-east-1#/builds/prod-api-build:5b7c/view/new"
+                    .into(),
+            ),
         }),
         duration_seconds: Some(312),
         previous: Some(Previous::Succeeded),
@@ -35,7 +38,8 @@ fn enriched_failure() -> Enrichment {
 
 /// The alert for `rule_on` tokens, `previous` outcome and enrichment.
 fn alert(file: &str, on: &str, previous: Option<Previous>, enrichment: &Enrichment) -> Alert {
-    let config = Config::from_json(&format!(r#"{{"alerts":[{{"name":"prod","pipelines":["prod-*"],"on":{on}}}]}}"#)).unwrap();
+    let config =
+        Config::from_json(&format!(r#"{{"alerts":[{{"name":"prod","pipelines":["prod-*"],"on":{on}}}]}}"#)).unwrap();
     let event = event(file);
     let rules: Vec<_> = config.alerts.iter().collect();
     let found = matches(&rules, &tokens(&event, previous));
@@ -52,7 +56,10 @@ fn snapshot(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{path} missing: run with HERALD_UPDATE_SNAPSHOTS=1 and review it"));
-    assert_eq!(actual, expected, "{name} changed: if intended, rerun with HERALD_UPDATE_SNAPSHOTS=1 and review the diff");
+    assert_eq!(
+        actual, expected,
+        "{name} changed: if intended, rerun with HERALD_UPDATE_SNAPSHOTS=1 and review the diff"
+    );
 }
 
 fn texts(alert: &Alert) -> String {
@@ -114,8 +121,24 @@ fn the_document_has_every_key() {
     let doc = serde_json::to_value(&alert).unwrap();
     let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
     let mut expected = [
-        "schema", "alert_rule", "kind", "token", "pipeline", "execution_id", "state", "stage", "action", "region",
-        "account", "time", "console_url", "revision", "trigger", "failure", "duration_seconds", "audit",
+        "schema",
+        "alert_rule",
+        "kind",
+        "token",
+        "pipeline",
+        "execution_id",
+        "state",
+        "stage",
+        "action",
+        "region",
+        "account",
+        "time",
+        "console_url",
+        "revision",
+        "trigger",
+        "failure",
+        "duration_seconds",
+        "audit",
     ];
     expected.sort_unstable();
     let mut keys = keys;
@@ -168,7 +191,8 @@ fn huge_inputs_still_fit_in_one_sns_message() {
     enrichment.trigger.as_mut().unwrap().detail = Some(huge);
     let alert = alert("pipeline-failed.json", r#"["FAILED"]"#, None, &enrichment);
     let sns = alert.to_sns("arn:aws:sns:us-east-1:1:t");
-    let total = sns.message.len() + sns.subject.len() + sns.attributes.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let total =
+        sns.message.len() + sns.subject.len() + sns.attributes.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     assert!(total < SNS_MAX_BYTES, "{total} bytes");
     let body: serde_json::Value = serde_json::from_str(&sns.message).unwrap();
     assert!(body["email"].as_str().unwrap().contains("üüü"), "cut at character boundaries, not dropped");

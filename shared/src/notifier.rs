@@ -1,0 +1,199 @@
+//! The alert use case (SPEC §5): an event in; the matching rules' alerts, enriched, rendered and
+//! published once each; a summary out. A failed publish fails the invocation so Lambda retries
+//! and, at the end, the dead-letter queue keeps the event.
+
+use crate::alert::enrich::{enrich, Enrichment, Needs};
+use crate::alert::event::{parse_event, Input, PipelineEvent};
+use crate::alert::render::Alert;
+use crate::alert::{candidate_rules, matches, needs_history, tokens, Match};
+use crate::config::Config;
+use crate::metrics;
+use crate::ports::{AlertPublisher, AwsError, Claim, DedupStore, PipelineHistory};
+use crate::start::unix_now;
+use crate::trigger::client_request_token;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// An alert that could not be sent now; the invocation fails and is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("publishing the {token} alert of rule {rule} for pipeline {pipeline} failed: {error}")]
+    Publish { rule: String, pipeline: String, token: &'static str, error: AwsError },
+    #[error("the {token} alert of rule {rule} for pipeline {pipeline} is being sent by another invocation")]
+    InProgress { rule: String, pipeline: String, token: &'static str },
+}
+
+impl From<NotifyError> for lambda_runtime::Diagnostic {
+    fn from(e: NotifyError) -> Self {
+        lambda_runtime::Diagnostic { error_type: "Herald.RetryablePublishFailure".into(), error_message: e.to_string() }
+    }
+}
+
+/// The adapters the notifier needs.
+pub struct NotifierPorts {
+    pub history: Arc<dyn PipelineHistory>,
+    pub publisher: Arc<dyn AlertPublisher>,
+    pub dedup: Option<Arc<dyn DedupStore>>,
+}
+
+/// The `pipeline-notifier` service.
+pub struct NotifierService {
+    config: Arc<Config>,
+    default_topic: Option<String>,
+    ports: NotifierPorts,
+    dry_run: bool,
+}
+
+/// What became of one alert.
+enum Sent {
+    Published(String),
+    Duplicate(String),
+    DryRun,
+}
+
+impl NotifierService {
+    pub fn new(config: Arc<Config>, default_topic: Option<String>, ports: NotifierPorts, dry_run: bool) -> Self {
+        Self { config, default_topic, ports, dry_run }
+    }
+
+    /// Handles one event; the summary is the invocation's result.
+    pub async fn handle(&self, raw: &Value) -> Result<Value, NotifyError> {
+        let event = match parse_event(raw) {
+            Input::Ignored(reason) => {
+                tracing::info!(reason = %reason, "event ignored");
+                return Ok(json!({ "ignored": reason }));
+            }
+            Input::Event(event) => event,
+        };
+        let rules = candidate_rules(&self.config, &event);
+        if rules.is_empty() {
+            tracing::info!(pipeline = %event.pipeline, kind = event.kind.as_str(), state = ?event.state, "no alert rule listens for this event");
+            return Ok(json!({ "alerts": [] }));
+        }
+        let history_needed = needs_history(&event, &rules);
+        let enrichment = enrich(&*self.ports.history, &event, Needs::of(&event, history_needed)).await;
+        if history_needed && enrichment.previous.is_none() {
+            tracing::warn!(pipeline = %event.pipeline, "execution history unavailable: RECOVERED and FIRST_FAILURE not claimed for this event");
+        }
+        let found = matches(&rules, &tokens(&event, enrichment.previous));
+        let now = unix_now();
+        let mut alerts = Vec::new();
+        let mut retry = None;
+        for matched in &found {
+            let entry = json!({ "alert_rule": matched.rule.name, "token": matched.token.as_str() });
+            let outcome = self.send(matched, &event, &enrichment, now).await;
+            let (entry, outcome_word) = match outcome {
+                Ok(Sent::Published(id)) => {
+                    metrics::count("AlertsSent", 1, &[("token", matched.token.as_str())]);
+                    (with(entry, json!({ "message_id": id })), "sent")
+                }
+                Ok(Sent::Duplicate(id)) => (with(entry, json!({ "message_id": id, "duplicate": true })), "duplicate"),
+                Ok(Sent::DryRun) => (with(entry, json!({ "dry_run": true })), "dry_run"),
+                Err(error) => {
+                    let text = error.to_string();
+                    retry.get_or_insert(error);
+                    metrics::count("AlertsFailed", 1, &[("token", matched.token.as_str())]);
+                    (with(entry, json!({ "error": text })), "failed")
+                }
+            };
+            tracing::info!(
+                pipeline = %event.pipeline,
+                execution_id = ?event.execution_id,
+                kind = event.kind.as_str(),
+                alert_rule = %matched.rule.name,
+                token = matched.token.as_str(),
+                outcome = outcome_word,
+                "alert"
+            );
+            alerts.push(entry);
+        }
+        match retry {
+            Some(error) => Err(error),
+            None => Ok(json!({ "alerts": alerts, "enrichment_failures": enrichment.failed_calls })),
+        }
+    }
+
+    async fn send(
+        &self,
+        matched: &Match<'_>,
+        event: &PipelineEvent,
+        enrichment: &Enrichment,
+        now: i64,
+    ) -> Result<Sent, NotifyError> {
+        let rule = &matched.rule.name;
+        let fail = |error: AwsError| NotifyError::Publish {
+            rule: rule.clone(),
+            pipeline: event.pipeline.clone(),
+            token: matched.token.as_str(),
+            error,
+        };
+        // Config validation at cold start guarantees a topic; this only guards a hand-built service.
+        let Some(topic) = matched.rule.topic_arn.as_deref().or(self.default_topic.as_deref()) else {
+            return Err(fail(AwsError::Permanent(format!(
+                "alert rule {rule:?} has no topic and HERALD_TOPIC_ARN is not set"
+            ))));
+        };
+        let message = Alert::new(matched, event, enrichment).to_sns(topic);
+        if self.dry_run {
+            return Ok(Sent::DryRun);
+        }
+        let key = dedup_key(rule, event);
+        if let Some(dedup) = &self.ports.dedup {
+            match dedup.claim(&key, now).await.map_err(fail)? {
+                Claim::Claimed => {}
+                Claim::Completed(id) => return Ok(Sent::Duplicate(id)),
+                Claim::InProgress => {
+                    return Err(NotifyError::InProgress {
+                        rule: rule.clone(),
+                        pipeline: event.pipeline.clone(),
+                        token: matched.token.as_str(),
+                    })
+                }
+            }
+        }
+        match self.ports.publisher.publish(&message).await {
+            Ok(id) => {
+                if let Some(dedup) = &self.ports.dedup {
+                    if let Err(e) = dedup.complete(&key, &id, now).await {
+                        tracing::warn!(error = %e, alert_rule = %rule, "alert sent but its record was not completed; a redelivery may send it again");
+                    }
+                }
+                Ok(Sent::Published(id))
+            }
+            Err(error) => {
+                if let Some(dedup) = &self.ports.dedup {
+                    if let Err(e) = dedup.release(&key).await {
+                        tracing::warn!(error = %e, alert_rule = %rule, "could not release the alert record; a retry waits for its lease to end");
+                    }
+                }
+                Err(fail(error))
+            }
+        }
+    }
+}
+
+/// One alert per (rule, execution, kind, stage, action, state) — SPEC §5.5. Audits have no
+/// state: the call and the CloudTrail event stand in for it.
+pub fn dedup_key(rule: &str, event: &PipelineEvent) -> String {
+    let audit = event.audit.as_ref().map(|a| format!("{}#{}", a.api, event.id));
+    let token = client_request_token(&[
+        "alert",
+        rule,
+        event.execution_id.as_deref().unwrap_or(""),
+        event.kind.as_str(),
+        event.stage.as_deref().unwrap_or(""),
+        event.action.as_deref().unwrap_or(""),
+        event.state.as_deref().or(audit.as_deref()).unwrap_or(""),
+    ]);
+    format!("alert#{token}")
+}
+
+fn with(mut entry: Value, more: Value) -> Value {
+    if let (Some(e), Value::Object(more)) = (entry.as_object_mut(), more) {
+        e.extend(more);
+    }
+    entry
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+use super::*;
+use crate::alert::enrich::{ActionRun, ArtifactRevision, ExecutionDetails, ExecutionSummary};
+use crate::ports::{BoxFuture, SnsMessage};
+use crate::start::fakes::FakeDedup;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:herald-alerts";
+const PROD_TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:prod-alerts";
+const EXEC: &str = "3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10";
+
+/// A pipeline history in memory; `broken` makes every call fail.
+#[derive(Default)]
+struct FakeHistory {
+    recent: Vec<ExecutionSummary>,
+    runs: Vec<ActionRun>,
+    broken: bool,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl FakeHistory {
+    fn result<T>(&self, call: &'static str, value: T) -> Result<T, AwsError> {
+        self.calls.lock().unwrap().push(call);
+        if self.broken {
+            Err(AwsError::Transient(format!("{call}: AccessDeniedException")))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl PipelineHistory for FakeHistory {
+    fn execution<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>> {
+        let details = ExecutionDetails {
+            revisions: vec![ArtifactRevision {
+                revision_id: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+                summary: Some(r#"{"ProviderType":"GitHub","CommitMessage":"Speed up the resizer"}"#.into()),
+                url: None,
+            }],
+            trigger: None,
+            status_summary: None,
+        };
+        Box::pin(async move { self.result("GetPipelineExecution", details) })
+    }
+    fn action_runs<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>> {
+        Box::pin(async move { self.result("ListActionExecutions", self.runs.clone()) })
+    }
+    fn recent_executions<'a>(&'a self, _: &'a str, _: i32) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>> {
+        Box::pin(async move { self.result("ListPipelineExecutions", self.recent.clone()) })
+    }
+}
+
+#[derive(Default)]
+struct FakePublisher {
+    sent: Mutex<Vec<SnsMessage>>,
+    failures_left: AtomicUsize,
+}
+
+impl AlertPublisher for FakePublisher {
+    fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>> {
+        Box::pin(async move {
+            if self.failures_left.load(Ordering::SeqCst) > 0 {
+                self.failures_left.fetch_sub(1, Ordering::SeqCst);
+                return Err(AwsError::Transient("Publish: InternalError".into()));
+            }
+            let mut sent = self.sent.lock().unwrap();
+            sent.push(message.clone());
+            Ok(format!("msg-{}", sent.len()))
+        })
+    }
+}
+
+struct Setup {
+    history: Arc<FakeHistory>,
+    publisher: Arc<FakePublisher>,
+    service: NotifierService,
+}
+
+fn setup(config: &str, history: FakeHistory, dedup: bool) -> Setup {
+    let history = Arc::new(history);
+    let publisher = Arc::new(FakePublisher::default());
+    let ports = NotifierPorts {
+        history: history.clone(),
+        publisher: publisher.clone(),
+        dedup: dedup.then(|| Arc::new(FakeDedup::default()) as Arc<dyn DedupStore>),
+    };
+    let config = Arc::new(Config::from_json(config).unwrap());
+    Setup {
+        history,
+        publisher: publisher.clone(),
+        service: NotifierService::new(config, Some(TOPIC.into()), ports, false),
+    }
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../events/pipeline-notifier/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn summary(id: &str, status: &str) -> ExecutionSummary {
+    ExecutionSummary { execution_id: id.into(), status: status.into(), start: Some(1_800_000_000), last_update: None }
+}
+
+const RULES: &str = r#"{"alerts": [
+    {"name": "prod", "pipelines": ["prod-*"], "on": ["FIRST_FAILURE", "RECOVERED", "APPROVAL", "AUDIT"],
+     "topic_arn": "arn:aws:sns:us-east-1:111122223333:prod-alerts"},
+    {"name": "failures", "pipelines": ["**"], "on": ["FAILED", "STAGE_FAILED", "ACTION_FAILED"]}
+]}"#;
+
+fn document(message: &SnsMessage) -> Value {
+    let body: Value = serde_json::from_str(&message.message).unwrap();
+    serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_first_failure_goes_to_both_rules_with_the_failed_action() {
+    let history = FakeHistory {
+        recent: vec![summary(EXEC, "Failed"), summary("older", "Stopped"), summary("oldest", "Succeeded")],
+        runs: vec![ActionRun {
+            stage: "Build".into(),
+            action: "Compile".into(),
+            status: "Failed".into(),
+            error_message: Some("exit status 2".into()),
+            external_url: Some("https://log".into()),
+            ..ActionRun::default()
+        }],
+        ..FakeHistory::default()
+    };
+    let s = setup(RULES, history, false);
+    let out = s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+    assert_eq!(out["alerts"].as_array().unwrap().len(), 2, "{out}");
+    let sent = s.publisher.sent.lock().unwrap();
+    assert_eq!((sent[0].topic_arn.as_str(), sent[1].topic_arn.as_str()), (PROD_TOPIC, TOPIC));
+    assert_eq!(sent[0].subject, "FIRST_FAILURE: prod-api (exec 3f2a9c1e)");
+    assert_eq!(sent[1].subject, "FAILED: prod-api (exec 3f2a9c1e)");
+    let doc = document(&sent[0]);
+    assert_eq!(doc["failure"]["action"], "Compile");
+    assert_eq!(doc["failure"]["summary"], "exit status 2");
+    assert_eq!(doc["revision"]["message"], "Speed up the resizer");
+    assert_eq!(doc["trigger"]["type"], "Webhook", "the event's own trigger when the execution names none");
+    assert_eq!(doc["duration_seconds"], 312);
+    assert_eq!(s.history.calls.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn failing_again_reaches_only_the_every_failure_rule() {
+    let history =
+        FakeHistory { recent: vec![summary(EXEC, "Failed"), summary("older", "Failed")], ..FakeHistory::default() };
+    let s = setup(RULES, history, false);
+    s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+    let sent = s.publisher.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, "FAILED: prod-api (exec 3f2a9c1e)");
+}
+
+#[tokio::test]
+async fn a_success_after_a_failure_is_a_recovery() {
+    let history = FakeHistory {
+        recent: vec![summary("8b0e5d72-4a6f-4f0b-b1c3-9e7a2c5d1f44", "Succeeded"), summary(EXEC, "Failed")],
+        ..FakeHistory::default()
+    };
+    let s = setup(RULES, history, false);
+    s.service.handle(&sample("pipeline-succeeded.json")).await.unwrap();
+    let sent = s.publisher.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, "RECOVERED: prod-api (exec 8b0e5d72)");
+    assert_eq!(document(&sent[0])["failure"], Value::Null);
+    assert!(sent[0].attributes.contains(&("state", "SUCCEEDED".into())));
+}
+
+#[tokio::test]
+async fn a_success_after_a_success_sends_nothing() {
+    let history =
+        FakeHistory { recent: vec![summary("x", "Succeeded"), summary("y", "Succeeded")], ..FakeHistory::default() };
+    let s = setup(RULES, history, false);
+    let out = s.service.handle(&sample("pipeline-succeeded.json")).await.unwrap();
+    assert_eq!(out["alerts"], json!([]));
+    assert!(s.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn stages_actions_approvals_and_audits_each_find_their_rule() {
+    let s = setup(RULES, FakeHistory::default(), false);
+    for (file, subject) in [
+        ("stage-failed.json", "STAGE_FAILED: prod-api Build (exec 3f2a9c1e)"),
+        ("action-failed.json", "ACTION_FAILED: prod-api Build / Compile (exec 3f2a9c1e)"),
+        ("approval-waiting.json", "APPROVAL: prod-api Approve / ReleaseGate (exec 8b0e5d72)"),
+        ("audit-update-pipeline.json", "AUDIT: prod-api UpdatePipeline by alice"),
+    ] {
+        s.service.handle(&sample(file)).await.unwrap();
+        let sent = s.publisher.sent.lock().unwrap();
+        assert_eq!(sent.last().map(|m| m.subject.as_str()), Some(subject), "{file}");
+    }
+    let sent = s.publisher.sent.lock().unwrap();
+    let audit = document(sent.last().unwrap());
+    assert_eq!(audit["kind"], "audit");
+    assert_eq!(audit["audit"]["actor"], "arn:aws:sts::111122223333:assumed-role/Admin/alice");
+    assert_eq!(audit["audit"]["source_ip"], "203.0.113.7");
+    assert!(!sent.last().unwrap().attributes.iter().any(|(k, _)| *k == "state"), "audits have no state");
+    let action = document(&sent[1]);
+    assert!(action["failure"]["summary"].as_str().unwrap().contains("exit status 2"), "from the event itself");
+}
+
+#[tokio::test]
+async fn enrichment_that_fails_leaves_its_parts_null_and_the_alert_goes_out() {
+    let s = setup(RULES, FakeHistory { broken: true, ..FakeHistory::default() }, false);
+    let out = s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+    assert_eq!(
+        out["enrichment_failures"],
+        json!(["GetPipelineExecution", "ListActionExecutions", "ListPipelineExecutions"])
+    );
+    let sent = s.publisher.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "without history FIRST_FAILURE is not claimed; FAILED still is");
+    let doc = document(&sent[0]);
+    assert_eq!(doc["revision"], Value::Null);
+    assert_eq!(doc["failure"], Value::Null);
+    assert_eq!(doc["duration_seconds"], 312, "from the event's own start-time");
+}
+
+#[tokio::test]
+async fn a_failed_publish_fails_the_invocation_and_the_retry_sends_once() {
+    let s = setup(RULES, FakeHistory::default(), true);
+    s.publisher.failures_left.store(1, Ordering::SeqCst);
+    let e = s.service.handle(&sample("stage-failed.json")).await.unwrap_err();
+    assert!(e.to_string().contains("Publish: InternalError"), "{e}");
+    let diagnostic: lambda_runtime::Diagnostic = e.into();
+    assert_eq!(diagnostic.error_type, "Herald.RetryablePublishFailure");
+    s.service.handle(&sample("stage-failed.json")).await.unwrap();
+    let again = s.service.handle(&sample("stage-failed.json")).await.unwrap();
+    assert_eq!(again["alerts"][0]["duplicate"], true);
+    assert_eq!(s.publisher.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_events_and_unwatched_pipelines_are_acknowledged() {
+    let s = setup(RULES, FakeHistory::default(), false);
+    let out = s.service.handle(&sample("cloudtrail-get-pipeline-ignored.json")).await.unwrap();
+    assert!(out["ignored"].as_str().unwrap().contains("GetPipeline"));
+    let out = s.service.handle(&sample("pipeline-started.json")).await.unwrap();
+    assert_eq!(out["alerts"], json!([]));
+    assert!(s.history.calls.lock().unwrap().is_empty(), "no rule, no enrichment calls");
+    assert!(s.publisher.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_decides_but_publishes_nothing() {
+    let history = Arc::new(FakeHistory::default());
+    let publisher = Arc::new(FakePublisher::default());
+    let ports = NotifierPorts { history, publisher: publisher.clone(), dedup: None };
+    let config = Arc::new(Config::from_json(RULES).unwrap());
+    let service = NotifierService::new(config, Some(TOPIC.into()), ports, true);
+    let out = service.handle(&sample("stage-failed.json")).await.unwrap();
+    assert_eq!(out["alerts"][0]["dry_run"], true);
+    assert!(publisher.sent.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_dedup_key_separates_what_spec_separates() {
+    let event = |file: &str| match parse_event(&sample(file)) {
+        Input::Event(e) => *e,
+        Input::Ignored(why) => panic!("{why}"),
+    };
+    let failed = event("pipeline-failed.json");
+    let stage = event("stage-failed.json");
+    assert_ne!(dedup_key("prod", &failed), dedup_key("other", &failed));
+    assert_ne!(dedup_key("prod", &failed), dedup_key("prod", &stage));
+    let mut redelivered = failed.clone();
+    redelivered.id = "another-event-id".into();
+    assert_eq!(dedup_key("prod", &failed), dedup_key("prod", &redelivered), "same state change, same key");
+}
