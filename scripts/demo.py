@@ -76,7 +76,8 @@ def main():
     endpoint = f"http://127.0.0.1:{moto_port}"
     procs = []
     try:
-        moto = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+        moto = subprocess.Popen([str(VENV_BIN / "python"), str(ROOT / "tests" / "support" / "moto_server.py"),
+                                 "-H", "127.0.0.1", "-p", str(moto_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         procs.append(moto)
         wait_port(moto_port, 30, "moto", moto)

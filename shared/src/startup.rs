@@ -26,11 +26,15 @@ pub async fn load_config(settings: &Settings, sdk: &aws_config::SdkConfig) -> Re
 /// Starts pipelines through CodePipeline, once per token when a dedup table is set.
 pub fn start_runner(settings: &Settings, sdk: &aws_config::SdkConfig) -> StartRunner {
     let starter = Arc::new(aws::codepipeline::CodePipelineStarter::new(aws_sdk_codepipeline::Client::new(sdk)));
-    let dedup = settings.dedup_table.as_ref().map(|table| {
+    StartRunner::new(starter, dedup_store(settings, sdk), settings.dry_run)
+}
+
+/// The exactly-once records, when `HERALD_DEDUP_TABLE` is set.
+fn dedup_store(settings: &Settings, sdk: &aws_config::SdkConfig) -> Option<Arc<dyn crate::ports::DedupStore>> {
+    settings.dedup_table.as_ref().map(|table| {
         Arc::new(aws::dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
             as Arc<dyn crate::ports::DedupStore>
-    });
-    StartRunner::new(starter, dedup, settings.dry_run)
+    })
 }
 
 /// The decision-event publisher, when `HERALD_EVENT_BUS` is set.
@@ -73,4 +77,27 @@ pub fn s3_trigger_service(
     config: Arc<Config>,
 ) -> crate::s3::S3TriggerService {
     crate::s3::S3TriggerService::new(config, start_runner(settings, sdk), event_publisher(settings, sdk))
+}
+
+/// The `pipeline-notifier` service with its AWS adapters. Every alert rule needs a topic: its
+/// own `topic_arn` or `HERALD_TOPIC_ARN`.
+pub fn notifier_service(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    config: Arc<Config>,
+) -> Result<crate::notifier::NotifierService, StartupError> {
+    if settings.topic_arn.is_none() {
+        if let Some(rule) = config.alerts_without_topic().next() {
+            return Err(StartupError::Env(
+                crate::settings::vars::TOPIC_ARN,
+                format!("not set, and alert rule {:?} names no topic_arn", rule.name),
+            ));
+        }
+    }
+    let ports = crate::notifier::NotifierPorts {
+        history: Arc::new(aws::codepipeline::CodePipelineHistory::new(aws_sdk_codepipeline::Client::new(sdk))),
+        publisher: Arc::new(aws::sns::SnsPublisher::new(aws_sdk_sns::Client::new(sdk))),
+        dedup: dedup_store(settings, sdk),
+    };
+    Ok(crate::notifier::NotifierService::new(config, settings.topic_arn.clone(), ports, settings.dry_run))
 }

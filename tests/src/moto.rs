@@ -27,12 +27,15 @@ impl Moto {
     /// Starts moto and waits until it answers.
     pub fn start() -> Self {
         let port = free_port();
-        let child = Command::new(venv_bin("moto_server"))
+        // moto's own server plus the recorded-outcome shim (see the script's docstring).
+        let server = crate::workspace().join("tests/support/moto_server.py");
+        let child = Command::new(venv_bin("python"))
+            .arg(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("could not start moto_server");
+            .expect("could not start tests/support/moto_server.py");
         let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

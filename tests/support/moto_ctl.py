@@ -84,6 +84,28 @@ def executions(endpoint, name):
     return out
 
 
+def start_execution(endpoint, name, status, commit=None, message=None):
+    """An execution moto records with STATUS (needs tests/support/moto_server.py)."""
+    variables = [{"name": "MOTO_EXECUTION_STATUS", "value": status}]
+    if commit:
+        variables.append({"name": "MOTO_COMMIT_ID", "value": commit})
+        variables.append({"name": "MOTO_COMMIT_MESSAGE", "value": message or ""})
+    cp = client(endpoint, "codepipeline")
+    execution_id = cp.start_pipeline_execution(name=name, variables=variables)["pipelineExecutionId"]
+    return {"execution_id": execution_id}
+
+
+def topic_to_queue(endpoint, topic, queue):
+    """An SNS topic delivering raw messages to an SQS queue (what an `sqs` subscriber gets)."""
+    sns = client(endpoint, "sns")
+    sqs = client(endpoint, "sqs")
+    topic_arn = sns.create_topic(Name=topic)["TopicArn"]
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return {"topic_arn": topic_arn, "queue_url": url}
+
+
 def create_table(endpoint, name):
     ddb = client(endpoint, "dynamodb")
     ddb.create_table(
@@ -134,6 +156,23 @@ def receive(endpoint, queue_url, count):
     return bodies
 
 
+def receive_raw(endpoint, queue_url, count):
+    """Up to COUNT messages: body (JSON) and string message attributes, for raw SNS deliveries."""
+    sqs = client(endpoint, "sqs")
+    out = []
+    for _ in range(10):
+        msgs = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        for m in msgs:
+            attributes = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
+            out.append({"body": json.loads(m["Body"]), "attributes": attributes})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        if len(out) >= int(count):
+            break
+    return out
+
+
 def create_bucket(endpoint, name):
     """A versioned bucket."""
     s3 = client(endpoint, "s3")
@@ -157,6 +196,9 @@ COMMANDS = {
     "put-parameter": put_parameter,
     "bus-to-queue": bus_to_queue,
     "receive": receive,
+    "receive-raw": receive_raw,
+    "start-execution": start_execution,
+    "topic-to-queue": topic_to_queue,
 }
 
 
