@@ -1,10 +1,13 @@
 """`make demo`: Herald on this machine, against the moto AWS emulator, nothing deployed.
 
 Starts moto on a free loopback port, creates demo pipelines and stores the configuration in SSM,
-runs git-webhook as a real Lambda binary under cargo-lambda's runtime emulator (`cargo lambda
-watch`), sends it signed sample deliveries over HTTP, and prints the answers and the pipeline
-executions moto recorded, with their variables. Stops everything it started.
+runs the three functions as real Lambda binaries under cargo-lambda's runtime emulator (`cargo
+lambda watch`), sends git-webhook signed sample deliveries over HTTP and s3-trigger S3 events,
+prints the answers and the pipeline executions moto recorded, with their variables; then lets
+pipeline `prod-api` fail and recover and prints the alerts pipeline-notifier sent, as the topic's
+subscribers received them. Stops everything it started.
 """
+import http.server
 import json
 import os
 import pathlib
@@ -12,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +26,22 @@ SECRET = "herald-demo-secret"
 SAMPLES = ["github-push", "gitlab-push", "bitbucket-server-branch-deleted"]
 PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data"]
 BUCKET = "acme-artifacts"
+ALERTS = [{"name": "prod", "pipelines": ["prod-*"], "on": ["FIRST_FAILURE", "RECOVERED", "APPROVAL", "AUDIT"]}]
+
+
+class Inbox(http.server.BaseHTTPRequestHandler):
+    """An HTTP subscriber of the alerts topic: SNS posts the `default` (readable) text here."""
+
+    received = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Inbox.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def free_port():
@@ -71,6 +91,49 @@ def stop(proc):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def invoke(lambda_port, function, event):
+    url = f"http://127.0.0.1:{lambda_port}/2015-03-31/functions/{function}/invocations"
+    req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def alerts(endpoint, lambda_port, topic):
+    """prod-api was green, fails at Build / Compile, then is fixed: two alerts, one per change."""
+    print("\n── pipeline-notifier: prod-api was green, breaks, then is fixed (alert rule prod: "
+          "FIRST_FAILURE, RECOVERED, APPROVAL, AUDIT)")
+    ctl(endpoint, "start-execution", "prod-api", "Succeeded", "4c1d2e3f", "Bump the image library")
+    runs = [
+        ("Failed", "9fceb02d0ae598e95dc970b74767f19372d61af8", "Speed up the image resizer", "pipeline-failed"),
+        ("Failed", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "Try the resizer again", "pipeline-failed"),
+        ("Succeeded", "77aa0e1f5c3b4d2e8f9a0b1c2d3e4f5a6b7c8d9e", "Fix the resizer's rounding", "pipeline-succeeded"),
+    ]
+    for status, commit, message, sample in runs:
+        extra = ["Build/Compile", "error[E0308]: mismatched types --> src/resize.rs:42:17"] if status == "Failed" else []
+        execution = ctl(endpoint, "start-execution", "prod-api", status, commit, message, *extra)["execution_id"]
+        event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{sample}.json").read_text())
+        event["detail"]["execution-id"] = execution
+        answer = invoke(lambda_port, "pipeline-notifier", event)
+        sent = ", ".join(f"{a['token']} to rule {a['alert_rule']}" for a in answer.get("alerts", [])) or "no alert"
+        print(f"   execution {execution} {status:<9} ({message}): {sent}")
+    for sample in ["approval-waiting", "audit-stop-execution"]:
+        event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{sample}.json").read_text())
+        answer = invoke(lambda_port, "pipeline-notifier", event)
+        print(f"   {sample}: " + ", ".join(f"{a['token']} to rule {a['alert_rule']}" for a in answer["alerts"]))
+    deadline = time.time() + 10
+    while len(Inbox.received) < 4 and time.time() < deadline:
+        time.sleep(0.1)
+    documents = ctl(endpoint, "receive-raw", topic["queue_url"], "4")
+    print(f"\nThe SQS subscriber got {len(documents)} alert documents "
+          f"({', '.join(d['body']['token'] for d in documents)}); the HTTP subscriber read:")
+    for note in Inbox.received[:2]:
+        print(f"\n   Subject: {note.get('Subject')}\n")
+        for line in note["Message"].splitlines():
+            print(f"   │ {line}")
+    for note in Inbox.received[2:]:
+        print(f"\n   Subject: {note.get('Subject')}")
+
+
 def main():
     moto_port, lambda_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -86,15 +149,21 @@ def main():
             ctl(endpoint, "create-pipeline", name, "PROVIDER", "EVENT", "REF", "COMMIT_ID")
         git = json.loads((ROOT / "events" / "herald-config.json").read_text())
         s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
-        config = {"triggers": git["triggers"] + s3["triggers"]}
+        config = {"triggers": git["triggers"] + s3["triggers"], "alerts": ALERTS}
         ctl(endpoint, "put-parameter", "/herald/demo/config", json.dumps(config))
         ctl(endpoint, "create-bucket", BUCKET)
         print(f"created pipelines {', '.join(PIPELINES)}; configuration in SSM /herald/demo/config")
+        ctl(endpoint, "create-pipeline", "prod-api")
+        topic = ctl(endpoint, "topic-to-queue", "herald-alerts", "herald-alerts-inbox")
+        inbox = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Inbox)
+        threading.Thread(target=inbox.serve_forever, daemon=True).start()
+        ctl(endpoint, "subscribe-http", topic["topic_arn"], f"http://127.0.0.1:{inbox.server_address[1]}/")
+        print(f"created pipeline prod-api and topic herald-alerts (subscribers: an SQS queue, an HTTP inbox)")
 
         env_vars = ",".join([
             f"AWS_ENDPOINT_URL={endpoint}", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing", "HERALD_CONFIG_PARAMETER=/herald/demo/config",
-            f"HERALD_WEBHOOK_SECRET={SECRET}", "RUST_LOG=warn",
+            f"HERALD_WEBHOOK_SECRET={SECRET}", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
         ])
         watch = subprocess.Popen(
             [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--quiet", "--ignore-changes",
@@ -140,6 +209,7 @@ def main():
             for ex in ctl(endpoint, "executions", name):
                 variables = ", ".join(f"{k}={v}" for k, v in sorted(ex["variables"].items()))
                 print(f"   {name:<24} {ex['id']}  {variables}")
+        alerts(endpoint, lambda_port, topic)
     finally:
         for proc in reversed(procs):
             stop(proc)

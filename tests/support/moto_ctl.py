@@ -84,12 +84,16 @@ def executions(endpoint, name):
     return out
 
 
-def start_execution(endpoint, name, status, commit=None, message=None):
-    """An execution moto records with STATUS (needs tests/support/moto_server.py)."""
+def start_execution(endpoint, name, status, commit=None, message=None, failed_action=None, failure=None):
+    """An execution moto records with STATUS, the commit it ran and, for a failure, the action
+    that broke (`Stage/Action`) and its error (needs tests/support/moto_server.py)."""
     variables = [{"name": "MOTO_EXECUTION_STATUS", "value": status}]
     if commit:
         variables.append({"name": "MOTO_COMMIT_ID", "value": commit})
         variables.append({"name": "MOTO_COMMIT_MESSAGE", "value": message or ""})
+    if failed_action:
+        variables.append({"name": "MOTO_FAILED_ACTION", "value": failed_action})
+        variables.append({"name": "MOTO_FAILURE", "value": failure or "failed"})
     cp = client(endpoint, "codepipeline")
     execution_id = cp.start_pipeline_execution(name=name, variables=variables)["pipelineExecutionId"]
     return {"execution_id": execution_id}
@@ -104,6 +108,12 @@ def topic_to_queue(endpoint, topic, queue):
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     return {"topic_arn": topic_arn, "queue_url": url}
+
+
+def subscribe_http(endpoint, topic_arn, url):
+    """An HTTP subscriber (it receives the `default` text, as an email reader would)."""
+    client(endpoint, "sns").subscribe(TopicArn=topic_arn, Protocol="http", Endpoint=url)
+    return {"subscribed": url}
 
 
 def create_table(endpoint, name):
@@ -199,6 +209,7 @@ COMMANDS = {
     "receive-raw": receive_raw,
     "start-execution": start_execution,
     "topic-to-queue": topic_to_queue,
+    "subscribe-http": subscribe_http,
 }
 
 

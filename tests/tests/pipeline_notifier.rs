@@ -35,8 +35,13 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// An execution moto records with `status`; a failed one broke at Build / Compile.
     fn execution(&self, status: &str) -> String {
-        let out = self.moto.ctl(&["start-execution", "prod-api", status, COMMIT, "Speed up the resizer\n\nDetails."]);
+        let mut args = vec!["start-execution", "prod-api", status, COMMIT, "Speed up the resizer\n\nDetails."];
+        if status == "Failed" {
+            args.extend(["Build/Compile", "error[E0308]: mismatched types"]);
+        }
+        let out = self.moto.ctl(&args);
         out["execution_id"].as_str().unwrap().to_owned()
     }
 
@@ -70,7 +75,14 @@ async fn every_token_produces_its_alert_through_the_real_binary() {
     assert_eq!(first["revision"]["message"], "Speed up the resizer\n\nDetails.");
     assert_eq!(first["trigger"]["type"], "StartPipelineExecution", "moto's trigger wins over the event's");
     assert_eq!(first["duration_seconds"], 312);
-    assert_eq!(first["failure"], Value::Null, "moto has no ListActionExecutions: the part is left out");
+    assert_eq!(
+        first["failure"],
+        json!({
+            "stage": "Build", "action": "Compile", "summary": "error[E0308]: mismatched types",
+            "external_url": format!("https://console.aws.amazon.com/codebuild/home?region=us-east-1#/builds/prod-api-build:{failed}/view/new"),
+        }),
+        "from ListActionExecutions"
+    );
     assert_eq!(
         attributes,
         &json!({ "pipeline": "prod-api", "state": "FAILED", "kind": "pipeline", "alert_rule": "prod" })
@@ -102,13 +114,20 @@ async fn every_token_produces_its_alert_through_the_real_binary() {
         ("audit-approval-result.json", "AUDIT"),
         ("audit-disable-transition.json", "AUDIT"),
     ] {
+        // These samples name an execution moto does not know: enrichment fails, the alert goes out.
         let event = sample(&format!("pipeline-notifier/{file}"));
-        s.lambda.invoke(event).await.response();
+        let out = s.lambda.invoke(event).await.response();
+        if token != "AUDIT" {
+            assert!(out["enrichment_failures"].to_string().contains("GetPipelineExecution"), "{out}");
+        }
         let inbox = s.inbox(1);
         assert_eq!(inbox.len(), 1, "{file}");
         let (doc, attributes) = &inbox[0];
         assert_eq!(doc["token"], token, "{file}");
         assert_eq!(attributes["kind"], doc["kind"]);
+        if token != "AUDIT" {
+            assert_eq!(doc["revision"], Value::Null, "{file}");
+        }
         if file == "action-failed.json" {
             assert!(doc["failure"]["summary"].as_str().unwrap().contains("exit status 2"), "{doc}");
             assert!(doc["failure"]["external_url"].as_str().unwrap().contains("codebuild"));
@@ -141,7 +160,7 @@ async fn every_token_produces_its_alert_through_the_real_binary() {
     assert!(ignored["ignored"].as_str().unwrap().contains("GetPipeline"));
     assert!(s.inbox(1).is_empty());
     let logs = s.lambda.stop().await;
-    assert!(logs.contains("ListActionExecutions"), "enrichment failures are logged");
+    assert!(logs.contains("enrichment call failed"), "enrichment failures are logged");
 }
 
 #[tokio::test]
