@@ -6,11 +6,14 @@ SHELL := /bin/bash
 # The real interpreter behind any pyenv shim: shims have produced venvs without pip.
 PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
-PIP_PACKAGES := moto[server]==5.2.5 cargo-lambda==1.9.2
+PIP_PACKAGES := moto[server]==5.2.5 cargo-lambda==1.9.2 ziglang==0.17.1 cfn-lint==1.58.0 aws-sam-cli==1.170.0
 
 export CARGO_TERM_COLOR ?= never
+export SAM_CLI_TELEMETRY := 0
+# cargo-lambda, zig, sam and cfn-lint come from the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy venv fmt lint unit integration bench clean
+.PHONY: test demo build deploy venv fmt lint template unit integration bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -26,6 +29,11 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# The SAM template: cfn-lint (no errors, no warnings) and SAM's own validation with its linter.
+template: venv
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template-file template.yaml --region us-east-1
+
 unit:
 	cargo test --workspace --lib --bins
 
@@ -34,7 +42,7 @@ integration: venv
 	cargo build --workspace --bins
 	cargo test -p herald-tests
 
-test: venv fmt lint unit integration
+test: venv fmt lint template unit integration
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
@@ -42,12 +50,16 @@ demo: venv
 bench:
 	cargo bench -p herald --bench webhook_hot_path
 
+# Release builds for Lambda (arm64, zig as the cross linker), then `sam build` from them, offline.
 build: venv
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	$(VENV)/bin/cargo-lambda lambda build --release --arm64
+	$(VENV)/bin/sam build --beta-features --template-file template.yaml
+	ls -l .aws-sam/build/*/bootstrap
 
-deploy:
-	sam build && sam deploy --guided
+deploy: venv
+	$(VENV)/bin/sam build --beta-features --template-file template.yaml
+	$(VENV)/bin/sam deploy --guided
 
 clean:
 	cargo clean
