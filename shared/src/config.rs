@@ -175,6 +175,12 @@ impl AlertToken {
     }
 }
 
+impl serde::Serialize for AlertToken {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One alert rule: which pipelines' events go to which topic.
 #[derive(Debug, Clone)]
 pub struct AlertRule {

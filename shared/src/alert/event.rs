@@ -48,8 +48,9 @@ pub struct PipelineEvent {
 }
 
 /// How an execution was started.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Trigger {
+    #[serde(rename = "type")]
     pub trigger_type: String,
     pub detail: Option<String>,
 }
@@ -62,7 +63,7 @@ pub struct ActionResult {
 }
 
 /// A CloudTrail-recorded call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Audit {
     pub api: String,
     /// The caller's ARN (or principal id when there is no ARN).

@@ -2,7 +2,7 @@
 //! email / SMS / Amazon Q Developer (Chatbot) texts, and the SNS message that carries them.
 
 use super::enrich::{Enrichment, Failure, Revision};
-use super::event::PipelineEvent;
+use super::event::{Audit, PipelineEvent, Trigger};
 use super::Match;
 use crate::config::AlertToken;
 use crate::ports::SnsMessage;
@@ -28,7 +28,7 @@ pub struct Alert {
     pub schema: &'static str,
     pub alert_rule: String,
     pub kind: &'static str,
-    pub token: &'static str,
+    pub token: AlertToken,
     pub pipeline: String,
     pub execution_id: Option<String>,
     pub state: Option<String>,
@@ -39,28 +39,10 @@ pub struct Alert {
     pub time: String,
     pub console_url: String,
     pub revision: Option<Revision>,
-    pub trigger: Option<TriggerDoc>,
+    pub trigger: Option<Trigger>,
     pub failure: Option<Failure>,
     pub duration_seconds: Option<i64>,
-    pub audit: Option<AuditDoc>,
-}
-
-/// How the execution started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TriggerDoc {
-    #[serde(rename = "type")]
-    pub trigger_type: String,
-    pub detail: Option<String>,
-}
-
-/// Who changed what (`AUDIT`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditDoc {
-    pub api: String,
-    pub actor: Option<String>,
-    pub source_ip: Option<String>,
-    pub summary: String,
-    pub error: Option<String>,
+    pub audit: Option<Audit>,
 }
 
 /// Characters escaped in console URL path segments.
@@ -84,7 +66,7 @@ impl Alert {
             schema: SCHEMA,
             alert_rule: matched.rule.name.clone(),
             kind: event.kind.as_str(),
-            token: matched.token.as_str(),
+            token: matched.token,
             pipeline: event.pipeline.clone(),
             execution_id: event.execution_id.clone(),
             state: event.state.clone(),
@@ -95,24 +77,11 @@ impl Alert {
             time: event.time.clone(),
             console_url: console_url(&event.region, &event.pipeline, event.execution_id.as_deref()),
             revision: enrichment.revision.clone(),
-            trigger: enrichment
-                .trigger
-                .as_ref()
-                .map(|t| TriggerDoc { trigger_type: t.trigger_type.clone(), detail: t.detail.clone() }),
+            trigger: enrichment.trigger.clone(),
             failure: enrichment.failure.clone(),
             duration_seconds: enrichment.duration_seconds,
-            audit: event.audit.as_ref().map(|a| AuditDoc {
-                api: a.api.clone(),
-                actor: a.actor.clone(),
-                source_ip: a.source_ip.clone(),
-                summary: a.summary.clone(),
-                error: a.error.clone(),
-            }),
+            audit: event.audit.clone(),
         }
-    }
-
-    fn token(&self) -> AlertToken {
-        AlertToken::parse(self.token).unwrap_or(AlertToken::Failed)
     }
 
     fn short_execution(&self) -> Option<&str> {
@@ -120,18 +89,14 @@ impl Alert {
     }
 
     fn stage_action(&self) -> Option<String> {
-        match (&self.stage, &self.action) {
-            (Some(s), Some(a)) => Some(format!("{s} / {a}")),
-            (Some(s), None) => Some(s.clone()),
-            _ => None,
-        }
+        place(&self.stage, &self.action)
     }
 
     /// One sentence: what happened.
     pub fn headline(&self) -> String {
         let p = &self.pipeline;
         let at = self.stage_action().unwrap_or_default();
-        match self.token() {
+        match self.token {
             AlertToken::Started => format!("Pipeline {p} started"),
             AlertToken::Succeeded => format!("Pipeline {p} succeeded"),
             AlertToken::Failed => format!("Pipeline {p} failed"),
@@ -154,8 +119,8 @@ impl Alert {
 
     /// `FAILED: prod-api (exec 3f2a9c1e)`: printable ASCII, at most 99 characters.
     pub fn subject(&self) -> String {
-        let mut subject = format!("{}: {}", self.token, self.pipeline);
-        match (self.token(), &self.audit) {
+        let mut subject = format!("{}: {}", self.token.as_str(), self.pipeline);
+        match (self.token, &self.audit) {
             (AlertToken::Audit, Some(a)) => {
                 let _ = write!(subject, " {} by {}", a.api, actor_name(a.actor.as_deref()));
             }
@@ -190,12 +155,7 @@ impl Alert {
             }
         }
         if let Some(f) = &self.failure {
-            let at = match (&f.stage, &f.action) {
-                (Some(s), Some(a)) => Some(format!("{s} / {a}")),
-                (Some(s), None) => Some(s.clone()),
-                _ => None,
-            };
-            if let Some(at) = at {
+            if let Some(at) = place(&f.stage, &f.action) {
                 rows.push(("Failed at", at));
             }
             if let Some(summary) = &f.summary {
@@ -204,7 +164,7 @@ impl Alert {
             if let Some(url) = &f.external_url {
                 rows.push(("Log", url.clone()));
             }
-        } else if matches!(self.token(), AlertToken::Approval) {
+        } else if matches!(self.token, AlertToken::Approval) {
             if let Some(at) = self.stage_action() {
                 rows.push(("Waiting at", at));
             }
@@ -232,7 +192,7 @@ impl Alert {
 
     /// The `default` and `email` text.
     pub fn email_text(&self) -> String {
-        let mut text = format!("{}: {}\n\n", self.token, self.headline());
+        let mut text = format!("{}: {}\n\n", self.token.as_str(), self.headline());
         for (label, value) in self.rows() {
             // Continuation lines line up under the value.
             let _ = writeln!(text, "{label:<10} {}", value.trim_end().replace('\n', "\n           "));
@@ -247,7 +207,7 @@ impl Alert {
 
     /// The `sms` text: one short line.
     pub fn sms_text(&self) -> String {
-        let mut line = format!("Herald {}: {}", self.token, self.headline());
+        let mut line = format!("Herald {}: {}", self.token.as_str(), self.headline());
         if let Some(summary) = self.failure.as_ref().and_then(|f| f.summary.as_deref()) {
             let _ = write!(line, ": {}", first_line(summary));
         }
@@ -285,7 +245,7 @@ impl Alert {
             "id": format!("{}-{}", self.alert_rule, self.execution_id.as_deref().unwrap_or(&self.time)),
             "content": {
                 "textType": "client-markdown",
-                "title": format!("{} {}", emoji(self.token()), self.headline()),
+                "title": format!("{} {}", emoji(self.token), self.headline()),
                 "description": description,
             },
             "metadata": {
@@ -370,6 +330,15 @@ impl Alert {
             attributes.insert(1, ("state", state.clone()));
         }
         SnsMessage { topic_arn: topic_arn.to_owned(), subject: alert.subject(), message, attributes }
+    }
+}
+
+/// `Build / Compile`, `Build`, or nothing.
+fn place(stage: &Option<String>, action: &Option<String>) -> Option<String> {
+    match (stage, action) {
+        (Some(s), Some(a)) => Some(format!("{s} / {a}")),
+        (Some(s), None) => Some(s.clone()),
+        _ => None,
     }
 }
 
