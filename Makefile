@@ -48,7 +48,7 @@ demo: venv
 	$(VENV)/bin/python scripts/demo.py
 
 bench:
-	cargo bench -p herald --bench webhook_hot_path
+	cargo bench -p herald --bench webhook_hot_path --bench alert_path
 
 # Release builds for Lambda (arm64, zig as the cross linker), then `sam build` from them, offline.
 build: venv
