@@ -231,14 +231,14 @@ impl Alert {
                 let _ = writeln!(description, "*{label}:* {value}");
             }
         }
-        let mut links = vec![format!("<{}|Open in the console>", self.console_url)];
+        let mut next_steps = vec![format!("<{}|Open in the CodePipeline console>", self.console_url)];
         if let Some(url) = self.failure.as_ref().and_then(|f| f.external_url.as_deref()) {
-            links.push(format!("<{url}|Log>"));
+            next_steps.push(format!("<{url}|Read the failed action's log>"));
         }
         if let Some(url) = self.revision.as_ref().and_then(|r| r.url.as_deref()) {
-            links.push(format!("<{url}|Commit>"));
+            next_steps.push(format!("<{url}|See the commit>"));
         }
-        let _ = write!(description, "{}", links.join(" · "));
+        let pipeline_arn = format!("arn:aws:codepipeline:{}:{}:{}", self.region, self.account, self.pipeline);
         json!({
             "version": "1.0",
             "source": "custom",
@@ -246,12 +246,15 @@ impl Alert {
             "content": {
                 "textType": "client-markdown",
                 "title": format!("{} {}", emoji(self.token), self.headline()),
-                "description": description,
+                "description": description.trim_end(),
+                "nextSteps": next_steps,
+                "keywords": [self.pipeline, self.token],
             },
             "metadata": {
                 "threadId": self.execution_id.as_deref().unwrap_or(&self.pipeline),
                 "summary": self.subject(),
-                "keywords": [self.pipeline, self.token],
+                "eventType": self.token,
+                "relatedResources": [pipeline_arn],
             }
         })
     }
