@@ -5,7 +5,7 @@
 
 use super::event::{PipelineEvent, Trigger};
 use super::{Kind, Previous};
-use crate::ports::PipelineHistory;
+use crate::ports::{AwsError, PipelineHistory};
 use crate::template::truncate_chars;
 use serde_json::Value;
 
@@ -112,60 +112,36 @@ impl Needs {
     }
 }
 
+/// `future`'s output when `wanted`; the call is never made otherwise (futures are lazy).
+async fn when<T>(wanted: bool, future: impl std::future::Future<Output = T>) -> Option<T> {
+    if wanted {
+        Some(future.await)
+    } else {
+        None
+    }
+}
+
 /// Reads what `needs` asks for, concurrently; failures are logged and left out.
 pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs: Needs) -> Enrichment {
     let Some(execution_id) = event.execution_id.as_deref() else { return Enrichment::default() };
     let pipeline = event.pipeline.as_str();
     let (details, runs, recent) = futures_util::join!(
-        async {
-            if needs.execution {
-                Some(history.execution(pipeline, execution_id).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if needs.actions {
-                Some(history.action_runs(pipeline, execution_id).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if needs.history {
-                Some(history.recent_executions(pipeline, HISTORY_DEPTH).await)
-            } else {
-                None
-            }
-        },
+        when(needs.execution, history.execution(pipeline, execution_id)),
+        when(needs.actions, history.action_runs(pipeline, execution_id)),
+        when(needs.history, history.recent_executions(pipeline, HISTORY_DEPTH)),
     );
     let mut out = Enrichment { trigger: event.trigger.clone(), ..Enrichment::default() };
-    let failed = |call: &'static str, error: &dyn std::fmt::Display| {
+    let mut failed_calls = Vec::new();
+    let mut keep = |call: &'static str, error: AwsError| {
         tracing::warn!(call, pipeline, execution_id, error = %error, "enrichment call failed; that part is left out");
         crate::metrics::count("EnrichmentFailures", 1, &[("call", call)]);
-        call
+        failed_calls.push(call);
     };
-    let mut failed_calls = Vec::new();
-    let mut details_ok = None;
-    match details {
-        Some(Ok(d)) => details_ok = Some(d),
-        Some(Err(e)) => failed_calls.push(failed("GetPipelineExecution", &e)),
-        None => {}
-    }
-    let mut runs_ok = None;
-    match runs {
-        Some(Ok(r)) => runs_ok = Some(r),
-        Some(Err(e)) => failed_calls.push(failed("ListActionExecutions", &e)),
-        None => {}
-    }
-    let mut recent_ok = None;
-    match recent {
-        Some(Ok(executions)) => {
-            out.previous = Some(previous_outcome(&executions, execution_id));
-            recent_ok = Some(executions);
-        }
-        Some(Err(e)) => failed_calls.push(failed("ListPipelineExecutions", &e)),
-        None => {}
+    let details_ok = details.and_then(|r| r.map_err(|e| keep("GetPipelineExecution", e)).ok());
+    let runs_ok = runs.and_then(|r| r.map_err(|e| keep("ListActionExecutions", e)).ok());
+    let recent_ok = recent.and_then(|r| r.map_err(|e| keep("ListPipelineExecutions", e)).ok());
+    if let Some(executions) = &recent_ok {
+        out.previous = Some(previous_outcome(executions, execution_id));
     }
     if event.kind == Kind::Pipeline && ended(event) {
         out.duration_seconds = duration(event, recent_ok.as_deref().unwrap_or_default());
