@@ -187,3 +187,27 @@ async fn a_rule_without_a_topic_fails_the_cold_start() {
     let logs = lambda.stop().await;
     assert!(logs.contains(r#"HERALD_TOPIC_ARN: not set, and alert rule \"prod\" names no topic_arn"#), "{logs}");
 }
+
+#[tokio::test]
+async fn with_a_dedup_table_a_redelivered_event_alerts_once() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let wiring = moto.ctl(&["topic-to-queue", "herald-alerts", "herald-alerts-inbox"]);
+    let topic = wiring["topic_arn"].as_str().unwrap();
+    let queue_url = wiring["queue_url"].as_str().unwrap();
+    let env = [("HERALD_CONFIG", CONFIG), ("HERALD_TOPIC_ARN", topic), ("HERALD_DEDUP_TABLE", "herald-dedup")];
+    let mut lambda = Lambda::start("pipeline-notifier", &moto.endpoint, &env).await;
+    let event = sample("pipeline-notifier/approval-waiting.json");
+    let first = lambda.invoke(event.clone()).await.response();
+    let message_id = first["alerts"][0]["message_id"].as_str().expect("sent").to_owned();
+    // EventBridge redelivers the same event (same id), or delivers the same change again.
+    let mut again = event.clone();
+    again["id"] = json!("another-delivery-of-the-same-change");
+    for redelivery in [event, again] {
+        let out = lambda.invoke(redelivery).await.response();
+        assert_eq!(out["alerts"][0]["duplicate"], true, "{out}");
+        assert_eq!(out["alerts"][0]["message_id"], message_id.as_str());
+    }
+    let received = moto.ctl(&["receive-raw", queue_url, "3"]);
+    assert_eq!(received.as_array().map(Vec::len), Some(1), "{received}");
+}
