@@ -53,7 +53,7 @@ bench:
 # Release builds for Lambda (arm64, zig as the cross linker), then `sam build` from them, offline.
 build: venv
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	$(VENV)/bin/cargo-lambda lambda build --release --arm64
+	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
 	ls -l .aws-sam/build/*/bootstrap
 
