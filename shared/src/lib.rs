@@ -15,6 +15,7 @@ pub mod glob;
 pub mod http;
 pub mod metrics;
 pub mod notifier;
+pub mod once;
 pub mod ports;
 pub mod providers;
 pub mod s3;

@@ -8,7 +8,8 @@ use crate::alert::render::Alert;
 use crate::alert::{candidate_rules, matches, needs_history, tokens, Match};
 use crate::config::Config;
 use crate::metrics;
-use crate::ports::{AlertPublisher, AwsError, Claim, DedupStore, PipelineHistory};
+use crate::once::{once, Once};
+use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
 use crate::start::unix_now;
 use crate::trigger::client_request_token;
 use serde_json::{json, Value};
@@ -138,36 +139,15 @@ impl NotifierService {
             return Ok(Sent::DryRun);
         }
         let key = dedup_key(rule, event);
-        if let Some(dedup) = &self.ports.dedup {
-            match dedup.claim(&key, now).await.map_err(fail)? {
-                Claim::Claimed => {}
-                Claim::Completed(id) => return Ok(Sent::Duplicate(id)),
-                Claim::InProgress => {
-                    return Err(NotifyError::InProgress {
-                        rule: rule.clone(),
-                        pipeline: event.pipeline.clone(),
-                        token: matched.token.as_str(),
-                    })
-                }
-            }
-        }
-        match self.ports.publisher.publish(&message).await {
-            Ok(id) => {
-                if let Some(dedup) = &self.ports.dedup {
-                    if let Err(e) = dedup.complete(&key, &id, now).await {
-                        tracing::warn!(error = %e, alert_rule = %rule, "alert sent but its record was not completed; a redelivery may send it again");
-                    }
-                }
-                Ok(Sent::Published(id))
-            }
-            Err(error) => {
-                if let Some(dedup) = &self.ports.dedup {
-                    if let Err(e) = dedup.release(&key).await {
-                        tracing::warn!(error = %e, alert_rule = %rule, "could not release the alert record; a retry waits for its lease to end");
-                    }
-                }
-                Err(fail(error))
-            }
+        let publish = self.ports.publisher.publish(&message);
+        match once(self.ports.dedup.as_deref(), &key, now, publish).await.map_err(fail)? {
+            Once::Done(id) => Ok(Sent::Published(id)),
+            Once::Recorded(id) => Ok(Sent::Duplicate(id)),
+            Once::InProgress => Err(NotifyError::InProgress {
+                rule: rule.clone(),
+                pipeline: event.pipeline.clone(),
+                token: matched.token.as_str(),
+            }),
         }
     }
 }

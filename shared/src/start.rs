@@ -1,7 +1,8 @@
 //! Running start plans: exactly-once claims, concurrent bounded starts, and the result of each.
 //! Shared by the Git and S3 entry points.
 
-use crate::ports::{AwsError, BoxFuture, BusEvent, Claim, DedupStore, EventPublisher, PipelineStarter};
+use crate::once::{once, Once};
+use crate::ports::{BoxFuture, BusEvent, DedupStore, EventPublisher, PipelineStarter};
 use crate::trigger::StartPlan;
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
@@ -49,32 +50,13 @@ impl StartRunner {
             return StartResult::Started { execution_id: None, duplicate: false };
         }
         let key = format!("start#{}", plan.client_request_token);
-        if let Some(dedup) = &self.dedup {
-            match dedup.claim(&key, now).await {
-                Ok(Claim::Claimed) => {}
-                Ok(Claim::Completed(id)) => return StartResult::Started { execution_id: Some(id), duplicate: true },
-                Ok(Claim::InProgress) => return StartResult::Started { execution_id: None, duplicate: true },
-                Err(e) => return failed(e),
-            }
-        }
-        match self.starter.start(plan).await {
-            Ok(id) => {
-                if let Some(dedup) = &self.dedup {
-                    if let Err(e) = dedup.complete(&key, &id, now).await {
-                        // The execution started; the token still keeps CodePipeline from a second one.
-                        tracing::warn!(pipeline = %plan.pipeline, error = %e, "could not record the started execution");
-                    }
-                }
-                StartResult::Started { execution_id: Some(id), duplicate: false }
-            }
-            Err(e) => {
-                if let Some(dedup) = &self.dedup {
-                    if let Err(release) = dedup.release(&key).await {
-                        tracing::warn!(pipeline = %plan.pipeline, error = %release, "could not release the idempotency record");
-                    }
-                }
-                failed(e)
-            }
+        // The execution may have started even when its record fails: the token still keeps
+        // CodePipeline from a second one.
+        match once(self.dedup.as_deref(), &key, now, self.starter.start(plan)).await {
+            Ok(Once::Done(id)) => StartResult::Started { execution_id: Some(id), duplicate: false },
+            Ok(Once::Recorded(id)) => StartResult::Started { execution_id: Some(id), duplicate: true },
+            Ok(Once::InProgress) => StartResult::Started { execution_id: None, duplicate: true },
+            Err(e) => StartResult::Failed { transient: e.is_transient(), error: e.to_string() },
         }
     }
 }
@@ -96,14 +78,11 @@ pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: b
     }
 }
 
-fn failed(e: AwsError) -> StartResult {
-    StartResult::Failed { transient: e.is_transient(), error: e.to_string() }
-}
-
 #[cfg(test)]
 pub(crate) mod fakes {
     //! In-memory ports for tests.
     use super::*;
+    use crate::ports::{AwsError, Claim};
     use std::collections::HashMap;
     use std::sync::Mutex;
 

@@ -1,0 +1,70 @@
+//! Exactly once with a dedup table (SPEC §3.5, §5.5): claim the key, do the work, record its
+//! result — or give the claim back when the work failed, so a retry can claim it. Shared by
+//! pipeline starts and alerts; without a table the work simply runs.
+
+use crate::ports::{AwsError, Claim, DedupStore};
+use std::future::Future;
+
+/// What became of the work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Once {
+    /// Done now; its result (an execution or message id).
+    Done(String),
+    /// Done earlier for the same key; the recorded result.
+    Recorded(String),
+    /// Another invocation holds the claim right now.
+    InProgress,
+}
+
+/// Runs `work` once per `key` (`work` is a future, so nothing runs before the claim). Fails with
+/// the claim's or the work's error.
+pub async fn once(
+    store: Option<&dyn DedupStore>,
+    key: &str,
+    now: i64,
+    work: impl Future<Output = Result<String, AwsError>>,
+) -> Result<Once, AwsError> {
+    if let Some(store) = store {
+        match store.claim(key, now).await? {
+            Claim::Claimed => {}
+            Claim::Completed(result) => return Ok(Once::Recorded(result)),
+            Claim::InProgress => return Ok(Once::InProgress),
+        }
+    }
+    let outcome = work.await;
+    if let Some(store) = store {
+        match &outcome {
+            Ok(result) => {
+                if let Err(e) = store.complete(key, result, now).await {
+                    tracing::warn!(key, error = %e, "done, but its exactly-once record was not completed; a redelivery may repeat it");
+                }
+            }
+            Err(_) => {
+                if let Err(e) = store.release(key).await {
+                    tracing::warn!(key, error = %e, "could not release the exactly-once record; a retry waits for its lease to end");
+                }
+            }
+        }
+    }
+    outcome.map(Once::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::start::fakes::FakeDedup;
+
+    #[tokio::test]
+    async fn claims_records_and_gives_back_a_failed_claim() {
+        let store = FakeDedup::default();
+        let failed = once(Some(&store), "k", 1, async { Err(AwsError::Transient("down".into())) }).await;
+        assert_eq!(failed, Err(AwsError::Transient("down".into())));
+        assert!(store.records.lock().unwrap().is_empty(), "released for the retry");
+        assert_eq!(once(Some(&store), "k", 2, async { Ok("id-1".to_owned()) }).await, Ok(Once::Done("id-1".into())));
+        let again = once(Some(&store), "k", 3, async { panic!("must not run twice") }).await;
+        assert_eq!(again, Ok(Once::Recorded("id-1".into())));
+        store.records.lock().unwrap().insert("busy".into(), None);
+        assert_eq!(once(Some(&store), "busy", 4, async { Ok("x".to_owned()) }).await, Ok(Once::InProgress));
+        assert_eq!(once(None, "k", 5, async { Ok("id-2".to_owned()) }).await, Ok(Once::Done("id-2".into())));
+    }
+}
