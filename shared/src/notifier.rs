@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
-use crate::start::unix_now;
+use crate::start::{unix_now, with_fields};
 use crate::trigger::client_request_token;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -86,15 +86,17 @@ impl NotifierService {
             let (entry, outcome_word) = match outcome {
                 Ok(Sent::Published(id)) => {
                     metrics::count("AlertsSent", 1, &[("token", matched.token.as_str())]);
-                    (with(entry, json!({ "message_id": id })), "sent")
+                    (with_fields(entry, json!({ "message_id": id })), "sent")
                 }
-                Ok(Sent::Duplicate(id)) => (with(entry, json!({ "message_id": id, "duplicate": true })), "duplicate"),
-                Ok(Sent::DryRun) => (with(entry, json!({ "dry_run": true })), "dry_run"),
+                Ok(Sent::Duplicate(id)) => {
+                    (with_fields(entry, json!({ "message_id": id, "duplicate": true })), "duplicate")
+                }
+                Ok(Sent::DryRun) => (with_fields(entry, json!({ "dry_run": true })), "dry_run"),
                 Err(error) => {
                     let text = error.to_string();
                     retry.get_or_insert(error);
                     metrics::count("AlertsFailed", 1, &[("token", matched.token.as_str())]);
-                    (with(entry, json!({ "error": text })), "failed")
+                    (with_fields(entry, json!({ "error": text })), "failed")
                 }
             };
             tracing::info!(
@@ -166,13 +168,6 @@ pub fn dedup_key(rule: &str, event: &PipelineEvent) -> String {
         event.state.as_deref().or(audit.as_deref()).unwrap_or(""),
     ]);
     format!("alert#{token}")
-}
-
-fn with(mut entry: Value, more: Value) -> Value {
-    if let (Some(e), Value::Object(more)) = (entry.as_object_mut(), more) {
-        e.extend(more);
-    }
-    entry
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use crate::config::{Config, PipelineName, S3Rule, Trigger};
 use crate::metrics;
 use crate::ports::{BusEvent, EventPublisher};
-use crate::start::{publish_decisions, unix_now, StartResult, StartRunner};
+use crate::start::{publish_decisions, unix_now, with_fields, StartResult, StartRunner};
 use crate::template::{Field, Fields};
 use crate::trigger::{
     client_request_token, render_variables, Decision, Outcome, RevisionType, SourceRevision, StartPlan,
@@ -314,10 +314,7 @@ impl S3TriggerService {
                         None => continue,
                     },
                 };
-                let mut entry = base;
-                if let (Some(e), Value::Object(more)) = (entry.as_object_mut(), extra) {
-                    e.extend(more);
-                }
+                let entry = with_fields(base, extra);
                 if let Some(items) = summary[list].as_array_mut() {
                     items.push(entry.clone());
                 }

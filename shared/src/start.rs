@@ -66,6 +66,15 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
+/// `object` with the fields of `more` added (both JSON objects): a decision's summary entry or
+/// event grows its outcome's fields.
+pub fn with_fields(mut object: serde_json::Value, more: serde_json::Value) -> serde_json::Value {
+    if let (Some(fields), serde_json::Value::Object(more)) = (object.as_object_mut(), more) {
+        fields.extend(more);
+    }
+    object
+}
+
 /// Publishes decision events (none in dry-run mode); a failure is logged and never fails the
 /// caller (SPEC §3.6).
 pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: bool, events: &[BusEvent]) {

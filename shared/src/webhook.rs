@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::metrics;
 use crate::ports::{AwsError, BusEvent, EventPublisher, SecretSource};
 use crate::providers::{self, Content, Headers};
-use crate::start::{publish_decisions, unix_now, StartResult, StartRunner};
+use crate::start::{publish_decisions, unix_now, with_fields, StartResult, StartRunner};
 use crate::trigger::{decide_git, Decision, Outcome};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -271,11 +271,8 @@ pub fn change_summary(change: &Change) -> Value {
 }
 
 fn bus_event(detail_type: &'static str, change: &Value, decision: &Decision, extra: Value) -> BusEvent {
-    let mut detail = json!({ "change": change, "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
-    if let (Some(d), Value::Object(e)) = (detail.as_object_mut(), extra) {
-        d.extend(e);
-    }
-    BusEvent { detail_type, detail }
+    let detail = json!({ "change": change, "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
+    BusEvent { detail_type, detail: with_fields(detail, extra) }
 }
 
 /// The 200/503 body under construction.
