@@ -63,8 +63,11 @@ pub fn tokens(event: &event::PipelineEvent, previous: Option<Previous>) -> Vec<A
 /// The tokens an event may carry once its history is known: which rules could want it.
 pub fn possible_tokens(event: &event::PipelineEvent) -> Vec<AlertToken> {
     let mut all = tokens(event, Some(Previous::Failed));
-    all.extend(tokens(event, Some(Previous::Succeeded)));
-    all.dedup();
+    for token in tokens(event, Some(Previous::Succeeded)) {
+        if !all.contains(&token) {
+            all.push(token);
+        }
+    }
     all
 }
 
