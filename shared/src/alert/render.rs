@@ -261,41 +261,28 @@ impl Alert {
 
     /// Cuts every free-text field to `max` characters (used when a message would not fit).
     fn cut_fields(&mut self, max: usize) {
-        let cut = |s: &mut String| {
-            let end = truncate_chars(s, max).len();
-            s.truncate(end)
-        };
-        let cut_opt = |s: &mut Option<String>| {
-            if let Some(s) = s {
-                let end = truncate_chars(s, max).len();
-                s.truncate(end)
-            }
-        };
-        cut(&mut self.pipeline);
-        for field in [&mut self.execution_id, &mut self.stage, &mut self.action, &mut self.state] {
-            cut_opt(field);
-        }
+        let mut fields: Vec<&mut String> = vec![&mut self.pipeline, &mut self.console_url];
+        let optional = [&mut self.execution_id, &mut self.stage, &mut self.action, &mut self.state];
+        fields.extend(optional.into_iter().filter_map(Option::as_mut));
         if let Some(r) = &mut self.revision {
-            cut_opt(&mut r.commit);
-            cut_opt(&mut r.message);
-            cut_opt(&mut r.url);
+            fields.extend([&mut r.commit, &mut r.message, &mut r.url].into_iter().filter_map(Option::as_mut));
         }
         if let Some(t) = &mut self.trigger {
-            cut(&mut t.trigger_type);
-            cut_opt(&mut t.detail);
+            fields.push(&mut t.trigger_type);
+            fields.extend(t.detail.as_mut());
         }
         if let Some(f) = &mut self.failure {
-            for field in [&mut f.stage, &mut f.action, &mut f.summary, &mut f.external_url] {
-                cut_opt(field);
-            }
+            let optional = [&mut f.stage, &mut f.action, &mut f.summary, &mut f.external_url];
+            fields.extend(optional.into_iter().filter_map(Option::as_mut));
         }
         if let Some(a) = &mut self.audit {
-            cut(&mut a.summary);
-            for field in [&mut a.actor, &mut a.source_ip, &mut a.error] {
-                cut_opt(field);
-            }
+            fields.push(&mut a.summary);
+            fields.extend([&mut a.actor, &mut a.source_ip, &mut a.error].into_iter().filter_map(Option::as_mut));
         }
-        cut(&mut self.console_url);
+        for field in fields {
+            let end = truncate_chars(field, max).len();
+            field.truncate(end);
+        }
     }
 
     fn message_body(&self) -> String {
