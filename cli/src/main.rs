@@ -10,13 +10,13 @@
 //! pipeline-notifier event, and prints each decision with its reason — the same functions the
 //! Lambda functions call (`trigger::decide_git`, `s3::decide_s3`, `alert::matches`).
 
-use base64::Engine;
 use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
 use herald::auth::SecretScope;
 use herald::config::Config;
-use herald::providers::{self, Content, Headers};
+use herald::providers::{self, Content};
 use herald::trigger::{decide_git, Decision, Outcome};
+use herald::webhook::WebhookRequest;
 use serde_json::Value;
 use std::fmt::Write;
 use std::process::ExitCode;
@@ -90,16 +90,7 @@ fn explain(config_path: &str, event_path: &str, scope: SecretScope) -> Result<St
 }
 
 fn explain_webhook(config: &Config, event: &Value, scope: &SecretScope) -> Result<String, String> {
-    let headers: Headers = event["headers"]
-        .as_object()
-        .map(|h| h.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
-        .unwrap_or_default();
-    let text = event["body"].as_str().unwrap_or_default();
-    let body = if event["isBase64Encoded"].as_bool() == Some(true) {
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("body: {e}"))?
-    } else {
-        text.as_bytes().to_vec()
-    };
+    let WebhookRequest { headers, body, .. } = herald::http::from_event(event.clone())?;
     let provider = providers::detect(&headers).ok_or("no Git server recognised from the headers (answered 400)")?;
     let delivery = providers::parse(provider, &headers, &body).map_err(|e| format!("answered 400: {e}"))?;
     let mut out = format!(

@@ -1,4 +1,5 @@
 use super::*;
+use base64::Engine;
 
 fn path(relative: &str) -> String {
     format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR"))
@@ -35,6 +36,16 @@ fn explain_shows_each_git_decision_with_its_variables_or_reason() {
     let deleted =
         herald(&["explain", &config, &path("events/git-webhook/bitbucket-server-branch-deleted.json")]).unwrap();
     assert!(deleted.contains("skip  bitbucket-server"), "{deleted}");
+    let mut encoded: serde_json::Value =
+        serde_json::from_str(&read(&path("events/git-webhook/github-push.json")).unwrap()).unwrap();
+    let body = encoded["body"].as_str().unwrap().to_owned();
+    encoded["body"] = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(body));
+    encoded["isBase64Encoded"] = serde_json::json!(true);
+    let file = std::env::temp_dir().join(format!("herald-cli-b64-{}.json", std::process::id()));
+    std::fs::write(&file, encoded.to_string()).unwrap();
+    let decoded = herald(&["explain", &config, file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert!(decoded.unwrap().contains("start github-app -> demo-github"), "base64 bodies are decoded as Lambda does");
     let ping = herald(&["explain", &config, &path("events/git-webhook/github-ping.json")]).unwrap();
     assert!(ping.contains("a ping"), "{ping}");
 }

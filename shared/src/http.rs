@@ -17,6 +17,14 @@ pub async fn serve(service: WebhookService) -> Result<(), lambda_http::Error> {
     .await
 }
 
+/// Reads a Lambda HTTP event (Function URL, API Gateway v2 or v1) as the runtime would, for
+/// tools that hold the event as JSON (the CLI's `explain`).
+pub fn from_event(event: serde_json::Value) -> Result<WebhookRequest, String> {
+    let request: lambda_http::request::LambdaRequest =
+        serde_json::from_value(event).map_err(|e| format!("not a Lambda HTTP event: {e}"))?;
+    Ok(from_http(Request::from(request)))
+}
+
 /// Translates a Lambda HTTP request (its body already base64-decoded by `lambda_http`).
 pub fn from_http(request: Request) -> WebhookRequest {
     let method = request.method().as_str().to_owned();
