@@ -12,9 +12,9 @@
 
 use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
-use herald::auth::SecretScope;
 use herald::config::Config;
 use herald::providers::{self, Content};
+use herald::secrets::SecretScope;
 use herald::trigger::{decide_git, Decision, Outcome};
 use herald::webhook::WebhookRequest;
 use serde_json::Value;
@@ -123,15 +123,15 @@ fn explain_webhook(config: &Config, event: &Value, scope: &SecretScope) -> Resul
 }
 
 fn explain_s3(config: &Config, event: &Value) -> Result<String, String> {
-    match herald::s3::parse_event(event) {
-        herald::s3::S3Input::Ignored(reason) => Ok(format!("ignored: {reason}\n")),
-        herald::s3::S3Input::Objects(objects) => {
+    match herald::s3::event::parse_event(event) {
+        herald::s3::event::S3Input::Ignored(reason) => Ok(format!("ignored: {reason}\n")),
+        herald::s3::event::S3Input::Objects(objects) => {
             let mut out = String::new();
             for object in &objects {
                 let version = object.version_id.as_deref().unwrap_or("no version id");
                 let _ =
                     writeln!(out, "s3://{}/{} ({version}, via {})", object.bucket, object.key, object.source.as_str());
-                decisions(&mut out, &herald::s3::decide_s3(config, object), "no trigger names this bucket");
+                decisions(&mut out, &herald::trigger::decide_s3(config, object), "no trigger names this bucket");
             }
             Ok(out)
         }

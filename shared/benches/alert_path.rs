@@ -4,10 +4,11 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use herald::alert::enrich::{Enrichment, Failure, Revision};
-use herald::alert::event::{parse_event, Input, Trigger};
+use herald::alert::event::{parse_event, Input};
 use herald::alert::render::Alert;
 use herald::alert::{candidate_rules, matches, tokens, Previous};
 use herald::config::Config;
+use herald::ports::ExecutionTrigger;
 use serde_json::Value;
 
 fn event() -> Value {
@@ -29,7 +30,7 @@ fn enrichment() -> Enrichment {
             message: Some("Speed up the image resizer\n\n".to_owned() + &"Details of the change. ".repeat(40)),
             url: Some("https://github.com/acme/api/commit/9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
         }),
-        trigger: Some(Trigger { trigger_type: "Webhook".into(), detail: Some("acme/api".into()) }),
+        trigger: Some(ExecutionTrigger { trigger_type: "Webhook".into(), detail: Some("acme/api".into()) }),
         failure: Some(Failure {
             stage: Some("Build".into()),
             action: Some("Compile".into()),

@@ -3,10 +3,11 @@
 //! HMAC-SHA256 over the body, a typed serde_json parse, the glob matches alone.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use herald::auth::{hmac_sha256, sign_hex, Secret, WebhookSecrets};
+use herald::auth::{hmac_sha256, sign_hex, Secret};
 use herald::config::Config;
 use herald::glob::{candidate, GlobList};
 use herald::providers::{self, Content, Headers};
+use herald::secrets::WebhookSecrets;
 use herald::trigger::decide_git;
 use serde::Deserialize;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Webhook secrets and the signature schemes built on them.
+//! The signature schemes: hex HMAC-SHA256, tokens compared as secrets, Standard Webhooks.
 //!
 //! Every comparison of a secret or a signature runs in constant time, and every check is made
 //! over the exact bytes received, before anything parses them.
@@ -6,148 +6,15 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::fmt;
 use subtle::ConstantTimeEq;
+
+pub use crate::secrets::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// How far a Standard Webhooks timestamp may be from now, in seconds.
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 5 * 60;
-
-/// One webhook secret. Its `Debug` never shows the value.
-#[derive(Clone)]
-pub struct Secret {
-    raw: Vec<u8>,
-    /// The key for Standard Webhooks: `whsec_<base64>` decoded, else the raw bytes.
-    standard_key: Vec<u8>,
-}
-
-impl Secret {
-    pub fn new(value: &str) -> Self {
-        let standard_key = value
-            .strip_prefix("whsec_")
-            .and_then(|b64| BASE64.decode(b64).ok())
-            .unwrap_or_else(|| value.as_bytes().to_vec());
-        Self { raw: value.as_bytes().to_vec(), standard_key }
-    }
-
-    /// The secret as configured (HMAC key, token or password).
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
-    }
-
-    /// The key to use for Standard Webhooks signatures.
-    pub fn standard_key(&self) -> &[u8] {
-        &self.standard_key
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// Which secret list verified a delivery; it confines the triggers the delivery may start.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum SecretScope {
-    /// The unnamed list: triggers that name no secret.
-    Default,
-    /// A named list: only the triggers that name it.
-    Named(String),
-}
-
-impl SecretScope {
-    /// Whether a trigger naming `secret` (or none) may be started by this delivery.
-    pub fn admits(&self, secret: Option<&str>) -> bool {
-        match (self, secret) {
-            (Self::Default, None) => true,
-            (Self::Named(scope), Some(name)) => scope == name,
-            _ => false,
-        }
-    }
-}
-
-/// A secret document that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretsError {
-    #[error("webhook secret JSON is invalid: {0}")]
-    Json(String),
-    #[error("webhook secret JSON: {0} must not contain an empty secret")]
-    EmptySecret(String),
-    #[error("webhook secret JSON: name {0:?} must match [A-Za-z0-9_-]{{1,64}}")]
-    BadName(String),
-}
-
-/// Every secret Herald accepts: the unnamed list and the named ones (SPEC §3.2).
-#[derive(Debug, Clone, Default)]
-pub struct WebhookSecrets {
-    unnamed: Vec<Secret>,
-    named: Vec<(String, Vec<Secret>)>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretDocument {
-    #[serde(default)]
-    secrets: Vec<String>,
-    #[serde(default)]
-    named: BTreeMap<String, Vec<String>>,
-}
-
-impl WebhookSecrets {
-    /// No secret at all: every request is rejected.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// Reads the secret string: the secret itself, or `{"secrets": [...], "named": {...}}`.
-    pub fn parse(text: &str) -> Result<Self, SecretsError> {
-        let trimmed = text.trim();
-        if !trimmed.starts_with('{') {
-            if trimmed.is_empty() {
-                return Ok(Self::none());
-            }
-            return Ok(Self { unnamed: vec![Secret::new(trimmed)], named: Vec::new() });
-        }
-        let doc: SecretDocument = serde_json::from_str(trimmed).map_err(|e| SecretsError::Json(e.to_string()))?;
-        let list = |field: String, values: Vec<String>| -> Result<Vec<Secret>, SecretsError> {
-            if values.iter().any(|v| v.is_empty()) {
-                return Err(SecretsError::EmptySecret(field));
-            }
-            Ok(values.iter().map(|v| Secret::new(v)).collect())
-        };
-        let unnamed = list("secrets".into(), doc.secrets)?;
-        let mut named = Vec::new();
-        for (name, values) in doc.named {
-            if !crate::config::is_valid_name(&name) {
-                return Err(SecretsError::BadName(name));
-            }
-            let secrets = list(format!("named.{name}"), values)?;
-            named.push((name, secrets));
-        }
-        Ok(Self { unnamed, named })
-    }
-
-    /// True when no secret is configured (Herald then rejects everything).
-    pub fn is_empty(&self) -> bool {
-        self.unnamed.is_empty() && self.named.iter().all(|(_, s)| s.is_empty())
-    }
-
-    /// The scope of the first secret for which `verifies` holds, if any.
-    pub fn find_scope(&self, mut verifies: impl FnMut(&Secret) -> bool) -> Option<SecretScope> {
-        if self.unnamed.iter().any(&mut verifies) {
-            return Some(SecretScope::Default);
-        }
-        self.named
-            .iter()
-            .find(|(_, secrets)| secrets.iter().any(&mut verifies))
-            .map(|(name, _)| SecretScope::Named(name.clone()))
-    }
-}
 
 /// HMAC-SHA256 of `body` under `key`.
 pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
@@ -294,32 +161,6 @@ mod tests {
             verify_standard_webhook(key, "other", "1000", b"{}", &sig, 1000),
             Err(StandardWebhookError::NoMatch)
         );
-    }
-
-    #[test]
-    fn secret_documents() {
-        let plain = WebhookSecrets::parse("s3cret").unwrap();
-        assert_eq!(plain.find_scope(|s| s.raw() == b"s3cret"), Some(SecretScope::Default));
-        let doc = WebhookSecrets::parse(r#"{"secrets":["new","old"],"named":{"team-a":["a1"]}}"#).unwrap();
-        assert_eq!(doc.find_scope(|s| s.raw() == b"old"), Some(SecretScope::Default));
-        assert_eq!(doc.find_scope(|s| s.raw() == b"a1"), Some(SecretScope::Named("team-a".into())));
-        assert_eq!(doc.find_scope(|s| s.raw() == b"nope"), None);
-        assert!(WebhookSecrets::parse("").unwrap().is_empty());
-        assert!(WebhookSecrets::parse(r#"{"secrets":[]}"#).unwrap().is_empty());
-        assert!(matches!(WebhookSecrets::parse(r#"{"secret":["x"]}"#), Err(SecretsError::Json(_))));
-        assert!(matches!(WebhookSecrets::parse(r#"{"secrets":[""]}"#), Err(SecretsError::EmptySecret(_))));
-        assert!(matches!(WebhookSecrets::parse(r#"{"named":{"a b":["x"]}}"#), Err(SecretsError::BadName(_))));
-        assert!(!format!("{:?}", doc).contains("a1"));
-    }
-
-    #[test]
-    fn scopes_admit_only_their_triggers() {
-        assert!(SecretScope::Default.admits(None));
-        assert!(!SecretScope::Default.admits(Some("team-a")));
-        let a = SecretScope::Named("team-a".into());
-        assert!(a.admits(Some("team-a")));
-        assert!(!a.admits(Some("team-b")));
-        assert!(!a.admits(None));
     }
 
     #[test]

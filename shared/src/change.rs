@@ -69,7 +69,7 @@ impl EventKind {
     }
 }
 
-/// Pull-request actions, the same words for every provider (SPEC §2).
+/// Pull-request actions, the same words for every provider (README "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrAction {
@@ -145,7 +145,7 @@ impl ChangedFiles {
 pub struct Change {
     pub provider: ProviderKind,
     pub event: EventKind,
-    /// Delivery id from the provider (SPEC §3.1).
+    /// Delivery id from the provider (README "Providers").
     pub delivery: String,
     /// Full repository name (`owner/name`, `group/sub/project`, `PROJECT/repo`, `project/repo`).
     pub repository: String,
@@ -163,6 +163,37 @@ pub struct Change {
     pub message: String,
     pub pull_request: Option<PullRequest>,
     pub clone_url: String,
+}
+
+/// How the write reached Herald.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Source {
+    CloudTrail,
+    EventBridge,
+    Notification,
+}
+
+impl S3Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CloudTrail => "cloudtrail",
+            Self::EventBridge => "eventbridge",
+            Self::Notification => "s3-notification",
+        }
+    }
+}
+
+/// One object written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Object {
+    pub source: S3Source,
+    pub bucket: String,
+    /// The key as stored (URL decoding done).
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    /// Stable across redeliveries of the same event.
+    pub event_id: String,
 }
 
 /// Splits a full ref into branch or tag name.

@@ -1,4 +1,4 @@
-//! The configuration document (SPEC §2): parsed and validated once, valid by construction.
+//! The configuration document (README "Configuration"): parsed and validated once, valid by construction.
 
 use crate::change::{EventKind, PrAction};
 use crate::glob::{GlobError, GlobList};
@@ -114,7 +114,7 @@ pub struct Variable {
     pub template: Template,
 }
 
-/// What an alert rule listens for (SPEC §5.1).
+/// What an alert rule listens for (README "Alerts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertToken {
     Started,
@@ -460,7 +460,7 @@ impl AlertRule {
 mod tests {
     use super::*;
 
-    const SPEC_EXAMPLE: &str = r#"{
+    const README_EXAMPLE: &str = r#"{
       "triggers": [
         { "name": "app-main", "pipeline": "app-pipeline",
           "git": { "repository": "acme/app", "events": ["push", "tag", "pull_request"],
@@ -486,7 +486,7 @@ mod tests {
 
     #[test]
     fn the_spec_example_is_valid() {
-        let c = Config::from_json(SPEC_EXAMPLE).unwrap();
+        let c = Config::from_json(README_EXAMPLE).unwrap();
         assert_eq!(c.triggers.len(), 2);
         assert_eq!(c.git_triggers().count(), 1);
         assert_eq!(c.s3_triggers().count(), 1);

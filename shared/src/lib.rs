@@ -1,15 +1,20 @@
 //! Herald: Git and S3 triggers and alerts for AWS CodePipeline.
 //!
-//! Layers, each depending only on those below it (see ARCHITECTURE.md):
-//! - entry points: [`http`] (git-webhook), [`startup`] (cold-start wiring);
-//! - use cases: [`webhook`], [`s3`], [`start`]; decisions: [`trigger`];
-//! - [`config`], [`providers`], [`aws`] (the only SDK users);
-//! - leaves: [`glob`], [`change`], [`auth`], [`template`], [`ports`], [`metrics`], [`settings`].
+//! Layers; each imports only from the layers below it (ARCHITECTURE.md has the code map):
+//! - entry points: [`http`] (git-webhook's HTTP events), [`startup`] (cold-start wiring);
+//! - use cases: [`webhook`], [`s3`], [`notifier`], with [`start`] (running starts), [`once`]
+//!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`];
+//! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules);
+//! - [`config`], [`providers`] (one module per Git server), [`aws`] (the adapters, the only
+//!   code that imports `aws_sdk_*`), [`settings`];
+//! - leaves: [`ports`] (and their fakes), [`change`], [`auth`], [`glob`], [`template`],
+//!   [`token`], [`clock`], [`metrics`].
 
 pub mod alert;
 pub mod auth;
 pub mod aws;
 pub mod change;
+pub mod clock;
 pub mod config;
 pub mod glob;
 pub mod http;
@@ -18,10 +23,13 @@ pub mod notifier;
 pub mod once;
 pub mod ports;
 pub mod providers;
+pub mod report;
 pub mod s3;
+pub mod secrets;
 pub mod settings;
 pub mod start;
 pub mod startup;
 pub mod template;
+pub mod token;
 pub mod trigger;
 pub mod webhook;

@@ -1,4 +1,4 @@
-//! The alert use case (SPEC §5): an event in; the matching rules' alerts, enriched, rendered and
+//! The alert use case (README "Alerts"): an event in; the matching rules' alerts, enriched, rendered and
 //! published once each; a summary out. A failed publish fails the invocation so Lambda retries
 //! and, at the end, the dead-letter queue keeps the event.
 
@@ -6,12 +6,13 @@ use crate::alert::enrich::{enrich, Enrichment, Needs};
 use crate::alert::event::{parse_event, Input, PipelineEvent};
 use crate::alert::render::Alert;
 use crate::alert::{candidate_rules, matches, needs_history, tokens, Match};
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
-use crate::start::{unix_now, with_fields};
-use crate::trigger::client_request_token;
+use crate::report::with_fields;
+use crate::token;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -154,11 +155,11 @@ impl NotifierService {
     }
 }
 
-/// One alert per (rule, execution, kind, stage, action, state) — SPEC §5.5. Audits have no
+/// One alert per (rule, execution, kind, stage, action, state) (README "Alerts", duplicates). Audits have no
 /// state: the call and the CloudTrail event stand in for it.
 pub fn dedup_key(rule: &str, event: &PipelineEvent) -> String {
     let audit = event.audit.as_ref().map(|a| format!("{}#{}", a.api, event.id));
-    let token = client_request_token(&[
+    let token = token::deterministic(&[
         "alert",
         rule,
         event.execution_id.as_deref().unwrap_or(""),

@@ -1,4 +1,4 @@
-//! Exactly once with a dedup table (SPEC §3.5, §5.5): claim the key, do the work, record its
+//! Exactly once with a dedup table (ARCHITECTURE "Invariants", exactly once): claim the key, do the work, record its
 //! result — or give the claim back when the work failed, so a retry can claim it. Shared by
 //! pipeline starts and alerts; without a table the work simply runs.
 
@@ -52,7 +52,7 @@ pub async fn once(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::start::fakes::FakeDedup;
+    use crate::ports::fakes::FakeDedup;
 
     #[tokio::test]
     async fn claims_records_and_gives_back_a_failed_claim() {

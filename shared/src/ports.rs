@@ -1,8 +1,8 @@
-//! Ports: the narrow capabilities the use cases need, implemented by the AWS adapters in
-//! [`crate::aws`] and by in-memory fakes in tests.
+//! Ports: the narrow capabilities the use cases need, in their own small vocabulary (every type
+//! a port speaks is defined here). Implemented by the AWS adapters in `aws/` and by the
+//! in-memory fakes in `ports/fakes.rs`. A leaf: it imports nothing else from Herald.
 
-use crate::alert::enrich::{ActionRun, ExecutionDetails, ExecutionSummary};
-use crate::trigger::StartPlan;
+use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -23,6 +23,52 @@ pub enum AwsError {
 impl AwsError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))
+    }
+}
+
+/// How a start pins the pipeline's source action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RevisionType {
+    CommitId,
+    S3ObjectVersionId,
+    S3ObjectKey,
+}
+
+impl RevisionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CommitId => "COMMIT_ID",
+            Self::S3ObjectVersionId => "S3_OBJECT_VERSION_ID",
+            Self::S3ObjectKey => "S3_OBJECT_KEY",
+        }
+    }
+}
+
+/// `sourceRevisions` entry of a start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRevision {
+    pub action_name: String,
+    pub revision_type: RevisionType,
+    pub revision_value: String,
+}
+
+/// Everything `StartPipelineExecution` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StartPlan {
+    pub pipeline: String,
+    /// Deterministic `clientRequestToken`: a redelivery cannot start a second execution.
+    pub client_request_token: String,
+    pub source_revision: Option<SourceRevision>,
+    pub variables: Vec<(String, String)>,
+    /// What the decision noticed but did not skip for (incomplete file list, empty variables).
+    pub notes: Vec<String>,
+}
+
+impl StartPlan {
+    /// The variables as a JSON object, for answers and decision events.
+    pub fn variables_json(&self) -> serde_json::Value {
+        self.variables.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
     }
 }
 
@@ -70,7 +116,58 @@ pub trait SecretSource: Send + Sync {
     fn load(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>>;
 }
 
-/// What CodePipeline knows about executions, for enrichment (SPEC §5.2).
+/// `GetPipelineExecution`, reduced to what alerts use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionDetails {
+    pub revisions: Vec<ArtifactRevision>,
+    pub trigger: Option<ExecutionTrigger>,
+    /// The execution's `statusSummary` (e.g. why it stopped).
+    pub status_summary: Option<String>,
+}
+
+/// One source revision of an execution.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactRevision {
+    pub revision_id: Option<String>,
+    /// `revisionSummary`: plain text, or JSON with a `CommitMessage`.
+    pub summary: Option<String>,
+    pub url: Option<String>,
+}
+
+/// One action run (`ListActionExecutions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionRun {
+    pub stage: String,
+    pub action: String,
+    /// `InProgress`, `Succeeded`, `Failed`, `Abandoned`.
+    pub status: String,
+    pub error_message: Option<String>,
+    pub external_summary: Option<String>,
+    pub external_url: Option<String>,
+    /// Seconds since the epoch.
+    pub last_update: Option<i64>,
+}
+
+/// One execution of the pipeline (`ListPipelineExecutions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub execution_id: String,
+    /// `InProgress`, `Succeeded`, `Failed`, `Stopped`, `Superseded`, ...
+    pub status: String,
+    /// Seconds since the epoch.
+    pub start: Option<i64>,
+    pub last_update: Option<i64>,
+}
+
+/// How an execution was started.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExecutionTrigger {
+    #[serde(rename = "type")]
+    pub trigger_type: String,
+    pub detail: Option<String>,
+}
+
+/// What CodePipeline knows about executions, for enrichment (README "Alerts").
 pub trait PipelineHistory: Send + Sync {
     /// `GetPipelineExecution`.
     fn execution<'a>(
@@ -108,3 +205,6 @@ pub trait AlertPublisher: Send + Sync {
     /// Sends `message`; answers the SNS message id.
     fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>>;
 }
+
+#[cfg(test)]
+pub(crate) mod fakes;

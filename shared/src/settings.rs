@@ -1,4 +1,4 @@
-//! The environment each function reads once, at cold start (SPEC §2).
+//! The environment each function reads once, at cold start (README "Configuration").
 
 use crate::config::ConfigError;
 use crate::ports::AwsError;

@@ -1,9 +1,9 @@
-//! Running start plans: exactly-once claims, concurrent bounded starts, and the result of each.
-//! Shared by the Git and S3 entry points.
+//! Running the starts of trigger decisions: exactly-once claims, concurrent bounded starts, and
+//! each decision handed back with what became of it. Shared by the Git and S3 entry points.
 
 use crate::once::{once, Once};
-use crate::ports::{BoxFuture, BusEvent, DedupStore, EventPublisher, PipelineStarter};
-use crate::trigger::StartPlan;
+use crate::ports::{BoxFuture, BusEvent, DedupStore, EventPublisher, PipelineStarter, StartPlan};
+use crate::trigger::{Decision, Outcome};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
 
@@ -17,6 +17,22 @@ pub enum StartResult {
     Started { execution_id: Option<String>, duplicate: bool },
     /// Not started; `transient` failures are worth a retry (503 / invocation error).
     Failed { error: String, transient: bool },
+}
+
+/// A decision with what became of it; `context` is what the caller decided it for (a change,
+/// an S3 object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided<'d, C> {
+    pub context: C,
+    pub decision: &'d Decision,
+    pub verdict: Verdict<'d>,
+}
+
+/// A skip, or the start plan with its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'d> {
+    Skipped(&'d str),
+    Ran(&'d StartPlan, StartResult),
 }
 
 /// Starts plans through the ports, once per token.
@@ -36,11 +52,26 @@ impl StartRunner {
         self.dry_run
     }
 
-    /// Runs every plan, at most [`START_CONCURRENCY`] at a time; results in plan order.
-    pub async fn run_all(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
+    /// Runs the start of every decision that starts, at most [`START_CONCURRENCY`] at a time, and
+    /// answers every decision (skips included) with its verdict, in the order given.
+    pub async fn run_decisions<'d, C: Send>(
+        &self,
+        decisions: impl IntoIterator<Item = (C, &'d Decision)>,
+        now: i64,
+    ) -> Vec<Decided<'d, C>> {
         // Boxed so the stream's type does not carry a higher-ranked closure (keeps it `Send`).
-        let runs: Vec<BoxFuture<'_, StartResult>> =
-            plans.iter().map(|plan| Box::pin(self.run(plan, now)) as BoxFuture<'_, _>).collect();
+        let runs: Vec<BoxFuture<'_, Decided<'d, C>>> = decisions
+            .into_iter()
+            .map(|(context, decision)| {
+                Box::pin(async move {
+                    let verdict = match &decision.outcome {
+                        Outcome::Skip(reason) => Verdict::Skipped(reason),
+                        Outcome::Start(plan) => Verdict::Ran(plan, self.run(plan, now).await),
+                    };
+                    Decided { context, decision, verdict }
+                }) as BoxFuture<'_, _>
+            })
+            .collect();
         stream::iter(runs).buffered(START_CONCURRENCY).collect().await
     }
 
@@ -61,22 +92,8 @@ impl StartRunner {
     }
 }
 
-/// Current Unix time in seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
-}
-
-/// `object` with the fields of `more` added (both JSON objects): a decision's summary entry or
-/// event grows its outcome's fields.
-pub fn with_fields(mut object: serde_json::Value, more: serde_json::Value) -> serde_json::Value {
-    if let (Some(fields), serde_json::Value::Object(more)) = (object.as_object_mut(), more) {
-        fields.extend(more);
-    }
-    object
-}
-
 /// Publishes decision events (none in dry-run mode); a failure is logged and never fails the
-/// caller (SPEC §3.6).
+/// caller (README "Decision events").
 pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: bool, events: &[BusEvent]) {
     let Some(bus) = bus else { return };
     if dry_run || events.is_empty() {
@@ -84,85 +101,5 @@ pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: b
     }
     if let Err(e) = bus.publish(events).await {
         tracing::error!(error = %e, "could not publish decision events");
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod fakes {
-    //! In-memory ports for tests.
-    use super::*;
-    use crate::ports::{AwsError, Claim};
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    /// Records every start; fails pipelines named in `fail`.
-    #[derive(Default)]
-    pub struct FakeStarter {
-        pub started: Mutex<Vec<StartPlan>>,
-        pub fail: HashMap<String, AwsError>,
-    }
-
-    impl PipelineStarter for FakeStarter {
-        fn start<'a>(&'a self, plan: &'a StartPlan) -> BoxFuture<'a, Result<String, AwsError>> {
-            Box::pin(async move {
-                if let Some(e) = self.fail.get(&plan.pipeline) {
-                    return Err(e.clone());
-                }
-                let mut started = self.started.lock().unwrap();
-                started.push(plan.clone());
-                Ok(format!("exec-{}", started.len()))
-            })
-        }
-    }
-
-    #[derive(Default)]
-    pub struct FakeDedup {
-        pub records: Mutex<HashMap<String, Option<String>>>,
-    }
-
-    impl DedupStore for FakeDedup {
-        fn claim<'a>(&'a self, key: &'a str, _now: i64) -> BoxFuture<'a, Result<Claim, AwsError>> {
-            Box::pin(async move {
-                let mut records = self.records.lock().unwrap();
-                Ok(match records.get(key) {
-                    Some(Some(id)) => Claim::Completed(id.clone()),
-                    Some(None) => Claim::InProgress,
-                    None => {
-                        records.insert(key.to_owned(), None);
-                        Claim::Claimed
-                    }
-                })
-            })
-        }
-        fn complete<'a>(&'a self, key: &'a str, value: &'a str, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async move {
-                self.records.lock().unwrap().insert(key.to_owned(), Some(value.to_owned()));
-                Ok(())
-            })
-        }
-        fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async move {
-                self.records.lock().unwrap().remove(key);
-                Ok(())
-            })
-        }
-    }
-
-    #[derive(Default)]
-    pub struct FakeBus {
-        pub events: Mutex<Vec<BusEvent>>,
-        pub fail: bool,
-    }
-
-    impl EventPublisher for FakeBus {
-        fn publish<'a>(&'a self, events: &'a [BusEvent]) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async move {
-                if self.fail {
-                    return Err(AwsError::Transient("bus down".into()));
-                }
-                self.events.lock().unwrap().extend_from_slice(events);
-                Ok(())
-            })
-        }
     }
 }

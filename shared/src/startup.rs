@@ -2,9 +2,14 @@
 
 use crate::aws;
 use crate::config::Config;
-use crate::settings::{ConfigSource, SecretSetting, Settings, StartupError};
+use crate::notifier::{NotifierPorts, NotifierService};
+use crate::ports::{DedupStore, EventPublisher};
+use crate::s3::S3TriggerService;
+use crate::secrets::{parse_secret_text, SecretCache, Secrets};
+use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError};
 use crate::start::StartRunner;
-use crate::webhook::{parse_secret_text, SecretCache, Secrets, WebhookService};
+use crate::webhook::WebhookService;
+use aws_config::SdkConfig;
 use std::sync::Arc;
 
 /// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
@@ -13,10 +18,10 @@ pub fn init_logging() {
 }
 
 /// The configuration document, from the environment or SSM, validated.
-pub async fn load_config(settings: &Settings, sdk: &aws_config::SdkConfig) -> Result<Arc<Config>, StartupError> {
+pub async fn load_config(settings: &Settings, sdk: &SdkConfig) -> Result<Arc<Config>, StartupError> {
     let text = match &settings.config {
         ConfigSource::Inline(doc) => doc.clone(),
-        ConfigSource::Parameter(name) => aws::ssm::read_parameter(&aws_sdk_ssm::Client::new(sdk), name)
+        ConfigSource::Parameter(name) => aws::read_parameter(sdk, name)
             .await
             .map_err(|source| StartupError::Parameter { name: name.clone(), source })?,
     };
@@ -24,36 +29,24 @@ pub async fn load_config(settings: &Settings, sdk: &aws_config::SdkConfig) -> Re
 }
 
 /// Starts pipelines through CodePipeline, once per token when a dedup table is set.
-pub fn start_runner(settings: &Settings, sdk: &aws_config::SdkConfig) -> StartRunner {
-    let starter = Arc::new(aws::codepipeline::CodePipelineStarter::new(aws_sdk_codepipeline::Client::new(sdk)));
-    StartRunner::new(starter, dedup_store(settings, sdk), settings.dry_run)
+pub fn start_runner(settings: &Settings, sdk: &SdkConfig) -> StartRunner {
+    StartRunner::new(aws::pipeline_starter(sdk), dedup_store(settings, sdk), settings.dry_run)
 }
 
 /// The exactly-once records, when `HERALD_DEDUP_TABLE` is set.
-fn dedup_store(settings: &Settings, sdk: &aws_config::SdkConfig) -> Option<Arc<dyn crate::ports::DedupStore>> {
-    settings.dedup_table.as_ref().map(|table| {
-        Arc::new(aws::dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
-            as Arc<dyn crate::ports::DedupStore>
-    })
+fn dedup_store(settings: &Settings, sdk: &SdkConfig) -> Option<Arc<dyn DedupStore>> {
+    settings.dedup_table.as_deref().map(|table| aws::dedup_store(sdk, table))
 }
 
 /// The decision-event publisher, when `HERALD_EVENT_BUS` is set.
-pub fn event_publisher(
-    settings: &Settings,
-    sdk: &aws_config::SdkConfig,
-) -> Option<Arc<dyn crate::ports::EventPublisher>> {
-    settings.event_bus.as_ref().map(|bus| {
-        Arc::new(aws::eventbridge::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus))
-            as Arc<dyn crate::ports::EventPublisher>
-    })
+pub fn event_publisher(settings: &Settings, sdk: &SdkConfig) -> Option<Arc<dyn EventPublisher>> {
+    settings.event_bus.as_deref().map(|bus| aws::event_publisher(sdk, bus))
 }
 
 /// The `git-webhook` service with its AWS adapters.
-pub fn webhook_service(settings: &Settings, sdk: &aws_config::SdkConfig, config: Arc<Config>) -> WebhookService {
+pub fn webhook_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> WebhookService {
     let secrets = match &settings.webhook_secret {
-        SecretSetting::SecretsManager(arn) => Secrets::Loaded(SecretCache::new(Arc::new(
-            aws::secretsmanager::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), arn),
-        ))),
+        SecretSetting::SecretsManager(arn) => Secrets::Loaded(SecretCache::new(aws::secret_source(sdk, arn))),
         SecretSetting::Inline(text) => Secrets::Fixed(Arc::new(parse_secret_text(Some(text)))),
         SecretSetting::None => {
             tracing::error!(
@@ -71,33 +64,29 @@ pub fn log_fatal(error: &StartupError) {
 }
 
 /// The `s3-trigger` service with its AWS adapters.
-pub fn s3_trigger_service(
-    settings: &Settings,
-    sdk: &aws_config::SdkConfig,
-    config: Arc<Config>,
-) -> crate::s3::S3TriggerService {
-    crate::s3::S3TriggerService::new(config, start_runner(settings, sdk), event_publisher(settings, sdk))
+pub fn s3_trigger_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> S3TriggerService {
+    S3TriggerService::new(config, start_runner(settings, sdk), event_publisher(settings, sdk))
 }
 
 /// The `pipeline-notifier` service with its AWS adapters. Every alert rule needs a topic: its
 /// own `topic_arn` or `HERALD_TOPIC_ARN`.
 pub fn notifier_service(
     settings: &Settings,
-    sdk: &aws_config::SdkConfig,
+    sdk: &SdkConfig,
     config: Arc<Config>,
-) -> Result<crate::notifier::NotifierService, StartupError> {
+) -> Result<NotifierService, StartupError> {
     if settings.topic_arn.is_none() {
         if let Some(rule) = config.alerts_without_topic().next() {
             return Err(StartupError::Env(
-                crate::settings::vars::TOPIC_ARN,
+                vars::TOPIC_ARN,
                 format!("not set, and alert rule {:?} names no topic_arn", rule.name),
             ));
         }
     }
-    let ports = crate::notifier::NotifierPorts {
-        history: Arc::new(aws::codepipeline::CodePipelineHistory::new(aws_sdk_codepipeline::Client::new(sdk))),
-        publisher: Arc::new(aws::sns::SnsPublisher::new(aws_sdk_sns::Client::new(sdk))),
+    let ports = NotifierPorts {
+        history: aws::pipeline_history(sdk),
+        publisher: aws::alert_publisher(sdk),
         dedup: dedup_store(settings, sdk),
     };
-    Ok(crate::notifier::NotifierService::new(config, settings.topic_arn.clone(), ports, settings.dry_run))
+    Ok(NotifierService::new(config, settings.topic_arn.clone(), ports, settings.dry_run))
 }

@@ -1,56 +1,17 @@
 //! Trigger decisions: given the configuration and a change, which pipelines start and why the
 //! others do not. Pure and synchronous; the `explain` of every skip lives here.
 
-use crate::auth::SecretScope;
-use crate::change::{Change, EventKind};
-use crate::config::{Config, GitRule, PipelineName, Trigger};
+use crate::change::{Change, EventKind, S3Object};
+use crate::config::{Config, GitRule, PipelineName, S3Rule, Trigger};
+use crate::ports::{RevisionType, SourceRevision, StartPlan};
+use crate::secrets::SecretScope;
 use crate::template::{first_line, Field, Fields};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use crate::token;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// Commit-message markers that skip a trigger (case-insensitive), as named in skip reasons.
 pub const SKIP_MARKERS: [&str; 4] = ["[skip ci]", "[ci skip]", "[no ci]", "[skip herald]"];
-
-/// How a start pins the pipeline's source action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RevisionType {
-    CommitId,
-    S3ObjectVersionId,
-    S3ObjectKey,
-}
-
-impl RevisionType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CommitId => "COMMIT_ID",
-            Self::S3ObjectVersionId => "S3_OBJECT_VERSION_ID",
-            Self::S3ObjectKey => "S3_OBJECT_KEY",
-        }
-    }
-}
-
-/// `sourceRevisions` entry of a start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SourceRevision {
-    pub action_name: String,
-    pub revision_type: RevisionType,
-    pub revision_value: String,
-}
-
-/// Everything `StartPipelineExecution` needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StartPlan {
-    pub pipeline: String,
-    /// Deterministic `clientRequestToken`: a redelivery cannot start a second execution.
-    pub client_request_token: String,
-    pub source_revision: Option<SourceRevision>,
-    pub variables: Vec<(String, String)>,
-    /// What the decision noticed but did not skip for (incomplete file list, empty variables).
-    pub notes: Vec<String>,
-}
 
 /// Start or skip, for one trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,23 +36,6 @@ impl Decision {
             Outcome::Skip(_) => None,
         }
     }
-}
-
-impl StartPlan {
-    /// The variables as a JSON object, for answers and decision events.
-    pub fn variables_json(&self) -> serde_json::Value {
-        self.variables.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
-    }
-}
-
-/// The deterministic client request token: 64 hex characters of SHA-256 over the parts.
-pub fn client_request_token(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    hex::encode(hasher.finalize())
 }
 
 /// The skip marker in `message`, if any.
@@ -202,9 +146,56 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
     });
     StartPlan {
         pipeline: trigger.pipeline.as_str().to_owned(),
-        client_request_token: client_request_token(&parts),
+        client_request_token: token::deterministic(&parts),
         source_revision,
         variables: render_variables(trigger, change, &mut notes),
+        notes,
+    }
+}
+
+/// Decides every `s3` trigger whose bucket matches.
+pub fn decide_s3(config: &Config, object: &S3Object) -> Vec<Decision> {
+    config
+        .s3_triggers()
+        .filter(|(_, rule)| rule.bucket.is_match(&object.bucket))
+        .map(|(trigger, rule)| Decision {
+            trigger: trigger.name.clone(),
+            pipeline: trigger.pipeline.clone(),
+            outcome: match s3_skip_reason(rule, object) {
+                Some(reason) => Outcome::Skip(reason),
+                None => Outcome::Start(s3_plan(trigger, object)),
+            },
+        })
+        .collect()
+}
+
+fn s3_skip_reason(rule: &S3Rule, object: &S3Object) -> Option<String> {
+    match &rule.keys {
+        Some(keys) if !keys.is_match(&object.key) => Some(format!("key {} does not match keys", object.key)),
+        _ => None,
+    }
+}
+
+fn s3_plan(trigger: &Trigger, object: &S3Object) -> StartPlan {
+    let source_revision = trigger.source_action.as_ref().map(|action| match &object.version_id {
+        Some(version) => SourceRevision {
+            action_name: action.clone(),
+            revision_type: RevisionType::S3ObjectVersionId,
+            revision_value: version.clone(),
+        },
+        None => SourceRevision {
+            action_name: action.clone(),
+            revision_type: RevisionType::S3ObjectKey,
+            revision_value: object.key.clone(),
+        },
+    });
+    let mut notes = Vec::new();
+    let variables = render_variables(trigger, object, &mut notes);
+    StartPlan {
+        pipeline: trigger.pipeline.as_str().to_owned(),
+        client_request_token: token::deterministic(&["s3", &object.event_id, &trigger.name, trigger.pipeline.as_str()]),
+        source_revision,
+        variables,
         notes,
     }
 }
@@ -244,6 +235,19 @@ impl Fields for Change {
             Field::Delivery => self.delivery.as_str().into(),
             Field::CloneUrl => self.clone_url.as_str().into(),
             Field::Bucket | Field::Key | Field::VersionId | Field::Etag | Field::EventId => "".into(),
+        }
+    }
+}
+
+impl Fields for S3Object {
+    fn field(&self, field: Field) -> Cow<'_, str> {
+        match field {
+            Field::Bucket => self.bucket.as_str().into(),
+            Field::Key => self.key.as_str().into(),
+            Field::VersionId => self.version_id.as_deref().unwrap_or_default().into(),
+            Field::Etag => self.etag.as_deref().unwrap_or_default().into(),
+            Field::EventId => self.event_id.as_str().into(),
+            _ => "".into(),
         }
     }
 }
@@ -338,7 +342,7 @@ mod tests {
         );
         assert_eq!(plan.notes, ["variable PR rendered empty and was left out"]);
         assert_eq!(plan.client_request_token.len(), 64);
-        assert_eq!(plan.client_request_token, client_request_token(&["github", "d1", "app-main", "app-pipeline"]));
+        assert_eq!(plan.client_request_token, token::deterministic(&["github", "d1", "app-main", "app-pipeline"]));
     }
 
     #[test]
@@ -446,5 +450,68 @@ mod tests {
             outcomes(&c, &change)[0].1.as_ref().unwrap_err(),
             "the payload names no commit to pin the source action to"
         );
+    }
+
+    mod s3 {
+        //! S3 decisions over the samples of `events/s3-trigger/`.
+        use super::super::*;
+        use crate::s3::event::tests::objects;
+
+        fn config() -> Config {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/s3-trigger/herald-config.json");
+            Config::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+        }
+
+        fn plan_of(d: &Decision) -> &StartPlan {
+            match &d.outcome {
+                Outcome::Start(p) => p,
+                Outcome::Skip(r) => panic!("skipped: {r}"),
+            }
+        }
+
+        #[test]
+        fn matching_revision_choice_and_variables() {
+            let c = config();
+            let put = &objects("cloudtrail-put-object.json")[0];
+            let decisions = decide_s3(&c, put);
+            assert_eq!(decisions.len(), 2, "both triggers' buckets match");
+            let plan = plan_of(&decisions[0]);
+            let revision = plan.source_revision.as_ref().unwrap();
+            assert_eq!(
+                (revision.revision_type, revision.revision_value.as_str()),
+                (RevisionType::S3ObjectVersionId, "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+            );
+            assert!(plan.variables.contains(&("ARTIFACT_KEY".into(), "releases/app/app-1.4.2.zip".into())));
+            assert_eq!(
+                decisions[1].outcome,
+                Outcome::Skip("key releases/app/app-1.4.2.zip does not match keys".into())
+            );
+            let mut unversioned = put.clone();
+            unversioned.version_id = None;
+            let d = decide_s3(&c, &unversioned);
+            let revision = plan_of(&d[0]).source_revision.clone().unwrap();
+            assert_eq!(
+                (revision.revision_type, revision.revision_value.as_str()),
+                (RevisionType::S3ObjectKey, "releases/app/app-1.4.2.zip")
+            );
+            assert!(plan_of(&d[0])
+                .notes
+                .contains(&"variable ARTIFACT_VERSION rendered empty and was left out".to_string()));
+            let mut other_bucket = put.clone();
+            other_bucket.bucket = "elsewhere".into();
+            assert!(decide_s3(&c, &other_bucket).is_empty());
+        }
+
+        #[test]
+        fn tokens_are_stable_per_event_and_differ_between_events() {
+            let c = config();
+            let put = &objects("cloudtrail-put-object.json")[0];
+            let token = |o: &S3Object| plan_of(&decide_s3(&c, o)[0]).client_request_token.clone();
+            assert_eq!(token(put), token(&objects("cloudtrail-put-object.json")[0]));
+            let mut other = put.clone();
+            other.event_id = "another".into();
+            assert_ne!(token(put), token(&other));
+            assert_eq!(token(put).len(), 64);
+        }
     }
 }

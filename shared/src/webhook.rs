@@ -1,28 +1,25 @@
-//! The Git webhook use case: one HTTP request in, one answer out (SPEC §3).
+//! The Git webhook use case: one HTTP request in, one answer out (README "Git webhooks").
 //!
-//! Checks run in SPEC's order: method (405), size (413), provider and authentication
+//! Checks run in this order: method (405), size (413), provider and authentication
 //! (400/401), body (400). Only then are triggers decided and pipelines started.
 
-use crate::auth::WebhookSecrets;
 use crate::change::{Change, ProviderKind};
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::metrics;
-use crate::ports::{AwsError, BusEvent, EventPublisher, SecretSource};
+use crate::ports::EventPublisher;
 use crate::providers::{self, Content, Headers};
-use crate::start::{publish_decisions, unix_now, with_fields, StartResult, StartRunner};
-use crate::trigger::{decide_git, Decision, Outcome};
+use crate::report::{Report, Subject};
+use crate::secrets::{SecretScope, Secrets};
+use crate::start::{publish_decisions, StartRunner};
+use crate::trigger::{decide_git, Decision};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// Lambda's own request limit; larger bodies are answered 413 before anything else is read.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// Seconds a sender should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 30;
-/// How long loaded secrets are trusted before Secrets Manager is asked again (rotation).
-pub const SECRET_TTL: Duration = Duration::from_secs(300);
-
 /// An HTTP request, body already base64-decoded where the event said so.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest {
@@ -47,63 +44,6 @@ impl WebhookResponse {
 
     fn unauthorized() -> Self {
         Self::error(401, "unauthorized")
-    }
-}
-
-/// Where the webhook secrets come from.
-pub enum Secrets {
-    /// `HERALD_WEBHOOK_SECRET` (local runs and tests) or none at all.
-    Fixed(Arc<WebhookSecrets>),
-    /// Secrets Manager, reloaded after [`SECRET_TTL`].
-    Loaded(SecretCache),
-}
-
-/// Secrets loaded from a [`SecretSource`], cached for [`SECRET_TTL`].
-pub struct SecretCache {
-    source: Arc<dyn SecretSource>,
-    cached: Mutex<Option<(Instant, Arc<WebhookSecrets>)>>,
-}
-
-impl SecretCache {
-    pub fn new(source: Arc<dyn SecretSource>) -> Self {
-        Self { source, cached: Mutex::new(None) }
-    }
-
-    /// The current secrets. A failed refresh keeps serving the previous ones; a failed first
-    /// load is an error (answered 503: the sender retries, nothing is accepted unverified).
-    pub async fn get(&self) -> Result<Arc<WebhookSecrets>, AwsError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((at, secrets)) = cached.as_ref() {
-            if at.elapsed() < SECRET_TTL {
-                return Ok(secrets.clone());
-            }
-        }
-        match self.source.load().await {
-            Ok(text) => {
-                let secrets = Arc::new(parse_secret_text(text.as_deref()));
-                *cached = Some((Instant::now(), secrets.clone()));
-                Ok(secrets)
-            }
-            Err(e) => match cached.as_ref() {
-                Some((_, stale)) => {
-                    tracing::warn!(error = %e, "could not refresh the webhook secret; using the cached one");
-                    Ok(stale.clone())
-                }
-                None => Err(e),
-            },
-        }
-    }
-}
-
-/// Reads a secret string; an unreadable one means no secret (fail closed), logged without the value.
-pub fn parse_secret_text(text: Option<&str>) -> WebhookSecrets {
-    match text.map(WebhookSecrets::parse) {
-        None => WebhookSecrets::none(),
-        Some(Ok(secrets)) => secrets,
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "webhook secret unusable; every request will be rejected");
-            WebhookSecrets::none()
-        }
     }
 }
 
@@ -195,84 +135,24 @@ impl WebhookService {
         answer.into_response()
     }
 
-    async fn process(&self, changes: &[Change], scope: &crate::auth::SecretScope, answer: &mut Answer, now: i64) {
+    async fn process(&self, changes: &[Change], scope: &SecretScope, answer: &mut Answer, now: i64) {
         let multi_ref = changes.len() > 1;
         let decided: Vec<(&Change, Vec<Decision>)> =
             changes.iter().map(|c| (c, decide_git(&self.config, scope, c, multi_ref))).collect();
-        let plans: Vec<_> = decided.iter().flat_map(|(_, ds)| ds.iter().filter_map(Decision::start_plan)).collect();
-        let mut results = self.runner.run_all(&plans, now).await.into_iter();
-        let mut events = Vec::new();
-        for (change, decisions) in &decided {
-            let summary = change_summary(change);
-            for decision in decisions {
-                match &decision.outcome {
-                    Outcome::Skip(reason) => {
-                        log_decision(change, decision, "skipped", reason);
-                        answer.skipped(&decision.trigger, reason);
-                        events.push(bus_event("Trigger Skipped", &summary, decision, json!({ "reason": reason })));
-                    }
-                    Outcome::Start(plan) => {
-                        let Some(result) = results.next() else {
-                            continue;
-                        };
-                        match result {
-                            StartResult::Started { execution_id, duplicate } => {
-                                let note = plan.notes.join("; ");
-                                log_decision(change, decision, if duplicate { "duplicate" } else { "started" }, &note);
-                                if !duplicate && execution_id.is_some() {
-                                    metrics::count("PipelinesStarted", 1, &[("provider", change.provider.as_str())]);
-                                }
-                                answer.started(decision, plan, execution_id.as_deref(), duplicate);
-                                events.push(bus_event("Pipeline Triggered", &summary, decision, json!({ "execution_id": execution_id, "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes })));
-                            }
-                            StartResult::Failed { error, transient } => {
-                                log_decision(change, decision, if transient { "retry" } else { "failed" }, &error);
-                                answer.failed(decision, &error, transient);
-                                events.push(bus_event(
-                                    "Trigger Failed",
-                                    &summary,
-                                    decision,
-                                    json!({ "error": error, "transient": transient }),
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
+        // Collected, not a lazy iterator: its closures' lifetimes would make the future not `Send`.
+        let all: Vec<(&Change, &Decision)> =
+            decided.iter().flat_map(|(change, decisions)| decisions.iter().map(move |d| (*change, d))).collect();
+        let mut report = Report::default();
+        for ran in self.runner.run_decisions(all, now).await {
+            report.add(Subject::Git(ran.context), &ran);
         }
-        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &events).await;
+        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
+        answer.add(report);
     }
 }
 
 fn retry_later(body: Value) -> WebhookResponse {
     WebhookResponse { status: 503, headers: vec![("Retry-After", RETRY_AFTER_SECS.to_string())], body }
-}
-
-fn log_decision(change: &Change, decision: &Decision, outcome: &str, reason: &str) {
-    if outcome == "failed" {
-        tracing::error!(provider = %change.provider, delivery = %change.delivery, trigger = %decision.trigger, pipeline = %decision.pipeline, outcome, reason, "decision");
-    } else {
-        tracing::info!(provider = %change.provider, delivery = %change.delivery, trigger = %decision.trigger, pipeline = %decision.pipeline, outcome, reason, "decision");
-    }
-}
-
-/// The change as decision events describe it.
-pub fn change_summary(change: &Change) -> Value {
-    json!({
-        "provider": change.provider.as_str(),
-        "event": change.event.as_str(),
-        "delivery": change.delivery,
-        "repository": change.repository,
-        "ref": change.git_ref,
-        "commit": change.commit,
-        "author": change.author,
-        "pull_request": change.pull_request.as_ref().map(|p| json!({ "number": p.number, "action": p.action.as_str(), "source_branch": p.source_branch, "target_branch": p.target_branch })),
-    })
-}
-
-fn bus_event(detail_type: &'static str, change: &Value, decision: &Decision, extra: Value) -> BusEvent {
-    let detail = json!({ "change": change, "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
-    BusEvent { detail_type, detail: with_fields(detail, extra) }
 }
 
 /// The 200/503 body under construction.
@@ -289,34 +169,14 @@ impl Answer {
         }
     }
 
-    fn push(&mut self, list: &str, entry: Value) {
-        if let Some(items) = self.body[list].as_array_mut() {
-            items.push(entry);
-        }
-    }
-
-    fn started(&mut self, d: &Decision, plan: &crate::trigger::StartPlan, execution_id: Option<&str>, duplicate: bool) {
-        let mut entry = json!({ "trigger": d.trigger, "pipeline": d.pipeline.as_str(), "execution_id": execution_id });
-        if duplicate {
-            entry["duplicate"] = json!(true);
+    fn add(&mut self, report: Report) {
+        self.transient |= report.transient;
+        if report.duplicate {
             self.body["duplicate"] = json!(true);
         }
-        if !plan.notes.is_empty() {
-            entry["notes"] = json!(plan.notes);
-        }
-        self.push("started", entry);
-    }
-
-    fn skipped(&mut self, trigger: &str, reason: &str) {
-        self.push("skipped", json!({ "trigger": trigger, "reason": reason }));
-    }
-
-    fn failed(&mut self, d: &Decision, error: &str, transient: bool) {
-        self.transient |= transient;
-        self.push(
-            "failed",
-            json!({ "trigger": d.trigger, "pipeline": d.pipeline.as_str(), "error": error, "retryable": transient }),
-        );
+        self.body["started"] = Value::Array(report.started);
+        self.body["skipped"] = Value::Array(report.skipped);
+        self.body["failed"] = Value::Array(report.failed);
     }
 
     fn outcome(&self) -> &'static str {

@@ -1,11 +1,11 @@
-//! Enrichment (SPEC §5.2): what CodePipeline knows about an execution beyond the event — the
+//! Enrichment (README "Alerts"): what CodePipeline knows about an execution beyond the event — the
 //! commit, the trigger, the failed action and its error, the previous outcome, the duration.
 //! Each call that fails leaves its part out and is named in [`Enrichment::failed_calls`]; the
 //! alert is still sent.
 
-use super::event::{PipelineEvent, Trigger};
+use super::event::PipelineEvent;
 use super::{Kind, Previous};
-use crate::ports::{AwsError, PipelineHistory};
+use crate::ports::{ActionRun, AwsError, ExecutionDetails, ExecutionSummary, ExecutionTrigger, PipelineHistory};
 use crate::template::truncate_chars;
 use serde_json::Value;
 
@@ -13,49 +13,6 @@ use serde_json::Value;
 pub const HISTORY_DEPTH: i32 = 25;
 /// Longest commit message and failure summary kept (characters).
 pub const MAX_DETAIL_CHARS: usize = 2000;
-
-/// `GetPipelineExecution`, reduced to what alerts use.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecutionDetails {
-    pub revisions: Vec<ArtifactRevision>,
-    pub trigger: Option<Trigger>,
-    /// The execution's `statusSummary` (e.g. why it stopped).
-    pub status_summary: Option<String>,
-}
-
-/// One source revision of an execution.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ArtifactRevision {
-    pub revision_id: Option<String>,
-    /// `revisionSummary`: plain text, or JSON with a `CommitMessage`.
-    pub summary: Option<String>,
-    pub url: Option<String>,
-}
-
-/// One action run (`ListActionExecutions`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActionRun {
-    pub stage: String,
-    pub action: String,
-    /// `InProgress`, `Succeeded`, `Failed`, `Abandoned`.
-    pub status: String,
-    pub error_message: Option<String>,
-    pub external_summary: Option<String>,
-    pub external_url: Option<String>,
-    /// Seconds since the epoch.
-    pub last_update: Option<i64>,
-}
-
-/// One execution of the pipeline (`ListPipelineExecutions`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecutionSummary {
-    pub execution_id: String,
-    /// `InProgress`, `Succeeded`, `Failed`, `Stopped`, `Superseded`, ...
-    pub status: String,
-    /// Seconds since the epoch.
-    pub start: Option<i64>,
-    pub last_update: Option<i64>,
-}
 
 /// The commit an execution ran.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -78,7 +35,7 @@ pub struct Failure {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enrichment {
     pub revision: Option<Revision>,
-    pub trigger: Option<Trigger>,
+    pub trigger: Option<ExecutionTrigger>,
     pub failure: Option<Failure>,
     pub duration_seconds: Option<i64>,
     /// `None`: not read, or the call failed.
@@ -244,6 +201,7 @@ fn failure_from_event(event: &PipelineEvent) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::ArtifactRevision;
 
     fn summary(id: &str, status: &str) -> ExecutionSummary {
         ExecutionSummary { execution_id: id.into(), status: status.into(), start: Some(100), last_update: Some(400) }

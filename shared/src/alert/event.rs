@@ -1,4 +1,4 @@
-//! The inputs of `pipeline-notifier` (SPEC §5.1): CodePipeline pipeline, stage and action
+//! The inputs of `pipeline-notifier` (README "Alerts"): CodePipeline pipeline, stage and action
 //! execution state changes, and CloudTrail-recorded changes to pipelines.
 //!
 //! Read through `serde_json::Value` pointers rather than fixed structs: real events carry
@@ -6,6 +6,7 @@
 //! (`start-time`, `execution-trigger`, `pipeline-execution-attempt`); only what is used is read.
 
 use super::Kind;
+use crate::ports::ExecutionTrigger;
 use serde_json::Value;
 
 /// The mutating CodePipeline calls reported as `AUDIT`.
@@ -41,18 +42,10 @@ pub struct PipelineEvent {
     /// Execution start (RFC 3339), when the event carries it.
     pub start_time: Option<String>,
     /// How the execution was started, when the event carries it.
-    pub trigger: Option<Trigger>,
+    pub trigger: Option<ExecutionTrigger>,
     /// An action event's own result (used when `ListActionExecutions` cannot be read).
     pub result: Option<ActionResult>,
     pub audit: Option<Audit>,
-}
-
-/// How an execution was started.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Trigger {
-    #[serde(rename = "type")]
-    pub trigger_type: String,
-    pub detail: Option<String>,
 }
 
 /// The `execution-result` of an action event.
@@ -135,8 +128,10 @@ fn state_change(event: &Value, kind: Kind) -> Input {
     }
     let approval = kind == Kind::Action && text(event, "/detail/type/category") == Some("Approval");
     let kind = if approval && state == "STARTED" { Kind::Approval } else { kind };
-    let trigger = owned(event, "/detail/execution-trigger/trigger-type")
-        .map(|trigger_type| Trigger { trigger_type, detail: owned(event, "/detail/execution-trigger/trigger-detail") });
+    let trigger = owned(event, "/detail/execution-trigger/trigger-type").map(|trigger_type| ExecutionTrigger {
+        trigger_type,
+        detail: owned(event, "/detail/execution-trigger/trigger-detail"),
+    });
     let result = event.pointer("/detail/execution-result").map(|r| ActionResult {
         summary: owned(r, "/external-execution-summary").or_else(|| owned(r, "/error-code")),
         external_url: owned(r, "/external-execution-url"),

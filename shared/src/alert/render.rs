@@ -1,10 +1,11 @@
-//! The alert as people and programs read it (SPEC §5.3): the alert document, the subject, the
+//! The alert as people and programs read it (README "Alerts"): the alert document, the subject, the
 //! email / SMS / Amazon Q Developer (Chatbot) texts, and the SNS message that carries them.
 
 use super::enrich::{Enrichment, Failure, Revision};
-use super::event::{Audit, PipelineEvent, Trigger};
+use super::event::{Audit, PipelineEvent};
 use super::Match;
 use crate::config::AlertToken;
+use crate::ports::ExecutionTrigger;
 use crate::ports::SnsMessage;
 use crate::template::{first_line, truncate_chars};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -16,7 +17,7 @@ use std::fmt::Write;
 pub const SCHEMA: &str = "herald.alert/v1";
 /// SNS's limit for a whole message (body, subject and attributes): 256 KiB.
 pub const SNS_MAX_BYTES: usize = 256 * 1024;
-/// The longest subject SNS accepts is 100; SPEC keeps one below.
+/// The longest subject SNS accepts is 100; Herald keeps one below.
 pub const MAX_SUBJECT_CHARS: usize = 99;
 /// An SMS is one short line.
 pub const MAX_SMS_CHARS: usize = 160;
@@ -39,7 +40,7 @@ pub struct Alert {
     pub time: String,
     pub console_url: String,
     pub revision: Option<Revision>,
-    pub trigger: Option<Trigger>,
+    pub trigger: Option<ExecutionTrigger>,
     pub failure: Option<Failure>,
     pub duration_seconds: Option<i64>,
     pub audit: Option<Audit>,

@@ -2,10 +2,10 @@
 //! `ListActionExecutions` and `ListPipelineExecutions` for [`PipelineHistory`].
 
 use super::classify;
-use crate::alert::enrich::{ActionRun, ArtifactRevision, ExecutionDetails, ExecutionSummary};
-use crate::alert::event::Trigger;
-use crate::ports::{AwsError, BoxFuture, PipelineHistory, PipelineStarter};
-use crate::trigger::StartPlan;
+use crate::ports::{
+    ActionRun, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails, ExecutionSummary, ExecutionTrigger,
+    PipelineHistory, PipelineStarter, StartPlan,
+};
 use aws_sdk_codepipeline::types::{
     ActionExecutionFilter, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
 };
@@ -99,7 +99,7 @@ impl PipelineHistory for CodePipelineHistory {
                     })
                     .collect(),
                 trigger: execution.trigger.and_then(|t| {
-                    Some(Trigger {
+                    Some(ExecutionTrigger {
                         trigger_type: t.trigger_type?.as_str().to_owned(),
                         detail: t.trigger_detail.filter(|d| !d.is_empty()),
                     })
@@ -187,7 +187,7 @@ impl PipelineHistory for CodePipelineHistory {
 mod tests {
     use super::*;
     use crate::aws::mock_client;
-    use crate::trigger::{RevisionType, SourceRevision};
+    use crate::ports::{RevisionType, SourceRevision};
     use aws_sdk_codepipeline::operation::start_pipeline_execution::{
         StartPipelineExecutionError, StartPipelineExecutionOutput,
     };

@@ -1,4 +1,4 @@
-//! DynamoDB adapter: idempotency records for [`DedupStore`] (SPEC §3.5, §5.5).
+//! DynamoDB adapter: idempotency records for [`DedupStore`] (ARCHITECTURE "Invariants", exactly once).
 //!
 //! One item per key: `pk`, `status` (`IN_PROGRESS` / `COMPLETE`), `value`, `lease_until`
 //! (an in-progress claim older than this may be taken over) and `expires_at` (the table's TTL).

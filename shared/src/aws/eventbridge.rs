@@ -1,4 +1,4 @@
-//! EventBridge adapter: decision events for [`EventPublisher`] (SPEC §3.6).
+//! EventBridge adapter: decision events for [`EventPublisher`] (README "Logs and metrics", decision events).
 
 use super::classify;
 use crate::ports::{AwsError, BoxFuture, BusEvent, EventPublisher};

@@ -1,4 +1,5 @@
-//! AWS adapters: the only code that imports `aws_sdk_*`. Each implements one port.
+//! AWS adapters: the only code that imports `aws_sdk_*`. Each implements one port; the functions
+//! here build each adapter from the SDK configuration, for `startup`.
 
 pub mod codepipeline;
 pub mod dynamodb;
@@ -7,14 +8,53 @@ pub mod secretsmanager;
 pub mod sns;
 pub mod ssm;
 
-use crate::ports::AwsError;
+use crate::ports::{
+    AlertPublisher, AwsError, DedupStore, EventPublisher, PipelineHistory, PipelineStarter, SecretSource,
+};
+use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::sync::Arc;
 
 /// Loads the SDK configuration once per cold start (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// `StartPipelineExecution`.
+pub fn pipeline_starter(sdk: &SdkConfig) -> Arc<dyn PipelineStarter> {
+    Arc::new(codepipeline::CodePipelineStarter::new(aws_sdk_codepipeline::Client::new(sdk)))
+}
+
+/// `GetPipelineExecution`, `ListActionExecutions`, `ListPipelineExecutions`.
+pub fn pipeline_history(sdk: &SdkConfig) -> Arc<dyn PipelineHistory> {
+    Arc::new(codepipeline::CodePipelineHistory::new(aws_sdk_codepipeline::Client::new(sdk)))
+}
+
+/// The dedup table `table`.
+pub fn dedup_store(sdk: &SdkConfig, table: &str) -> Arc<dyn DedupStore> {
+    Arc::new(dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
+}
+
+/// `PutEvents` to `bus`.
+pub fn event_publisher(sdk: &SdkConfig, bus: &str) -> Arc<dyn EventPublisher> {
+    Arc::new(eventbridge::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(sdk), bus))
+}
+
+/// The secret `arn` in Secrets Manager.
+pub fn secret_source(sdk: &SdkConfig, arn: &str) -> Arc<dyn SecretSource> {
+    Arc::new(secretsmanager::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), arn))
+}
+
+/// `sns:Publish`.
+pub fn alert_publisher(sdk: &SdkConfig) -> Arc<dyn AlertPublisher> {
+    Arc::new(sns::SnsPublisher::new(aws_sdk_sns::Client::new(sdk)))
+}
+
+/// The SSM parameter `name`'s value.
+pub async fn read_parameter(sdk: &SdkConfig, name: &str) -> Result<String, AwsError> {
+    ssm::read_parameter(&aws_sdk_ssm::Client::new(sdk), name).await
 }
 
 /// Error codes that retrying cannot fix.

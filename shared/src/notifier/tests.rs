@@ -1,74 +1,11 @@
 use super::*;
-use crate::alert::enrich::{ActionRun, ArtifactRevision, ExecutionDetails, ExecutionSummary};
-use crate::ports::{BoxFuture, SnsMessage};
-use crate::start::fakes::FakeDedup;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use crate::ports::fakes::{FakeDedup, FakeHistory, FakePublisher};
+use crate::ports::{ActionRun, ExecutionSummary, SnsMessage};
+use std::sync::atomic::Ordering;
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:herald-alerts";
 const PROD_TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:prod-alerts";
 const EXEC: &str = "3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10";
-
-/// A pipeline history in memory; `broken` makes every call fail.
-#[derive(Default)]
-struct FakeHistory {
-    recent: Vec<ExecutionSummary>,
-    runs: Vec<ActionRun>,
-    broken: bool,
-    calls: Mutex<Vec<&'static str>>,
-}
-
-impl FakeHistory {
-    fn result<T>(&self, call: &'static str, value: T) -> Result<T, AwsError> {
-        self.calls.lock().unwrap().push(call);
-        if self.broken {
-            Err(AwsError::Transient(format!("{call}: AccessDeniedException")))
-        } else {
-            Ok(value)
-        }
-    }
-}
-
-impl PipelineHistory for FakeHistory {
-    fn execution<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>> {
-        let details = ExecutionDetails {
-            revisions: vec![ArtifactRevision {
-                revision_id: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
-                summary: Some(r#"{"ProviderType":"GitHub","CommitMessage":"Speed up the resizer"}"#.into()),
-                url: None,
-            }],
-            trigger: None,
-            status_summary: None,
-        };
-        Box::pin(async move { self.result("GetPipelineExecution", details) })
-    }
-    fn action_runs<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>> {
-        Box::pin(async move { self.result("ListActionExecutions", self.runs.clone()) })
-    }
-    fn recent_executions<'a>(&'a self, _: &'a str, _: i32) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>> {
-        Box::pin(async move { self.result("ListPipelineExecutions", self.recent.clone()) })
-    }
-}
-
-#[derive(Default)]
-struct FakePublisher {
-    sent: Mutex<Vec<SnsMessage>>,
-    failures_left: AtomicUsize,
-}
-
-impl AlertPublisher for FakePublisher {
-    fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>> {
-        Box::pin(async move {
-            if self.failures_left.load(Ordering::SeqCst) > 0 {
-                self.failures_left.fetch_sub(1, Ordering::SeqCst);
-                return Err(AwsError::Transient("Publish: InternalError".into()));
-            }
-            let mut sent = self.sent.lock().unwrap();
-            sent.push(message.clone());
-            Ok(format!("msg-{}", sent.len()))
-        })
-    }
-}
 
 struct Setup {
     history: Arc<FakeHistory>,

@@ -5,10 +5,11 @@
 //! only after authentication.
 
 use super::{from_json, starts_with_ignore_case, BodyError, Content, Delivery, Headers};
-use crate::auth::{secrets_equal, SecretScope, WebhookSecrets};
+use crate::auth::secrets_equal;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
+use crate::secrets::{SecretScope, WebhookSecrets};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::Deserialize;

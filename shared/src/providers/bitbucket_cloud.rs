@@ -5,8 +5,9 @@
 //! Pushes carry no file lists, so path filters always see an incomplete list.
 
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
-use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
+use crate::auth::verify_hex_hmac;
 use crate::change::{Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`.

@@ -6,8 +6,9 @@
 //! ```
 
 use super::{from_json, BodyError, Content, Delivery, Headers};
-use crate::auth::{verify_standard_webhook, SecretScope, WebhookSecrets};
+use crate::auth::verify_standard_webhook;
 use crate::change::{ChangedFiles, ProviderKind, PushParts};
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// Standard Webhooks v1 (`webhook-id`, `webhook-timestamp`, `webhook-signature`); GitLab's

@@ -4,10 +4,11 @@
 //! `-Delivery` header the delivery, and `-Signature` carries the bare hex HMAC-SHA256 of the body.
 
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
-use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
+use crate::auth::verify_hex_hmac;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 fn header(provider: ProviderKind, suffix: &str) -> String {

@@ -4,8 +4,9 @@
 //! `X-Hub-Signature-256: sha256=<hex>` signs the raw body with HMAC-SHA256.
 
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
-use crate::auth::{verify_hex_hmac, SecretScope, WebhookSecrets};
+use crate::auth::verify_hex_hmac;
 use crate::change::{is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// GitHub caps the commits listed in a push; at the cap the file list may be partial.

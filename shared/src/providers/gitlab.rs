@@ -5,10 +5,11 @@
 //! `Idempotency-Key`, else `X-Gitlab-Event-UUID`.
 
 use super::{delivery_id, from_json, generic, BodyError, Content, Delivery, Headers};
-use crate::auth::{secrets_equal, SecretScope, WebhookSecrets};
+use crate::auth::secrets_equal;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets, now: i64) -> Option<SecretScope> {

@@ -12,8 +12,8 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 
-use crate::auth::{SecretScope, WebhookSecrets};
 use crate::change::{Change, ProviderKind};
+use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
@@ -53,7 +53,7 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Headers {
     }
 }
 
-/// Recognises the provider from the headers alone (SPEC §3.1).
+/// Recognises the provider from the headers alone (README "Providers").
 ///
 /// Forgejo sends Gitea's and Gogs' headers too, and Gitea sends GitHub's, so the more specific
 /// servers are tested first.

@@ -1,8 +1,10 @@
-//! The use case through fakes: every HTTP answer of SPEC §3.4.
+//! The use case through fakes: every HTTP answer of README "HTTP answers".
 
 use super::*;
 use crate::auth::{sign_hex, sign_standard_webhook, Secret};
-use crate::start::fakes::{FakeBus, FakeDedup, FakeStarter};
+use crate::ports::fakes::{FakeBus, FakeDedup, FakeSecretSource, FakeStarter};
+use crate::ports::AwsError;
+use crate::secrets::{SecretCache, WebhookSecrets};
 use crate::start::StartRunner;
 use std::collections::HashMap;
 
@@ -273,21 +275,12 @@ async fn a_multi_ref_push_starts_once_per_ref() {
     assert_ne!(started[0].client_request_token, started[1].client_request_token);
 }
 
-struct FlakySource(std::sync::Mutex<Vec<Result<Option<String>, AwsError>>>);
-
-impl SecretSource for FlakySource {
-    fn load(&self) -> crate::ports::BoxFuture<'_, Result<Option<String>, AwsError>> {
-        let next = self.0.lock().unwrap().remove(0);
-        Box::pin(async move { next })
-    }
-}
-
 #[tokio::test]
 async fn secrets_manager_outages_answer_503_then_recover() {
-    let source = FlakySource(std::sync::Mutex::new(vec![
+    let source = FakeSecretSource::new(vec![
         Err(AwsError::Transient("GetSecretValue: timeout".into())),
         Ok(Some(SECRET.into())),
-    ]));
+    ]);
     let runner = StartRunner::new(Arc::new(FakeStarter::default()), None, false);
     let service =
         WebhookService::new(github_config(), Secrets::Loaded(SecretCache::new(Arc::new(source))), runner, None);

@@ -1,8 +1,9 @@
 use super::*;
 use crate::alert::enrich::Enrichment;
-use crate::alert::event::{parse_event, Input, Trigger};
+use crate::alert::event::{parse_event, Input};
 use crate::alert::{matches, tokens, Previous};
 use crate::config::Config;
+use crate::ports::ExecutionTrigger;
 
 fn event(name: &str) -> PipelineEvent {
     let path = format!("{}/../events/pipeline-notifier/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -20,7 +21,7 @@ fn enriched_failure() -> Enrichment {
             message: Some("Speed up the image resizer\n\nUses the new SIMD path.".into()),
             url: Some("https://github.com/acme/api/commit/9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
         }),
-        trigger: Some(Trigger { trigger_type: "Webhook".into(), detail: Some("acme/api push main".into()) }),
+        trigger: Some(ExecutionTrigger { trigger_type: "Webhook".into(), detail: Some("acme/api push main".into()) }),
         failure: Some(Failure {
             stage: Some("Build".into()),
             action: Some("Compile".into()),

@@ -1,0 +1,155 @@
+//! In-memory fakes of every port, for tests: each records what it was asked and can be told
+//! to fail.
+
+use super::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Records every start; fails pipelines named in `fail`.
+#[derive(Default)]
+pub struct FakeStarter {
+    pub started: Mutex<Vec<StartPlan>>,
+    pub fail: HashMap<String, AwsError>,
+}
+
+impl PipelineStarter for FakeStarter {
+    fn start<'a>(&'a self, plan: &'a StartPlan) -> BoxFuture<'a, Result<String, AwsError>> {
+        Box::pin(async move {
+            if let Some(e) = self.fail.get(&plan.pipeline) {
+                return Err(e.clone());
+            }
+            let mut started = self.started.lock().unwrap();
+            started.push(plan.clone());
+            Ok(format!("exec-{}", started.len()))
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct FakeDedup {
+    pub records: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl DedupStore for FakeDedup {
+    fn claim<'a>(&'a self, key: &'a str, _now: i64) -> BoxFuture<'a, Result<Claim, AwsError>> {
+        Box::pin(async move {
+            let mut records = self.records.lock().unwrap();
+            Ok(match records.get(key) {
+                Some(Some(id)) => Claim::Completed(id.clone()),
+                Some(None) => Claim::InProgress,
+                None => {
+                    records.insert(key.to_owned(), None);
+                    Claim::Claimed
+                }
+            })
+        })
+    }
+    fn complete<'a>(&'a self, key: &'a str, value: &'a str, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.records.lock().unwrap().insert(key.to_owned(), Some(value.to_owned()));
+            Ok(())
+        })
+    }
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.records.lock().unwrap().remove(key);
+            Ok(())
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct FakeBus {
+    pub events: Mutex<Vec<BusEvent>>,
+    pub fail: bool,
+}
+
+impl EventPublisher for FakeBus {
+    fn publish<'a>(&'a self, events: &'a [BusEvent]) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err(AwsError::Transient("bus down".into()));
+            }
+            self.events.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        })
+    }
+}
+
+/// A pipeline history in memory; `broken` makes every call fail.
+#[derive(Default)]
+pub struct FakeHistory {
+    pub recent: Vec<ExecutionSummary>,
+    pub runs: Vec<ActionRun>,
+    pub broken: bool,
+    pub calls: Mutex<Vec<&'static str>>,
+}
+
+impl FakeHistory {
+    fn result<T>(&self, call: &'static str, value: T) -> Result<T, AwsError> {
+        self.calls.lock().unwrap().push(call);
+        if self.broken {
+            Err(AwsError::Transient(format!("{call}: AccessDeniedException")))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl PipelineHistory for FakeHistory {
+    fn execution<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<ExecutionDetails, AwsError>> {
+        let details = ExecutionDetails {
+            revisions: vec![ArtifactRevision {
+                revision_id: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+                summary: Some(r#"{"ProviderType":"GitHub","CommitMessage":"Speed up the resizer"}"#.into()),
+                url: None,
+            }],
+            trigger: None,
+            status_summary: None,
+        };
+        Box::pin(async move { self.result("GetPipelineExecution", details) })
+    }
+    fn action_runs<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<Vec<ActionRun>, AwsError>> {
+        Box::pin(async move { self.result("ListActionExecutions", self.runs.clone()) })
+    }
+    fn recent_executions<'a>(&'a self, _: &'a str, _: i32) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>> {
+        Box::pin(async move { self.result("ListPipelineExecutions", self.recent.clone()) })
+    }
+}
+
+#[derive(Default)]
+pub struct FakePublisher {
+    pub sent: Mutex<Vec<SnsMessage>>,
+    pub failures_left: AtomicUsize,
+}
+
+impl AlertPublisher for FakePublisher {
+    fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>> {
+        Box::pin(async move {
+            if self.failures_left.load(Ordering::SeqCst) > 0 {
+                self.failures_left.fetch_sub(1, Ordering::SeqCst);
+                return Err(AwsError::Transient("Publish: InternalError".into()));
+            }
+            let mut sent = self.sent.lock().unwrap();
+            sent.push(message.clone());
+            Ok(format!("msg-{}", sent.len()))
+        })
+    }
+}
+
+/// Answers each `load` with the next of its answers.
+pub struct FakeSecretSource(Mutex<Vec<Result<Option<String>, AwsError>>>);
+
+impl FakeSecretSource {
+    pub fn new(answers: Vec<Result<Option<String>, AwsError>>) -> Self {
+        Self(Mutex::new(answers))
+    }
+}
+
+impl SecretSource for FakeSecretSource {
+    fn load(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>> {
+        let next = self.0.lock().unwrap().remove(0);
+        Box::pin(async move { next })
+    }
+}

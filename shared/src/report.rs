@@ -1,0 +1,157 @@
+//! Telling what became of each trigger decision, written once for Git and S3: the decision log
+//! line, the metrics, the decision event for `HERALD_EVENT_BUS`, and the entry of the answer
+//! (the webhook's HTTP body, the s3-trigger's invocation result).
+
+use crate::change::{Change, S3Object};
+use crate::metrics;
+use crate::ports::BusEvent;
+use crate::start::{Decided, StartResult, Verdict};
+use serde_json::{json, Value};
+
+/// What a decision was made for.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Git(&'a Change),
+    S3(&'a S3Object),
+}
+
+impl Subject<'_> {
+    /// The provider label of metrics (`github`, ..., `s3`).
+    fn provider(&self) -> &'static str {
+        match self {
+            Self::Git(change) => change.provider.as_str(),
+            Self::S3(_) => "s3",
+        }
+    }
+
+    /// The change as decision events (and S3 answers) describe it.
+    pub fn summary(&self) -> Value {
+        match self {
+            Self::Git(change) => json!({
+                "provider": change.provider.as_str(),
+                "event": change.event.as_str(),
+                "delivery": change.delivery,
+                "repository": change.repository,
+                "ref": change.git_ref,
+                "commit": change.commit,
+                "author": change.author,
+                "pull_request": change.pull_request.as_ref().map(|p| json!({ "number": p.number, "action": p.action.as_str(), "source_branch": p.source_branch, "target_branch": p.target_branch })),
+            }),
+            Self::S3(object) => json!({
+                "source": object.source.as_str(),
+                "bucket": object.bucket,
+                "key": object.key,
+                "version_id": object.version_id,
+                "etag": object.etag,
+                "event_id": object.event_id,
+            }),
+        }
+    }
+}
+
+/// `object` with the fields of `more` added (both JSON objects): an entry or event grows its
+/// outcome's fields.
+pub fn with_fields(mut object: Value, more: Value) -> Value {
+    if let (Some(fields), Value::Object(more)) = (object.as_object_mut(), more) {
+        fields.extend(more);
+    }
+    object
+}
+
+/// Everything said about the decisions of one delivery or event.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub started: Vec<Value>,
+    pub skipped: Vec<Value>,
+    pub failed: Vec<Value>,
+    /// The decision events to publish.
+    pub events: Vec<BusEvent>,
+    /// A start was refused by a transient failure: the whole answer asks for a retry.
+    pub transient: bool,
+    /// Some start had already happened for an earlier delivery.
+    pub duplicate: bool,
+}
+
+impl Report {
+    /// Logs, counts and records one decided trigger.
+    pub fn add(&mut self, subject: Subject<'_>, decided: &Decided<'_, impl Sized>) {
+        let decision = decided.decision;
+        let base = json!({ "trigger": decision.trigger, "pipeline": decision.pipeline.as_str() });
+        let (outcome, reason, detail_type, answer, event) = match &decided.verdict {
+            Verdict::Skipped(reason) => {
+                let fields = json!({ "reason": reason });
+                ("skipped", *reason, "Trigger Skipped", fields.clone(), fields)
+            }
+            Verdict::Ran(plan, StartResult::Started { execution_id, duplicate }) => {
+                if execution_id.is_some() && !duplicate {
+                    metrics::count("PipelinesStarted", 1, &[("provider", subject.provider())]);
+                }
+                self.duplicate |= duplicate;
+                let mut answer = json!({ "execution_id": execution_id });
+                if *duplicate {
+                    answer["duplicate"] = json!(true);
+                }
+                if !plan.notes.is_empty() {
+                    answer["notes"] = json!(plan.notes);
+                }
+                let event = with_fields(
+                    answer.clone(),
+                    json!({ "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes, "source_revision": plan.source_revision }),
+                );
+                if let (Subject::S3(_), Some(revision)) = (subject, &plan.source_revision) {
+                    // Which version of the object the pipeline was pinned to.
+                    answer["source_revision"] = json!(revision);
+                }
+                let outcome = if *duplicate { "duplicate" } else { "started" };
+                (outcome, "", "Pipeline Triggered", answer, event)
+            }
+            Verdict::Ran(_, StartResult::Failed { error, transient }) => {
+                self.transient |= transient;
+                if !transient {
+                    metrics::count("StartsFailed", 1, &[("provider", subject.provider())]);
+                }
+                let fields = json!({ "error": error, "retryable": transient });
+                (if *transient { "retry" } else { "failed" }, error.as_str(), "Trigger Failed", fields.clone(), fields)
+            }
+        };
+        log(subject, decided, outcome, reason);
+        // A skip names its trigger; the pipeline it would have started is in the event.
+        let named = if outcome == "skipped" { json!({ "trigger": decision.trigger }) } else { base.clone() };
+        let mut entry = with_fields(named, answer);
+        let summary = subject.summary();
+        if let Subject::S3(_) = subject {
+            // One S3 event may carry several objects: each entry says which.
+            entry["change"] = summary.clone();
+        }
+        match outcome {
+            "skipped" => self.skipped.push(entry),
+            "started" | "duplicate" => self.started.push(entry),
+            _ => self.failed.push(entry),
+        }
+        let detail = with_fields(with_fields(json!({ "change": summary }), base), event);
+        self.events.push(BusEvent { detail_type, detail });
+    }
+}
+
+/// The one log line per decision.
+fn log(subject: Subject<'_>, decided: &Decided<'_, impl Sized>, outcome: &str, reason: &str) {
+    let (trigger, pipeline) = (&decided.decision.trigger, decided.decision.pipeline.as_str());
+    let execution_id = match &decided.verdict {
+        Verdict::Ran(_, StartResult::Started { execution_id, .. }) => execution_id.as_deref(),
+        _ => None,
+    };
+    match (subject, outcome) {
+        (Subject::Git(c), "failed") => {
+            tracing::error!(provider = %c.provider, delivery = %c.delivery, trigger = %trigger, pipeline, outcome, reason, "decision")
+        }
+        (Subject::Git(c), _) => {
+            tracing::info!(provider = %c.provider, delivery = %c.delivery, trigger = %trigger, pipeline, outcome, reason, execution_id, "decision")
+        }
+        (Subject::S3(o), "failed") => {
+            tracing::error!(bucket = %o.bucket, key = %o.key, trigger = %trigger, pipeline, outcome, reason, "decision")
+        }
+        (Subject::S3(o), _) => {
+            tracing::info!(bucket = %o.bucket, key = %o.key, trigger = %trigger, pipeline, outcome, reason, execution_id, "decision")
+        }
+    }
+}
