@@ -154,8 +154,11 @@ pub struct Change {
     pub git_ref: String,
     pub branch: Option<String>,
     pub tag: Option<String>,
-    /// The commit to build; empty only when the payload does not name one (Gogs pull requests).
+    /// The full id of the commit to build (for a tag, the tagged commit); empty when the payload
+    /// does not name one (Gogs pull requests) or names something else ([`Change::no_commit`]).
     pub commit: String,
+    /// Why the payload's commit id cannot be trusted as the commit (e.g. it may be a tag object).
+    pub no_commit: Option<&'static str>,
     pub deleted: bool,
     pub files: ChangedFiles,
     pub author: String,
@@ -239,6 +242,7 @@ impl From<PushParts> for Change {
             branch,
             tag,
             commit: p.commit,
+            no_commit: None,
             deleted: p.deleted,
             files: p.files,
             author: p.author,
@@ -274,6 +278,7 @@ impl From<PullRequestParts> for Change {
             branch: Some(source.clone()),
             tag: None,
             commit: p.commit,
+            no_commit: None,
             deleted: false,
             files: ChangedFiles::unknown(),
             author: p.author,
@@ -281,6 +286,21 @@ impl From<PullRequestParts> for Change {
             pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
             clone_url: p.clone_url,
         }
+    }
+}
+
+/// Why a tag push of Bitbucket Data Center or Azure DevOps names no commit: their payloads carry
+/// only the ref's new object, the tag object for an annotated tag.
+pub const TAG_OBJECT_NOT_COMMIT: &str = "the server names only the tag's object id, which for an annotated tag is not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
+
+impl Change {
+    /// For servers whose tag pushes name the tag object: no commit, and why.
+    pub fn tag_object_unpinned(mut self) -> Self {
+        if self.event == EventKind::Tag && !self.deleted {
+            self.commit.clear();
+            self.no_commit = Some(TAG_OBJECT_NOT_COMMIT);
+        }
+        self
     }
 }
 

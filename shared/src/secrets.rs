@@ -233,4 +233,32 @@ mod tests {
         assert!(!a.admits(Some("team-b")));
         assert!(!a.admits(None));
     }
+
+    #[test]
+    fn a_malformed_document_is_reported_without_its_values() {
+        for doc in [
+            r#"{"secrets": "hunter2-secret-value"}"#,
+            r#"{"secrets": ["ok-0123456789abcdef"], "named": {"team": "hunter2-secret-value"}}"#,
+            r#"{"secrets": [hunter2-secret-value]}"#,
+            r#"{"secrets": ["hunter2-secret-value"], "hunter2-secret-value": 1}"#,
+        ] {
+            let error = WebhookSecrets::parse(doc).unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(error.contains("line 1"), "says where: {error}");
+        }
+    }
+
+    #[test]
+    fn weak_and_ambiguous_keys_make_the_document_invalid() {
+        assert!(WebhookSecrets::parse("whsec_").is_err(), "an empty Standard Webhooks key");
+        assert!(WebhookSecrets::parse("whsec_c2hvcnQ=").is_err(), "5 bytes after decoding");
+        assert!(WebhookSecrets::parse("whsec_!!!not-base64!!!").is_err());
+        assert!(WebhookSecrets::parse("short-secret").is_err(), "12 bytes");
+        assert!(WebhookSecrets::parse(r#"{"secrets":["0123456789abcdef","x"]}"#).is_err());
+        assert!(WebhookSecrets::parse("0123456789abcdef").is_ok(), "16 bytes");
+        let twice = r#"{"secrets":["same-value-0123456789"],"named":{"a":["same-value-0123456789"]}}"#;
+        assert!(WebhookSecrets::parse(twice).unwrap_err().to_string().contains("two scopes"));
+        let twice = r#"{"named":{"a":["same-value-0123456789"],"b":["same-value-0123456789"]}}"#;
+        assert!(WebhookSecrets::parse(twice).is_err());
+    }
 }

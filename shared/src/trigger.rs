@@ -452,6 +452,17 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_abbreviated_commit_cannot_pin() {
+        let c = config(spec_trigger());
+        let mut change = pr(PrAction::Opened, false);
+        change.commit = "d3022fc0ca3d".into();
+        let reason = outcomes(&c, &change)[0].1.clone().unwrap_err();
+        assert!(reason.contains("abbreviated commit id d3022fc0ca3d"), "{reason}");
+        change.commit = "a".repeat(64);
+        assert!(outcomes(&c, &change)[0].1.is_ok(), "SHA-256 repositories have 64-character ids");
+    }
+
     mod s3 {
         //! S3 decisions over the samples of `events/s3-trigger/`.
         use super::super::*;

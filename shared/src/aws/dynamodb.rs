@@ -168,4 +168,26 @@ mod tests {
         assert_eq!(store.claim("k", 1).await, Ok(Claim::Completed("exec-1".into())));
         assert_eq!(store.claim("k", 1).await, Ok(Claim::InProgress));
     }
+
+    #[tokio::test]
+    async fn an_expired_record_counts_as_absent() {
+        // DynamoDB deletes expired items lazily (days later): the write's condition and the read
+        // both treat a passed `expires_at` as no record.
+        let taken = mock!(Client::put_item)
+            .match_requests(|r| r.condition_expression().is_some_and(|c| c.contains("expires_at < :now")))
+            .then_error(|| {
+                PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+            });
+        let stale = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("pk", AttributeValue::S("k".into()))
+                .item("status", AttributeValue::S(COMPLETE.into()))
+                .item("value", AttributeValue::S("exec-old".into()))
+                .item("expires_at", AttributeValue::N("50".into()))
+                .build()
+        });
+        let claimed = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&taken, &stale, &claimed]);
+        assert_eq!(DynamoDbDedup::new(client, "t").claim("k", 100).await, Ok(Claim::Claimed));
+    }
 }

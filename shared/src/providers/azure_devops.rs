@@ -285,4 +285,15 @@ mod tests {
         assert!(matches!(parse(b"{}"), Err(BodyError::Invalid(_))));
         assert!(matches!(parse(br#"{"eventType":"build.complete"}"#).unwrap().content, Content::Ignored(_)));
     }
+
+    #[test]
+    fn a_tag_is_not_pinned_to_new_object_id() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("azuredevops/git.push.json")).unwrap();
+        doc["resource"]["refUpdates"][0]["name"] = "refs/tags/v1".into();
+        let d = parse(doc.to_string().as_bytes()).unwrap();
+        let Content::Changes(c) = d.content else { panic!() };
+        assert_eq!(c[0].tag.as_deref(), Some("v1"));
+        assert_eq!(c[0].commit, "");
+        assert!(c[0].no_commit.is_some_and(|why| why.contains("tag object")));
+    }
 }

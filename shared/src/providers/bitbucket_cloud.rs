@@ -268,4 +268,12 @@ mod tests {
         assert_eq!(authenticate(&h, &body, &secrets), Some(SecretScope::Default));
         assert_eq!(authenticate(&headers("repo:push"), &body, &secrets), None);
     }
+
+    #[test]
+    fn a_missing_request_uuid_falls_back_to_the_body_not_the_webhook() {
+        let body = read("bitbucket/repo-push.json");
+        let h: Headers = [("X-Event-Key", "repo:push"), ("X-Hook-UUID", "same-for-every-delivery")].into_iter().collect();
+        let d = parse(&h, &body).unwrap();
+        assert!(d.delivery.starts_with("sha256:"), "{}", d.delivery);
+    }
 }

@@ -235,4 +235,20 @@ mod tests {
         ));
         assert_eq!(parse(&headers("diagnostics:ping"), b"{}").unwrap().content, Content::Ping);
     }
+
+    #[test]
+    fn a_tag_is_not_pinned_to_to_hash() {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&read("bitbucket-server/repo-refs-changed.json")).unwrap();
+        doc["changes"][0]["type"] = "ADD".into();
+        doc["changes"][0]["ref"]["type"] = "TAG".into();
+        doc["changes"][0]["ref"]["id"] = "refs/tags/v1".into();
+        doc["changes"][0]["ref"]["displayId"] = "v1".into();
+        doc["changes"][0]["refId"] = "refs/tags/v1".into();
+        doc["changes"][0]["toHash"] = "591f702354b3abf1faaca4d23811620d1b2ac984".into();
+        let c = &changes("repo:refs_changed", doc.to_string().as_bytes())[0];
+        assert_eq!(c.tag.as_deref(), Some("v1"));
+        assert_eq!(c.commit, "", "toHash is the tag object of an annotated tag");
+        assert!(c.no_commit.is_some_and(|why| why.contains("tag object")));
+    }
 }

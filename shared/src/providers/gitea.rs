@@ -320,4 +320,30 @@ mod tests {
         gogs_only.insert("X-Gogs-Signature", &sig);
         assert_eq!(authenticate(ProviderKind::Forgejo, &gogs_only, &body, &secrets), None);
     }
+
+    #[test]
+    fn an_annotated_tag_pins_head_commit() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitea/push-event.json")).unwrap();
+        doc["ref"] = "refs/tags/v1".into();
+        doc["after"] = "3333333333333333333333333333333333333333".into();
+        let c = &changes(ProviderKind::Gitea, "push", doc.to_string().as_bytes())[0];
+        assert_eq!(c.commit, "67b56589a45103f891bdee7c0546e5d40bc02001");
+    }
+
+    #[test]
+    fn a_gogs_push_at_its_feed_limit_is_an_incomplete_file_list() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitea/push-event.json")).unwrap();
+        let one = doc["commits"][0].clone();
+        doc["commits"] = serde_json::Value::Array(vec![one; 5]);
+        let c = &changes(ProviderKind::Gogs, "push", doc.to_string().as_bytes())[0];
+        assert!(!c.files.complete, "Gogs lists at most 5 commits and says nothing of the rest");
+        let c = &changes(ProviderKind::Gitea, "push", doc.to_string().as_bytes())[0];
+        assert!(c.files.complete, "Gitea's own limit is far higher");
+    }
+
+    #[test]
+    fn a_pull_request_naming_neither_repository_is_a_fork() {
+        let c = &changes(ProviderKind::Gogs, "pull_request", &read("gogs/pull-request-event.json"))[0];
+        assert!(c.pull_request.as_ref().unwrap().from_fork);
+    }
 }

@@ -301,4 +301,20 @@ mod tests {
         assert!(matches!(parse(&headers("push"), b"{\"ref\": 3}"), Err(BodyError::Json(_))));
         assert!(matches!(parse(&headers("pull_request"), b"[]"), Err(BodyError::Json(_))));
     }
+
+    #[test]
+    fn an_annotated_tag_pins_the_tagged_commit_not_the_tag_object() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("github/push.json")).unwrap();
+        doc["ref"] = "refs/tags/v1.0".into();
+        doc["after"] = "1111111111111111111111111111111111111111".into();
+        let c = &changes_of("push", doc.to_string().as_bytes())[0];
+        assert_eq!(c.commit, "fd489864e7642b48eaad6e3f155c10e46810ec72", "head_commit.id");
+    }
+
+    fn changes_of(event: &str, body: &[u8]) -> Vec<crate::change::Change> {
+        match parse(&headers(event), body).unwrap().content {
+            Content::Changes(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
 }

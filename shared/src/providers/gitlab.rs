@@ -273,4 +273,12 @@ mod tests {
         h.insert("Idempotency-Key", "idem-7");
         assert_eq!(parse(&h, &read("gitlab/push-event.json")).unwrap().delivery, "idem-7");
     }
+
+    #[test]
+    fn an_annotated_tag_pins_checkout_sha() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&read("gitlab/tag-event.json")).unwrap();
+        doc["after"] = "2222222222222222222222222222222222222222".into();
+        let c = &changes("Tag Push Hook", doc.to_string().as_bytes())[0];
+        assert_eq!(c.commit, "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7", "checkout_sha");
+    }
 }

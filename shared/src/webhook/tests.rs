@@ -8,7 +8,7 @@ use crate::secrets::{SecretCache, WebhookSecrets};
 use crate::start::StartRunner;
 use std::collections::HashMap;
 
-const SECRET: &str = "topsecret";
+const SECRET: &str = "topsecret-0123456789";
 
 fn fixture(path: &str) -> Vec<u8> {
     crate::providers::fixtures::read(path)
@@ -211,7 +211,7 @@ async fn named_secrets_confine_deliveries_to_their_triggers() {
     ]));
     let h = harness_with(
         config,
-        r#"{"secrets":["main"],"named":{"team-a":["ka"],"team-b":["kb"]}}"#,
+        r#"{"secrets":["main-key-0123456789"],"named":{"team-a":["ka-key-0123456789"],"team-b":["kb-key-0123456789"]}}"#,
         FakeStarter::default(),
         false,
         false,
@@ -225,9 +225,9 @@ async fn named_secrets_confine_deliveries_to_their_triggers() {
             .map(|s| s["trigger"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(names(&h.service.handle(github(&body, "push", "1", "ka")).await), ["team-a-app"]);
-    assert_eq!(names(&h.service.handle(github(&body, "push", "2", "kb")).await), ["team-b-app"]);
-    assert_eq!(names(&h.service.handle(github(&body, "push", "3", "main")).await), ["shared"]);
+    assert_eq!(names(&h.service.handle(github(&body, "push", "1", "ka-key-0123456789")).await), ["team-a-app"]);
+    assert_eq!(names(&h.service.handle(github(&body, "push", "2", "kb-key-0123456789")).await), ["team-b-app"]);
+    assert_eq!(names(&h.service.handle(github(&body, "push", "3", "main-key-0123456789")).await), ["shared"]);
 }
 
 #[tokio::test]
@@ -290,4 +290,139 @@ async fn secrets_manager_outages_answer_503_then_recover() {
     assert_eq!(service.handle(push()).await.status, 200);
     // cached now: the source is not asked again (it would panic on an empty list)
     assert_eq!(service.handle(push()).await.status, 200);
+}
+
+// Defects found by reading the code as an attacker would; each test failed before its fix.
+
+/// A Standard Webhooks signature over `id.ts.body` is an HMAC over those bytes: under a key that
+/// also served the hex schemes it was a valid GitHub signature of the same bytes sent as a form,
+/// whose `payload=` field hid in a free-text field of the generic body.
+#[tokio::test]
+async fn a_standard_webhooks_signature_never_passes_as_a_github_form() {
+    let h = harness();
+    let github_push: String = form_urlencoded::byte_serialize(&fixture("github/push.json")).collect();
+    let generic_body = format!(
+        r#"{{"repository":"binkkatal/sample_app","ref":"refs/heads/master","commit":"0123456789abcdef0123456789abcdef01234567","message":"&payload={github_push}&"}}"#
+    );
+    // What a generic sender signs (and an observer of one delivery sees): the signature...
+    let signed = format!("msg_1.1700000000.{generic_body}");
+    let mac = crate::auth::hmac_sha256(SECRET.as_bytes(), signed.as_bytes());
+    // ...replayed as a GitHub form delivery of the signed bytes.
+    let headers: Headers = [
+        ("X-GitHub-Event", "push".to_string()),
+        ("X-GitHub-Delivery", "forged".to_string()),
+        ("Content-Type", "application/x-www-form-urlencoded".to_string()),
+        ("X-Hub-Signature-256", format!("sha256={}", hex::encode(mac))),
+    ]
+    .into_iter()
+    .collect();
+    let r = h.service.handle(WebhookRequest { method: "POST".into(), headers, body: signed.into_bytes() }).await;
+    assert_eq!(r.status, 400, "a form is exactly one payload field: {}", r.body);
+    assert!(h.starter.started.lock().unwrap().is_empty());
+
+    // And the generic delivery itself: a plain secret does not verify Standard Webhooks at all.
+    let standard = sign_standard_webhook(&Secret::new(SECRET), "msg_1", 1_700_000_000, generic_body.as_bytes());
+    let headers: Headers = [
+        ("webhook-id", "msg_1".to_string()),
+        ("webhook-timestamp", "1700000000".to_string()),
+        ("webhook-signature", standard),
+    ]
+    .into_iter()
+    .collect();
+    let r = h.service.handle(WebhookRequest { method: "POST".into(), headers, body: generic_body.into_bytes() }).await;
+    assert_eq!(r.status, 401);
+    assert!(h.starter.started.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_whsec_key_verifies_only_standard_webhooks() {
+    const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let h = harness_with(github_config(), KEY, FakeStarter::default(), false, false);
+    assert_eq!(h.service.handle(github(&fixture("github/push.json"), "push", "d-1", KEY)).await.status, 401);
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(&KEY[6..]).unwrap();
+    let body = fixture("github/push.json");
+    let mac = crate::auth::hmac_sha256(&decoded, &body);
+    let mut request = github(&body, "push", "d-2", KEY);
+    request.headers.insert("X-Hub-Signature-256", &format!("sha256={}", hex::encode(mac)));
+    assert_eq!(h.service.handle(request).await.status, 401);
+    assert!(h.starter.started.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_form_body_is_exactly_one_payload_field() {
+    let h = harness();
+    let json: String = form_urlencoded::byte_serialize(&fixture("github/push.json")).collect();
+    for body in [format!("payload={json}"), format!("payload={json}&x=1"), format!("x=1&payload={json}"), format!("payload={json}&payload={json}")] {
+        let mut request = github(body.as_bytes(), "push", "d-1", SECRET);
+        request.headers.insert("Content-Type", "application/x-www-form-urlencoded");
+        let ok = body.matches("payload=").count() == 1 && !body.contains('&');
+        assert_eq!(h.service.handle(request).await.status, if ok { 200 } else { 400 }, "{}", &body[..20]);
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_while_the_first_is_in_progress_asks_for_a_retry() {
+    let starter = Arc::new(FakeStarter::default());
+    let dedup = Arc::new(FakeDedup::default());
+    let runner = StartRunner::new(starter.clone(), Some(dedup.clone()), false);
+    let secrets = Secrets::Fixed(Arc::new(WebhookSecrets::parse(SECRET).unwrap()));
+    let service = WebhookService::new(github_config(), secrets, runner, None).with_clock(|| 1_700_000_000);
+    // The first attempt claimed the token 20 s ago, then timed out or crashed.
+    let token = crate::token::deterministic(&["github", "d-1", "main", "app"]);
+    use crate::ports::DedupStore;
+    assert_eq!(dedup.claim(&format!("start#{token}"), 1_700_000_000 - 20).await, Ok(crate::ports::Claim::Claimed));
+    let r = service.handle(push()).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let retry_after: i64 = r.headers.iter().find(|(k, _)| *k == "Retry-After").unwrap().1.parse().unwrap();
+    assert!((1..=40).contains(&retry_after), "the lease's remaining seconds: {retry_after}");
+    assert!(starter.started.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_told_in_heralds_words_not_aws_text() {
+    let mut fail = HashMap::new();
+    fail.insert(
+        "app".to_string(),
+        AwsError::Permanent("StartPipelineExecution: ValidationException: role arn:aws:iam::111122223333:role/x is invalid".into()),
+    );
+    let h = harness_with(github_config(), SECRET, FakeStarter { fail, ..Default::default() }, false, false);
+    let r = h.service.handle(push()).await;
+    assert_eq!(r.status, 200);
+    let error = r.body["failed"][0]["error"].as_str().unwrap();
+    assert!(!error.contains("111122223333") && !error.contains("arn:"), "{error}");
+    assert!(error.contains("CodePipeline refused"), "{error}");
+}
+
+#[tokio::test]
+async fn extreme_timestamps_are_refused_without_overflow() {
+    let config = config(json!([{ "name": "tool", "pipeline": "tool", "git": { "repository": "lab/tool" } }]));
+    let h = harness_with(config, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", FakeStarter::default(), false, false);
+    for ts in [i64::MIN.to_string(), i64::MAX.to_string(), "-1".into(), "99999999999999999999".into(), "1e9".into(), "".into()] {
+        let headers: Headers = [
+            ("webhook-id", "msg_1".to_string()),
+            ("webhook-timestamp", ts.clone()),
+            ("webhook-signature", "v1,AAAA".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let r = h.service.handle(WebhookRequest { method: "POST".into(), headers, body: b"{}".to_vec() }).await;
+        assert_eq!(r.status, 401, "{ts}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_webhook_id_is_a_bad_request() {
+    let config = config(json!([{ "name": "tool", "pipeline": "tool", "git": { "repository": "lab/tool" } }]));
+    const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let h = harness_with(config, KEY, FakeStarter::default(), false, false);
+    let body = br#"{"repository":"lab/tool","ref":"refs/heads/main","commit":"0123456789abcdef0123456789abcdef01234567"}"#;
+    let sig = sign_standard_webhook(&Secret::new(KEY), "", 1_700_000_000, body);
+    let headers: Headers =
+        [("webhook-id", String::new()), ("webhook-timestamp", "1700000000".to_string()), ("webhook-signature", sig)]
+            .into_iter()
+            .collect();
+    let r = h.service.handle(WebhookRequest { method: "POST".into(), headers, body: body.to_vec() }).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(h.starter.started.lock().unwrap().is_empty());
 }
