@@ -17,6 +17,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "shared" / "tests" / "fixtures" / "webhooks"
 OUT = HERE / "git-webhook"
 SECRET = "herald-demo-secret"
+# Standard Webhooks senders need a key of their own (`whsec_<base64>`): one key serves one kind of
+# scheme. The demo's secret document lists both: {"secrets": [SECRET, GENERIC_KEY]}.
+GENERIC_KEY = "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk="
 GENERIC_SECRET_TIMESTAMP = 1795860000  # tests and the demo re-sign this one with the current time
 
 
@@ -56,7 +59,8 @@ def headers_for(provider, event, delivery, body):
         return {"Authorization": "Basic " + base64.b64encode(f"herald:{SECRET}".encode()).decode()}
     if provider == "generic":
         ts = str(GENERIC_SECRET_TIMESTAMP)
-        mac = hmac.new(SECRET.encode(), f"{delivery}.{ts}.".encode() + body, hashlib.sha256).digest()
+        key = base64.b64decode(GENERIC_KEY[len("whsec_"):])
+        mac = hmac.new(key, f"{delivery}.{ts}.".encode() + body, hashlib.sha256).digest()
         return {"webhook-id": delivery, "webhook-timestamp": ts, "webhook-signature": "v1," + base64.b64encode(mac).decode()}
     raise ValueError(provider)
 

@@ -23,6 +23,8 @@ import urllib.request
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 SECRET = "herald-demo-secret"
+# The secret document: the shared secret and a Standard Webhooks key for generic senders.
+SECRETS = '{"secrets": ["herald-demo-secret", "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk="]}'
 SAMPLES = ["github-push", "gitlab-push", "bitbucket-server-branch-deleted"]
 PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data"]
 BUCKET = "acme-artifacts"
@@ -163,7 +165,7 @@ def main():
         env_vars = ",".join([
             f"AWS_ENDPOINT_URL={endpoint}", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing", "HERALD_CONFIG_PARAMETER=/herald/demo/config",
-            f"HERALD_WEBHOOK_SECRET={SECRET}", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
+            f"HERALD_WEBHOOK_SECRET={SECRETS}", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
         ])
         watch = subprocess.Popen(
             [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--quiet", "--ignore-changes",

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use crate::secrets::Secret;
+pub use crate::secrets::{Scheme, Secret};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -70,7 +70,8 @@ pub fn verify_standard_webhook(
     now: i64,
 ) -> Result<(), StandardWebhookError> {
     let ts: i64 = timestamp.trim().parse().map_err(|_| StandardWebhookError::BadTimestamp)?;
-    if (now - ts).abs() > TIMESTAMP_TOLERANCE_SECS {
+    // Checked: an extreme timestamp must not overflow (it arrives before authentication).
+    if now.checked_sub(ts).and_then(i64::checked_abs).is_none_or(|skew| skew > TIMESTAMP_TOLERANCE_SECS) {
         return Err(StandardWebhookError::Stale);
     }
     let expected = standard_webhook_mac(key, id, timestamp.trim(), body);
@@ -98,13 +99,13 @@ fn standard_webhook_mac(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> [
 
 /// The `webhook-signature` value a Standard Webhooks sender puts on `body`.
 pub fn sign_standard_webhook(secret: &Secret, id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mac = standard_webhook_mac(secret.standard_key(), id, &timestamp.to_string(), body);
+    let mac = standard_webhook_mac(secret.key(), id, &timestamp.to_string(), body);
     format!("v1,{}", BASE64.encode(mac))
 }
 
 /// Lower-case hex HMAC-SHA256, as GitHub, Bitbucket and Gitea send it.
 pub fn sign_hex(secret: &Secret, body: &[u8]) -> String {
-    hex::encode(hmac_sha256(secret.raw(), body))
+    hex::encode(hmac_sha256(secret.key(), body))
 }
 
 #[cfg(test)]
@@ -117,8 +118,8 @@ mod tests {
         let secret = Secret::new("It's a Secret to Everybody");
         let sig = sign_hex(&secret, b"Hello, World!");
         assert_eq!(sig, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
-        assert!(verify_hex_hmac(secret.raw(), b"Hello, World!", &sig));
-        assert!(verify_hex_hmac(secret.raw(), b"Hello, World!", &sig.to_uppercase()));
+        assert!(verify_hex_hmac(secret.key(), b"Hello, World!", &sig));
+        assert!(verify_hex_hmac(secret.key(), b"Hello, World!", &sig.to_uppercase()));
     }
 
     #[test]
@@ -128,7 +129,7 @@ mod tests {
         let sig = sign_standard_webhook(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         let ok = verify_standard_webhook(
-            secret.standard_key(),
+            secret.key(),
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             "1614265330",
             body,
@@ -142,7 +143,7 @@ mod tests {
     fn standard_webhooks_reject_stale_and_garbled() {
         let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let sig = sign_standard_webhook(&secret, "id", 1000, b"{}");
-        let key = secret.standard_key();
+        let key = secret.key();
         assert_eq!(
             verify_standard_webhook(key, "id", "1000", b"{}", &sig, 1000 + 301),
             Err(StandardWebhookError::Stale)
@@ -173,7 +174,7 @@ mod tests {
     proptest! {
         #[test]
         fn hex_sign_then_verify(key in proptest::collection::vec(any::<u8>(), 1..64), body in proptest::collection::vec(any::<u8>(), 0..512), bit in 0usize..4096) {
-            let secret = Secret { raw: key.clone(), standard_key: key.clone() };
+            let secret = Secret::from_key(Scheme::Shared, key.clone());
             let sig = sign_hex(&secret, &body);
             prop_assert!(verify_hex_hmac(&key, &body, &sig));
             // flipping any bit of the body breaks it
@@ -192,7 +193,7 @@ mod tests {
 
         #[test]
         fn standard_sign_then_verify(key in proptest::collection::vec(any::<u8>(), 1..64), body in proptest::collection::vec(any::<u8>(), 0..512), id in "[a-z0-9_]{1,20}", ts in 1_000_000i64..2_000_000_000, bit in 0usize..4096) {
-            let secret = Secret { raw: key.clone(), standard_key: key.clone() };
+            let secret = Secret::from_key(Scheme::StandardWebhooks, key.clone());
             let sig = sign_standard_webhook(&secret, &id, ts, &body);
             let tsr = ts.to_string();
             prop_assert_eq!(verify_standard_webhook(&key, &id, &tsr, &body, &sig, ts), Ok(()));

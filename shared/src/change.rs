@@ -291,7 +291,7 @@ impl From<PullRequestParts> for Change {
 
 /// Why a tag push of Bitbucket Data Center or Azure DevOps names no commit: their payloads carry
 /// only the ref's new object, the tag object for an annotated tag.
-pub const TAG_OBJECT_NOT_COMMIT: &str = "the server names only the tag's object id, which for an annotated tag is not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
+pub const TAG_OBJECT_NOT_COMMIT: &str = "for a tag the server names the ref's new object, which for an annotated tag is the tag object, not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
 
 impl Change {
     /// For servers whose tag pushes name the tag object: no commit, and why.

@@ -146,7 +146,7 @@ impl NotifierService {
         match once(self.ports.dedup.as_deref(), &key, now, publish).await.map_err(fail)? {
             Once::Done(id) => Ok(Sent::Published(id)),
             Once::Recorded(id) => Ok(Sent::Duplicate(id)),
-            Once::InProgress => Err(NotifyError::InProgress {
+            Once::InProgress { .. } => Err(NotifyError::InProgress {
                 rule: rule.clone(),
                 pipeline: event.pipeline.clone(),
                 token: matched.token.as_str(),

@@ -12,8 +12,9 @@ pub enum Once {
     Done(String),
     /// Done earlier for the same key; the recorded result.
     Recorded(String),
-    /// Another invocation holds the claim right now.
-    InProgress,
+    /// Another invocation holds the claim right now; a retry after this many seconds (at least 1)
+    /// may take it over if that invocation died.
+    InProgress { retry_after_secs: u32 },
 }
 
 /// Runs `work` once per `key` (`work` is a future, so nothing runs before the claim). Fails with
@@ -28,7 +29,10 @@ pub async fn once(
         match store.claim(key, now).await? {
             Claim::Claimed => {}
             Claim::Completed(result) => return Ok(Once::Recorded(result)),
-            Claim::InProgress => return Ok(Once::InProgress),
+            Claim::InProgress { lease_until } => {
+                let retry_after_secs = lease_until.saturating_sub(now).clamp(1, i64::from(u32::MAX)) as u32;
+                return Ok(Once::InProgress { retry_after_secs });
+            }
         }
     }
     let outcome = work.await;
@@ -63,8 +67,12 @@ mod tests {
         assert_eq!(once(Some(&store), "k", 2, async { Ok("id-1".to_owned()) }).await, Ok(Once::Done("id-1".into())));
         let again = once(Some(&store), "k", 3, async { panic!("must not run twice") }).await;
         assert_eq!(again, Ok(Once::Recorded("id-1".into())));
-        store.records.lock().unwrap().insert("busy".into(), None);
-        assert_eq!(once(Some(&store), "busy", 4, async { Ok("x".to_owned()) }).await, Ok(Once::InProgress));
+        store.records.lock().unwrap().insert("busy".into(), (None, 64));
+        let busy = once(Some(&store), "busy", 4, async { Ok("x".to_owned()) }).await;
+        assert_eq!(busy, Ok(Once::InProgress { retry_after_secs: 60 }));
+        store.records.lock().unwrap().insert("ending".into(), (None, 4));
+        let ending = once(Some(&store), "ending", 4, async { Ok("x".to_owned()) }).await;
+        assert_eq!(ending, Ok(Once::InProgress { retry_after_secs: 1 }), "at least one second");
         assert_eq!(once(None, "k", 5, async { Ok("id-2".to_owned()) }).await, Ok(Once::Done("id-2".into())));
     }
 }

@@ -85,8 +85,9 @@ pub enum Claim {
     Claimed,
     /// A previous delivery completed it with this execution id.
     Completed(String),
-    /// Another invocation is working on it right now.
-    InProgress,
+    /// Another invocation is working on it right now; its lease ends at `lease_until` (Unix
+    /// seconds), when a retry may take the claim over.
+    InProgress { lease_until: i64 },
 }
 
 /// Exactly-once records (`HERALD_DEDUP_TABLE`).

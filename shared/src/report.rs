@@ -70,6 +70,27 @@ pub struct Report {
     pub transient: bool,
     /// Some start had already happened for an earlier delivery.
     pub duplicate: bool,
+    /// The longest wait another invocation's claim asks for (0: none).
+    pub retry_after_secs: u32,
+}
+
+const IN_PROGRESS: &str = "another delivery of this change is starting this pipeline right now; retry";
+
+/// What a failed start says outside Herald (the HTTP answer): what failed, in Herald's words.
+pub fn public_start_error(aws_text: &str, transient: bool) -> String {
+    if transient {
+        return "CodePipeline could not take the start right now (throttled, unavailable or timed out); retry".into();
+    }
+    let code = aws_text.split(": ").nth(1).unwrap_or_default();
+    let what = match code {
+        "PipelineNotFoundException" => "the pipeline does not exist in Herald's account and region",
+        "ValidationException" | "InvalidParameterValueException" => {
+            "the request was invalid for this pipeline (a variable it does not declare, or a source revision its source action cannot take)"
+        }
+        "AccessDeniedException" => "Herald's role may not start this pipeline",
+        _ => "it answered with an error",
+    };
+    format!("CodePipeline refused the start: {what}; Herald's log has the details")
 }
 
 impl Report {
@@ -105,13 +126,27 @@ impl Report {
                 let outcome = if *duplicate { "duplicate" } else { "started" };
                 (outcome, "", "Pipeline Triggered", answer, event)
             }
+            Verdict::Ran(_, StartResult::InProgress { retry_after_secs }) => {
+                self.transient = true;
+                self.retry_after_secs = self.retry_after_secs.max(*retry_after_secs);
+                let fields = json!({ "error": IN_PROGRESS, "retryable": true });
+                ("retry", IN_PROGRESS, "Trigger Failed", fields.clone(), fields)
+            }
             Verdict::Ran(_, StartResult::Failed { error, transient }) => {
                 self.transient |= transient;
                 if !transient {
                     metrics::count("StartsFailed", 1, &[("provider", subject.provider())]);
                 }
-                let fields = json!({ "error": error, "retryable": transient });
-                (if *transient { "retry" } else { "failed" }, error.as_str(), "Trigger Failed", fields.clone(), fields)
+                // A webhook's answer reaches the Git server's delivery log, which repository admins
+                // read: Herald's words there; AWS's text (account ids, ARNs) only in Herald's own
+                // log and events. The S3 summary stays in the account: it keeps AWS's text.
+                let told = match subject {
+                    Subject::Git(_) => public_start_error(error, *transient),
+                    Subject::S3(_) => error.clone(),
+                };
+                let answer = json!({ "error": told, "retryable": transient });
+                let event = json!({ "error": error, "retryable": transient });
+                (if *transient { "retry" } else { "failed" }, error.as_str(), "Trigger Failed", answer, event)
             }
         };
         log(subject, decided, outcome, reason);

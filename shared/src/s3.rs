@@ -63,11 +63,16 @@ impl S3TriggerService {
             }
             for ran in self.runner.run_decisions(decisions.iter().map(|d| ((), d)), now).await {
                 report.add(Subject::S3(object), &ran);
-                if let Verdict::Ran(_, StartResult::Failed { error, transient: true }) = &ran.verdict {
+                let transient = match &ran.verdict {
+                    Verdict::Ran(_, StartResult::Failed { error, transient: true }) => Some(error.as_str()),
+                    Verdict::Ran(_, StartResult::InProgress { .. }) => Some("another invocation is starting it"),
+                    _ => None,
+                };
+                if let Some(error) = transient {
                     retry.get_or_insert(RetryableError {
                         trigger: ran.decision.trigger.clone(),
                         pipeline: ran.decision.pipeline.to_string(),
-                        error: error.clone(),
+                        error: error.to_owned(),
                     });
                 }
             }

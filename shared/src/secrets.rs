@@ -15,32 +15,76 @@ use tokio::sync::Mutex;
 /// How long loaded secrets are trusted before Secrets Manager is asked again (rotation).
 pub const SECRET_TTL: Duration = Duration::from_secs(300);
 
+/// The shortest key Herald accepts, in bytes (after `whsec_` decoding): shorter ones can be guessed.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// The kind of scheme a key serves. One key serves one kind, so a signature made for one scheme
+/// can never pass as another (a Standard Webhooks signature over `id.ts.body` is a plain HMAC of
+/// those bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Hex HMAC-SHA256 (GitHub, Bitbucket, Gitea), tokens (GitLab) and Basic auth (Azure DevOps):
+    /// every secret not written `whsec_…`.
+    Shared,
+    /// Standard Webhooks (generic senders, GitLab signing tokens): `whsec_<base64>` secrets.
+    StandardWebhooks,
+}
+
 /// One webhook secret. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct Secret {
-    pub(crate) raw: Vec<u8>,
-    /// The key for Standard Webhooks: `whsec_<base64>` decoded, else the raw bytes.
-    pub(crate) standard_key: Vec<u8>,
+    scheme: Scheme,
+    key: Vec<u8>,
 }
 
 impl Secret {
+    /// Reads a configured value: `whsec_<base64>` is a Standard Webhooks key, anything else a
+    /// shared secret. Keys under [`MIN_KEY_BYTES`] are refused.
+    pub fn parse(value: &str) -> Result<Self, KeyError> {
+        let secret = match value.strip_prefix("whsec_") {
+            Some(b64) => {
+                let key = BASE64.decode(b64).map_err(|_| KeyError::NotBase64)?;
+                Self { scheme: Scheme::StandardWebhooks, key }
+            }
+            None => Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() },
+        };
+        if secret.key.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort);
+        }
+        Ok(secret)
+    }
+
+    /// A secret for signing test deliveries (tests, the CLI): as [`Secret::parse`], without the
+    /// length check.
     pub fn new(value: &str) -> Self {
-        let standard_key = value
-            .strip_prefix("whsec_")
-            .and_then(|b64| BASE64.decode(b64).ok())
-            .unwrap_or_else(|| value.as_bytes().to_vec());
-        Self { raw: value.as_bytes().to_vec(), standard_key }
+        match value.strip_prefix("whsec_").map(|b64| BASE64.decode(b64)) {
+            Some(Ok(key)) => Self { scheme: Scheme::StandardWebhooks, key },
+            _ => Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() },
+        }
     }
 
-    /// The secret as configured (HMAC key, token or password).
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+    /// A key of `scheme` given as bytes.
+    pub fn from_key(scheme: Scheme, key: Vec<u8>) -> Self {
+        Self { scheme, key }
     }
 
-    /// The key to use for Standard Webhooks signatures.
-    pub fn standard_key(&self) -> &[u8] {
-        &self.standard_key
+    /// The HMAC key, token or password.
+    pub fn key(&self) -> &[u8] {
+        &self.key
     }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+}
+
+/// Why one configured key is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("is shorter than 16 bytes")]
+    TooShort,
+    #[error("starts with whsec_ but the rest is not base64")]
+    NotBase64,
 }
 
 impl fmt::Debug for Secret {
@@ -69,15 +113,19 @@ impl SecretScope {
     }
 }
 
-/// A secret document that could not be read.
+/// A secret document that could not be read. Never quotes the document: it holds secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretsError {
-    #[error("webhook secret JSON is invalid: {0}")]
-    Json(String),
+    #[error("webhook secret JSON at line {line} column {column}: {problem}; write the secret itself, or {{\"secrets\": [\"…\"], \"named\": {{\"team\": [\"…\"]}}}}")]
+    Json { line: usize, column: usize, problem: &'static str },
     #[error("webhook secret JSON: {0} must not contain an empty secret")]
     EmptySecret(String),
     #[error("webhook secret JSON: name {0:?} must match [A-Za-z0-9_-]{{1,64}}")]
     BadName(String),
+    #[error("webhook secret: a key of {field} {problem}")]
+    Key { field: String, problem: KeyError },
+    #[error("webhook secret JSON: one secret appears in two scopes ({0} and {1}); a delivery it signs could start either's triggers")]
+    TwoScopes(String, String),
 }
 
 /// Every secret Herald accepts: the unnamed list and the named ones (README "Secrets").
@@ -109,14 +157,27 @@ impl WebhookSecrets {
             if trimmed.is_empty() {
                 return Ok(Self::none());
             }
-            return Ok(Self { unnamed: vec![Secret::new(trimmed)], named: Vec::new() });
+            let secret =
+                Secret::parse(trimmed).map_err(|problem| SecretsError::Key { field: "the secret".into(), problem })?;
+            return Ok(Self { unnamed: vec![secret], named: Vec::new() });
         }
-        let doc: SecretDocument = serde_json::from_str(trimmed).map_err(|e| SecretsError::Json(e.to_string()))?;
+        let doc: SecretDocument = serde_json::from_str(trimmed).map_err(|e| SecretsError::Json {
+            line: e.line(),
+            column: e.column(),
+            problem: match e.classify() {
+                serde_json::error::Category::Eof => "the document ends early",
+                serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not valid JSON",
+                serde_json::error::Category::Data => "not the expected shape",
+            },
+        })?;
         let list = |field: String, values: Vec<String>| -> Result<Vec<Secret>, SecretsError> {
             if values.iter().any(|v| v.is_empty()) {
                 return Err(SecretsError::EmptySecret(field));
             }
-            Ok(values.iter().map(|v| Secret::new(v)).collect())
+            values
+                .iter()
+                .map(|v| Secret::parse(v).map_err(|problem| SecretsError::Key { field: field.clone(), problem }))
+                .collect()
         };
         let unnamed = list("secrets".into(), doc.secrets)?;
         let mut named = Vec::new();
@@ -127,7 +188,23 @@ impl WebhookSecrets {
             let secrets = list(format!("named.{name}"), values)?;
             named.push((name, secrets));
         }
-        Ok(Self { unnamed, named })
+        let secrets = Self { unnamed, named };
+        secrets.check_scopes_apart()?;
+        Ok(secrets)
+    }
+
+    /// One value under two scopes would silently land in the first one tried.
+    fn check_scopes_apart(&self) -> Result<(), SecretsError> {
+        let mut scopes: Vec<(String, &[Secret])> = vec![("secrets".into(), &self.unnamed)];
+        scopes.extend(self.named.iter().map(|(name, s)| (format!("named.{name}"), s.as_slice())));
+        for (i, (a, first)) in scopes.iter().enumerate() {
+            for (b, second) in &scopes[i + 1..] {
+                if first.iter().any(|x| second.iter().any(|y| x.scheme == y.scheme && x.key == y.key)) {
+                    return Err(SecretsError::TwoScopes(a.clone(), b.clone()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// True when no secret is configured (Herald then rejects everything).
@@ -135,15 +212,20 @@ impl WebhookSecrets {
         self.unnamed.is_empty() && self.named.iter().all(|(_, s)| s.is_empty())
     }
 
-    /// The scope of the first secret for which `verifies` holds, if any.
-    pub fn find_scope(&self, mut verifies: impl FnMut(&Secret) -> bool) -> Option<SecretScope> {
-        if self.unnamed.iter().any(&mut verifies) {
+    /// The scope of the first key of `scheme` for which `verifies` holds, if any. Keys of the
+    /// other kind are never offered.
+    pub fn find_scope(&self, scheme: Scheme, mut verifies: impl FnMut(&[u8]) -> bool) -> Option<SecretScope> {
+        let mut any = |secrets: &[Secret]| secrets.iter().any(|s| s.scheme == scheme && verifies(&s.key));
+        if any(&self.unnamed) {
             return Some(SecretScope::Default);
         }
-        self.named
-            .iter()
-            .find(|(_, secrets)| secrets.iter().any(&mut verifies))
-            .map(|(name, _)| SecretScope::Named(name.clone()))
+        self.named.iter().find(|(_, secrets)| any(secrets)).map(|(name, _)| SecretScope::Named(name.clone()))
+    }
+
+    /// How many keys a delivery of `scheme` may be checked against: the bound of the work done
+    /// before authentication.
+    pub fn count(&self, scheme: Scheme) -> usize {
+        self.unnamed.iter().chain(self.named.iter().flat_map(|(_, s)| s)).filter(|s| s.scheme == scheme).count()
     }
 }
 
@@ -210,18 +292,25 @@ mod tests {
 
     #[test]
     fn secret_documents() {
-        let plain = WebhookSecrets::parse("s3cret").unwrap();
-        assert_eq!(plain.find_scope(|s| s.raw() == b"s3cret"), Some(SecretScope::Default));
-        let doc = WebhookSecrets::parse(r#"{"secrets":["new","old"],"named":{"team-a":["a1"]}}"#).unwrap();
-        assert_eq!(doc.find_scope(|s| s.raw() == b"old"), Some(SecretScope::Default));
-        assert_eq!(doc.find_scope(|s| s.raw() == b"a1"), Some(SecretScope::Named("team-a".into())));
-        assert_eq!(doc.find_scope(|s| s.raw() == b"nope"), None);
+        let plain = WebhookSecrets::parse("s3cret-0123456789").unwrap();
+        assert_eq!(plain.find_scope(Scheme::Shared, |k| k == b"s3cret-0123456789"), Some(SecretScope::Default));
+        let doc = WebhookSecrets::parse(
+            r#"{"secrets":["new-0123456789abcdef","old-0123456789abcdef"],"named":{"team-a":["a1-0123456789abcdef"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(doc.find_scope(Scheme::Shared, |k| k == b"old-0123456789abcdef"), Some(SecretScope::Default));
+        assert_eq!(
+            doc.find_scope(Scheme::Shared, |k| k == b"a1-0123456789abcdef"),
+            Some(SecretScope::Named("team-a".into()))
+        );
+        assert_eq!(doc.find_scope(Scheme::Shared, |k| k == b"nope"), None);
+        assert_eq!(doc.find_scope(Scheme::StandardWebhooks, |k| k == b"old-0123456789abcdef"), None);
         assert!(WebhookSecrets::parse("").unwrap().is_empty());
         assert!(WebhookSecrets::parse(r#"{"secrets":[]}"#).unwrap().is_empty());
-        assert!(matches!(WebhookSecrets::parse(r#"{"secret":["x"]}"#), Err(SecretsError::Json(_))));
+        assert!(matches!(WebhookSecrets::parse(r#"{"secret":["x"]}"#), Err(SecretsError::Json { .. })));
         assert!(matches!(WebhookSecrets::parse(r#"{"secrets":[""]}"#), Err(SecretsError::EmptySecret(_))));
         assert!(matches!(WebhookSecrets::parse(r#"{"named":{"a b":["x"]}}"#), Err(SecretsError::BadName(_))));
-        assert!(!format!("{:?}", doc).contains("a1"));
+        assert!(!format!("{:?}", doc).contains("a1-0123"));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub const START_CONCURRENCY: usize = 8;
 pub enum StartResult {
     /// Started now, or earlier for the same token (`duplicate`); in dry-run mode no id.
     Started { execution_id: Option<String>, duplicate: bool },
+    /// Another invocation holds this start's claim: the sender must retry (if that invocation
+    /// died, the retry takes the claim over once its lease ends). Never acknowledged as done.
+    InProgress { retry_after_secs: u32 },
     /// Not started; `transient` failures are worth a retry (503 / invocation error).
     Failed { error: String, transient: bool },
 }
@@ -86,7 +89,7 @@ impl StartRunner {
         match once(self.dedup.as_deref(), &key, now, self.starter.start(plan)).await {
             Ok(Once::Done(id)) => StartResult::Started { execution_id: Some(id), duplicate: false },
             Ok(Once::Recorded(id)) => StartResult::Started { execution_id: Some(id), duplicate: true },
-            Ok(Once::InProgress) => StartResult::Started { execution_id: None, duplicate: true },
+            Ok(Once::InProgress { retry_after_secs }) => StartResult::InProgress { retry_after_secs },
             Err(e) => StartResult::Failed { transient: e.is_transient(), error: e.to_string() },
         }
     }

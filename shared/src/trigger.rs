@@ -38,6 +38,11 @@ impl Decision {
     }
 }
 
+/// A full commit id: 40 (SHA-1) or 64 (SHA-256) hex characters.
+pub fn is_full_commit_id(commit: &str) -> bool {
+    (commit.len() == 40 || commit.len() == 64) && commit.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The skip marker in `message`, if any.
 pub fn skip_marker(message: &str) -> Option<&'static str> {
     let lower = message.to_lowercase();
@@ -115,8 +120,19 @@ fn skip_reason<'c>(
             return Err(format!("{found} in the head commit message"));
         }
     }
-    if change.commit.is_empty() && trigger.source_action.is_some() {
-        return Err("the payload names no commit to pin the source action to".into());
+    if trigger.source_action.is_some() {
+        if let Some(why) = change.no_commit {
+            return Err(format!("no commit to pin the source action to: {why}"));
+        }
+        if change.commit.is_empty() {
+            return Err("the payload names no commit to pin the source action to".into());
+        }
+        if !is_full_commit_id(&change.commit) {
+            return Err(format!(
+                "the payload names only an abbreviated commit id {}, which cannot pin the source action",
+                change.commit
+            ));
+        }
     }
     let mut notes = Vec::new();
     if let Some(paths) = &rule.paths {

@@ -152,13 +152,19 @@ impl WebhookService {
 }
 
 fn retry_later(body: Value) -> WebhookResponse {
-    WebhookResponse { status: 503, headers: vec![("Retry-After", RETRY_AFTER_SECS.to_string())], body }
+    retry_after(RETRY_AFTER_SECS, body)
+}
+
+fn retry_after(secs: u32, body: Value) -> WebhookResponse {
+    WebhookResponse { status: 503, headers: vec![("Retry-After", secs.to_string())], body }
 }
 
 /// The 200/503 body under construction.
 struct Answer {
     body: Value,
     transient: bool,
+    /// Seconds to ask the sender to wait, when another invocation's claim says (else the default).
+    retry_after_secs: u32,
 }
 
 impl Answer {
@@ -166,11 +172,13 @@ impl Answer {
         Self {
             body: json!({ "provider": provider.as_str(), "event": event, "delivery": delivery, "started": [], "skipped": [], "failed": [] }),
             transient: false,
+            retry_after_secs: 0,
         }
     }
 
     fn add(&mut self, report: Report) {
         self.transient |= report.transient;
+        self.retry_after_secs = self.retry_after_secs.max(report.retry_after_secs);
         if report.duplicate {
             self.body["duplicate"] = json!(true);
         }
@@ -188,7 +196,9 @@ impl Answer {
     }
 
     fn into_response(self) -> WebhookResponse {
-        if self.transient {
+        if self.transient && self.retry_after_secs > 0 {
+            retry_after(self.retry_after_secs, self.body)
+        } else if self.transient {
             retry_later(self.body)
         } else {
             WebhookResponse { status: 200, headers: Vec::new(), body: self.body }

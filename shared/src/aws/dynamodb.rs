@@ -28,7 +28,7 @@ impl DynamoDbDedup {
         Self { client, table: table.into() }
     }
 
-    async fn read(&self, key: &str) -> Result<Option<Claim>, AwsError> {
+    async fn read(&self, key: &str, now: i64) -> Result<Option<Claim>, AwsError> {
         let out = self
             .client
             .get_item()
@@ -38,12 +38,17 @@ impl DynamoDbDedup {
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
-        Ok(out.item.map(|item| {
+        Ok(out.item.and_then(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            match (text("status").as_deref(), text("value")) {
-                (Some(COMPLETE), Some(value)) => Claim::Completed(value),
-                _ => Claim::InProgress,
+            let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+            // Expired items linger until DynamoDB deletes them, days later: they count as absent.
+            if number("expires_at").is_some_and(|at| at < now) {
+                return None;
             }
+            Some(match (text("status").as_deref(), text("value")) {
+                (Some(COMPLETE), Some(value)) => Claim::Completed(value),
+                _ => Claim::InProgress { lease_until: number("lease_until").unwrap_or(now + LEASE_SECS) },
+            })
         }))
     }
 }
@@ -65,7 +70,9 @@ impl DedupStore for DynamoDbDedup {
                     .item("status", AttributeValue::S(IN_PROGRESS.into()))
                     .item("lease_until", n(now + LEASE_SECS))
                     .item("expires_at", n(now + RECORD_TTL_SECS))
-                    .condition_expression("attribute_not_exists(pk) OR (#s = :in_progress AND lease_until < :now)")
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR expires_at < :now OR (#s = :in_progress AND lease_until < :now)",
+                    )
                     .expression_attribute_names("#s", "status")
                     .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
                     .expression_attribute_values(":now", n(now))
@@ -76,14 +83,14 @@ impl DedupStore for DynamoDbDedup {
                     Err(e)
                         if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) =>
                     {
-                        if let Some(claim) = self.read(key).await? {
+                        if let Some(claim) = self.read(key, now).await? {
                             return Ok(claim);
                         }
                     }
                     Err(e) => return Err(classify("PutItem", e)),
                 }
             }
-            Ok(Claim::InProgress)
+            Ok(Claim::InProgress { lease_until: now + LEASE_SECS })
         })
     }
 
@@ -166,7 +173,7 @@ mod tests {
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&taken, &done, &taken_again, &busy]);
         let store = DynamoDbDedup::new(client, "t");
         assert_eq!(store.claim("k", 1).await, Ok(Claim::Completed("exec-1".into())));
-        assert_eq!(store.claim("k", 1).await, Ok(Claim::InProgress));
+        assert_eq!(store.claim("k", 1).await, Ok(Claim::InProgress { lease_until: 1 + LEASE_SECS }));
     }
 
     #[tokio::test]

@@ -26,28 +26,29 @@ impl PipelineStarter for FakeStarter {
     }
 }
 
+/// Exactly-once records: key -> (completed value, lease end). Leases are 60 s, as DynamoDB's.
 #[derive(Default)]
 pub struct FakeDedup {
-    pub records: Mutex<HashMap<String, Option<String>>>,
+    pub records: Mutex<HashMap<String, (Option<String>, i64)>>,
 }
 
 impl DedupStore for FakeDedup {
-    fn claim<'a>(&'a self, key: &'a str, _now: i64) -> BoxFuture<'a, Result<Claim, AwsError>> {
+    fn claim<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<Claim, AwsError>> {
         Box::pin(async move {
             let mut records = self.records.lock().unwrap();
             Ok(match records.get(key) {
-                Some(Some(id)) => Claim::Completed(id.clone()),
-                Some(None) => Claim::InProgress,
-                None => {
-                    records.insert(key.to_owned(), None);
+                Some((Some(id), _)) => Claim::Completed(id.clone()),
+                Some((None, lease_until)) if *lease_until >= now => Claim::InProgress { lease_until: *lease_until },
+                _ => {
+                    records.insert(key.to_owned(), (None, now + 60));
                     Claim::Claimed
                 }
             })
         })
     }
-    fn complete<'a>(&'a self, key: &'a str, value: &'a str, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+    fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
-            self.records.lock().unwrap().insert(key.to_owned(), Some(value.to_owned()));
+            self.records.lock().unwrap().insert(key.to_owned(), (Some(value.to_owned()), now));
             Ok(())
         })
     }

@@ -9,7 +9,7 @@ use crate::auth::secrets_equal;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ pub fn authenticate(headers: &Headers, secrets: &WebhookSecrets) -> Option<Secre
     let decoded = BASE64.decode(value[6..].trim()).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     let password = &decoded[colon + 1..];
-    secrets.find_scope(|s| secrets_equal(s.raw(), password))
+    secrets.find_scope(Scheme::Shared, |key| secrets_equal(key, password))
 }
 
 #[derive(Deserialize)]
@@ -126,7 +126,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 .find(|c| c.commit_id == u.new_object_id)
                 .map(|c| c.comment.clone())
                 .unwrap_or_default();
-            PushParts {
+            let change: Change = PushParts {
                 provider: ProviderKind::AzureDevOps,
                 delivery: delivery.to_owned(),
                 repository: repository.clone(),
@@ -138,7 +138,8 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 message,
                 clone_url: r.repository.remote_url.clone(),
             }
-            .into()
+            .into();
+            change.tag_object_unpinned()
         })
         .collect()
 }
@@ -269,8 +270,9 @@ mod tests {
 
     #[test]
     fn basic_auth_password_is_the_secret() {
-        let secrets = WebhookSecrets::parse("pw").unwrap();
-        let ok: Headers = [("Authorization", format!("Basic {}", BASE64.encode("herald:pw")))].into_iter().collect();
+        let secrets = WebhookSecrets::parse("pw-0123456789abcdef").unwrap();
+        let ok: Headers =
+            [("Authorization", format!("Basic {}", BASE64.encode("herald:pw-0123456789abcdef")))].into_iter().collect();
         assert_eq!(authenticate(&ok, &secrets), Some(SecretScope::Default));
         let bad: Headers = [("Authorization", format!("Basic {}", BASE64.encode("herald:px")))].into_iter().collect();
         assert_eq!(authenticate(&bad, &secrets), None);

@@ -7,18 +7,18 @@
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`.
 pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets) -> Option<SecretScope> {
     let signature = strip_prefix_ignore_case(headers.get("x-hub-signature")?, "sha256=")?;
-    secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
+    secrets.find_scope(Scheme::Shared, |key| verify_hex_hmac(key, body, signature))
 }
 
 pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let event = headers.get("x-event-key").unwrap_or_default().to_owned();
-    let delivery = delivery_id(headers, &["x-request-uuid", "x-hook-uuid"], body);
+    let delivery = delivery_id(headers, &["x-request-uuid"], body);
     let pr_action = match event.as_str() {
         "pullrequest:created" => Some(PrAction::Opened),
         "pullrequest:updated" => Some(PrAction::Updated),
@@ -262,9 +262,9 @@ mod tests {
     #[test]
     fn signature() {
         let body = read("bitbucket/repo-push.json");
-        let secrets = WebhookSecrets::parse("bb").unwrap();
+        let secrets = WebhookSecrets::parse("bb-0123456789abcdef").unwrap();
         let mut h = headers("repo:push");
-        h.insert("X-Hub-Signature", &format!("sha256={}", sign_hex(&Secret::new("bb"), &body)));
+        h.insert("X-Hub-Signature", &format!("sha256={}", sign_hex(&Secret::new("bb-0123456789abcdef"), &body)));
         assert_eq!(authenticate(&h, &body, &secrets), Some(SecretScope::Default));
         assert_eq!(authenticate(&headers("repo:push"), &body, &secrets), None);
     }
@@ -272,7 +272,8 @@ mod tests {
     #[test]
     fn a_missing_request_uuid_falls_back_to_the_body_not_the_webhook() {
         let body = read("bitbucket/repo-push.json");
-        let h: Headers = [("X-Event-Key", "repo:push"), ("X-Hook-UUID", "same-for-every-delivery")].into_iter().collect();
+        let h: Headers =
+            [("X-Event-Key", "repo:push"), ("X-Hook-UUID", "same-for-every-delivery")].into_iter().collect();
         let d = parse(&h, &body).unwrap();
         assert!(d.delivery.starts_with("sha256:"), "{}", d.delivery);
     }

@@ -105,7 +105,7 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
         .into_iter()
         .map(|c| {
             let deleted = c.kind == "DELETE" || is_zero_sha(&c.to_hash);
-            PushParts {
+            let change: Change = PushParts {
                 provider: ProviderKind::BitbucketServer,
                 delivery: delivery.to_owned(),
                 repository: repository.clone(),
@@ -117,7 +117,8 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
                 message: String::new(),
                 clone_url: clone_url.clone(),
             }
-            .into()
+            .into();
+            change.tag_object_unpinned()
         })
         .collect()
 }

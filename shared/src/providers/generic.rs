@@ -8,7 +8,7 @@
 use super::{from_json, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_standard_webhook;
 use crate::change::{ChangedFiles, ProviderKind, PushParts};
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// Standard Webhooks v1 (`webhook-id`, `webhook-timestamp`, `webhook-signature`); GitLab's
@@ -17,7 +17,9 @@ pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets, no
     let id = headers.get("webhook-id")?;
     let timestamp = headers.get("webhook-timestamp")?;
     let signatures = headers.get("webhook-signature")?;
-    secrets.find_scope(|s| verify_standard_webhook(s.standard_key(), id, timestamp, body, signatures, now).is_ok())
+    secrets.find_scope(Scheme::StandardWebhooks, |key| {
+        verify_standard_webhook(key, id, timestamp, body, signatures, now).is_ok()
+    })
 }
 
 /// Herald's change document. Unknown fields are refused, as in the configuration.
@@ -39,8 +41,17 @@ struct ChangeDocument {
     clone_url: String,
 }
 
+/// The signed `webhook-id`: Standard Webhooks senders always send one, so empty is malformed.
+pub(crate) fn signed_delivery_id(headers: &Headers) -> Result<String, BodyError> {
+    match headers.get("webhook-id").map(str::trim) {
+        None => Err(BodyError::MissingHeader("webhook-id")),
+        Some("") => Err(BodyError::Invalid("webhook-id is empty".into())),
+        Some(id) => Ok(id.to_owned()),
+    }
+}
+
 pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
-    let delivery = headers.get("webhook-id").ok_or(BodyError::MissingHeader("webhook-id"))?.to_owned();
+    let delivery = signed_delivery_id(headers)?;
     let doc: ChangeDocument = from_json(body)?;
     if doc.repository.trim().is_empty() {
         return Err(BodyError::Invalid("\"repository\" must not be empty".into()));

@@ -8,7 +8,7 @@ use crate::auth::verify_hex_hmac;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 fn header(provider: ProviderKind, suffix: &str) -> String {
@@ -27,7 +27,7 @@ pub fn authenticate(
     secrets: &WebhookSecrets,
 ) -> Option<SecretScope> {
     let signature = headers.get(&header(provider, "signature"))?;
-    secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
+    secrets.find_scope(Scheme::Shared, |key| verify_hex_hmac(key, body, signature))
 }
 
 pub fn parse(provider: ProviderKind, headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
@@ -87,10 +87,15 @@ struct Repository {
     clone_url: String,
 }
 
+/// Gogs' default `FEED_MAX_COMMIT_NUM`: a push lists at most this many commits.
+const GOGS_FEED_LIMIT: usize = 5;
+
 fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
     let listed = p.commits.len();
     let has_lists = p.commits.iter().all(|c| c.added.is_some() || c.modified.is_some() || c.removed.is_some());
-    let complete = listed > 0 && has_lists && p.total_commits.is_none_or(|t| t <= listed);
+    // Gogs lists at most its feed limit of commits and says nothing of the rest.
+    let cut_by_gogs = provider == ProviderKind::Gogs && listed >= GOGS_FEED_LIMIT;
+    let complete = listed > 0 && has_lists && !cut_by_gogs && p.total_commits.is_none_or(|t| t <= listed);
     let files = if complete {
         ChangedFiles::complete(
             p.commits.iter().flat_map(|c| [&c.added, &c.modified, &c.removed].into_iter().flatten().flatten().cloned()),
@@ -106,12 +111,15 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
         .or(p.commits.first())
         .map(|c| c.message.clone())
         .unwrap_or_default();
+    // For a tag, `head_commit` is the tagged commit (Gitea 1.16+); `after` may be the tag object.
+    let deleted = is_zero_sha(&p.after);
+    let commit = p.head_commit.map(|c| c.id).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
     PushParts {
         provider,
         delivery: delivery.to_owned(),
         repository: p.repository.full_name,
-        deleted: is_zero_sha(&p.after),
-        commit: p.after,
+        deleted,
+        commit,
         git_ref: p.git_ref,
         files,
         author: p.pusher.map(User::name).unwrap_or_default(),
@@ -171,7 +179,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         pr.base.as_ref().and_then(|s| s.repo.as_ref()).or(pr.base_repo.as_ref()).map(|r| r.full_name.clone());
     let from_fork = match (&head_repo, &base_repo) {
         (Some(h), Some(b)) => !h.eq_ignore_ascii_case(b),
-        (None, None) => false,
+        // A payload that names neither repository cannot show it is not a fork.
         _ => true,
     };
     let source_branch =
@@ -309,8 +317,8 @@ mod tests {
     #[test]
     fn signatures_use_each_servers_header() {
         let body = read("gitea/push-event.json");
-        let secrets = WebhookSecrets::parse("g").unwrap();
-        let sig = sign_hex(&Secret::new("g"), &body);
+        let secrets = WebhookSecrets::parse("g-0123456789abcdef").unwrap();
+        let sig = sign_hex(&Secret::new("g-0123456789abcdef"), &body);
         for provider in [ProviderKind::Gitea, ProviderKind::Forgejo, ProviderKind::Gogs] {
             let mut h = headers(provider, "push");
             h.insert(&header(provider, "signature"), &sig);

@@ -6,7 +6,7 @@
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 /// GitHub caps the commits listed in a push; at the cap the file list may be partial.
@@ -14,7 +14,7 @@ const MAX_LISTED_COMMITS: usize = 2048;
 
 pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets) -> Option<SecretScope> {
     let signature = strip_prefix_ignore_case(headers.get("x-hub-signature-256")?, "sha256=")?;
-    secrets.find_scope(|s| verify_hex_hmac(s.raw(), body, signature))
+    secrets.find_scope(Scheme::Shared, |key| verify_hex_hmac(key, body, signature))
 }
 
 pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
@@ -48,6 +48,8 @@ struct Push {
 
 #[derive(Deserialize)]
 struct Commit {
+    #[serde(default)]
+    id: String,
     #[serde(default)]
     message: String,
     #[serde(default)]
@@ -100,12 +102,16 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
         .or_else(|| p.pusher.as_ref().map(|x| x.name.clone()))
         .or_else(|| p.sender.as_ref().map(|x| x.login.clone()))
         .unwrap_or_default();
+    let deleted = p.deleted || is_zero_sha(&p.after);
+    // For an annotated tag `after` is the tag object; `head_commit` is the tagged commit.
+    let commit =
+        p.head_commit.as_ref().map(|c| c.id.clone()).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
     PushParts {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
         repository: p.repository.full_name,
-        deleted: p.deleted || is_zero_sha(&p.after),
-        commit: p.after,
+        deleted,
+        commit,
         git_ref: p.git_ref,
         files,
         author,
@@ -283,8 +289,8 @@ mod tests {
     #[test]
     fn signature() {
         let body = read("github/push.json");
-        let secrets = WebhookSecrets::parse("topsecret").unwrap();
-        let sig = format!("sha256={}", sign_hex(&Secret::new("topsecret"), &body));
+        let secrets = WebhookSecrets::parse("topsecret-0123456789").unwrap();
+        let sig = format!("sha256={}", sign_hex(&Secret::new("topsecret-0123456789"), &body));
         let mut h = headers("push");
         h.insert("X-Hub-Signature-256", &sig);
         assert_eq!(authenticate(&h, &body, &secrets), Some(SecretScope::Default));

@@ -9,19 +9,24 @@ use crate::auth::secrets_equal;
 use crate::change::{
     is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
 };
-use crate::secrets::{SecretScope, WebhookSecrets};
+use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
 pub fn authenticate(headers: &Headers, body: &[u8], secrets: &WebhookSecrets, now: i64) -> Option<SecretScope> {
     match headers.get("x-gitlab-token") {
-        Some(token) => secrets.find_scope(|s| secrets_equal(s.raw(), token.as_bytes())),
+        Some(token) => secrets.find_scope(Scheme::Shared, |key| secrets_equal(key, token.as_bytes())),
         None => generic::authenticate(headers, body, secrets, now),
     }
 }
 
 pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let event = headers.get("x-gitlab-event").unwrap_or_default().to_owned();
-    let delivery = delivery_id(headers, &["idempotency-key", "x-gitlab-event-uuid"], body);
+    let delivery = if !headers.contains("x-gitlab-token") && headers.contains("webhook-signature") {
+        // Verified by a signing token: the signed `webhook-id` is the delivery.
+        super::generic::signed_delivery_id(headers)?
+    } else {
+        delivery_id(headers, &["idempotency-key", "x-gitlab-event-uuid"], body)
+    };
     let content = match event.as_str() {
         "Push Hook" | "Tag Push Hook" => Content::Changes(vec![push(from_json(body)?, &delivery)]),
         "Merge Request Hook" => merge_request(from_json(body)?, &delivery),
@@ -35,6 +40,7 @@ struct Push {
     #[serde(rename = "ref")]
     git_ref: String,
     after: String,
+    checkout_sha: Option<String>,
     #[serde(default)]
     commits: Vec<Commit>,
     total_commits_count: Option<usize>,
@@ -83,7 +89,8 @@ fn push(p: Push, delivery: &str) -> Change {
         delivery: delivery.to_owned(),
         repository: p.project.path_with_namespace,
         deleted: is_zero_sha(&p.after),
-        commit: p.after.clone(),
+        // For an annotated tag `after` is the tag object; `checkout_sha` is the tagged commit.
+        commit: p.checkout_sha.filter(|sha| !sha.is_empty()).unwrap_or_else(|| p.after.clone()),
         git_ref: p.git_ref,
         files,
         author: p.user_username.or(p.user_name).unwrap_or_default(),
@@ -249,11 +256,11 @@ mod tests {
     #[test]
     fn token_and_signing_token() {
         let secrets = WebhookSecrets::parse(
-            r#"{"secrets":["tok"],"named":{"team-a":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}}"#,
+            r#"{"secrets":["tok-0123456789abcdef"],"named":{"team-a":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}}"#,
         )
         .unwrap();
         let mut h = headers("Push Hook");
-        h.insert("X-Gitlab-Token", "tok");
+        h.insert("X-Gitlab-Token", "tok-0123456789abcdef");
         assert_eq!(authenticate(&h, b"{}", &secrets, 0), Some(SecretScope::Default));
         let mut wrong = headers("Push Hook");
         wrong.insert("X-Gitlab-Token", "tok2");

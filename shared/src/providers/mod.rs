@@ -140,7 +140,7 @@ pub enum Content {
 pub enum BodyError {
     #[error("unsupported content type {0:?}; send application/json")]
     UnsupportedContentType(String),
-    #[error("form body has no \"payload\" field")]
+    #[error("a form body must be exactly one field, \"payload\"")]
     MissingPayload,
     #[error("body is not valid JSON for this event: {0}")]
     Json(String),
@@ -172,10 +172,15 @@ fn json_body<'a>(headers: &Headers, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Bod
     match media.as_str() {
         "application/json" | "text/plain" | "" => Ok(Cow::Borrowed(body)),
         m if m.starts_with("application/") && m.ends_with("+json") => Ok(Cow::Borrowed(body)),
-        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
-            .find(|(k, _)| k == "payload")
-            .map(|(_, v)| Cow::Owned(v.into_owned().into_bytes()))
-            .ok_or(BodyError::MissingPayload),
+        "application/x-www-form-urlencoded" => {
+            // Exactly one field, `payload`: a field found anywhere in a larger form could hide in
+            // bytes signed for another purpose.
+            let mut fields = form_urlencoded::parse(body);
+            match (fields.next(), fields.next()) {
+                (Some((key, value)), None) if key == "payload" => Ok(Cow::Owned(value.into_owned().into_bytes())),
+                _ => Err(BodyError::MissingPayload),
+            }
+        }
         _ => Err(BodyError::UnsupportedContentType(media)),
     }
 }

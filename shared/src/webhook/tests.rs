@@ -158,7 +158,10 @@ async fn transient_failures_answer_503_and_permanent_ones_are_listed() {
     let h = harness_with(github_config(), SECRET, FakeStarter { fail, ..Default::default() }, false, false);
     let r = h.service.handle(push()).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["failed"][0]["error"], "StartPipelineExecution: PipelineNotFoundException");
+    assert_eq!(
+        r.body["failed"][0]["error"],
+        "CodePipeline refused the start: the pipeline does not exist in Herald's account and region; Herald's log has the details"
+    );
     assert_eq!(h.bus.events.lock().unwrap()[0].detail_type, "Trigger Failed");
 }
 
@@ -353,8 +356,17 @@ async fn a_whsec_key_verifies_only_standard_webhooks() {
 async fn a_form_body_is_exactly_one_payload_field() {
     let h = harness();
     let json: String = form_urlencoded::byte_serialize(&fixture("github/push.json")).collect();
-    for body in [format!("payload={json}"), format!("payload={json}&x=1"), format!("x=1&payload={json}"), format!("payload={json}&payload={json}")] {
-        let mut request = github(body.as_bytes(), "push", "d-1", SECRET);
+    for body in [
+        format!("payload={json}"),
+        format!("payload={json}&x=1"),
+        format!("x=1&payload={json}"),
+        format!("payload={json}&payload={json}"),
+    ] {
+        let signed = github(body.as_bytes(), "push", "d-1", SECRET);
+        let mut request = WebhookRequest { headers: Headers::new(), ..signed.clone() };
+        for name in ["x-github-event", "x-github-delivery", "x-hub-signature-256"] {
+            request.headers.insert(name, signed.headers.get(name).unwrap());
+        }
         request.headers.insert("Content-Type", "application/x-www-form-urlencoded");
         let ok = body.matches("payload=").count() == 1 && !body.contains('&');
         assert_eq!(h.service.handle(request).await.status, if ok { 200 } else { 400 }, "{}", &body[..20]);
@@ -384,7 +396,9 @@ async fn a_permanent_failure_is_told_in_heralds_words_not_aws_text() {
     let mut fail = HashMap::new();
     fail.insert(
         "app".to_string(),
-        AwsError::Permanent("StartPipelineExecution: ValidationException: role arn:aws:iam::111122223333:role/x is invalid".into()),
+        AwsError::Permanent(
+            "StartPipelineExecution: ValidationException: role arn:aws:iam::111122223333:role/x is invalid".into(),
+        ),
     );
     let h = harness_with(github_config(), SECRET, FakeStarter { fail, ..Default::default() }, false, false);
     let r = h.service.handle(push()).await;
@@ -398,7 +412,14 @@ async fn a_permanent_failure_is_told_in_heralds_words_not_aws_text() {
 async fn extreme_timestamps_are_refused_without_overflow() {
     let config = config(json!([{ "name": "tool", "pipeline": "tool", "git": { "repository": "lab/tool" } }]));
     let h = harness_with(config, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", FakeStarter::default(), false, false);
-    for ts in [i64::MIN.to_string(), i64::MAX.to_string(), "-1".into(), "99999999999999999999".into(), "1e9".into(), "".into()] {
+    for ts in [
+        i64::MIN.to_string(),
+        i64::MAX.to_string(),
+        "-1".into(),
+        "99999999999999999999".into(),
+        "1e9".into(),
+        "".into(),
+    ] {
         let headers: Headers = [
             ("webhook-id", "msg_1".to_string()),
             ("webhook-timestamp", ts.clone()),
@@ -416,7 +437,8 @@ async fn an_empty_webhook_id_is_a_bad_request() {
     let config = config(json!([{ "name": "tool", "pipeline": "tool", "git": { "repository": "lab/tool" } }]));
     const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let h = harness_with(config, KEY, FakeStarter::default(), false, false);
-    let body = br#"{"repository":"lab/tool","ref":"refs/heads/main","commit":"0123456789abcdef0123456789abcdef01234567"}"#;
+    let body =
+        br#"{"repository":"lab/tool","ref":"refs/heads/main","commit":"0123456789abcdef0123456789abcdef01234567"}"#;
     let sig = sign_standard_webhook(&Secret::new(KEY), "", 1_700_000_000, body);
     let headers: Headers =
         [("webhook-id", String::new()), ("webhook-timestamp", "1700000000".to_string()), ("webhook-signature", sig)]
