@@ -10,7 +10,10 @@ use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError}
 use crate::start::StartRunner;
 use crate::webhook::WebhookService;
 use aws_config::SdkConfig;
+use lambda_runtime::Diagnostic;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
 pub fn init_logging() {
@@ -56,6 +59,30 @@ pub fn webhook_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>
         }
     };
     WebhookService::new(config, secrets, start_runner(settings, sdk), event_publisher(settings, sdk))
+}
+
+/// Time kept back from the Lambda deadline to report the invocation's outcome.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// Runs one invocation's `work`, bounded by the Lambda deadline (`deadline_ms`, Unix ms): when it
+/// runs out, the invocation fails with the retryable `Herald.DeadlineExceeded` (Lambda retries,
+/// then the dead-letter queue keeps the event), instead of Lambda killing it without a word.
+pub async fn before_deadline<T, E: Into<Diagnostic>>(
+    deadline_ms: u64,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, Diagnostic> {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let left = Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0));
+    match tokio::time::timeout(left.saturating_sub(DEADLINE_MARGIN), work).await {
+        Ok(outcome) => outcome.map_err(Into::into),
+        Err(_) => {
+            tracing::error!("invocation ran out of time before its Lambda deadline; failing it so it is retried");
+            Err(Diagnostic {
+                error_type: "Herald.DeadlineExceeded".into(),
+                error_message: "the invocation ran out of time; nothing was acknowledged".into(),
+            })
+        }
+    }
 }
 
 /// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).

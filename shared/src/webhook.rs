@@ -15,9 +15,13 @@ use crate::start::{publish_decisions, StartRunner};
 use crate::trigger::{decide_git, Decision};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Lambda's own request limit; larger bodies are answered 413 before anything else is read.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// How long one request may take, AWS calls included: Git servers give up after 10 s (GitHub,
+/// GitLab, Bitbucket) and then record a failed delivery.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(8);
 /// Seconds a sender should wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 30;
 /// An HTTP request, body already base64-decoded where the event said so.
@@ -54,6 +58,7 @@ pub struct WebhookService {
     runner: StartRunner,
     bus: Option<Arc<dyn EventPublisher>>,
     clock: fn() -> i64,
+    budget: Duration,
 }
 
 impl WebhookService {
@@ -63,12 +68,18 @@ impl WebhookService {
         runner: StartRunner,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self { config, secrets, runner, bus, clock: unix_now }
+        Self { config, secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET }
     }
 
     /// Replaces the clock (tests of timestamped signatures).
     pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Replaces the request budget (tests of slow dependencies).
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -81,8 +92,20 @@ impl WebhookService {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request, within the request budget: when it runs out, 503 (the sender retries;
+    /// the claims and tokens make the retry safe), never a late or missing answer.
     pub async fn handle(&self, request: WebhookRequest) -> WebhookResponse {
+        match tokio::time::timeout(self.budget, self.answer(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(budget_ms = self.budget.as_millis() as u64, "request ran out of time; answered 503");
+                metrics::count("Deliveries", 1, &[("provider", "any"), ("outcome", "timeout")]);
+                retry_later(json!({ "error": "Herald ran out of time on this delivery; retry" }))
+            }
+        }
+    }
+
+    async fn answer(&self, request: WebhookRequest) -> WebhookResponse {
         if !request.method.eq_ignore_ascii_case("POST") {
             let mut r = WebhookResponse::error(405, "method not allowed; webhooks are POSTed");
             r.headers.push(("Allow", "POST".into()));

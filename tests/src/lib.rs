@@ -2,6 +2,7 @@
 //! binaries. Tests start what they need and fail loudly when a piece is missing.
 
 pub mod events;
+pub mod faults;
 pub mod moto;
 pub mod runtime;
 

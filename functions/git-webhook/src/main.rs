@@ -6,7 +6,7 @@ use herald::{settings::Settings, startup};
 async fn main() -> Result<(), lambda_http::Error> {
     startup::init_logging();
     let settings = Settings::from_env().inspect_err(startup::log_fatal)?;
-    let sdk = herald::aws::sdk_config().await;
+    let sdk = herald::aws::sdk_config(herald::aws::CallBudget::WEBHOOK).await;
     let config = startup::load_config(&settings, &sdk).await.inspect_err(startup::log_fatal)?;
     let service = startup::webhook_service(&settings, &sdk, config);
     service.warm_up().await;

@@ -10,12 +10,12 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     startup::init_logging();
     let settings = Settings::from_env().inspect_err(startup::log_fatal)?;
-    let sdk = herald::aws::sdk_config().await;
+    let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
     let config = startup::load_config(&settings, &sdk).await.inspect_err(startup::log_fatal)?;
     let service = Arc::new(startup::s3_trigger_service(&settings, &sdk, config));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let service = service.clone();
-        async move { service.handle(&event.payload).await }
+        async move { startup::before_deadline(event.context.deadline, service.handle(&event.payload)).await }
     }))
     .await
 }

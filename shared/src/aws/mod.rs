@@ -16,10 +16,54 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Loads the SDK configuration once per cold start (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// How long one AWS call may take, retries included: every call is bounded, so a function answers
+/// before its caller gives up (the Git servers' 10 s) or its Lambda deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBudget {
+    /// To open a connection.
+    pub connect: Duration,
+    /// One attempt (request sent to response read).
+    pub attempt: Duration,
+    /// The whole operation, every retry included.
+    pub operation: Duration,
+    /// Attempts per operation (throttling, 5xx, timeouts and dropped connections are retried).
+    pub max_attempts: u32,
+}
+
+impl CallBudget {
+    /// `git-webhook`: a chain of four calls (claim, start, record, events) still fits the Git
+    /// servers' 10 s; the request as a whole is also bounded (`WebhookService`'s budget).
+    pub const WEBHOOK: Self = Self {
+        connect: Duration::from_millis(1000),
+        attempt: Duration::from_millis(1500),
+        operation: Duration::from_millis(2500),
+        max_attempts: 3,
+    };
+    /// The asynchronous functions: more patience, inside the Lambda deadline (the invocation is
+    /// bounded by it too, see `startup::before_deadline`).
+    pub const ASYNC: Self = Self {
+        connect: Duration::from_secs(2),
+        attempt: Duration::from_secs(5),
+        operation: Duration::from_secs(12),
+        max_attempts: 3,
+    };
+}
+
+/// Loads the SDK configuration once per cold start (region, credentials, `AWS_ENDPOINT_URL`),
+/// with every call bounded by `budget`.
+pub async fn sdk_config(budget: CallBudget) -> SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(budget.connect)
+        .operation_attempt_timeout(budget.attempt)
+        .operation_timeout(budget.operation)
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(budget.max_attempts))
+        .load()
+        .await
 }
 
 /// `StartPipelineExecution`.

@@ -11,11 +11,14 @@ use std::sync::Mutex;
 pub struct FakeStarter {
     pub started: Mutex<Vec<StartPlan>>,
     pub fail: HashMap<String, AwsError>,
+    /// How long each start takes.
+    pub delay: std::time::Duration,
 }
 
 impl PipelineStarter for FakeStarter {
     fn start<'a>(&'a self, plan: &'a StartPlan) -> BoxFuture<'a, Result<String, AwsError>> {
         Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
             if let Some(e) = self.fail.get(&plan.pipeline) {
                 return Err(e.clone());
             }

@@ -448,3 +448,15 @@ async fn an_empty_webhook_id_is_a_bad_request() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(h.starter.started.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_slow_dependency_is_answered_503_inside_the_budget() {
+    let starter = FakeStarter { delay: std::time::Duration::from_secs(5), ..Default::default() };
+    let h = harness_with(github_config(), SECRET, starter, false, false);
+    let service = h.service.with_budget(std::time::Duration::from_millis(200));
+    let began = std::time::Instant::now();
+    let r = service.handle(push()).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.iter().any(|(k, _)| *k == "Retry-After"));
+    assert!(began.elapsed() < std::time::Duration::from_secs(2), "answered at the budget, not after the start");
+}
