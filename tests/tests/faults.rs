@@ -237,7 +237,7 @@ async fn pipeline_notifier_fails_the_invocation_until_the_alert_is_sent() {
     // Enrichment failing only degrades the alert.
     proxy.inject("GetPipelineExecution", Fault::Throttle, PERSISTENT);
     let out = lambda.invoke(event.clone()).await.response();
-    assert_eq!(out["alerts"][0]["message_id"].is_string(), true, "{out}");
+    assert!(out["alerts"][0]["message_id"].is_string(), "{out}");
     let again = lambda.invoke(event).await.response();
     assert_eq!(again["alerts"][0]["duplicate"], true, "sent once: {again}");
     let inbox = moto.ctl(&["receive-raw", &queue, "10"]);
