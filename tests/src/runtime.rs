@@ -52,7 +52,9 @@ pub struct Lambda {
     pending: Pending,
     state: Arc<State>,
     next_id: u64,
-    stdout: Option<tokio::process::ChildStdout>,
+    /// Everything the function printed so far, drained as it comes (a full pipe would block it).
+    output: Arc<Mutex<Vec<u8>>>,
+    drained: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The path of a workspace binary built by `cargo build --workspace --bins`.
@@ -104,8 +106,20 @@ impl Lambda {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start {name}: {e}"));
-        let stdout = child.stdout.take();
-        Self { child, sender, pending, state, next_id: 0, stdout }
+        let output: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let drained = child.stdout.take().map(|mut stdout| {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n) = stdout.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    output.lock().expect("output lock").extend_from_slice(&chunk[..n]);
+                }
+            })
+        });
+        Self { child, sender, pending, state, next_id: 0, output, drained }
     }
 
     /// Invokes the function with `event` and waits (at most 30 s) for its outcome.
@@ -142,11 +156,11 @@ impl Lambda {
     /// Stops the function and returns everything it printed to stdout (its logs and metrics).
     pub async fn stop(mut self) -> String {
         let _ = self.child.kill().await;
-        let mut out = String::new();
-        if let Some(mut stdout) = self.stdout.take() {
-            let _ = stdout.read_to_string(&mut out).await;
+        if let Some(drained) = self.drained.take() {
+            let _ = drained.await;
         }
-        out
+        let out = self.output.lock().expect("output lock");
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
