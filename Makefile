@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # cargo-lambda, zig, sam and cfn-lint come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy venv fmt lint template unit integration bench clean
+.PHONY: test demo build deploy venv fmt lint template unit properties integration fuzz bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -37,12 +37,22 @@ template: venv
 unit:
 	cargo test --workspace --lib --bins
 
+# Properties of the contract and the fuzz harnesses of every parser (256 cases each).
+properties:
+	cargo test -p herald --test properties --test fuzz
+
+# The longer fuzz run: FUZZ_CASES cases per harness (properties: a tenth of them).
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p herald --test fuzz
+	PROPTEST_CASES=$$(( $(FUZZ_CASES) / 10 )) cargo test -p herald --test properties
+
 # The integration tests start moto themselves and run the real binaries.
 integration: venv
 	cargo build --workspace --bins
 	cargo test -p herald-tests
 
-test: venv fmt lint template unit integration
+test: venv fmt lint template unit properties integration
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
