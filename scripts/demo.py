@@ -148,7 +148,9 @@ def main():
         wait_port(moto_port, 30, "moto", moto)
         print(f"moto AWS emulator on {endpoint}")
         for name in PIPELINES:
-            ctl(endpoint, "create-pipeline", name, "PROVIDER", "EVENT", "REF", "COMMIT_ID")
+            # The S3 pipeline's source action reads the artifact bucket and lets starts name the key.
+            source = [f"source={BUCKET}:releases/app/latest.zip:override"] if name == "demo-deploy" else []
+            ctl(endpoint, "create-pipeline", name, *source, "PROVIDER", "EVENT", "REF", "COMMIT_ID")
         git = json.loads((ROOT / "events" / "herald-config.json").read_text())
         s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
         config = {"triggers": git["triggers"] + s3["triggers"], "alerts": ALERTS}
@@ -202,8 +204,8 @@ def main():
                 answer = json.loads(r.read())
             print(f"── s3-trigger, {sample}: put s3://{BUCKET}/{key} (version {version})")
             for s in answer.get("started", []):
-                rev = s.get("source_revision") or {}
-                print(f"   started  {s['pipeline']:<24} pinned {rev.get('revision_type')}={rev.get('revision_value')}")
+                pins = ", ".join(f"{r['revision_type']}={r['revision_value']}" for r in s.get("source_revisions", []))
+                print(f"   started  {s['pipeline']:<24} pinned {pins or 'nothing (no source_action)'}")
             for s in answer.get("skipped", []):
                 print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
         print("\nExecutions moto recorded:")

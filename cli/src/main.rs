@@ -13,9 +13,10 @@
 use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
 use herald::config::Config;
+use herald::ports::SourceAction;
 use herald::providers::{self, Content};
 use herald::secrets::SecretScope;
-use herald::trigger::{decide_git, Decision, Outcome};
+use herald::trigger::{decide_git, Decision, Outcome, SourceLookup};
 use herald::webhook::WebhookRequest;
 use serde_json::Value;
 use std::fmt::Write;
@@ -23,8 +24,10 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   herald validate CONFIG.json
-  herald explain CONFIG.json EVENT.json [--secret NAME]
-EVENT is a git-webhook HTTP event, an s3-trigger event or a pipeline-notifier event (see events/).";
+  herald explain CONFIG.json EVENT.json [--secret NAME] [--pipeline GET-PIPELINE.json ...]
+EVENT is a git-webhook HTTP event, an s3-trigger event or a pipeline-notifier event (see events/).
+--pipeline takes `aws codepipeline get-pipeline --name P` output: with it, explain shows how an S3
+write would be pinned to that pipeline's source action.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,13 +44,32 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<String, String> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+    let mut positional = Vec::new();
+    let mut scope = SecretScope::Default;
+    let mut pipelines = Vec::new();
+    let mut rest = args.iter().map(String::as_str);
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--secret" => scope = SecretScope::Named(rest.next().ok_or(USAGE)?.into()),
+            "--pipeline" => pipelines.push(pipeline_definition(rest.next().ok_or(USAGE)?)?),
+            other => positional.push(other),
+        }
+    }
+    match positional.as_slice() {
         ["validate", config] => validate(config),
-        ["explain", config, event] => explain(config, event, SecretScope::Default),
-        ["explain", config, event, "--secret", name] => explain(config, event, SecretScope::Named((*name).into())),
+        ["explain", config, event] => explain(config, event, scope, &pipelines),
         _ => Err(USAGE.into()),
     }
+}
+
+/// A pipeline definition (`get-pipeline` output): its name and document.
+fn pipeline_definition(path: &str) -> Result<(String, Value), String> {
+    let doc: Value = serde_json::from_str(&read(path)?).map_err(|e| format!("{path}: {e}"))?;
+    let name = doc.get("pipeline").unwrap_or(&doc)["name"]
+        .as_str()
+        .ok_or_else(|| format!("{path}: not a get-pipeline document (no pipeline.name)"))?
+        .to_owned();
+    Ok((name, doc))
 }
 
 fn read(path: &str) -> Result<String, String> {
@@ -77,7 +99,12 @@ fn validate(path: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn explain(config_path: &str, event_path: &str, scope: SecretScope) -> Result<String, String> {
+fn explain(
+    config_path: &str,
+    event_path: &str,
+    scope: SecretScope,
+    pipelines: &[(String, Value)],
+) -> Result<String, String> {
     let config = config(config_path)?;
     let event: Value = serde_json::from_str(&read(event_path)?).map_err(|e| format!("{event_path}: {e}"))?;
     if event.get("headers").is_some() && event.get("body").is_some() {
@@ -85,7 +112,7 @@ fn explain(config_path: &str, event_path: &str, scope: SecretScope) -> Result<St
     }
     match event.get("source").and_then(Value::as_str) {
         Some("aws.codepipeline") => explain_alert(&config, &event),
-        _ => explain_s3(&config, &event),
+        _ => explain_s3(&config, &event, pipelines),
     }
 }
 
@@ -122,7 +149,22 @@ fn explain_webhook(config: &Config, event: &Value, scope: &SecretScope) -> Resul
     Ok(out)
 }
 
-fn explain_s3(config: &Config, event: &Value) -> Result<String, String> {
+fn explain_s3(config: &Config, event: &Value, pipelines: &[(String, Value)]) -> Result<String, String> {
+    let actions: Vec<(String, String, Option<SourceAction>)> = config
+        .s3_triggers()
+        .filter_map(|(t, _)| t.source_action.as_ref().map(|a| (t.pipeline.as_str().to_owned(), a.clone())))
+        .filter_map(|(pipeline, action)| {
+            let (_, doc) = pipelines.iter().find(|(name, _)| *name == pipeline)?;
+            let found = SourceAction::from_definition(doc, &action);
+            Some((pipeline, action, found))
+        })
+        .collect();
+    let source_of = |pipeline: &str, action: &str| {
+        actions
+            .iter()
+            .find(|(p, a, _)| p == pipeline && a == action)
+            .map_or(SourceLookup::Unknown, |(_, _, found)| SourceLookup::Read(found.as_ref()))
+    };
     match herald::s3::event::parse_event(event) {
         herald::s3::event::S3Input::Ignored(reason) => Ok(format!("ignored: {reason}\n")),
         herald::s3::event::S3Input::Objects(objects) => {
@@ -131,7 +173,8 @@ fn explain_s3(config: &Config, event: &Value) -> Result<String, String> {
                 let version = object.version_id.as_deref().unwrap_or("no version id");
                 let _ =
                     writeln!(out, "s3://{}/{} ({version}, via {})", object.bucket, object.key, object.source.as_str());
-                decisions(&mut out, &herald::trigger::decide_s3(config, object), "no trigger names this bucket");
+                let decided = herald::trigger::decide_s3(config, object, source_of);
+                decisions(&mut out, &decided, "no trigger names this bucket");
             }
             Ok(out)
         }
@@ -149,7 +192,10 @@ fn decisions(out: &mut String, decisions: &[Decision], none: &str) {
             }
             Outcome::Start(plan) => {
                 let _ = writeln!(out, "    start {} -> {}", decision.trigger, plan.pipeline);
-                if let Some(r) = &plan.source_revision {
+                if plan.source_revisions.is_empty() {
+                    let _ = writeln!(out, "          source not pinned");
+                }
+                for r in &plan.source_revisions {
                     let _ = writeln!(
                         out,
                         "          source {} pinned to {} {}",

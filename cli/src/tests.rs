@@ -74,3 +74,15 @@ fn wrong_usage_and_unreadable_files_are_errors() {
     assert!(herald(&[]).unwrap_err().starts_with("usage:"));
     assert!(herald(&["validate", "/no/such/file.json"]).unwrap_err().starts_with("/no/such/file.json:"));
 }
+
+#[test]
+fn explain_shows_how_an_s3_write_is_pinned_to_the_source_action() {
+    let config = path("events/s3-trigger/herald-config.json");
+    let event = path("events/s3-trigger/eventbridge-object-created.json");
+    let offline = herald(&["explain", &config, &event]).unwrap();
+    assert!(offline.contains("source action Source not read here"), "{offline}");
+    let definition = path("events/s3-trigger/get-pipeline-demo-deploy.json");
+    let out = herald(&["explain", &config, &event, "--pipeline", &definition]).unwrap();
+    assert!(out.contains("pinned to S3_OBJECT_KEY releases/app/app-1.5.0.zip"), "{out}");
+    assert!(out.contains("pinned to S3_OBJECT_VERSION_ID IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"), "{out}");
+}

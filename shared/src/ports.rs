@@ -59,7 +59,8 @@ pub struct StartPlan {
     pub pipeline: String,
     /// Deterministic `clientRequestToken`: a redelivery cannot start a second execution.
     pub client_request_token: String,
-    pub source_revision: Option<SourceRevision>,
+    /// `sourceRevisions`: none, a commit, an object version, or an object key and its version.
+    pub source_revisions: Vec<SourceRevision>,
     pub variables: Vec<(String, String)>,
     /// What the decision noticed but did not skip for (incomplete file list, empty variables).
     pub notes: Vec<String>,
@@ -70,6 +71,51 @@ impl StartPlan {
     pub fn variables_json(&self) -> serde_json::Value {
         self.variables.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
     }
+}
+
+/// A pipeline's source action as `GetPipeline` describes it: what pinning a start to an S3
+/// object needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAction {
+    /// The action type's provider: `S3`, `CodeStarSourceConnection`, `CodeCommit`, ...
+    pub provider: String,
+    /// `S3Bucket` of an S3 source.
+    pub bucket: Option<String>,
+    /// `S3ObjectKey` of an S3 source.
+    pub key: Option<String>,
+    /// `AllowOverrideForS3ObjectKey: true`: a start may name another key of the bucket.
+    pub allow_key_override: bool,
+}
+
+impl SourceAction {
+    /// The action `action` of a pipeline definition as `aws codepipeline get-pipeline` prints it
+    /// (`{"pipeline": {"stages": [{"actions": [...]}]}}`, or the bare `pipeline` object).
+    pub fn from_definition(doc: &serde_json::Value, action: &str) -> Option<Self> {
+        let pipeline = doc.get("pipeline").unwrap_or(doc);
+        let found = pipeline["stages"]
+            .as_array()?
+            .iter()
+            .filter_map(|stage| stage["actions"].as_array())
+            .flatten()
+            .find(|a| a["name"] == action)?;
+        let setting = |name: &str| found["configuration"][name].as_str().map(str::to_owned);
+        Some(Self {
+            provider: found["actionTypeId"]["provider"].as_str().unwrap_or_default().to_owned(),
+            bucket: setting("S3Bucket"),
+            key: setting("S3ObjectKey"),
+            allow_key_override: setting("AllowOverrideForS3ObjectKey").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        })
+    }
+}
+
+/// Reads pipeline definitions (`GetPipeline`).
+pub trait PipelineDefinitions: Send + Sync {
+    /// The action named `action` of `pipeline`; `None` when the pipeline has none of that name.
+    fn source_action<'a>(
+        &'a self,
+        pipeline: &'a str,
+        action: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SourceAction>, AwsError>>;
 }
 
 /// Starts pipeline executions (`StartPipelineExecution`).

@@ -117,11 +117,11 @@ impl Report {
                 }
                 let event = with_fields(
                     answer.clone(),
-                    json!({ "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes, "source_revision": plan.source_revision }),
+                    json!({ "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes, "source_revisions": plan.source_revisions }),
                 );
-                if let (Subject::S3(_), Some(revision)) = (subject, &plan.source_revision) {
-                    // Which version of the object the pipeline was pinned to.
-                    answer["source_revision"] = json!(revision);
+                if let Subject::S3(_) = subject {
+                    // Which object and version the pipeline was pinned to.
+                    answer["source_revisions"] = json!(plan.source_revisions);
                 }
                 let outcome = if *duplicate { "duplicate" } else { "started" };
                 (outcome, "", "Pipeline Triggered", answer, event)

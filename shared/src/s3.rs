@@ -4,15 +4,19 @@
 //! what still fails.
 
 pub mod event;
+pub mod sources;
 
+use crate::change::S3Object;
 use crate::clock::unix_now;
 use crate::config::Config;
-use crate::ports::EventPublisher;
+use crate::ports::{EventPublisher, SourceAction};
 use crate::report::{Report, Subject};
 use crate::start::{publish_decisions, StartResult, StartRunner, Verdict};
-use crate::trigger::decide_s3;
+use crate::trigger::{decide_s3, s3_sources_needed, SourceLookup};
 use event::{parse_event, S3Input};
 use serde_json::{json, Value};
+use sources::SourceActions;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A start that failed transiently: the invocation fails so Lambda and EventBridge retry, and
@@ -36,12 +40,46 @@ impl From<RetryableError> for lambda_runtime::Diagnostic {
 pub struct S3TriggerService {
     config: Arc<Config>,
     runner: StartRunner,
+    sources: SourceActions,
     bus: Option<Arc<dyn EventPublisher>>,
 }
 
 impl S3TriggerService {
-    pub fn new(config: Arc<Config>, runner: StartRunner, bus: Option<Arc<dyn EventPublisher>>) -> Self {
-        Self { config, runner, bus }
+    pub fn new(
+        config: Arc<Config>,
+        runner: StartRunner,
+        sources: SourceActions,
+        bus: Option<Arc<dyn EventPublisher>>,
+    ) -> Self {
+        Self { config, runner, sources, bus }
+    }
+
+    /// Reads the source actions the triggers matching `object` pin (a transient failure is the
+    /// invocation's: it is retried; a permanent one becomes those triggers' skip reason).
+    async fn source_actions(
+        &self,
+        object: &S3Object,
+    ) -> Result<HashMap<(String, String), Result<Option<SourceAction>, String>>, RetryableError> {
+        let mut found = HashMap::new();
+        for (pipeline, action) in s3_sources_needed(&self.config, object) {
+            let read = match self.sources.get(pipeline, action).await {
+                Ok(source) => Ok(source),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(pipeline, action, error = %e, "could not read the source action; the invocation is retried");
+                    return Err(RetryableError {
+                        trigger: format!("(reading source action {action})"),
+                        pipeline: pipeline.to_owned(),
+                        error: e.to_string(),
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(pipeline, action, error = %e, "could not read the source action; its triggers skip this write");
+                    Err(e.to_string())
+                }
+            };
+            found.insert((pipeline.to_owned(), action.to_owned()), read);
+        }
+        Ok(found)
     }
 
     /// Handles one event; the summary is the invocation's result. Transient failures are errors.
@@ -57,7 +95,14 @@ impl S3TriggerService {
         let mut report = Report::default();
         let mut retry = None;
         for object in &objects {
-            let decisions = decide_s3(&self.config, object);
+            let sources = self.source_actions(object).await?;
+            let decisions = decide_s3(&self.config, object, |pipeline, action| {
+                match sources.get(&(pipeline.to_owned(), action.to_owned())) {
+                    Some(Ok(source)) => SourceLookup::Read(source.as_ref()),
+                    Some(Err(why)) => SourceLookup::Unreadable(why),
+                    None => SourceLookup::Unknown,
+                }
+            });
             if decisions.is_empty() {
                 tracing::info!(bucket = %object.bucket, key = %object.key, "no trigger for this bucket");
             }

@@ -92,7 +92,8 @@ pub fn log_fatal(error: &StartupError) {
 
 /// The `s3-trigger` service with its AWS adapters.
 pub fn s3_trigger_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> S3TriggerService {
-    S3TriggerService::new(config, start_runner(settings, sdk), event_publisher(settings, sdk))
+    let sources = crate::s3::sources::SourceActions::new(aws::pipeline_definitions(sdk));
+    S3TriggerService::new(config, start_runner(settings, sdk), sources, event_publisher(settings, sdk))
 }
 
 /// The `pipeline-notifier` service with its AWS adapters. Every alert rule needs a topic: its

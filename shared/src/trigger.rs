@@ -3,7 +3,7 @@
 
 use crate::change::{Change, EventKind, S3Object};
 use crate::config::{Config, GitRule, PipelineName, S3Rule, Trigger};
-use crate::ports::{RevisionType, SourceRevision, StartPlan};
+use crate::ports::{RevisionType, SourceAction, SourceRevision, StartPlan};
 use crate::secrets::SecretScope;
 use crate::template::{first_line, Field, Fields};
 use crate::token;
@@ -155,33 +155,74 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
     if multi_ref {
         parts.push(&change.git_ref);
     }
-    let source_revision = trigger.source_action.as_ref().map(|action| SourceRevision {
-        action_name: action.clone(),
-        revision_type: RevisionType::CommitId,
-        revision_value: change.commit.clone(),
-    });
+    let source_revisions = trigger
+        .source_action
+        .iter()
+        .map(|action| SourceRevision {
+            action_name: action.clone(),
+            revision_type: RevisionType::CommitId,
+            revision_value: change.commit.clone(),
+        })
+        .collect();
     StartPlan {
         pipeline: trigger.pipeline.as_str().to_owned(),
         client_request_token: token::deterministic(&parts),
-        source_revision,
+        source_revisions,
         variables: render_variables(trigger, change, &mut notes),
         notes,
     }
 }
 
-/// Decides every `s3` trigger whose bucket matches.
-pub fn decide_s3(config: &Config, object: &S3Object) -> Vec<Decision> {
+/// What is known of a trigger's source action when deciding an S3 write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceLookup<'a> {
+    /// Read from the pipeline's definition (`None`: the pipeline has no action of that name).
+    Read(Option<&'a SourceAction>),
+    /// Could not be read (the reason, e.g. the pipeline does not exist).
+    Unreadable(&'a str),
+    /// Not looked up (offline, `herald explain` without the pipeline's definition).
+    Unknown,
+}
+
+/// Decides every `s3` trigger whose bucket matches. `source_of(pipeline, action)` tells what the
+/// trigger's source action is: CodePipeline applies a version id to the key configured on the
+/// action, builds another key only when the action allows it, and never another bucket.
+pub fn decide_s3<'s>(
+    config: &Config,
+    object: &S3Object,
+    source_of: impl Fn(&str, &str) -> SourceLookup<'s>,
+) -> Vec<Decision> {
     config
         .s3_triggers()
         .filter(|(_, rule)| rule.bucket.is_match(&object.bucket))
-        .map(|(trigger, rule)| Decision {
-            trigger: trigger.name.clone(),
-            pipeline: trigger.pipeline.clone(),
-            outcome: match s3_skip_reason(rule, object) {
+        .map(|(trigger, rule)| {
+            let outcome = match s3_skip_reason(rule, object) {
                 Some(reason) => Outcome::Skip(reason),
-                None => Outcome::Start(s3_plan(trigger, object)),
-            },
+                None => {
+                    let mut notes = Vec::new();
+                    let pin = match &trigger.source_action {
+                        None => Ok(Vec::new()),
+                        Some(action) => {
+                            s3_pin(action, source_of(trigger.pipeline.as_str(), action), object, &mut notes)
+                        }
+                    };
+                    match pin {
+                        Ok(revisions) => Outcome::Start(s3_plan(trigger, object, revisions, notes)),
+                        Err(reason) => Outcome::Skip(reason),
+                    }
+                }
+            };
+            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome }
         })
+        .collect()
+}
+
+/// The triggers `decide_s3` would ask `source_of` about for this write: (pipeline, action).
+pub fn s3_sources_needed<'c>(config: &'c Config, object: &S3Object) -> Vec<(&'c str, &'c str)> {
+    config
+        .s3_triggers()
+        .filter(|(_, rule)| rule.bucket.is_match(&object.bucket) && s3_skip_reason(rule, object).is_none())
+        .filter_map(|(trigger, _)| trigger.source_action.as_deref().map(|a| (trigger.pipeline.as_str(), a)))
         .collect()
 }
 
@@ -192,25 +233,72 @@ fn s3_skip_reason(rule: &S3Rule, object: &S3Object) -> Option<String> {
     }
 }
 
-fn s3_plan(trigger: &Trigger, object: &S3Object) -> StartPlan {
-    let source_revision = trigger.source_action.as_ref().map(|action| match &object.version_id {
-        Some(version) => SourceRevision {
-            action_name: action.clone(),
-            revision_type: RevisionType::S3ObjectVersionId,
-            revision_value: version.clone(),
-        },
-        None => SourceRevision {
-            action_name: action.clone(),
-            revision_type: RevisionType::S3ObjectKey,
-            revision_value: object.key.clone(),
-        },
-    });
-    let mut notes = Vec::new();
+/// The `sourceRevisions` that make the start build exactly this object, or why none can.
+fn s3_pin(
+    action: &str,
+    source: SourceLookup<'_>,
+    object: &S3Object,
+    notes: &mut Vec<String>,
+) -> Result<Vec<SourceRevision>, String> {
+    let revision = |revision_type, revision_value: &str| SourceRevision {
+        action_name: action.to_owned(),
+        revision_type,
+        revision_value: revision_value.to_owned(),
+    };
+    let version = object.version_id.as_deref().map(|v| revision(RevisionType::S3ObjectVersionId, v));
+    let source = match source {
+        SourceLookup::Read(Some(source)) => source,
+        SourceLookup::Read(None) => return Err(format!("the pipeline has no action named {action} (source_action)")),
+        SourceLookup::Unreadable(why) => return Err(format!("could not read source action {action}: {why}")),
+        SourceLookup::Unknown => {
+            notes.push(format!(
+                "source action {action} not read here: the start pins the version when {action} reads this key, the key and version when it reads another key and sets AllowOverrideForS3ObjectKey, and skips otherwise"
+            ));
+            return Ok(version.into_iter().collect());
+        }
+    };
+    if source.provider != "S3" {
+        return Err(format!(
+            "source action {action} is a {} action, not an S3 source: it cannot take this object (leave source_action unset to start unpinned)",
+            source.provider
+        ));
+    }
+    let bucket = source.bucket.as_deref().unwrap_or_default();
+    if bucket != object.bucket {
+        return Err(format!(
+            "source action {action} reads bucket {bucket}, not {}; CodePipeline cannot override the bucket",
+            object.bucket
+        ));
+    }
+    if source.key.as_deref() == Some(object.key.as_str()) {
+        if version.is_none() {
+            notes.push(
+                "the write has no version id (is versioning on?): the pipeline takes the key's latest object".into(),
+            );
+        }
+        return Ok(version.into_iter().collect());
+    }
+    if !source.allow_key_override {
+        return Err(format!(
+            "source action {action} reads key {}, and builds key {} only with AllowOverrideForS3ObjectKey: true in its configuration",
+            source.key.as_deref().unwrap_or("(none)"),
+            object.key
+        ));
+    }
+    Ok(std::iter::once(revision(RevisionType::S3ObjectKey, &object.key)).chain(version).collect())
+}
+
+fn s3_plan(
+    trigger: &Trigger,
+    object: &S3Object,
+    source_revisions: Vec<SourceRevision>,
+    mut notes: Vec<String>,
+) -> StartPlan {
     let variables = render_variables(trigger, object, &mut notes);
     StartPlan {
         pipeline: trigger.pipeline.as_str().to_owned(),
         client_request_token: token::deterministic(&["s3", &object.event_id, &trigger.name, trigger.pipeline.as_str()]),
-        source_revision,
+        source_revisions,
         variables,
         notes,
     }
@@ -345,8 +433,8 @@ mod tests {
         let out = outcomes(&c, &push("refs/heads/main", Some(&["services/app/src/lib.rs"]), "fix: thing\n\nlong body"));
         let plan = out[0].1.as_ref().unwrap();
         assert_eq!(plan.pipeline, "app-pipeline");
-        assert_eq!(plan.source_revision.as_ref().unwrap().revision_value, "0123456789abcdef0123456789abcdef01234567");
-        assert_eq!(plan.source_revision.as_ref().unwrap().revision_type, RevisionType::CommitId);
+        assert_eq!(plan.source_revisions[0].revision_value, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(plan.source_revisions[0].revision_type, RevisionType::CommitId);
         assert_eq!(
             plan.variables,
             vec![
@@ -496,44 +584,106 @@ mod tests {
             }
         }
 
+        fn s3_source(bucket: &str, key: &str, allow_key_override: bool) -> SourceAction {
+            SourceAction {
+                provider: "S3".into(),
+                bucket: Some(bucket.into()),
+                key: Some(key.into()),
+                allow_key_override,
+            }
+        }
+
+        fn revisions(plan: &StartPlan) -> Vec<(RevisionType, &str)> {
+            plan.source_revisions.iter().map(|r| (r.revision_type, r.revision_value.as_str())).collect()
+        }
+
         #[test]
-        fn matching_revision_choice_and_variables() {
+        fn matching_and_variables() {
             let c = config();
             let put = &objects("cloudtrail-put-object.json")[0];
-            let decisions = decide_s3(&c, put);
+            let source = s3_source("acme-artifacts", "releases/app/app-1.4.2.zip", false);
+            let decisions = decide_s3(&c, put, |_, _| SourceLookup::Read(Some(&source)));
             assert_eq!(decisions.len(), 2, "both triggers' buckets match");
             let plan = plan_of(&decisions[0]);
-            let revision = plan.source_revision.as_ref().unwrap();
-            assert_eq!(
-                (revision.revision_type, revision.revision_value.as_str()),
-                (RevisionType::S3ObjectVersionId, "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
-            );
             assert!(plan.variables.contains(&("ARTIFACT_KEY".into(), "releases/app/app-1.4.2.zip".into())));
             assert_eq!(
                 decisions[1].outcome,
                 Outcome::Skip("key releases/app/app-1.4.2.zip does not match keys".into())
             );
+            let mut other_bucket = put.clone();
+            other_bucket.bucket = "elsewhere".into();
+            assert!(decide_s3(&c, &other_bucket, |_, _| SourceLookup::Unknown).is_empty());
+            assert_eq!(s3_sources_needed(&c, put), [("demo-deploy", "Source")]);
+        }
+
+        /// CodePipeline applies a version id to the action's own key: a version of another
+        /// object must never be pinned onto it.
+        #[test]
+        fn the_action_s_own_key_pins_the_version_only() {
+            let c = config();
+            let put = &objects("cloudtrail-put-object.json")[0];
+            let source = s3_source("acme-artifacts", "releases/app/app-1.4.2.zip", false);
+            let d = decide_s3(&c, put, |_, _| SourceLookup::Read(Some(&source)));
+            assert_eq!(
+                revisions(plan_of(&d[0])),
+                [(RevisionType::S3ObjectVersionId, "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")]
+            );
             let mut unversioned = put.clone();
             unversioned.version_id = None;
-            let d = decide_s3(&c, &unversioned);
-            let revision = plan_of(&d[0]).source_revision.clone().unwrap();
-            assert_eq!(
-                (revision.revision_type, revision.revision_value.as_str()),
-                (RevisionType::S3ObjectKey, "releases/app/app-1.4.2.zip")
-            );
+            let d = decide_s3(&c, &unversioned, |_, _| SourceLookup::Read(Some(&source)));
+            assert!(revisions(plan_of(&d[0])).is_empty(), "no revision: the pipeline takes the latest");
+            assert!(plan_of(&d[0]).notes.iter().any(|n| n.contains("no version id")));
             assert!(plan_of(&d[0])
                 .notes
                 .contains(&"variable ARTIFACT_VERSION rendered empty and was left out".to_string()));
-            let mut other_bucket = put.clone();
-            other_bucket.bucket = "elsewhere".into();
-            assert!(decide_s3(&c, &other_bucket).is_empty());
+        }
+
+        #[test]
+        fn another_key_needs_the_override_and_gets_key_and_version() {
+            let c = config();
+            let put = &objects("cloudtrail-put-object.json")[0];
+            let fixed = s3_source("acme-artifacts", "releases/app/latest.zip", false);
+            let d = decide_s3(&c, put, |_, _| SourceLookup::Read(Some(&fixed)));
+            let Outcome::Skip(reason) = &d[0].outcome else { panic!("pinned another object's version: {:?}", d[0]) };
+            assert!(reason.contains("AllowOverrideForS3ObjectKey: true"), "{reason}");
+            let open = s3_source("acme-artifacts", "releases/app/latest.zip", true);
+            let d = decide_s3(&c, put, |_, _| SourceLookup::Read(Some(&open)));
+            assert_eq!(
+                revisions(plan_of(&d[0])),
+                [
+                    (RevisionType::S3ObjectKey, "releases/app/app-1.4.2.zip"),
+                    (RevisionType::S3ObjectVersionId, "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+                ]
+            );
+        }
+
+        #[test]
+        fn another_bucket_or_a_non_s3_action_is_skipped_with_a_reason() {
+            let c = config();
+            let put = &objects("cloudtrail-put-object.json")[0];
+            let elsewhere = s3_source("other-bucket", "releases/app/app-1.4.2.zip", true);
+            let reason = |lookup: SourceLookup<'_>| match &decide_s3(&c, put, |_, _| lookup)[0].outcome {
+                Outcome::Skip(reason) => reason.clone(),
+                Outcome::Start(plan) => panic!("started {plan:?}"),
+            };
+            assert!(reason(SourceLookup::Read(Some(&elsewhere))).contains("cannot override the bucket"));
+            let git = SourceAction {
+                provider: "CodeStarSourceConnection".into(),
+                bucket: None,
+                key: None,
+                allow_key_override: false,
+            };
+            assert!(reason(SourceLookup::Read(Some(&git))).contains("not an S3 source"));
+            assert!(reason(SourceLookup::Read(None)).contains("no action named Source"));
+            assert!(reason(SourceLookup::Unreadable("PipelineNotFoundException")).contains("PipelineNotFoundException"));
         }
 
         #[test]
         fn tokens_are_stable_per_event_and_differ_between_events() {
             let c = config();
             let put = &objects("cloudtrail-put-object.json")[0];
-            let token = |o: &S3Object| plan_of(&decide_s3(&c, o)[0]).client_request_token.clone();
+            let token =
+                |o: &S3Object| plan_of(&decide_s3(&c, o, |_, _| SourceLookup::Unknown)[0]).client_request_token.clone();
             assert_eq!(token(put), token(&objects("cloudtrail-put-object.json")[0]));
             let mut other = put.clone();
             other.event_id = "another".into();

@@ -36,8 +36,17 @@ def role_arn(endpoint):
 
 
 def create_pipeline(endpoint, name, *variables):
-    """A V2 pipeline with an S3 source and the given pipeline variables declared."""
+    """A V2 pipeline with an S3 source and the given pipeline variables declared. An argument
+    `source=BUCKET:KEY[:override]` sets the source action's bucket and key (and
+    AllowOverrideForS3ObjectKey: true); by default it reads herald-demo-src/src.zip."""
     cp = client(endpoint, "codepipeline")
+    source = {"S3Bucket": "herald-demo-src", "S3ObjectKey": "src.zip", "PollForSourceChanges": "false"}
+    for spec in [v for v in variables if v.startswith("source=")]:
+        bucket, key, *override = spec[len("source="):].split(":")
+        source.update({"S3Bucket": bucket, "S3ObjectKey": key})
+        if override == ["override"]:
+            source["AllowOverrideForS3ObjectKey"] = "true"
+    variables = [v for v in variables if not v.startswith("source=")]
     pipeline = {
         "name": name,
         "roleArn": role_arn(endpoint),
@@ -51,7 +60,7 @@ def create_pipeline(endpoint, name, *variables):
                     {
                         "name": "Source",
                         "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                        "configuration": {"S3Bucket": "herald-demo-src", "S3ObjectKey": "src.zip", "PollForSourceChanges": "false"},
+                        "configuration": source,
                         "outputArtifacts": [{"name": "src"}],
                     }
                 ],

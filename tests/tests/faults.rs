@@ -190,14 +190,17 @@ async fn s3_trigger(proxy: &FaultProxy, env: &[(&str, &str)]) -> Lambda {
 #[tokio::test]
 async fn s3_trigger_fails_the_invocation_until_the_start_succeeds() {
     let moto = Moto::start();
+    let source = "source=acme-artifacts:releases/app/latest.zip:override";
     for name in ["demo-deploy", "demo-data"] {
-        moto.ctl(&["create-pipeline", name, "ARTIFACT_BUCKET", "ARTIFACT_KEY", "ARTIFACT_VERSION", "EVENT_ID", "ETAG"]);
+        moto.ctl(&["create-pipeline", name, source, "ARTIFACT_BUCKET", "ARTIFACT_KEY", "ARTIFACT_VERSION", "EVENT_ID"]);
     }
     moto.ctl(&["create-table", "herald-dedup"]);
     let proxy = FaultProxy::start(&moto.endpoint).await;
     let mut lambda = s3_trigger(&proxy, &[("HERALD_DEDUP_TABLE", "herald-dedup")]).await;
     let event = sample("s3-trigger/eventbridge-object-created.json");
-    for (call, fault) in [("StartPipelineExecution", Fault::Throttle), ("PutItem", Fault::ServerError)] {
+    for (call, fault) in
+        [("GetPipeline", Fault::Drop), ("StartPipelineExecution", Fault::Throttle), ("PutItem", Fault::ServerError)]
+    {
         proxy.inject(call, fault, PERSISTENT);
         match lambda.invoke(event.clone()).await {
             Outcome::Error(e) => assert_eq!(e["errorType"], "Herald.RetryableStartFailure", "{call}: {e}"),

@@ -9,11 +9,22 @@ fn config() -> String {
     std::fs::read_to_string(workspace().join("events/s3-trigger/herald-config.json")).expect("s3 config sample")
 }
 
+const VARIABLES: [&str; 5] = ["ARTIFACT_BUCKET", "ARTIFACT_KEY", "ARTIFACT_VERSION", "EVENT_ID", "ETAG"];
+
+/// demo-deploy's source action reads acme-artifacts/`source` (`bucket:key[:override]`).
 async fn setup() -> (Moto, Lambda) {
+    setup_with("acme-artifacts:releases/app/latest.zip:override").await
+}
+
+async fn setup_with(source: &str) -> (Moto, Lambda) {
     let moto = Moto::start();
-    for name in ["demo-deploy", "demo-data"] {
-        moto.ctl(&["create-pipeline", name, "ARTIFACT_BUCKET", "ARTIFACT_KEY", "ARTIFACT_VERSION", "EVENT_ID", "ETAG"]);
-    }
+    let deploy_source = format!("source={source}");
+    let mut deploy = vec!["create-pipeline", "demo-deploy", deploy_source.as_str()];
+    deploy.extend(VARIABLES);
+    moto.ctl(&deploy);
+    let mut data = vec!["create-pipeline", "demo-data"];
+    data.extend(VARIABLES);
+    moto.ctl(&data);
     moto.ctl(&["create-bucket", "acme-artifacts"]);
     let config = config();
     let lambda = Lambda::start("s3-trigger", &moto.endpoint, &[("HERALD_CONFIG", config.as_str())]).await;
@@ -38,8 +49,13 @@ async fn every_input_form_starts_the_pipeline_pinned_to_the_real_version() {
     created["detail"]["object"]["version-id"] = json!(version);
     let out = lambda.invoke(created).await.response();
     assert_eq!(out["started"][0]["pipeline"], "demo-deploy", "{out}");
-    assert_eq!(out["started"][0]["source_revision"]["revision_type"], "S3_OBJECT_VERSION_ID");
-    assert_eq!(out["started"][0]["source_revision"]["revision_value"], version.as_str());
+    assert_eq!(
+        out["started"][0]["source_revisions"],
+        json!([
+            { "action_name": "Source", "revision_type": "S3_OBJECT_KEY", "revision_value": "releases/app/app-1.5.0.zip" },
+            { "action_name": "Source", "revision_type": "S3_OBJECT_VERSION_ID", "revision_value": version }
+        ])
+    );
 
     let version2 = put(&moto, "releases/app/app-1.4.2.zip");
     let mut trail = sample("s3-trigger/cloudtrail-put-object.json");
@@ -112,7 +128,38 @@ async fn transient_failures_fail_the_invocation_and_missing_pipelines_do_not() {
 
     let mut lambda = Lambda::start("s3-trigger", &moto.endpoint, &[("HERALD_CONFIG", config.as_str())]).await;
     let out = lambda.invoke(sample("s3-trigger/eventbridge-object-created.json")).await.response();
-    assert!(out["failed"][0]["error"].as_str().unwrap().contains("PipelineNotFoundException"), "{out}");
+    // The pinned trigger cannot read its missing pipeline's source action: skipped, with why.
+    assert!(out["skipped"][0]["reason"].as_str().unwrap().contains("PipelineNotFoundException"), "{out}");
     let logs = lambda.stop().await;
-    assert!(logs.contains("\"outcome\":\"failed\""), "permanent failures are logged as errors");
+    assert!(logs.contains("could not read the source action"), "logged as an error");
+}
+
+/// CodePipeline applies a version id to the key configured on the source action: a write to
+/// another key starts only when the action allows key overrides, and its own key gets the
+/// version alone (README "S3 sources").
+#[tokio::test]
+async fn the_source_action_decides_how_a_write_is_pinned() {
+    let (moto, mut lambda) = setup_with("acme-artifacts:releases/app/latest.zip").await;
+    let version = put(&moto, "releases/app/app-1.5.0.zip");
+    let mut created = sample("s3-trigger/eventbridge-object-created.json");
+    created["detail"]["object"]["version-id"] = json!(version);
+    let out = lambda.invoke(created).await.response();
+    let reason = out["skipped"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("AllowOverrideForS3ObjectKey: true"), "{out}");
+    assert!(moto.executions("demo-deploy").is_empty(), "another object's version is never pinned");
+
+    let (moto, mut lambda) = setup_with("acme-artifacts:releases/app/app-1.5.0.zip").await;
+    let version = put(&moto, "releases/app/app-1.5.0.zip");
+    let mut created = sample("s3-trigger/eventbridge-object-created.json");
+    created["detail"]["object"]["version-id"] = json!(version);
+    let out = lambda.invoke(created).await.response();
+    assert_eq!(
+        out["started"][0]["source_revisions"],
+        json!([{ "action_name": "Source", "revision_type": "S3_OBJECT_VERSION_ID", "revision_value": version }]),
+        "{out}"
+    );
+
+    let (_moto, mut lambda) = setup_with("elsewhere:releases/app/app-1.5.0.zip:override").await;
+    let out = lambda.invoke(sample("s3-trigger/eventbridge-object-created.json")).await.response();
+    assert!(out["skipped"][0]["reason"].as_str().unwrap().contains("cannot override the bucket"), "{out}");
 }

@@ -4,7 +4,7 @@
 use super::classify;
 use crate::ports::{
     ActionRun, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails, ExecutionSummary, ExecutionTrigger,
-    PipelineHistory, PipelineStarter, StartPlan,
+    PipelineDefinitions, PipelineHistory, PipelineStarter, SourceAction, StartPlan,
 };
 use aws_sdk_codepipeline::types::{
     ActionExecutionFilter, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
@@ -38,7 +38,7 @@ impl PipelineStarter for CodePipelineStarter {
                 request =
                     request.variables(PipelineVariable::builder().name(name).value(value).build().map_err(invalid)?);
             }
-            if let Some(revision) = &plan.source_revision {
+            for revision in &plan.source_revisions {
                 request = request.source_revisions(
                     SourceRevisionOverride::builder()
                         .action_name(&revision.action_name)
@@ -52,6 +52,42 @@ impl PipelineStarter for CodePipelineStarter {
             output
                 .pipeline_execution_id
                 .ok_or_else(|| AwsError::Transient("StartPipelineExecution answered without an execution id".into()))
+        })
+    }
+}
+
+/// Reads source actions from pipeline definitions (`GetPipeline`).
+#[derive(Clone, Debug)]
+pub struct CodePipelineDefinitions {
+    client: Client,
+}
+
+impl CodePipelineDefinitions {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl PipelineDefinitions for CodePipelineDefinitions {
+    fn source_action<'a>(
+        &'a self,
+        pipeline: &'a str,
+        action: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SourceAction>, AwsError>> {
+        Box::pin(async move {
+            let out = self.client.get_pipeline().name(pipeline).send().await.map_err(|e| classify("GetPipeline", e))?;
+            let found =
+                out.pipeline.iter().flat_map(|p| p.stages()).flat_map(|s| s.actions()).find(|a| a.name() == action);
+            Ok(found.map(|a| {
+                let setting = |name: &str| a.configuration().and_then(|c| c.get(name)).cloned();
+                SourceAction {
+                    provider: a.action_type_id().map(|t| t.provider().to_owned()).unwrap_or_default(),
+                    bucket: setting("S3Bucket"),
+                    key: setting("S3ObjectKey"),
+                    allow_key_override: setting("AllowOverrideForS3ObjectKey")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                }
+            }))
         })
     }
 }
@@ -199,11 +235,11 @@ mod tests {
         StartPlan {
             pipeline: "app-pipeline".into(),
             client_request_token: "a".repeat(64),
-            source_revision: Some(SourceRevision {
+            source_revisions: vec![SourceRevision {
                 action_name: "Source".into(),
                 revision_type: RevisionType::CommitId,
                 revision_value: "0123456789abcdef0123456789abcdef01234567".into(),
-            }),
+            }],
             variables: vec![("BRANCH".into(), "main".into()), ("COMMIT_ID".into(), "0123456".into())],
             notes: vec![],
         }
@@ -237,7 +273,7 @@ mod tests {
             .then_output(|| StartPipelineExecutionOutput::builder().pipeline_execution_id("exec-2").build());
         let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&rule]);
         let mut p = plan();
-        p.source_revision = None;
+        p.source_revisions.clear();
         assert_eq!(CodePipelineStarter::new(client).start(&p).await, Ok("exec-2".into()));
     }
 

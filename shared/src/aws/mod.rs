@@ -9,7 +9,8 @@ pub mod sns;
 pub mod ssm;
 
 use crate::ports::{
-    AlertPublisher, AwsError, DedupStore, EventPublisher, PipelineHistory, PipelineStarter, SecretSource,
+    AlertPublisher, AwsError, DedupStore, EventPublisher, PipelineDefinitions, PipelineHistory, PipelineStarter,
+    SecretSource,
 };
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -69,6 +70,11 @@ pub async fn sdk_config(budget: CallBudget) -> SdkConfig {
 /// `StartPipelineExecution`.
 pub fn pipeline_starter(sdk: &SdkConfig) -> Arc<dyn PipelineStarter> {
     Arc::new(codepipeline::CodePipelineStarter::new(aws_sdk_codepipeline::Client::new(sdk)))
+}
+
+/// `GetPipeline`.
+pub fn pipeline_definitions(sdk: &SdkConfig) -> Arc<dyn PipelineDefinitions> {
+    Arc::new(codepipeline::CodePipelineDefinitions::new(aws_sdk_codepipeline::Client::new(sdk)))
 }
 
 /// `GetPipelineExecution`, `ListActionExecutions`, `ListPipelineExecutions`.

@@ -157,3 +157,41 @@ impl SecretSource for FakeSecretSource {
         Box::pin(async move { next })
     }
 }
+
+/// Pipeline definitions in memory: (pipeline, action) -> source action; `fail` answers an error.
+#[derive(Default)]
+pub struct FakeDefinitions {
+    pub actions: HashMap<(String, String), SourceAction>,
+    pub fail: Option<AwsError>,
+    pub calls: AtomicUsize,
+}
+
+impl FakeDefinitions {
+    /// Every pipeline's action `Source` reads `bucket`/`key`.
+    pub fn s3(pipelines: &[&str], bucket: &str, key: &str, allow_key_override: bool) -> Self {
+        let source = SourceAction {
+            provider: "S3".into(),
+            bucket: Some(bucket.into()),
+            key: Some(key.into()),
+            allow_key_override,
+        };
+        let actions = pipelines.iter().map(|p| ((p.to_string(), "Source".to_string()), source.clone())).collect();
+        Self { actions, ..Self::default() }
+    }
+}
+
+impl PipelineDefinitions for FakeDefinitions {
+    fn source_action<'a>(
+        &'a self,
+        pipeline: &'a str,
+        action: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SourceAction>, AwsError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(e) = &self.fail {
+                return Err(e.clone());
+            }
+            Ok(self.actions.get(&(pipeline.to_owned(), action.to_owned())).cloned())
+        })
+    }
+}

@@ -74,12 +74,16 @@ fn cloudtrail(event: &Value) -> S3Input {
 
 fn object_created(event: &Value) -> S3Input {
     let Some(bucket) = text(event, "/detail/bucket/name") else { return missing("detail.bucket.name") };
-    let Some(key) = text(event, "/detail/object/key") else { return missing("detail.object.key") };
+    let Some(raw_key) = text(event, "/detail/object/key") else { return missing("detail.object.key") };
+    // URL-encoded, as in S3 notifications.
+    let Some(key) = decode_key(raw_key) else {
+        return S3Input::Ignored("malformed event: detail.object.key is not valid URL-encoded UTF-8".into());
+    };
     let Some(id) = text(event, "/id") else { return missing("id") };
     S3Input::Objects(vec![S3Object {
         source: S3Source::EventBridge,
         bucket: bucket.to_owned(),
-        key: key.to_owned(),
+        key,
         version_id: text(event, "/detail/object/version-id").map(str::to_owned),
         etag: text(event, "/detail/object/etag").map(str::to_owned),
         event_id: id.to_owned(),

@@ -1,9 +1,10 @@
 //! The use case through fakes: starts, reports, transient and permanent failures.
 
 use super::*;
-use crate::ports::fakes::{FakeBus, FakeStarter};
+use crate::ports::fakes::{FakeBus, FakeDefinitions, FakeStarter};
 use crate::ports::AwsError;
 use crate::s3::event::tests::sample;
+use crate::s3::sources::SourceActions;
 use std::collections::HashMap;
 
 fn config() -> Arc<Config> {
@@ -14,11 +15,52 @@ fn config() -> Arc<Config> {
     Arc::new(Config::from_json(&text).unwrap())
 }
 
+/// The demo pipelines' source actions read `acme-artifacts`, any release key.
+fn definitions() -> FakeDefinitions {
+    FakeDefinitions::s3(&["demo-deploy", "demo-data"], "acme-artifacts", "releases/app/latest.zip", true)
+}
+
 fn make_service(starter: FakeStarter) -> (Arc<FakeStarter>, Arc<FakeBus>, S3TriggerService) {
+    make_service_with(starter, definitions()).0
+}
+
+fn make_service_with(
+    starter: FakeStarter,
+    definitions: FakeDefinitions,
+) -> ((Arc<FakeStarter>, Arc<FakeBus>, S3TriggerService), Arc<FakeDefinitions>) {
     let starter = Arc::new(starter);
     let bus = Arc::new(FakeBus::default());
+    let definitions = Arc::new(definitions);
     let runner = StartRunner::new(starter.clone(), None, false);
-    (starter.clone(), bus.clone(), S3TriggerService::new(config(), runner, Some(bus)))
+    let sources = SourceActions::new(definitions.clone());
+    ((starter.clone(), bus.clone(), S3TriggerService::new(config(), runner, sources, Some(bus))), definitions)
+}
+
+#[tokio::test]
+async fn source_actions_are_read_once_and_pin_key_and_version() {
+    let ((starter, _, service), definitions) = make_service_with(FakeStarter::default(), definitions());
+    let event = sample("eventbridge-object-created.json");
+    let out = service.handle(&event).await.unwrap();
+    assert_eq!(out["started"][0]["source_revisions"][0]["revision_type"], "S3_OBJECT_KEY", "{out}");
+    assert_eq!(out["started"][0]["source_revisions"][1]["revision_type"], "S3_OBJECT_VERSION_ID", "{out}");
+    service.handle(&event).await.unwrap();
+    assert_eq!(definitions.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "cached");
+    assert_eq!(starter.started.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_action_that_cannot_take_the_key_skips_and_an_unreadable_one_retries() {
+    let fixed = FakeDefinitions::s3(&["demo-deploy"], "acme-artifacts", "releases/app/latest.zip", false);
+    let ((starter, _, service), _) = make_service_with(FakeStarter::default(), fixed);
+    let out = service.handle(&sample("eventbridge-object-created.json")).await.unwrap();
+    assert!(out["skipped"][0]["reason"].as_str().unwrap().contains("AllowOverrideForS3ObjectKey"), "{out}");
+    assert!(starter.started.lock().unwrap().is_empty());
+
+    let down =
+        FakeDefinitions { fail: Some(AwsError::Transient("GetPipeline: ThrottlingException".into())), ..definitions() };
+    let ((starter, _, service), _) = make_service_with(FakeStarter::default(), down);
+    assert!(service.handle(&sample("eventbridge-object-created.json")).await.is_err(), "retried, not lost");
+    assert!(starter.started.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

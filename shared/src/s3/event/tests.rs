@@ -73,3 +73,15 @@ fn others_and_malformed_are_ignored() {
         assert!(matches!(parse_event(&bad), S3Input::Ignored(_)), "{bad}");
     }
 }
+
+/// S3's EventBridge events carry the key URL-encoded, as its notifications do (AWS's own
+/// Powertools decodes `detail.object.key` with `unquote_plus`): `+` is a space, `%2B` a plus.
+#[test]
+fn eventbridge_keys_are_url_decoded() {
+    let mut event = sample("eventbridge-object-created.json");
+    event["detail"]["object"]["key"] = json!("releases/app/app+2.0+%2B+hotfix%28rc1%29.zip");
+    let S3Input::Objects(objects) = parse_event(&event) else { panic!("ignored") };
+    assert_eq!(objects[0].key, "releases/app/app 2.0 + hotfix(rc1).zip");
+    event["detail"]["object"]["key"] = json!("bad%FF");
+    assert!(matches!(parse_event(&event), S3Input::Ignored(r) if r.contains("URL-encoded")));
+}
