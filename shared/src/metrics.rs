@@ -25,7 +25,8 @@ pub fn emf_line(metric: &str, value: u64, dimensions: &[(&str, &str)], timestamp
             "Timestamp": timestamp_ms as u64,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                // With its dimensions, and without: alarms watch the total (they cannot search).
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>(), Vec::<&str>::new()],
                 "Metrics": [{ "Name": metric, "Unit": "Count" }]
             }]
         }),

@@ -11,6 +11,8 @@ pub mod vars {
     /// Local runs and tests only; the template never sets it.
     pub const WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
     pub const TOPIC_ARN: &str = "HERALD_TOPIC_ARN";
+    /// The other topics the notifier was granted (comma-separated; the template sets it).
+    pub const ALERT_TOPIC_ARNS: &str = "HERALD_ALERT_TOPIC_ARNS";
     pub const EVENT_BUS: &str = "HERALD_EVENT_BUS";
     pub const DEDUP_TABLE: &str = "HERALD_DEDUP_TABLE";
     /// Local runs and tests only.
@@ -49,6 +51,8 @@ pub struct Settings {
     pub config: ConfigSource,
     pub webhook_secret: SecretSetting,
     pub topic_arn: Option<String>,
+    /// The topics besides `topic_arn` this function may publish to; `None` when not told.
+    pub granted_topics: Option<Vec<String>>,
     pub event_bus: Option<String>,
     pub dedup_table: Option<String>,
     pub dry_run: bool,
@@ -98,6 +102,8 @@ impl Settings {
             config,
             webhook_secret,
             topic_arn: arn(vars::TOPIC_ARN, "sns")?,
+            granted_topics: lookup(vars::ALERT_TOPIC_ARNS)
+                .map(|list| list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()),
             event_bus: get(vars::EVENT_BUS),
             dedup_table: get(vars::DEDUP_TABLE),
             dry_run,

@@ -85,6 +85,18 @@ pub async fn before_deadline<T, E: Into<Diagnostic>>(
     }
 }
 
+/// Alert rules whose `topic_arn` is neither `HERALD_TOPIC_ARN` nor among the granted topics
+/// (only when the environment says which are granted).
+pub fn ungranted_topics<'c>(settings: &Settings, config: &'c Config) -> Vec<(&'c str, &'c str)> {
+    let Some(granted) = &settings.granted_topics else { return Vec::new() };
+    config
+        .alerts
+        .iter()
+        .filter_map(|rule| rule.topic_arn.as_deref().map(|topic| (rule.name.as_str(), topic)))
+        .filter(|(_, topic)| settings.topic_arn.as_deref() != Some(*topic) && !granted.iter().any(|g| g == topic))
+        .collect()
+}
+
 /// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).
 pub fn log_fatal(error: &StartupError) {
     tracing::error!(error = %error, "cold start failed");
@@ -110,6 +122,13 @@ pub fn notifier_service(
                 format!("not set, and alert rule {:?} names no topic_arn", rule.name),
             ));
         }
+    }
+    for (rule, topic) in ungranted_topics(settings, &config) {
+        tracing::error!(
+            alert_rule = %rule,
+            topic_arn = %topic,
+            "alert rule routes to a topic this function was not granted: its alerts will fail and wait in the dead-letter queue; add the topic to the stack's AdditionalAlertTopicArns"
+        );
     }
     let ports = NotifierPorts {
         history: aws::pipeline_history(sdk),

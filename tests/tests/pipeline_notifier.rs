@@ -211,3 +211,28 @@ async fn with_a_dedup_table_a_redelivered_event_alerts_once() {
     let received = moto.ctl(&["receive-raw", queue_url, "3"]);
     assert_eq!(received.as_array().map(Vec::len), Some(1), "{received}");
 }
+
+/// A rule routed to a topic the function was not granted is named at cold start (on AWS its
+/// alerts would be denied and end in the dead-letter queue).
+#[tokio::test]
+async fn a_rule_routed_to_an_ungranted_topic_is_named_at_cold_start() {
+    let moto = Moto::start();
+    let wiring = moto.ctl(&["topic-to-queue", "herald-alerts", "herald-alerts-inbox"]);
+    let topic = wiring["topic_arn"].as_str().unwrap().to_owned();
+    let config = r#"{"alerts": [
+        {"name": "team-a", "pipelines": ["a-*"], "on": ["FAILED"], "topic_arn": "arn:aws:sns:us-east-1:123456789012:team-a"},
+        {"name": "granted", "pipelines": ["b-*"], "on": ["FAILED"], "topic_arn": "arn:aws:sns:us-east-1:123456789012:team-b"}
+    ]}"#;
+    let env = [
+        ("HERALD_CONFIG", config),
+        ("HERALD_TOPIC_ARN", topic.as_str()),
+        ("HERALD_ALERT_TOPIC_ARNS", "arn:aws:sns:us-east-1:123456789012:team-b"),
+    ];
+    let mut lambda = Lambda::start("pipeline-notifier", &moto.endpoint, &env).await;
+    let out = lambda.invoke(sample("pipeline-notifier/cloudtrail-get-pipeline-ignored.json")).await.response();
+    assert!(out["ignored"].is_string());
+    let logs = lambda.stop().await;
+    let named: Vec<&str> = logs.lines().filter(|l| l.contains("was not granted")).collect();
+    assert_eq!(named.len(), 1, "{logs}");
+    assert!(named[0].contains("team-a") && !named[0].contains("\"granted\""), "{}", named[0]);
+}

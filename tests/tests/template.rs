@@ -13,7 +13,7 @@ const LOCAL_ONLY: [&str; 3] = ["HERALD_WEBHOOK_SECRET", "HERALD_DRY_RUN", "AWS_E
 const PER_FUNCTION: [(&str, &[&str]); 3] = [
     ("GitWebhookFunction", &["HERALD_WEBHOOK_SECRET_ARN", "HERALD_DEDUP_TABLE", "HERALD_EVENT_BUS"]),
     ("S3TriggerFunction", &["HERALD_DEDUP_TABLE", "HERALD_EVENT_BUS"]),
-    ("PipelineNotifierFunction", &["HERALD_TOPIC_ARN", "HERALD_DEDUP_TABLE"]),
+    ("PipelineNotifierFunction", &["HERALD_TOPIC_ARN", "HERALD_ALERT_TOPIC_ARNS", "HERALD_DEDUP_TABLE"]),
 ];
 
 /// `Environment: Variables:` of each function resource in template.yaml, by logical id.
@@ -91,5 +91,143 @@ fn the_template_sets_exactly_what_the_code_reads() {
         for name in needs.iter().chain(&["HERALD_CONFIG", "HERALD_CONFIG_PARAMETER"]) {
             assert!(vars.contains(*name), "{function} does not set {name}");
         }
+    }
+}
+
+fn template() -> String {
+    std::fs::read_to_string(workspace().join("template.yaml")).expect("template.yaml")
+}
+
+/// Every top-level block of the template (parameters, resources, outputs): (logical id, text).
+fn blocks(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let top = line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':');
+        if top && !line.trim().starts_with('#') {
+            out.push((line.trim().trim_end_matches(':').to_owned(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// The text of resource `logical_id`.
+fn resource(text: &str, logical_id: &str) -> String {
+    blocks(text).into_iter().find(|(id, _)| id == logical_id).unwrap_or_else(|| panic!("{logical_id} missing")).1
+}
+
+/// Every resource of `kind`.
+fn resources_of(text: &str, kind: &str) -> Vec<(String, String)> {
+    blocks(text).into_iter().filter(|(_, body)| body.contains(&format!("Type: {kind}\n"))).collect()
+}
+
+/// Every name the template builds from the stack name fits its service's limit for the longest
+/// stack name CloudFormation allows (128 characters).
+#[test]
+fn every_generated_name_fits_any_stack_name() {
+    let limits = [
+        ("Name", 64),
+        ("TrailName", 128),
+        ("AliasName", 256),
+        ("LogGroupName", 512),
+        ("QueueName", 80),
+        ("TopicName", 256),
+        ("TableName", 255),
+    ];
+    let longest = "s".repeat(128);
+    let mut too_long = Vec::new();
+    for line in template().lines() {
+        let trimmed = line.trim();
+        let Some((key, value)) = trimmed.split_once(": ") else { continue };
+        let Some((_, limit)) = limits.iter().find(|(k, _)| *k == key) else { continue };
+        if !value.contains("${AWS::StackName}") {
+            continue;
+        }
+        let built = value.trim_start_matches("!Sub ").trim_matches('"').replace("${AWS::StackName}", &longest);
+        if built.len() > *limit {
+            too_long.push(format!("{key}: {value} ({} > {limit})", built.len()));
+        }
+    }
+    assert!(too_long.is_empty(), "names too long for a 128-character stack name: {too_long:#?}");
+}
+
+#[test]
+fn kms_key_arn_accepts_single_and_multi_region_keys() {
+    let text = template();
+    let block = &text[text.find("  KmsKeyArn:").unwrap()..];
+    let line = block.lines().find(|l| l.trim().starts_with("AllowedPattern:")).unwrap();
+    let pattern = line.trim().trim_start_matches("AllowedPattern: ").trim_matches('"');
+    let re = regex::Regex::new(pattern).unwrap();
+    for ok in [
+        "",
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+    ] {
+        assert!(re.is_match(ok), "{ok:?} refused by {pattern}");
+    }
+    for bad in ["alias/x", "arn:aws:kms:us-east-1:111122223333:alias/herald", "1234abcd-12ab-34cd-56ef-1234567890ab"] {
+        assert!(!re.is_match(bad), "{bad:?} accepted by {pattern}");
+    }
+}
+
+/// The key's policy must not name roles of this stack (IAM may not have propagated them when
+/// the key is created); the account-root statement lets the roles' own policies grant its use.
+/// EventBridge's calls through SQS are bound by `kms:ViaService`, which they always carry.
+#[test]
+fn the_key_policy_relies_on_iam_and_on_conditions_that_hold() {
+    let key = resource(&template(), "HeraldKey");
+    assert!(!key.contains("Role.Arn"), "the key policy names a role of this stack:\n{key}");
+    let events = &key[key.find("events.amazonaws.com").expect("a statement for EventBridge")..];
+    let statement = &events[..events.find("- Sid").unwrap_or(events.len())];
+    assert!(
+        !statement.contains("aws:SourceAccount"),
+        "EventBridge's KMS calls may not carry aws:SourceAccount:\n{statement}"
+    );
+    assert!(statement.contains("kms:ViaService"), "{statement}");
+}
+
+/// Alarm notifications are CloudWatch's JSON, not alert documents: they go to a topic of their
+/// own, and Herald's own failure metrics have alarms.
+#[test]
+fn alarms_notify_the_operations_topic() {
+    let text = template();
+    let alarms: Vec<String> = resources_of(&text, "AWS::CloudWatch::Alarm").into_iter().map(|(_, b)| b).collect();
+    assert!(alarms.len() >= 8, "{} alarms", alarms.len());
+    for alarm in &alarms {
+        assert!(alarm.contains("AlarmActions: [!Ref OpsTopic]"), "an alarm notifies elsewhere:\n{alarm}");
+        assert!(!alarm.contains("AlertTopic"), "alarm JSON must not reach alert subscribers:\n{alarm}");
+    }
+    for metric in ["StartsFailed", "ConfigRejected", "StatusFailed"] {
+        assert!(alarms.iter().any(|a| a.contains(&format!("MetricName: {metric}"))), "no alarm on {metric}");
+    }
+    assert!(text.contains("OpsTopicArn:"), "the OpsTopicArn output");
+    assert!(resource(&text, "OpsEmailSubscription").contains("!Ref OpsTopic"));
+}
+
+/// Alert rules route to their own topics: the notifier may publish to them.
+#[test]
+fn the_notifier_may_publish_to_additional_alert_topics() {
+    let text = template();
+    assert!(text.contains("  AdditionalAlertTopicArns:\n    Type: CommaDelimitedList"));
+    let policy = resource(&text, "PipelineNotifierDeliveryPolicy");
+    assert!(policy.contains("AdditionalAlertTopicArns"), "{policy}");
+}
+
+/// Every EventBridge rule is left unnamed (CloudFormation names it within 64 characters) and the
+/// dead-letter queues admit exactly the stack's rules, by ARN.
+#[test]
+fn rules_are_unnamed_and_the_queues_admit_them_by_arn() {
+    let text = template();
+    let rules = resources_of(&text, "AWS::Events::Rule");
+    assert_eq!(rules.len(), 4);
+    for (id, rule) in rules {
+        assert!(!rule.contains("\n      Name:"), "{id} is named:\n{rule}");
+    }
+    let policy = resource(&text, "DeadLetterQueuePolicy");
+    for rule in ["S3ObjectCreatedRule", "S3CloudTrailRule", "PipelineStateRule", "PipelineChangeRule"] {
+        assert!(policy.contains(&format!("{rule}.Arn")), "{rule} not admitted by ARN:\n{policy}");
     }
 }
