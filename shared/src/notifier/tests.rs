@@ -201,7 +201,97 @@ fn the_dedup_key_separates_what_spec_separates() {
     let stage = event("stage-failed.json");
     assert_ne!(dedup_key("prod", &failed), dedup_key("other", &failed));
     assert_ne!(dedup_key("prod", &failed), dedup_key("prod", &stage));
-    let mut redelivered = failed.clone();
-    redelivered.id = "another-event-id".into();
-    assert_eq!(dedup_key("prod", &failed), dedup_key("prod", &redelivered), "same state change, same key");
+    // EventBridge keeps an event's id on redelivery; a retried execution's second failure is a
+    // new event with a new id, and is alerted again.
+    let mut retried = failed.clone();
+    retried.id = "another-event-id".into();
+    assert_ne!(dedup_key("prod", &failed), dedup_key("prod", &retried), "a new event, a new alert");
+    assert_eq!(dedup_key("prod", &failed), dedup_key("prod", &failed.clone()), "a redelivery, the same key");
+}
+
+fn run(stage: &str, action: &str, status: &str, at: i64) -> ActionRun {
+    ActionRun {
+        stage: stage.into(),
+        action: action.into(),
+        status: status.into(),
+        last_update: Some(at),
+        ..ActionRun::default()
+    }
+}
+
+/// `RetryStageExecution` keeps the execution id: FAILED -> RESUMED -> FAILED again is not a
+/// first failure (the last finished outcome was this execution's own failed attempt)...
+#[tokio::test]
+async fn a_retried_execution_failing_again_is_not_a_first_failure() {
+    let history = FakeHistory {
+        recent: vec![summary(EXEC, "Failed"), summary("older", "Succeeded")],
+        runs: vec![run("Build", "Compile", "Failed", 100), run("Build", "Compile", "Failed", 200)],
+        ..FakeHistory::default()
+    };
+    let s = setup(RULES, history, false);
+    s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+    let sent = s.publisher.sent.lock().unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects, ["FAILED: prod-api (exec 3f2a9c1e)"]);
+}
+
+/// ...and a retry that succeeds is a recovery.
+#[tokio::test]
+async fn a_retried_execution_that_succeeds_is_a_recovery() {
+    let exec = "8b0e5d72-4a6f-4f0b-b1c3-9e7a2c5d1f44";
+    let history = FakeHistory {
+        recent: vec![summary(exec, "Succeeded"), summary("older", "Succeeded")],
+        runs: vec![run("Build", "Compile", "Failed", 100), run("Build", "Compile", "Succeeded", 200)],
+        ..FakeHistory::default()
+    };
+    let s = setup(RULES, history, false);
+    s.service.handle(&sample("pipeline-succeeded.json")).await.unwrap();
+    let sent = s.publisher.sent.lock().unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects, ["RECOVERED: prod-api (exec 8b0e5d72)"]);
+}
+
+#[tokio::test]
+async fn with_a_dedup_table_a_retried_failure_is_a_new_alert_and_a_redelivery_is_not() {
+    let s = setup(RULES, FakeHistory { recent: vec![summary(EXEC, "Failed")], ..FakeHistory::default() }, true);
+    let first = sample("pipeline-failed.json");
+    s.service.handle(&first).await.unwrap();
+    let again = s.service.handle(&first).await.unwrap();
+    assert_eq!(again["alerts"][0]["duplicate"], true, "{again}");
+    let mut retried = first.clone();
+    retried["id"] = json!("a-new-event-id-for-the-second-failure");
+    let out = s.service.handle(&retried).await.unwrap();
+    assert!(out["alerts"][0]["message_id"].is_string(), "{out}");
+    assert_eq!(s.publisher.sent.lock().unwrap().len(), 2);
+}
+
+/// A successful rollback is ROLLED_BACK, never RECOVERED, even after a failure.
+#[tokio::test]
+async fn a_successful_rollback_is_rolled_back_not_recovered() {
+    let exec = "8b0e5d72-4a6f-4f0b-b1c3-9e7a2c5d1f44";
+    let history =
+        FakeHistory { recent: vec![summary(exec, "Succeeded"), summary(EXEC, "Failed")], ..FakeHistory::default() };
+    let rules = r#"{"alerts": [{"name": "prod", "pipelines": ["prod-*"], "on": ["RECOVERED", "ROLLED_BACK"]}]}"#;
+    let s = setup(rules, history, false);
+    let mut rollback = sample("pipeline-succeeded.json");
+    rollback["detail"]["execution-trigger"] = json!({ "trigger-type": "AutomatedRollback", "trigger-detail": "3f2a9c1e" });
+    rollback["detail"]["execution-type"] = json!("ROLLBACK");
+    s.service.handle(&rollback).await.unwrap();
+    let sent = s.publisher.sent.lock().unwrap();
+    let subjects: Vec<&str> = sent.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects, ["ROLLED_BACK: prod-api (exec 8b0e5d72)"]);
+}
+
+/// New states (stage conditions' skipped stages, anything CodePipeline adds) are acknowledged
+/// with a log line, never an error.
+#[tokio::test]
+async fn unknown_states_are_acknowledged() {
+    let s = setup(RULES, FakeHistory::default(), false);
+    for (file, state) in [("pipeline-failed.json", "SOMETHING_NEW"), ("stage-failed.json", "SKIPPED")] {
+        let mut event = sample(file);
+        event["detail"]["state"] = json!(state);
+        let out = s.service.handle(&event).await.unwrap();
+        assert_eq!(out["alerts"], json!([]), "{state}: {out}");
+    }
+    assert!(s.publisher.sent.lock().unwrap().is_empty());
 }

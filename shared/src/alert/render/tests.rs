@@ -212,3 +212,37 @@ fn subjects_are_short_printable_ascii() {
     assert_eq!(duration_text(3720), "1h 02m");
     assert!(alert.sms_text().chars().count() <= MAX_SMS_CHARS);
 }
+
+/// A cross-region action's event names the action's region in `detail.region`; the console
+/// page is the pipeline's, in the envelope's region.
+#[test]
+fn the_console_link_is_in_the_pipeline_s_region() {
+    let path = format!("{}/../events/pipeline-notifier/action-failed.json", env!("CARGO_MANIFEST_DIR"));
+    let mut raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    raw["region"] = "us-east-1".into();
+    raw["detail"]["region"] = "eu-west-1".into();
+    let Input::Event(event) = parse_event(&raw) else { panic!("ignored") };
+    assert_eq!(event.region, "us-east-1");
+    let config = Config::from_json(r#"{"alerts":[{"name":"a","pipelines":["**"],"on":["ACTION_FAILED"]}]}"#).unwrap();
+    let rules: Vec<_> = config.alerts.iter().collect();
+    let found = matches(&rules, &tokens(&event, None));
+    let alert = Alert::new(&found[0], &event, &Enrichment::default());
+    assert!(alert.console_url.starts_with("https://us-east-1.console.aws.amazon.com/"), "{}", alert.console_url);
+}
+
+/// The Chatbot notification's `id` differs between two alerts of one execution, and its
+/// `eventType` fits `[A-Za-z0-9-]+`.
+#[test]
+fn chatbot_ids_are_unique_per_alert_and_event_types_are_valid() {
+    let failed = alert("pipeline-failed.json", r#"["FIRST_FAILURE"]"#, Some(Previous::Succeeded), &enriched_failure());
+    let stage = alert("stage-failed.json", r#"["STAGE_FAILED"]"#, None, &enriched_failure());
+    let chat = |a: &Alert| a.chatbot();
+    assert_ne!(chat(&failed)["id"], chat(&stage)["id"]);
+    for a in [&failed, &stage] {
+        let event_type = chat(a)["metadata"]["eventType"].as_str().unwrap().to_owned();
+        assert!(!event_type.is_empty() && event_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{event_type}");
+        let id = chat(a)["id"].as_str().unwrap().to_owned();
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{id}");
+    }
+    assert_eq!(chat(&failed)["metadata"]["eventType"], "FIRST-FAILURE");
+}
