@@ -47,6 +47,8 @@ pub fn tokens(event: &event::PipelineEvent, previous: Option<Previous>) -> Vec<A
         (Kind::Pipeline, Some(state)) => {
             let Some(token) = pipeline_token(state) else { return Vec::new() };
             match (token, previous) {
+                // A rollback restores an earlier revision: that is not the pipeline fixed.
+                (AlertToken::Succeeded, _) if event.rollback => vec![AlertToken::RolledBack, token],
                 (AlertToken::Succeeded, Some(Previous::Failed)) => vec![AlertToken::Recovered, token],
                 (AlertToken::Failed, Some(Previous::Succeeded)) => vec![AlertToken::FirstFailure, token],
                 _ => vec![token],

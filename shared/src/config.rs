@@ -127,6 +127,7 @@ pub enum AlertToken {
     Resumed,
     Recovered,
     FirstFailure,
+    RolledBack,
     StageFailed,
     ActionFailed,
     Approval,
@@ -134,7 +135,7 @@ pub enum AlertToken {
 }
 
 impl AlertToken {
-    pub const ALL: [AlertToken; 14] = [
+    pub const ALL: [AlertToken; 15] = [
         Self::Started,
         Self::Succeeded,
         Self::Failed,
@@ -145,6 +146,7 @@ impl AlertToken {
         Self::Resumed,
         Self::Recovered,
         Self::FirstFailure,
+        Self::RolledBack,
         Self::StageFailed,
         Self::ActionFailed,
         Self::Approval,
@@ -163,6 +165,7 @@ impl AlertToken {
             Self::Resumed => "RESUMED",
             Self::Recovered => "RECOVERED",
             Self::FirstFailure => "FIRST_FAILURE",
+            Self::RolledBack => "ROLLED_BACK",
             Self::StageFailed => "STAGE_FAILED",
             Self::ActionFailed => "ACTION_FAILED",
             Self::Approval => "APPROVAL",

@@ -7,7 +7,7 @@ use crate::alert::event::{parse_event, Input, PipelineEvent};
 use crate::alert::render::Alert;
 use crate::alert::{candidate_rules, matches, needs_history, tokens, Match};
 use crate::clock::unix_now;
-use crate::config::Config;
+use crate::config::{AlertToken, Config};
 use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
@@ -141,7 +141,7 @@ impl NotifierService {
         if self.dry_run {
             return Ok(Sent::DryRun);
         }
-        let key = dedup_key(rule, event);
+        let key = dedup_key(rule, event, matched.token);
         let publish = self.ports.publisher.publish(&message);
         match once(self.ports.dedup.as_deref(), &key, now, publish).await.map_err(fail)? {
             Once::Done(id) => Ok(Sent::Published(id)),
@@ -155,20 +155,11 @@ impl NotifierService {
     }
 }
 
-/// One alert per (rule, execution, kind, stage, action, state) (README "Alerts", duplicates). Audits have no
-/// state: the call and the CloudTrail event stand in for it.
-pub fn dedup_key(rule: &str, event: &PipelineEvent) -> String {
-    let audit = event.audit.as_ref().map(|a| format!("{}#{}", a.api, event.id));
-    let token = token::deterministic(&[
-        "alert",
-        rule,
-        event.execution_id.as_deref().unwrap_or(""),
-        event.kind.as_str(),
-        event.stage.as_deref().unwrap_or(""),
-        event.action.as_deref().unwrap_or(""),
-        event.state.as_deref().or(audit.as_deref()).unwrap_or(""),
-    ]);
-    format!("alert#{token}")
+/// One alert per (rule, EventBridge event id, token) (README "Alerts", duplicates): EventBridge
+/// keeps an event's id when it redelivers it, and a retried execution's second failure is a new
+/// event with a new id — alerted again.
+pub fn dedup_key(rule: &str, event: &PipelineEvent, token: AlertToken) -> String {
+    format!("alert#{}", token::deterministic(&["alert", rule, &event.id, token.as_str()]))
 }
 
 #[cfg(test)]

@@ -62,9 +62,13 @@ impl Needs {
             Kind::Audit => Self { execution: false, actions: false, history: false },
             Kind::Approval => Self { execution: true, actions: false, history: false },
             Kind::Stage | Kind::Action => Self { execution: true, actions: state == "FAILED", history: false },
-            Kind::Pipeline => {
-                Self { execution: true, actions: state == "FAILED", history: history_for_tokens || ended }
-            }
+            // With RECOVERED / FIRST_FAILURE at stake, the action runs tell whether this execution
+            // was retried after a failed attempt (`RetryStageExecution` keeps the execution id).
+            Kind::Pipeline => Self {
+                execution: true,
+                actions: state == "FAILED" || (history_for_tokens && state == "SUCCEEDED"),
+                history: history_for_tokens || ended,
+            },
         }
     }
 }
@@ -98,7 +102,8 @@ pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs:
     let runs_ok = runs.and_then(|r| r.map_err(|e| keep("ListActionExecutions", e)).ok());
     let recent_ok = recent.and_then(|r| r.map_err(|e| keep("ListPipelineExecutions", e)).ok());
     if let Some(executions) = &recent_ok {
-        out.previous = Some(previous_outcome(executions, execution_id));
+        let retried = runs_ok.as_deref().is_some_and(|runs| earlier_attempt_failed(runs, event.state.as_deref()));
+        out.previous = Some(if retried { Previous::Failed } else { previous_outcome(executions, execution_id) });
     }
     if event.kind == Kind::Pipeline && ended(event) {
         out.duration_seconds = duration(event, recent_ok.as_deref().unwrap_or_default());
@@ -125,6 +130,22 @@ pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs:
 
 fn cut(text: &str) -> String {
     truncate_chars(text, MAX_DETAIL_CHARS).to_owned()
+}
+
+/// Whether this execution's own earlier attempt failed (it was then retried): a succeeded
+/// execution with a failed action run, or a failed one whose action ran again after failing.
+pub fn earlier_attempt_failed(runs: &[ActionRun], state: Option<&str>) -> bool {
+    match state {
+        Some("SUCCEEDED") => runs.iter().any(|r| r.status == "Failed"),
+        Some("FAILED") => runs.iter().filter(|r| r.status == "Failed").any(|failed| {
+            runs.iter().any(|later| {
+                later.stage == failed.stage
+                    && later.action == failed.action
+                    && later.last_update.unwrap_or(i64::MIN) > failed.last_update.unwrap_or(i64::MAX)
+            })
+        }),
+        _ => false,
+    }
 }
 
 /// How the most recent execution before `current` that finished `Succeeded` or `Failed` ended.

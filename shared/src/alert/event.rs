@@ -46,6 +46,9 @@ pub struct PipelineEvent {
     /// An action event's own result (used when `ListActionExecutions` cannot be read).
     pub result: Option<ActionResult>,
     pub audit: Option<Audit>,
+    /// A rollback execution (execution type `ROLLBACK`, trigger `AutomatedRollback` /
+    /// `ManualRollback`): its success is `ROLLED_BACK`, not a recovery.
+    pub rollback: bool,
 }
 
 /// The `execution-result` of an action event.
@@ -107,7 +110,8 @@ fn envelope(event: &Value) -> Result<(String, String, String, String), Input> {
     let id = text(event, "/id").ok_or_else(|| missing("id"))?;
     let time = text(event, "/time").ok_or_else(|| missing("time"))?;
     let account = text(event, "/account").ok_or_else(|| missing("account"))?;
-    let region = text(event, "/detail/region").or(text(event, "/region")).ok_or_else(|| missing("region"))?;
+    // The envelope's region is the pipeline's; `detail.region` is a cross-region action's own.
+    let region = text(event, "/region").or(text(event, "/detail/region")).ok_or_else(|| missing("region"))?;
     Ok((id.into(), time.into(), account.into(), region.into()))
 }
 
@@ -136,9 +140,12 @@ fn state_change(event: &Value, kind: Kind) -> Input {
         summary: owned(r, "/external-execution-summary").or_else(|| owned(r, "/error-code")),
         external_url: owned(r, "/external-execution-url"),
     });
+    let rollback = text(event, "/detail/execution-type") == Some("ROLLBACK")
+        || trigger.as_ref().is_some_and(|t| matches!(t.trigger_type.as_str(), "AutomatedRollback" | "ManualRollback"));
     Input::Event(Box::new(PipelineEvent {
         id,
         kind,
+        rollback,
         pipeline,
         execution_id: Some(execution_id),
         state: Some(state),
@@ -180,6 +187,7 @@ fn cloudtrail(event: &Value) -> Input {
     });
     let actor = owned(event, "/detail/userIdentity/arn").or_else(|| owned(event, "/detail/userIdentity/principalId"));
     Input::Event(Box::new(PipelineEvent {
+        rollback: false,
         id,
         kind: Kind::Audit,
         pipeline: pipeline.clone(),

@@ -44,6 +44,9 @@ pub struct Alert {
     pub failure: Option<Failure>,
     pub duration_seconds: Option<i64>,
     pub audit: Option<Audit>,
+    /// The EventBridge event's id: not part of the document; it tells alerts apart.
+    #[serde(skip)]
+    pub event_id: String,
 }
 
 /// Characters escaped in console URL path segments.
@@ -82,6 +85,7 @@ impl Alert {
             failure: enrichment.failure.clone(),
             duration_seconds: enrichment.duration_seconds,
             audit: event.audit.clone(),
+            event_id: event.id.clone(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Alert {
             AlertToken::Failed => format!("Pipeline {p} failed"),
             AlertToken::FirstFailure => format!("Pipeline {p} failed; the run before it had succeeded"),
             AlertToken::Recovered => format!("Pipeline {p} is green again: it succeeded after a failed run"),
+            AlertToken::RolledBack => format!("Pipeline {p} rolled back to an earlier successful revision"),
             AlertToken::Stopped => format!("Pipeline {p} was stopped"),
             AlertToken::Stopping => format!("Pipeline {p} is stopping"),
             AlertToken::Superseded => format!("Pipeline {p} was superseded by a newer execution"),
@@ -243,7 +248,8 @@ impl Alert {
         json!({
             "version": "1.0",
             "source": "custom",
-            "id": format!("{}-{}", self.alert_rule, self.execution_id.as_deref().unwrap_or(&self.time)),
+            // One per alert (rule, event, token): two alerts of one execution are two notifications.
+            "id": crate::token::deterministic(&[&self.alert_rule, &self.event_id, self.token.as_str()]),
             "content": {
                 "textType": "client-markdown",
                 "title": format!("{} {}", emoji(self.token), self.headline()),
@@ -254,7 +260,7 @@ impl Alert {
             "metadata": {
                 "threadId": self.execution_id.as_deref().unwrap_or(&self.pipeline),
                 "summary": self.subject(),
-                "eventType": self.token,
+                "eventType": self.token.as_str().replace('_', "-"),
                 "relatedResources": [pipeline_arn],
             }
         })
@@ -345,6 +351,7 @@ fn emoji(token: AlertToken) -> &'static str {
     match token {
         AlertToken::Failed | AlertToken::FirstFailure | AlertToken::StageFailed | AlertToken::ActionFailed => ":x:",
         AlertToken::Succeeded | AlertToken::Recovered => ":white_check_mark:",
+        AlertToken::RolledBack => ":rewind:",
         AlertToken::Approval => ":raised_hand:",
         AlertToken::Audit => ":memo:",
         AlertToken::Stopped | AlertToken::Stopping | AlertToken::Canceled | AlertToken::Superseded => {

@@ -199,14 +199,22 @@ fn the_dedup_key_separates_what_spec_separates() {
     };
     let failed = event("pipeline-failed.json");
     let stage = event("stage-failed.json");
-    assert_ne!(dedup_key("prod", &failed), dedup_key("other", &failed));
-    assert_ne!(dedup_key("prod", &failed), dedup_key("prod", &stage));
+    assert_ne!(dedup_key("prod", &failed, AlertToken::Failed), dedup_key("other", &failed, AlertToken::Failed));
+    assert_ne!(dedup_key("prod", &failed, AlertToken::Failed), dedup_key("prod", &stage, AlertToken::StageFailed));
     // EventBridge keeps an event's id on redelivery; a retried execution's second failure is a
     // new event with a new id, and is alerted again.
     let mut retried = failed.clone();
     retried.id = "another-event-id".into();
-    assert_ne!(dedup_key("prod", &failed), dedup_key("prod", &retried), "a new event, a new alert");
-    assert_eq!(dedup_key("prod", &failed), dedup_key("prod", &failed.clone()), "a redelivery, the same key");
+    assert_ne!(
+        dedup_key("prod", &failed, AlertToken::Failed),
+        dedup_key("prod", &retried, AlertToken::Failed),
+        "a new event, a new alert"
+    );
+    assert_eq!(
+        dedup_key("prod", &failed, AlertToken::Failed),
+        dedup_key("prod", &failed.clone(), AlertToken::Failed),
+        "a redelivery, the same key"
+    );
 }
 
 fn run(stage: &str, action: &str, status: &str, at: i64) -> ActionRun {
@@ -274,7 +282,8 @@ async fn a_successful_rollback_is_rolled_back_not_recovered() {
     let rules = r#"{"alerts": [{"name": "prod", "pipelines": ["prod-*"], "on": ["RECOVERED", "ROLLED_BACK"]}]}"#;
     let s = setup(rules, history, false);
     let mut rollback = sample("pipeline-succeeded.json");
-    rollback["detail"]["execution-trigger"] = json!({ "trigger-type": "AutomatedRollback", "trigger-detail": "3f2a9c1e" });
+    rollback["detail"]["execution-trigger"] =
+        json!({ "trigger-type": "AutomatedRollback", "trigger-detail": "3f2a9c1e" });
     rollback["detail"]["execution-type"] = json!("ROLLBACK");
     s.service.handle(&rollback).await.unwrap();
     let sent = s.publisher.sent.lock().unwrap();

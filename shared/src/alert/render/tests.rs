@@ -240,7 +240,10 @@ fn chatbot_ids_are_unique_per_alert_and_event_types_are_valid() {
     assert_ne!(chat(&failed)["id"], chat(&stage)["id"]);
     for a in [&failed, &stage] {
         let event_type = chat(a)["metadata"]["eventType"].as_str().unwrap().to_owned();
-        assert!(!event_type.is_empty() && event_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{event_type}");
+        assert!(
+            !event_type.is_empty() && event_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "{event_type}"
+        );
         let id = chat(a)["id"].as_str().unwrap().to_owned();
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{id}");
     }
