@@ -37,9 +37,10 @@ template: venv
 unit:
 	cargo test --workspace --lib --bins
 
-# Properties of the contract and the fuzz harnesses of every parser (256 cases each).
+# Properties of the contract, the fuzz harnesses of every parser (256 cases each), and every
+# sample read through the typed Lambda events.
 properties:
-	cargo test -p herald --test properties --test fuzz
+	cargo test -p herald --test properties --test fuzz --test lambda_events
 
 # The longer fuzz run: FUZZ_CASES cases per harness (properties: a tenth of them).
 FUZZ_CASES ?= 20000

@@ -7,6 +7,8 @@
 
 use super::Kind;
 use crate::ports::ExecutionTrigger;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The mutating CodePipeline calls reported as `AUDIT`.
@@ -91,32 +93,43 @@ fn missing(what: &str) -> Input {
     Input::Ignored(format!("malformed event: {what} missing or not a string"))
 }
 
-/// Reads any input; never fails (what is not understood is `Ignored`).
+/// Reads any input; never fails (what is not understood is `Ignored`). The envelope is
+/// `aws_lambda_events`' `EventBridgeEvent`; CodePipeline's details are read here, by pointer,
+/// because that library's `CodePipelineCloudWatchEvent` rejects every real state change
+/// (ARCHITECTURE.md "Choices").
 pub fn parse_event(event: &Value) -> Input {
-    let source = text(event, "/source");
-    let detail_type = text(event, "/detail-type");
-    let kind = match (source, detail_type) {
+    let kind = match (text(event, "/source"), text(event, "/detail-type")) {
         (Some("aws.codepipeline"), Some("CodePipeline Pipeline Execution State Change")) => Kind::Pipeline,
         (Some("aws.codepipeline"), Some("CodePipeline Stage Execution State Change")) => Kind::Stage,
         (Some("aws.codepipeline"), Some("CodePipeline Action Execution State Change")) => Kind::Action,
-        (Some("aws.codepipeline"), Some("AWS API Call via CloudTrail")) => return cloudtrail(event),
+        (Some("aws.codepipeline"), Some("AWS API Call via CloudTrail")) => Kind::Audit,
         (Some(s), Some(t)) => return Input::Ignored(format!("event {s} / {t:?} is not a CodePipeline event")),
         _ => return Input::Ignored("not an EventBridge event".into()),
     };
-    state_change(event, kind)
+    let envelope = match EventBridgeEvent::<Value>::deserialize(event) {
+        Ok(envelope) => envelope,
+        Err(e) => return Input::Ignored(format!("malformed EventBridge envelope: {e}")),
+    };
+    match kind {
+        Kind::Audit => cloudtrail(event, &envelope),
+        kind => state_change(event, &envelope, kind),
+    }
 }
 
-fn envelope(event: &Value) -> Result<(String, String, String, String), Input> {
-    let id = text(event, "/id").ok_or_else(|| missing("id"))?;
+fn envelope(event: &Value, envelope: &EventBridgeEvent<Value>) -> Result<(String, String, String, String), Input> {
+    let present = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    let id = present(&envelope.id).ok_or_else(|| missing("id"))?;
+    // As sent (the typed time would re-format it).
     let time = text(event, "/time").ok_or_else(|| missing("time"))?;
-    let account = text(event, "/account").ok_or_else(|| missing("account"))?;
+    let account = present(&envelope.account).ok_or_else(|| missing("account"))?;
     // The envelope's region is the pipeline's; `detail.region` is a cross-region action's own.
-    let region = text(event, "/region").or(text(event, "/detail/region")).ok_or_else(|| missing("region"))?;
-    Ok((id.into(), time.into(), account.into(), region.into()))
+    let region =
+        present(&envelope.region).or_else(|| owned(event, "/detail/region")).ok_or_else(|| missing("region"))?;
+    Ok((id, time.into(), account, region))
 }
 
-fn state_change(event: &Value, kind: Kind) -> Input {
-    let (id, time, account, region) = match envelope(event) {
+fn state_change(event: &Value, typed: &EventBridgeEvent<Value>, kind: Kind) -> Input {
+    let (id, time, account, region) = match envelope(event, typed) {
         Ok(parts) => parts,
         Err(ignored) => return ignored,
     };
@@ -161,7 +174,7 @@ fn state_change(event: &Value, kind: Kind) -> Input {
     }))
 }
 
-fn cloudtrail(event: &Value) -> Input {
+fn cloudtrail(event: &Value, typed: &EventBridgeEvent<Value>) -> Input {
     let Some(api) = text(event, "/detail/eventName") else { return missing("detail.eventName") };
     if text(event, "/detail/eventSource") != Some("codepipeline.amazonaws.com") {
         return Input::Ignored("CloudTrail event not from codepipeline.amazonaws.com".into());
@@ -169,7 +182,7 @@ fn cloudtrail(event: &Value) -> Input {
     if !AUDITED_CALLS.contains(&api) {
         return Input::Ignored(format!("CloudTrail call {api} does not change a pipeline"));
     }
-    let (id, time, account, region) = match envelope(event) {
+    let (id, time, account, region) = match envelope(event, typed) {
         Ok(parts) => parts,
         Err(ignored) => return ignored,
     };
@@ -354,7 +367,7 @@ mod tests {
         let call = |api: &str, params: Value| {
             let raw = json!({
                 "id": "e", "source": "aws.codepipeline", "detail-type": "AWS API Call via CloudTrail",
-                "account": "1", "time": "t", "region": "us-east-1",
+                "account": "1", "time": "2026-11-27T10:00:00Z", "region": "us-east-1",
                 "detail": { "eventSource": "codepipeline.amazonaws.com", "eventName": api, "requestParameters": params,
                             "errorCode": "AccessDeniedException" }
             });
