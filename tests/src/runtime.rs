@@ -43,6 +43,8 @@ struct State {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
     pending: Pending,
     init_error: Mutex<Option<Value>>,
+    /// When the function first asked for an event: its cold start was over.
+    first_next: Mutex<Option<std::time::Instant>>,
 }
 
 /// One function process behind its own Runtime API.
@@ -52,6 +54,7 @@ pub struct Lambda {
     pending: Pending,
     state: Arc<State>,
     next_id: u64,
+    spawned: std::time::Instant,
     /// Everything the function printed so far, drained as it comes (a full pipe would block it).
     output: Arc<Mutex<Vec<u8>>>,
     drained: Option<tokio::task::JoinHandle<()>>,
@@ -69,6 +72,13 @@ pub fn binary(name: &str) -> PathBuf {
 impl Lambda {
     /// Starts `binary` with `env` (plus the Lambda and AWS variables a function sees).
     pub async fn start(name: &str, endpoint: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_binary(&binary(name), endpoint, env).await
+    }
+
+    /// Starts the binary at `path` (a release build, for benchmarks) the same way.
+    pub async fn start_binary(path: &std::path::Path, endpoint: &str, env: &[(&str, &str)]) -> Self {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("function").to_owned();
+        let name = name.as_str();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind runtime API");
         let addr = listener.local_addr().expect("runtime API address");
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -77,6 +87,7 @@ impl Lambda {
             queue: tokio::sync::Mutex::new(receiver),
             pending: pending.clone(),
             init_error: Mutex::new(None),
+            first_next: Mutex::new(None),
         });
         let served = state.clone();
         tokio::spawn(async move {
@@ -88,7 +99,7 @@ impl Lambda {
                 });
             }
         });
-        let mut command = Command::new(binary(name));
+        let mut command = Command::new(path);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -105,6 +116,7 @@ impl Lambda {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        let spawned = std::time::Instant::now();
         let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start {name}: {e}"));
         let output: Arc<Mutex<Vec<u8>>> = Arc::default();
         let drained = child.stdout.take().map(|mut stdout| {
@@ -119,7 +131,7 @@ impl Lambda {
                 }
             })
         });
-        Self { child, sender, pending, state, next_id: 0, output, drained }
+        Self { child, sender, pending, state, next_id: 0, spawned, output, drained }
     }
 
     /// Invokes the function with `event` and waits (at most 30 s) for its outcome.
@@ -137,6 +149,17 @@ impl Lambda {
                 self.child.try_wait()
             ),
         }
+    }
+
+    /// The process id (to read its CPU time and memory from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// How long the cold start took: from spawning the process to its first request for an
+    /// event (configuration read, clients built). `None` until then.
+    pub fn init_time(&self) -> Option<Duration> {
+        self.state.first_next.lock().expect("first_next lock").map(|at| at - self.spawned)
     }
 
     /// The init error the function reported, if its cold start failed.
@@ -182,6 +205,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Ful
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
         ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
+            state.first_next.lock().expect("first_next lock").get_or_insert_with(std::time::Instant::now);
             let next = state.queue.lock().await.recv().await;
             let Some((id, event)) = next else { return Ok(reply(StatusCode::GONE, Bytes::new(), &[])) };
             let deadline = std::time::SystemTime::now()
