@@ -1,88 +1,149 @@
 use super::*;
-use base64::Engine;
+use herald::providers::{self, Headers};
+use herald::secrets::WebhookSecrets;
 
 fn path(relative: &str) -> String {
     format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn herald(args: &[&str]) -> Result<String, String> {
-    run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+fn explain_args(config: &str, event: &str) -> explain::Args {
+    explain::Args {
+        config: path(config),
+        event: path(event),
+        provider: None,
+        headers: vec![],
+        secret: None,
+        scope: None,
+        pipelines: vec![],
+        json: false,
+    }
 }
 
 #[test]
 fn validate_summarises_a_good_document_and_names_the_field_of_a_bad_one() {
-    let out = herald(&["validate", &path("events/herald-config.json")]).unwrap();
-    assert!(out.contains("valid"), "{out}");
-    assert!(out.contains("trigger github-app -> pipeline demo-github"), "{out}");
+    let out = output::validate(Some(&path("events/herald-config.json")), None);
+    assert_eq!(out.code, 0);
+    assert!(out.text.contains("valid"), "{}", out.text);
+    assert!(out.text.contains("-> pipeline demo-github"), "{}", out.text);
+    assert_eq!(out.json["valid"], true);
     let bad = std::env::temp_dir().join(format!("herald-cli-bad-{}.json", std::process::id()));
     std::fs::write(
         &bad,
         r#"{"triggers":[{"name":"x","pipeline":"p","git":{"repository":"a/b","branches":["[oops"]}}]}"#,
     )
     .unwrap();
-    let error = herald(&["validate", bad.to_str().unwrap()]).unwrap_err();
+    let out = output::validate(Some(bad.to_str().unwrap()), None);
     std::fs::remove_file(&bad).unwrap();
-    assert!(error.contains(r#"trigger "x": git.branches[0]"#), "{error}");
+    assert_eq!(out.code, output::FINDING);
+    assert!(out.text.contains(r#"trigger "x": git.branches[0]"#), "{}", out.text);
+    assert_eq!(output::validate(Some("/no/such/file.json"), None).code, output::USAGE);
+}
+
+#[test]
+fn validate_reads_the_template_s_default() {
+    let out = output::validate(None, Some(&path("template.yaml")));
+    assert_eq!(out.code, 0, "{}", out.text);
+    assert!(out.text.contains("template.yaml (HeraldConfig default): valid"), "{}", out.text);
+    assert_eq!(
+        output::template_config("Parameters:\n  HeraldConfig:\n    Type: String\n    Default: '{\"triggers\": []}'\n")
+            .as_deref(),
+        Some("{\"triggers\": []}")
+    );
+    assert_eq!(
+        output::template_config(
+            "Parameters:\n  HeraldConfig:\n    Default: |\n      {\"triggers\":\n       []}\n  Other:\n"
+        )
+        .as_deref(),
+        Some("{\"triggers\":\n[]}")
+    );
 }
 
 #[test]
 fn explain_shows_each_git_decision_with_its_variables_or_reason() {
-    let config = path("events/herald-config.json");
-    let out = herald(&["explain", &config, &path("events/git-webhook/github-push.json")]).unwrap();
-    assert!(out.starts_with("github push delivery"), "{out}");
-    assert!(out.contains("start github-app -> demo-github"), "{out}");
-    assert!(out.contains("source Source pinned to COMMIT_ID"), "{out}");
-    assert!(out.contains("PROVIDER = github"), "{out}");
-    let deleted =
-        herald(&["explain", &config, &path("events/git-webhook/bitbucket-server-branch-deleted.json")]).unwrap();
-    assert!(deleted.contains("skip  bitbucket-server"), "{deleted}");
-    let mut encoded: serde_json::Value =
-        serde_json::from_str(&read(&path("events/git-webhook/github-push.json")).unwrap()).unwrap();
-    let body = encoded["body"].as_str().unwrap().to_owned();
-    encoded["body"] = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(body));
-    encoded["isBase64Encoded"] = serde_json::json!(true);
-    let file = std::env::temp_dir().join(format!("herald-cli-b64-{}.json", std::process::id()));
-    std::fs::write(&file, encoded.to_string()).unwrap();
-    let decoded = herald(&["explain", &config, file.to_str().unwrap()]);
-    std::fs::remove_file(&file).unwrap();
-    assert!(decoded.unwrap().contains("start github-app -> demo-github"), "base64 bodies are decoded as Lambda does");
-    let ping = herald(&["explain", &config, &path("events/git-webhook/github-ping.json")]).unwrap();
-    assert!(ping.contains("a ping"), "{ping}");
+    let out = explain::run(&explain_args("events/herald-config.json", "events/git-webhook/github-push.json"));
+    assert!(out.text.starts_with("github push delivery"), "{}", out.text);
+    assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
+    assert!(out.text.contains("source Source pinned to COMMIT_ID"), "{}", out.text);
+    assert!(out.text.contains("PROVIDER = github"), "{}", out.text);
+    assert_eq!(out.json["changes"][0]["decisions"][0]["outcome"], "start");
+    assert_eq!(out.json["changes"][0]["decisions"][0]["client_request_token"].as_str().unwrap().len(), 64);
+    let deleted = explain::run(&explain_args(
+        "events/herald-config.json",
+        "events/git-webhook/bitbucket-server-branch-deleted.json",
+    ));
+    assert!(deleted.text.contains("bitbucket-server"), "{}", deleted.text);
+    assert_eq!(deleted.json["changes"][0]["decisions"][0]["outcome"], "skip");
+}
+
+#[test]
+fn explain_checks_a_signature_when_given_the_secret() {
+    let mut args = explain_args("events/herald-config.json", "events/git-webhook/github-push.json");
+    args.secret = Some(r#"{"secrets": ["herald-demo-secret"]}"#.into());
+    let out = explain::run(&args);
+    assert_eq!(out.code, 0, "{}", out.text);
+    assert!(out.text.contains("signature: valid"), "{}", out.text);
+    args.secret = Some("not-the-demo-secret-0123".into());
+    let out = explain::run(&args);
+    assert_eq!(out.code, output::FINDING);
+    assert!(out.text.contains("signature: invalid"), "{}", out.text);
+}
+
+#[test]
+fn explain_takes_a_raw_payload_with_its_provider() {
+    let mut args = explain_args("events/herald-config.json", "events/git-webhook/payloads/github-push.json");
+    args.provider = Some("github".into());
+    args.headers = vec!["X-GitHub-Delivery: raw-1".into()];
+    let out = explain::run(&args);
+    assert!(out.text.contains("github push delivery raw-1"), "{}", out.text);
+    assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
 }
 
 #[test]
 fn explain_reads_s3_and_pipeline_events_too() {
-    let s3 = herald(&[
-        "explain",
-        &path("events/s3-trigger/herald-config.json"),
-        &path("events/s3-trigger/eventbridge-object-created.json"),
-    ])
-    .unwrap();
-    assert!(s3.contains("start") && s3.contains("S3_OBJECT_VERSION_ID"), "{s3}");
-    let alert = herald(&[
-        "explain",
-        &path("events/s3-trigger/herald-config.json"),
-        &path("events/pipeline-notifier/pipeline-failed.json"),
-    ])
-    .unwrap();
-    assert!(alert.contains("if the previous finished run failed:"), "{alert}");
-    assert!(alert.contains("alert rule default sends FAILED to HERALD_TOPIC_ARN"), "{alert}");
-}
-
-#[test]
-fn wrong_usage_and_unreadable_files_are_errors() {
-    assert!(herald(&[]).unwrap_err().starts_with("usage:"));
-    assert!(herald(&["validate", "/no/such/file.json"]).unwrap_err().starts_with("/no/such/file.json:"));
+    let s3 = explain::run(&explain_args(
+        "events/s3-trigger/herald-config.json",
+        "events/s3-trigger/eventbridge-object-created.json",
+    ));
+    assert!(s3.text.contains("start") && s3.text.contains("S3_OBJECT_VERSION_ID"), "{}", s3.text);
+    let alert = explain::run(&explain_args(
+        "events/s3-trigger/herald-config.json",
+        "events/pipeline-notifier/pipeline-failed.json",
+    ));
+    assert!(alert.text.contains("if the previous finished run failed:"), "{}", alert.text);
+    assert!(alert.text.contains("alert rule default sends FAILED to HERALD_TOPIC_ARN"), "{}", alert.text);
+    assert!(alert.text.contains("subject: FAILED: prod-api"), "{}", alert.text);
 }
 
 #[test]
 fn explain_shows_how_an_s3_write_is_pinned_to_the_source_action() {
-    let config = path("events/s3-trigger/herald-config.json");
-    let event = path("events/s3-trigger/eventbridge-object-created.json");
-    let offline = herald(&["explain", &config, &event]).unwrap();
-    assert!(offline.contains("source action Source not read here"), "{offline}");
-    let definition = path("events/s3-trigger/get-pipeline-demo-deploy.json");
-    let out = herald(&["explain", &config, &event, "--pipeline", &definition]).unwrap();
-    assert!(out.contains("pinned to S3_OBJECT_KEY releases/app/app-1.5.0.zip"), "{out}");
-    assert!(out.contains("pinned to S3_OBJECT_VERSION_ID IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"), "{out}");
+    let args =
+        explain_args("events/s3-trigger/herald-config.json", "events/s3-trigger/eventbridge-object-created.json");
+    let offline = explain::run(&args);
+    assert!(offline.text.contains("source action Source not read here"), "{}", offline.text);
+    let mut args = args;
+    args.pipelines = vec![path("events/s3-trigger/get-pipeline-demo-deploy.json")];
+    let out = explain::run(&args);
+    assert!(out.text.contains("pinned to S3_OBJECT_KEY releases/app/app-1.5.0.zip"), "{}", out.text);
+    assert!(out.text.contains("pinned to S3_OBJECT_VERSION_ID IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"), "{}", out.text);
+}
+
+/// What `sign` prints is accepted by the webhook's own verification, for every provider.
+#[test]
+fn signed_deliveries_verify_for_every_provider() {
+    let body = std::fs::read(path("events/git-webhook/payloads/github-push.json")).unwrap();
+    let shared = "shared-secret-0123456789";
+    let standard = "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk=";
+    let secrets = WebhookSecrets::parse(&format!(r#"{{"secrets": ["{shared}", "{standard}"]}}"#)).unwrap();
+    let now = herald::clock::unix_now();
+    for provider in sign::PROVIDERS {
+        let key = if matches!(provider, "gitlab-signing" | "generic") { standard } else { shared };
+        let pairs = sign::headers(provider, key, &body, None, now).unwrap();
+        let headers: Headers = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let kind = providers::detect(&headers).unwrap_or_else(|| panic!("{provider}: not recognised"));
+        assert!(providers::authenticate(kind, &headers, &body, &secrets, now).is_some(), "{provider}: does not verify");
+        let wrong = WebhookSecrets::parse("another-secret-0123456789").unwrap();
+        assert!(providers::authenticate(kind, &headers, &body, &wrong, now).is_none(), "{provider}");
+    }
+    assert!(sign::headers("generic", shared, &body, None, now).unwrap_err().contains("whsec_"));
+    assert!(sign::headers("github", standard, &body, None, now).unwrap_err().contains("shared secret"));
 }

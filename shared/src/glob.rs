@@ -33,6 +33,8 @@ pub struct GlobList {
     includes: GlobSet,
     excludes: GlobSet,
     has_includes: bool,
+    /// The list is one pattern without any glob character: this exact value.
+    literal: Option<String>,
 }
 
 impl GlobList {
@@ -75,7 +77,18 @@ impl GlobList {
         let build = |builder: GlobSetBuilder| {
             builder.build().map_err(|e| GlobError::Invalid { index: 0, reason: describe(&e) })
         };
-        Ok(Self { includes: build(includes)?, excludes: build(excludes)?, has_includes })
+        let literal = match patterns {
+            [only] if !only.as_ref().contains(['*', '?', '[', ']', '{', '}', '!', '\\']) => {
+                Some(only.as_ref().to_owned())
+            }
+            _ => None,
+        };
+        Ok(Self { includes: build(includes)?, excludes: build(excludes)?, has_includes, literal })
+    }
+
+    /// The one value the list matches, when it is a single pattern with no glob character.
+    pub fn literal(&self) -> Option<&str> {
+        self.literal.as_deref()
     }
 
     /// Whether `value` passes the list.

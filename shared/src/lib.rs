@@ -4,7 +4,8 @@
 //! - entry points: [`http`] (git-webhook's HTTP events), [`startup`] (cold-start wiring);
 //! - use cases: [`webhook`], [`s3`], [`notifier`], with [`start`] (running starts), [`once`]
 //!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`];
-//! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules);
+//! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules), [`doctor`]
+//!   (what would fail on an account);
 //! - [`config`], [`providers`] (one module per Git server), [`aws`] (the adapters, the only
 //!   code that imports `aws_sdk_*`), [`settings`];
 //! - leaves: [`ports`] (and their fakes), [`change`], [`auth`], [`glob`], [`template`],
@@ -16,6 +17,7 @@ pub mod aws;
 pub mod change;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod glob;
 pub mod http;
 pub mod metrics;

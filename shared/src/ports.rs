@@ -108,6 +108,31 @@ impl SourceAction {
     }
 }
 
+/// A pipeline as `GetPipeline` defines it: what `herald doctor` checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineDefinition {
+    pub name: String,
+    /// `V1` or `V2`.
+    pub pipeline_type: String,
+    /// Declared pipeline variables.
+    pub variables: Vec<String>,
+    /// How many V2 triggers the pipeline has of its own.
+    pub triggers: usize,
+    pub actions: Vec<ActionDefinition>,
+}
+
+/// One action of a pipeline definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionDefinition {
+    pub stage: String,
+    pub name: String,
+    /// `Source`, `Build`, `Deploy`, `Approval`, ...
+    pub category: String,
+    /// `S3`, `CodeStarSourceConnection`, `CodeCommit`, ...
+    pub provider: String,
+    pub configuration: std::collections::BTreeMap<String, String>,
+}
+
 /// Reads pipeline definitions (`GetPipeline`).
 pub trait PipelineDefinitions: Send + Sync {
     /// The action named `action` of `pipeline`; `None` when the pipeline has none of that name.

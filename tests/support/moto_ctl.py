@@ -133,6 +133,8 @@ def create_table(endpoint, name):
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    # As the template creates it: records expire through TTL attribute expires_at.
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
     return {"table": name}
 
 

@@ -4,6 +4,7 @@
 pub mod codepipeline;
 pub mod dynamodb;
 pub mod eventbridge;
+pub mod inspect;
 pub mod secretsmanager;
 pub mod sns;
 pub mod ssm;

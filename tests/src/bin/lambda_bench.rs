@@ -139,7 +139,10 @@ async fn main() {
     let events: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(2000);
     let body = payload();
     let config = config();
-    println!("lambda bench: {} byte GitHub push, 20 commits, 80 files, 20 path-filtered triggers; {events} events", body.len());
+    println!(
+        "lambda bench: {} byte GitHub push, 20 commits, 80 files, 20 path-filtered triggers; {events} events",
+        body.len()
+    );
     // No AWS call in dry-run mode: nothing listens at this endpoint.
     let nowhere = format!("http://127.0.0.1:{}", herald_tests::moto::free_port());
     let env = [("HERALD_CONFIG", config.as_str()), ("HERALD_WEBHOOK_SECRET", SECRET), ("HERALD_DRY_RUN", "true")];

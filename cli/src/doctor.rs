@@ -1,0 +1,103 @@
+//! `herald doctor`: the configuration against a live account, read-only. Finds what makes
+//! starts and alerts fail there (`herald::doctor` decides; `herald::aws::inspect` reads).
+
+use crate::output::{self, mark, Outcome};
+use herald::doctor::{check, Account};
+use serde_json::json;
+use std::fmt::Write;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration document (JSON)
+    #[arg(long)]
+    pub config: String,
+    /// The default alert topic (HERALD_TOPIC_ARN), checked too
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The dedup table (HERALD_DEDUP_TABLE): key `pk`, TTL `expires_at`
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The SSM parameter holding the configuration (HERALD_CONFIG_PARAMETER)
+    #[arg(long)]
+    pub parameter: Option<String>,
+    /// The webhook secret (HERALD_WEBHOOK_SECRET_ARN)
+    #[arg(long = "secret-arn")]
+    pub secret_arn: Option<String>,
+    /// Print JSON: {"findings": [{"subject", "problem", "fix"}], "checked": {...}}
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let config = match output::config(&args.config) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return Outcome::usage(format!("could not start: {e}")),
+    };
+    runtime.block_on(async {
+        let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
+        let mut account = Account::default();
+        let names = herald::aws::inspect::pipeline_names(&sdk).await;
+        for trigger in &config.triggers {
+            let name = trigger.pipeline.as_str().to_owned();
+            if account.pipelines.contains_key(&name) {
+                continue;
+            }
+            let known = names.as_ref().map_or(true, |all| all.contains(&name));
+            let definition = if known {
+                herald::aws::inspect::pipeline(&sdk, &name).await
+            } else {
+                Err("PipelineNotFoundException (not in ListPipelines)".into())
+            };
+            account.pipelines.insert(name, definition);
+        }
+        let topics: std::collections::BTreeSet<String> =
+            config.alerts.iter().filter_map(|r| r.topic_arn.clone()).chain(args.topic.clone()).collect();
+        for topic in topics {
+            let found = herald::aws::inspect::topic(&sdk, &topic).await;
+            account.topics.insert(topic, found);
+        }
+        if let Some(table) = &args.table {
+            account.table = Some((table.clone(), herald::aws::inspect::table(&sdk, table).await));
+        }
+        let mut findings = check(&config, &account);
+        if let Some(parameter) = &args.parameter {
+            if let Err(why) = herald::aws::inspect::parameter(&sdk, parameter).await {
+                findings.push(herald::doctor::Finding {
+                    subject: format!("parameter {parameter}"),
+                    problem: format!("cannot be read: {why}"),
+                    fix: "create it, or correct HeraldConfigParameter".into(),
+                });
+            }
+        }
+        if let Some(secret) = &args.secret_arn {
+            if let Err(why) = herald::aws::inspect::secret(&sdk, secret).await {
+                findings.push(herald::doctor::Finding {
+                    subject: format!("secret {secret}"),
+                    problem: format!("cannot be read: {why}"),
+                    fix: "create it, or correct WebhookSecretArn".into(),
+                });
+            }
+        }
+        let mut text = format!(
+            "checked {} pipeline(s), {} topic(s){}\n",
+            account.pipelines.len(),
+            account.topics.len(),
+            if account.table.is_some() { ", the dedup table" } else { "" }
+        );
+        if findings.is_empty() {
+            let _ = writeln!(text, "{}", mark(true, "no problem found"));
+        }
+        for f in &findings {
+            let _ = writeln!(text, "{} {}: {}\n    fix: {}", mark(false, "✗"), f.subject, f.problem, f.fix);
+        }
+        let json = json!({
+            "findings": findings,
+            "checked": { "pipelines": account.pipelines.keys().collect::<Vec<_>>(), "topics": account.topics.keys().collect::<Vec<_>>(), "table": args.table },
+        });
+        Outcome { text, json, code: if findings.is_empty() { 0 } else { output::FINDING } }
+    })
+}

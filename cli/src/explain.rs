@@ -1,0 +1,367 @@
+//! `herald explain`: what Herald would do with an event, through the functions' own decisions
+//! (`trigger::decide_git`, `trigger::decide_s3`, `alert::matches`).
+
+use crate::output::{self, mark, Outcome};
+use herald::alert::event::{self as alert_event, PipelineEvent};
+use herald::alert::{candidate_rules, matches, tokens, Previous};
+use herald::config::Config;
+use herald::ports::{SourceAction, StartPlan};
+use herald::providers::{self, Content, Headers};
+use herald::secrets::{SecretScope, WebhookSecrets};
+use herald::trigger::{decide_git, Decision, Outcome as Decided, SourceLookup};
+use herald::webhook::WebhookRequest;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration document (JSON)
+    #[arg(long)]
+    pub config: String,
+    /// The event: a Lambda HTTP event or saved request ({"headers", "body"}), a raw Git payload
+    /// (with --provider / --header), an s3-trigger event or a pipeline-notifier event
+    pub event: String,
+    /// For a raw payload: the Git server that sent it (github, gitlab, bitbucket, bitbucket-dc,
+    /// gitea, forgejo, gogs, azure, generic)
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// For a raw payload: a request header `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// Check the delivery's signature with this secret (or secret document) and report it
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Decide as if the delivery were verified by this named secret (default: the unnamed list)
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// `aws codepipeline get-pipeline` output of a pipeline an S3 trigger pins (repeatable)
+    #[arg(long = "pipeline", value_name = "GET-PIPELINE.json")]
+    pub pipelines: Vec<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let config = match output::config(&args.config) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let text = match output::read(&args.event) {
+        Ok(t) => t,
+        Err(e) => return Outcome::usage(e),
+    };
+    let event: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) if args.provider.is_some() => Value::Null,
+        Err(e) => return Outcome::usage(format!("{}: not JSON: {e}", args.event)),
+    };
+    let mut pipelines = Vec::new();
+    for path in &args.pipelines {
+        match pipeline_definition(path) {
+            Ok(p) => pipelines.push(p),
+            Err(e) => return Outcome::usage(e),
+        }
+    }
+    let scope = args.scope.clone().map_or(SecretScope::Default, SecretScope::Named);
+    let result = if args.provider.is_some() || !args.headers.is_empty() {
+        raw_request(args, text.as_bytes()).and_then(|r| webhook(&config, r, &scope, args.secret.as_deref()))
+    } else if event.get("headers").is_some() && event.get("body").is_some() {
+        http_event(&event).and_then(|r| webhook(&config, r, &scope, args.secret.as_deref()))
+    } else if event.get("source").and_then(Value::as_str) == Some("aws.codepipeline") {
+        Ok(alert(&config, &event))
+    } else {
+        Ok(s3(&config, &event, &pipelines))
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::usage(e),
+    }
+}
+
+/// A pipeline definition (`get-pipeline` output): its name and document.
+fn pipeline_definition(path: &str) -> Result<(String, Value), String> {
+    let doc: Value = serde_json::from_str(&output::read(path)?).map_err(|e| format!("{path}: {e}"))?;
+    let name = doc.get("pipeline").unwrap_or(&doc)["name"]
+        .as_str()
+        .ok_or_else(|| format!("{path}: not a get-pipeline document (no pipeline.name)"))?
+        .to_owned();
+    Ok((name, doc))
+}
+
+/// The headers a server sends that tell its kind and event, for a raw payload.
+pub fn provider_headers(provider: &str, event: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    Ok(match provider {
+        "github" => pair("X-GitHub-Event", event.unwrap_or("push")),
+        "gitlab" | "gitlab-signing" => pair("X-Gitlab-Event", event.unwrap_or("Push Hook")),
+        "bitbucket" => {
+            let mut h = pair("X-Event-Key", event.unwrap_or("repo:push"));
+            h.extend(pair("X-Request-UUID", "explain"));
+            h
+        }
+        "bitbucket-dc" => {
+            let mut h = pair("X-Event-Key", event.unwrap_or("repo:refs_changed"));
+            h.extend(pair("X-Request-Id", "explain"));
+            h
+        }
+        "gitea" => pair("X-Gitea-Event", event.unwrap_or("push")),
+        "forgejo" => pair("X-Forgejo-Event", event.unwrap_or("push")),
+        "gogs" => pair("X-Gogs-Event", event.unwrap_or("push")),
+        "azure" => pair("Authorization", "Basic ZXhwbGFpbjpleHBsYWlu"),
+        "generic" => pair("webhook-id", "explain"),
+        other => return Err(format!("unknown provider {other:?}")),
+    })
+}
+
+fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
+    let mut headers = Headers::new();
+    let given: Vec<(String, String)> = args
+        .headers
+        .iter()
+        .map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+        .collect::<Option<_>>()
+        .ok_or("--header takes `Name: value`")?;
+    for (k, v) in &given {
+        headers.insert(k, v);
+    }
+    if let Some(provider) = &args.provider {
+        for (k, v) in provider_headers(provider, None)? {
+            if !headers.contains(&k.to_ascii_lowercase()) {
+                headers.insert(&k, &v);
+            }
+        }
+    }
+    Ok(WebhookRequest { method: "POST".into(), headers, body: body.to_vec() })
+}
+
+fn http_event(event: &Value) -> Result<WebhookRequest, String> {
+    herald::http::from_event(event.clone())
+}
+
+fn plan_json(plan: &StartPlan) -> Value {
+    json!({
+        "pipeline": plan.pipeline,
+        "variables": plan.variables_json(),
+        "source_revisions": plan.source_revisions,
+        "client_request_token": plan.client_request_token,
+        "notes": plan.notes,
+    })
+}
+
+fn decisions(out: &mut String, decisions: &[Decision], none: &str) -> Vec<Value> {
+    if decisions.is_empty() {
+        let _ = writeln!(out, "    {none}");
+    }
+    let width = decisions.iter().map(|d| d.trigger.len()).max().unwrap_or(0);
+    let mut json = Vec::new();
+    for decision in decisions {
+        match &decision.outcome {
+            Decided::Skip(reason) => {
+                let _ = writeln!(
+                    out,
+                    "    {} {:width$} ({}): {reason}",
+                    mark(false, "skip "),
+                    decision.trigger,
+                    decision.pipeline.as_str()
+                );
+                json.push(json!({ "trigger": decision.trigger, "pipeline": decision.pipeline.as_str(), "outcome": "skip", "reason": reason }));
+            }
+            Decided::Start(plan) => {
+                let _ = writeln!(out, "    {} {:width$} -> {}", mark(true, "start"), decision.trigger, plan.pipeline);
+                if plan.source_revisions.is_empty() {
+                    let _ = writeln!(out, "          source not pinned");
+                }
+                for r in &plan.source_revisions {
+                    let _ = writeln!(
+                        out,
+                        "          source {} pinned to {} {}",
+                        r.action_name,
+                        r.revision_type.as_str(),
+                        r.revision_value
+                    );
+                }
+                for (name, value) in &plan.variables {
+                    let _ = writeln!(out, "          {name} = {value}");
+                }
+                let _ = writeln!(out, "          token {}", plan.client_request_token);
+                for note in &plan.notes {
+                    let _ = writeln!(out, "          note: {note}");
+                }
+                let mut entry = plan_json(plan);
+                entry["trigger"] = json!(decision.trigger);
+                entry["outcome"] = json!("start");
+                json.push(entry);
+            }
+        }
+    }
+    json
+}
+
+fn webhook(
+    config: &Config,
+    request: WebhookRequest,
+    scope: &SecretScope,
+    secret: Option<&str>,
+) -> Result<Outcome, String> {
+    let WebhookRequest { headers, body, .. } = request;
+    let provider = providers::detect(&headers).ok_or("no Git server recognised from the headers (answered 400)")?;
+    let mut code = 0;
+    let (signature, scope) = match secret {
+        None => ("not checked".to_owned(), scope.clone()),
+        Some(text) => {
+            let secrets = WebhookSecrets::parse(text).map_err(|e| e.to_string())?;
+            match providers::authenticate(provider, &headers, &body, &secrets, herald::clock::unix_now()) {
+                Some(verified) => (format!("valid ({})", scope_name(&verified)), verified),
+                None => {
+                    code = output::FINDING;
+                    ("invalid: answered 401, nothing decided".to_owned(), scope.clone())
+                }
+            }
+        }
+    };
+    let mut out = String::new();
+    let delivery = match providers::parse(provider, &headers, &body) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = writeln!(out, "{} delivery: answered 400: {e}", provider.as_str());
+            return Ok(Outcome {
+                text: out,
+                json: json!({ "provider": provider.as_str(), "status": 400, "error": e.to_string() }),
+                code: output::FINDING,
+            });
+        }
+    };
+    let _ = writeln!(out, "{} {} delivery {}", provider.as_str(), delivery.event, delivery.delivery);
+    let _ = writeln!(out, "  signature: {}", mark(code == 0, &signature));
+    let mut changes_json = Vec::new();
+    let mut content_json = json!(null);
+    if code == 0 {
+        match delivery.content {
+            Content::Ping => {
+                out.push_str("  a ping: answered 200, nothing started\n");
+                content_json = json!("ping");
+            }
+            Content::Ignored(reason) => {
+                let _ = writeln!(out, "  ignored: {reason}");
+                content_json = json!({ "ignored": reason });
+            }
+            Content::Changes(changes) => {
+                let multi_ref = changes.len() > 1;
+                for change in &changes {
+                    let commit = if change.commit.is_empty() { "(no commit)" } else { &change.commit };
+                    let _ = writeln!(
+                        out,
+                        "  {} {} {} at {commit}",
+                        change.event.as_str(),
+                        change.repository,
+                        change.git_ref
+                    );
+                    if let Some(files) = (!change.files.complete).then_some("file list incomplete") {
+                        let _ = writeln!(out, "    ({files})");
+                    }
+                    let decided = decide_git(config, &scope, change, multi_ref);
+                    let list = decisions(&mut out, &decided, "no trigger names this repository");
+                    changes_json.push(json!({
+                        "event": change.event.as_str(), "repository": change.repository, "ref": change.git_ref,
+                        "commit": change.commit, "files_complete": change.files.complete, "decisions": list
+                    }));
+                }
+            }
+        }
+    }
+    let json = json!({
+        "kind": "webhook", "provider": provider.as_str(), "event": delivery.event, "delivery": delivery.delivery,
+        "signature": signature, "content": content_json, "changes": changes_json,
+    });
+    Ok(Outcome { text: out, json, code })
+}
+
+fn scope_name(scope: &SecretScope) -> String {
+    match scope {
+        SecretScope::Default => "the unnamed secrets".into(),
+        SecretScope::Named(name) => format!("named secret {name}"),
+    }
+}
+
+fn s3(config: &Config, event: &Value, pipelines: &[(String, Value)]) -> Outcome {
+    let objects = match herald::s3::event::parse_event(event) {
+        herald::s3::event::S3Input::Ignored(reason) => {
+            return Outcome::ok(format!("ignored: {reason}\n"), json!({ "kind": "s3", "ignored": reason }))
+        }
+        herald::s3::event::S3Input::Objects(objects) => objects,
+    };
+    let actions: Vec<(String, String, Option<SourceAction>)> = config
+        .s3_triggers()
+        .filter_map(|(t, _)| t.source_action.as_ref().map(|a| (t.pipeline.as_str().to_owned(), a.clone())))
+        .filter_map(|(pipeline, action)| {
+            let (_, doc) = pipelines.iter().find(|(name, _)| *name == pipeline)?;
+            let found = SourceAction::from_definition(doc, &action);
+            Some((pipeline, action, found))
+        })
+        .collect();
+    let source_of = |pipeline: &str, action: &str| {
+        actions
+            .iter()
+            .find(|(p, a, _)| p == pipeline && a == action)
+            .map_or(SourceLookup::Unknown, |(_, _, found)| SourceLookup::Read(found.as_ref()))
+    };
+    let mut out = String::new();
+    let mut writes = Vec::new();
+    for object in &objects {
+        let version = object.version_id.as_deref().unwrap_or("no version id");
+        let _ = writeln!(out, "s3://{}/{} ({version}, via {})", object.bucket, object.key, object.source.as_str());
+        let decided = herald::trigger::decide_s3(config, object, source_of);
+        let list = decisions(&mut out, &decided, "no trigger names this bucket");
+        writes.push(
+            json!({ "bucket": object.bucket, "key": object.key, "version_id": object.version_id, "decisions": list }),
+        );
+    }
+    Outcome::ok(out, json!({ "kind": "s3", "writes": writes }))
+}
+
+fn alert(config: &Config, event: &Value) -> Outcome {
+    let event: PipelineEvent = match alert_event::parse_event(event) {
+        alert_event::Input::Ignored(reason) => {
+            return Outcome::ok(format!("ignored: {reason}\n"), json!({ "kind": "alert", "ignored": reason }))
+        }
+        alert_event::Input::Event(event) => *event,
+    };
+    let state = event.state.as_deref().or(event.audit.as_ref().map(|a| a.api.as_str())).unwrap_or("?").to_owned();
+    let mut out = format!("{} event: pipeline {}, {state}\n", event.kind.as_str(), event.pipeline);
+    let rules = candidate_rules(config, &event);
+    let mut cases_json = Vec::new();
+    if rules.is_empty() {
+        out.push_str("  no alert rule listens for it\n");
+    }
+    let cases: &[(Option<Previous>, &str)] = match event.state.as_deref() {
+        Some("SUCCEEDED" | "FAILED") if event.kind == herald::alert::Kind::Pipeline && !rules.is_empty() => &[
+            (Some(Previous::Failed), "if the previous finished run failed"),
+            (Some(Previous::Succeeded), "if the previous finished run succeeded"),
+        ],
+        _ if rules.is_empty() => &[],
+        _ => &[(None, "")],
+    };
+    for (previous, when) in cases {
+        let found = matches(&rules, &tokens(&event, *previous));
+        if !when.is_empty() {
+            let _ = writeln!(out, "  {when}:");
+        }
+        if found.is_empty() {
+            out.push_str("    no alert\n");
+        }
+        let mut alerts = Vec::new();
+        for m in found {
+            let topic = m.rule.topic_arn.as_deref().unwrap_or("HERALD_TOPIC_ARN");
+            let rendered = herald::alert::render::Alert::new(&m, &event, &herald::alert::enrich::Enrichment::default());
+            let _ = writeln!(out, "    alert rule {} sends {} to {topic}", m.rule.name, m.token.as_str());
+            let _ = writeln!(out, "      subject: {}", rendered.subject());
+            alerts.push(json!({ "alert_rule": m.rule.name, "token": m.token.as_str(), "topic": topic, "subject": rendered.subject(), "text": rendered.email_text() }));
+        }
+        cases_json.push(json!({ "when": when, "alerts": alerts }));
+    }
+    Outcome::ok(
+        out,
+        json!({ "kind": "alert", "event_kind": event.kind.as_str(), "pipeline": event.pipeline, "state": state, "cases": cases_json }),
+    )
+}

@@ -1,0 +1,109 @@
+//! Read-only calls `herald doctor` makes to check an account: `GetPipeline`, `ListPipelines`,
+//! `GetTopicAttributes`, `DescribeTable` / `DescribeTimeToLive`, `GetParameter`, `DescribeSecret`.
+//! Each answers Herald's own types; a failure is the call's error text.
+
+use crate::ports::{ActionDefinition, PipelineDefinition};
+use aws_config::SdkConfig;
+
+/// The definition of `pipeline`.
+pub async fn pipeline(sdk: &SdkConfig, pipeline: &str) -> Result<PipelineDefinition, String> {
+    let client = aws_sdk_codepipeline::Client::new(sdk);
+    let out = client.get_pipeline().name(pipeline).send().await.map_err(|e| error_text("GetPipeline", &e))?;
+    let Some(declaration) = out.pipeline else { return Err("GetPipeline answered no pipeline".into()) };
+    let actions = declaration
+        .stages()
+        .iter()
+        .flat_map(|stage| {
+            stage.actions().iter().map(|a| ActionDefinition {
+                stage: stage.name().to_owned(),
+                name: a.name().to_owned(),
+                category: a.action_type_id().map(|t| t.category().as_str().to_owned()).unwrap_or_default(),
+                provider: a.action_type_id().map(|t| t.provider().to_owned()).unwrap_or_default(),
+                configuration: a.configuration().cloned().unwrap_or_default().into_iter().collect(),
+            })
+        })
+        .collect();
+    Ok(PipelineDefinition {
+        name: declaration.name().to_owned(),
+        pipeline_type: declaration.pipeline_type().map(|t| t.as_str().to_owned()).unwrap_or_else(|| "V1".into()),
+        variables: declaration.variables().iter().map(|v| v.name().to_owned()).collect(),
+        triggers: declaration.triggers().len(),
+        actions,
+    })
+}
+
+/// Every pipeline name of the account and region.
+pub async fn pipeline_names(sdk: &SdkConfig) -> Result<Vec<String>, String> {
+    let client = aws_sdk_codepipeline::Client::new(sdk);
+    let mut names = Vec::new();
+    let mut next = None;
+    loop {
+        let out =
+            client.list_pipelines().set_next_token(next).send().await.map_err(|e| error_text("ListPipelines", &e))?;
+        names.extend(out.pipelines().iter().filter_map(|p| p.name().map(str::to_owned)));
+        next = out.next_token;
+        if next.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+/// Whether the topic exists (and may be read).
+pub async fn topic(sdk: &SdkConfig, arn: &str) -> Result<(), String> {
+    let client = aws_sdk_sns::Client::new(sdk);
+    client
+        .get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| error_text("GetTopicAttributes", &e))
+}
+
+/// The table's partition key name and TTL attribute (when TTL is on).
+pub async fn table(sdk: &SdkConfig, name: &str) -> Result<(Option<String>, Option<String>), String> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let out = client.describe_table().table_name(name).send().await.map_err(|e| error_text("DescribeTable", &e))?;
+    let key = out.table.as_ref().and_then(|t| {
+        t.key_schema().iter().find(|k| k.key_type().as_str() == "HASH").map(|k| k.attribute_name().to_owned())
+    });
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| error_text("DescribeTimeToLive", &e))?;
+    let ttl = ttl
+        .time_to_live_description
+        .filter(|d| d.time_to_live_status().is_some_and(|s| s.as_str() == "ENABLED"))
+        .and_then(|d| d.attribute_name);
+    Ok((key, ttl))
+}
+
+/// Whether the parameter exists (its value is not returned).
+pub async fn parameter(sdk: &SdkConfig, name: &str) -> Result<(), String> {
+    let client = aws_sdk_ssm::Client::new(sdk);
+    client.get_parameter().name(name).send().await.map(|_| ()).map_err(|e| error_text("GetParameter", &e))
+}
+
+/// Whether the secret exists (its value is not read).
+pub async fn secret(sdk: &SdkConfig, id: &str) -> Result<(), String> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    client.describe_secret().secret_id(id).send().await.map(|_| ()).map_err(|e| error_text("DescribeSecret", &e))
+}
+
+fn error_text<E>(
+    operation: &str,
+    error: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    match error.as_service_error() {
+        Some(e) => format!("{operation}: {}", e.code().unwrap_or("error")),
+        None => format!("{operation}: {error}"),
+    }
+}

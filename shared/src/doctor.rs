@@ -1,0 +1,204 @@
+//! `herald doctor`'s checks: what makes starts and alerts fail on a real account, found from the
+//! configuration and what the account says (pipeline definitions, topics, the dedup table), each
+//! with how to fix it. Pure: the CLI reads the account (`aws::inspect`) and hands it here.
+
+use crate::config::{Config, Trigger, TriggerRule};
+use crate::ports::{ActionDefinition, PipelineDefinition};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Source action providers whose start can take a `COMMIT_ID` revision.
+pub const COMMIT_PROVIDERS: [&str; 2] = ["CodeStarSourceConnection", "CodeCommit"];
+
+/// One thing that would fail, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What it concerns: `trigger app-main (pipeline app)`, `alert rule prod`, `dedup table t`.
+    pub subject: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// A table's partition key and TTL attribute (each `None` when absent or off).
+pub type TableKeys = (Option<String>, Option<String>);
+
+/// What the account said.
+#[derive(Debug, Default)]
+pub struct Account {
+    /// Each pipeline a trigger names: its definition, or why it could not be read.
+    pub pipelines: BTreeMap<String, Result<PipelineDefinition, String>>,
+    /// Each alert topic: `Err` when it could not be read.
+    pub topics: BTreeMap<String, Result<(), String>>,
+    /// The dedup table: (its name, its partition key and TTL attribute, or the error).
+    pub table: Option<(String, Result<TableKeys, String>)>,
+}
+
+fn finding(subject: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding { subject: subject.into(), problem: problem.into(), fix: fix.into() }
+}
+
+/// Every finding, in configuration order.
+pub fn check(config: &Config, account: &Account) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for trigger in &config.triggers {
+        let subject = format!("trigger {} (pipeline {})", trigger.name, trigger.pipeline.as_str());
+        match account.pipelines.get(trigger.pipeline.as_str()) {
+            None => {}
+            Some(Err(why)) => out.push(finding(
+                &subject,
+                format!("the pipeline cannot be read: {why}"),
+                "create it, or correct the trigger's pipeline name (and the region)",
+            )),
+            Some(Ok(pipeline)) => check_trigger(trigger, pipeline, &subject, &mut out),
+        }
+    }
+    for (topic, result) in &account.topics {
+        if let Err(why) = result {
+            let rules: Vec<&str> = config
+                .alerts
+                .iter()
+                .filter(|r| r.topic_arn.as_deref() == Some(topic))
+                .map(|r| r.name.as_str())
+                .collect();
+            let subject =
+                if rules.is_empty() { format!("topic {topic}") } else { format!("alert rule {}", rules.join(", ")) };
+            out.push(finding(
+                subject,
+                format!("topic {topic} cannot be read: {why}"),
+                "create the topic, or correct topic_arn",
+            ));
+        }
+    }
+    if let Some((name, result)) = &account.table {
+        let subject = format!("dedup table {name}");
+        match result {
+            Err(why) => out.push(finding(
+                &subject,
+                format!("cannot be read: {why}"),
+                "create it, or correct HERALD_DEDUP_TABLE",
+            )),
+            Ok((key, ttl)) => {
+                if key.as_deref() != Some("pk") {
+                    out.push(finding(
+                        &subject,
+                        format!("its partition key is {key:?}, not \"pk\""),
+                        "create a table with string partition key pk",
+                    ));
+                }
+                if ttl.as_deref() != Some("expires_at") {
+                    out.push(finding(
+                        &subject,
+                        format!("its TTL attribute is {ttl:?}, not \"expires_at\""),
+                        "turn TTL on with attribute expires_at",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check_trigger(trigger: &Trigger, pipeline: &PipelineDefinition, subject: &str, out: &mut Vec<Finding>) {
+    if !trigger.variables.is_empty() && pipeline.pipeline_type != "V2" {
+        out.push(finding(
+            subject,
+            "the trigger passes variables but the pipeline is V1",
+            "upgrade the pipeline to V2 (pipeline variables need V2)",
+        ));
+    }
+    for variable in &trigger.variables {
+        if pipeline.pipeline_type == "V2" && !pipeline.variables.contains(&variable.name) {
+            out.push(finding(
+                subject,
+                format!("variable {} is not declared by the pipeline: every start would be refused", variable.name),
+                format!("declare pipeline variable {} (any default value)", variable.name),
+            ));
+        }
+    }
+    if pipeline.triggers > 0 {
+        out.push(finding(
+            subject,
+            "the pipeline has triggers of its own: one push would start it twice",
+            "remove the pipeline's V2 triggers",
+        ));
+    }
+    for action in pipeline.actions.iter().filter(|a| a.category == "Source") {
+        let detects = |key: &str, default: bool| {
+            action.configuration.get(key).map_or(default, |v| v.eq_ignore_ascii_case("true"))
+        };
+        if detects("PollForSourceChanges", matches!(action.provider.as_str(), "S3" | "CodeCommit" | "GitHub"))
+            && action.provider != "CodeStarSourceConnection"
+        {
+            out.push(finding(
+                subject,
+                format!("source action {} polls for changes: the pipeline would also start by itself", action.name),
+                "set PollForSourceChanges to false",
+            ));
+        }
+        if action.provider == "CodeStarSourceConnection" && detects("DetectChanges", true) {
+            out.push(finding(
+                subject,
+                format!("source action {} detects changes itself: one push would start it twice", action.name),
+                "set DetectChanges to false",
+            ));
+        }
+    }
+    let Some(name) = &trigger.source_action else { return };
+    let Some(action) = pipeline.actions.iter().find(|a| &a.name == name) else {
+        out.push(finding(
+            subject,
+            format!("the pipeline has no action named {name}"),
+            "name the pipeline's source action in source_action",
+        ));
+        return;
+    };
+    if action.category != "Source" {
+        out.push(finding(
+            subject,
+            format!("action {name} is a {} action, not a source action", action.category),
+            "name the pipeline's source action in source_action",
+        ));
+        return;
+    }
+    match &trigger.rule {
+        TriggerRule::Git(_) if !COMMIT_PROVIDERS.contains(&action.provider.as_str()) => out.push(finding(
+            subject,
+            format!("source action {name} ({}) cannot take a COMMIT_ID revision", action.provider),
+            "use a CodeConnections or CodeCommit source action, or leave source_action unset and pass {commit} and {clone_url} as variables",
+        )),
+        TriggerRule::S3(rule) => check_s3_source(rule, action, subject, out),
+        TriggerRule::Git(_) => {}
+    }
+}
+
+fn check_s3_source(rule: &crate::config::S3Rule, action: &ActionDefinition, subject: &str, out: &mut Vec<Finding>) {
+    if action.provider != "S3" {
+        out.push(finding(
+            subject,
+            format!("source action {} is a {} action, not an S3 source", action.name, action.provider),
+            "name an S3 source action, or leave source_action unset",
+        ));
+        return;
+    }
+    let bucket = action.configuration.get("S3Bucket").cloned().unwrap_or_default();
+    if !rule.bucket.is_match(&bucket) {
+        out.push(finding(
+            subject,
+            format!(
+                "the trigger watches other buckets than the action's {bucket}; CodePipeline cannot override the bucket"
+            ),
+            format!("watch bucket {bucket}, or use a pipeline whose source reads the watched bucket"),
+        ));
+    }
+    let key = action.configuration.get("S3ObjectKey").cloned().unwrap_or_default();
+    let override_allowed =
+        action.configuration.get("AllowOverrideForS3ObjectKey").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let only_its_key = rule.keys.as_ref().and_then(|keys| keys.literal()) == Some(key.as_str());
+    if !override_allowed && !only_its_key {
+        out.push(finding(
+            subject,
+            format!("the trigger's keys match other keys than the action's {key}, and the action does not allow key overrides: those writes are skipped"),
+            "set AllowOverrideForS3ObjectKey to true on the source action",
+        ));
+    }
+}

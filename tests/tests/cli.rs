@@ -1,0 +1,189 @@
+//! The `herald` command line through the built binary: help and version, exit codes, every
+//! subcommand in human and JSON form, signed deliveries accepted by the webhook's own
+//! verification, and `doctor` against moto with pipelines set up right and wrong.
+
+use herald::providers::{self, Headers};
+use herald::secrets::WebhookSecrets;
+use herald_tests::moto::Moto;
+use herald_tests::runtime::binary;
+use herald_tests::workspace;
+use serde_json::Value;
+use std::process::Command;
+
+fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(binary("herald"))
+        .args(args)
+        .current_dir(workspace())
+        .envs(env.iter().copied())
+        .output()
+        .expect("herald runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> (i32, Value) {
+    let (code, out, err) = herald(args, &[]);
+    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out} {err}")))
+}
+
+#[test]
+fn help_version_completions_and_usage_errors() {
+    let (code, out, _) = herald(&["--help"], &[]);
+    assert_eq!(code, 0);
+    for sub in ["validate", "explain", "sign", "doctor", "completions"] {
+        assert!(out.contains(sub), "{out}");
+    }
+    let (code, out, _) = herald(&["--version"], &[]);
+    assert_eq!((code, out.starts_with("herald ")), (0, true), "{out}");
+    assert_eq!(herald(&["explain", "--help"], &[]).0, 0);
+    let (code, out, _) = herald(&["completions", "bash"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("herald"), "{out}");
+    assert_eq!(herald(&["frobnicate"], &[]).0, 2, "unknown subcommand");
+    assert_eq!(herald(&["sign", "--provider", "nope", "--secret", "x", "README.md"], &[]).0, 2);
+    assert_eq!(herald(&["validate", "/no/such/file.json"], &[]).0, 2);
+}
+
+#[test]
+fn validate_good_bad_and_template() {
+    let (code, doc) = json(&["validate", "events/herald-config.json", "--json"]);
+    assert_eq!((code, doc["valid"].clone()), (0, Value::Bool(true)), "{doc}");
+    assert!(doc["triggers"].as_array().unwrap().len() > 5);
+    let bad = std::env::temp_dir().join(format!("herald-bad-{}.json", std::process::id()));
+    std::fs::write(&bad, r#"{"triggers": [{"name": "t", "pipeline": "p"}]}"#).unwrap();
+    let (code, doc) = json(&["validate", bad.to_str().unwrap(), "--json"]);
+    std::fs::remove_file(&bad).unwrap();
+    assert_eq!(code, 1, "a finding: {doc}");
+    assert_eq!(doc["valid"], false);
+    let (code, out, _) = herald(&["validate", "--template", "template.yaml"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("HeraldConfig default"), "{out}");
+}
+
+#[test]
+fn every_provider_sample_is_explained_in_json() {
+    let dir = workspace().join("events/git-webhook");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let event = path.to_str().unwrap().to_owned();
+        let (code, doc) = json(&["explain", "--config", "events/herald-config.json", &event, "--json"]);
+        assert_eq!(code, 0, "{event}: {doc}");
+        assert_eq!(doc["kind"], "webhook", "{event}");
+        assert!(doc["provider"].is_string(), "{event}: {doc}");
+        seen += 1;
+    }
+    assert!(seen >= 20, "{seen} samples");
+}
+
+/// `herald sign` prints headers the webhook's own authentication accepts, for every provider.
+#[test]
+fn signed_deliveries_round_trip_through_the_webhook_verification() {
+    let body_path = workspace().join("events/git-webhook/payloads/github-push.json");
+    let body = std::fs::read(&body_path).unwrap();
+    let shared = "shared-secret-0123456789";
+    let standard = "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk=";
+    let secrets = WebhookSecrets::parse(&format!(r#"{{"secrets": ["{shared}", "{standard}"]}}"#)).unwrap();
+    for provider in [
+        "github",
+        "gitlab",
+        "gitlab-signing",
+        "bitbucket",
+        "bitbucket-dc",
+        "gitea",
+        "forgejo",
+        "gogs",
+        "azure",
+        "generic",
+    ] {
+        let key = if matches!(provider, "gitlab-signing" | "generic") { standard } else { shared };
+        let (code, doc) =
+            json(&["sign", "--provider", provider, "--secret", key, body_path.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{provider}: {doc}");
+        let headers: Headers =
+            doc["headers"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
+        let kind = providers::detect(&headers).unwrap_or_else(|| panic!("{provider}: {doc}"));
+        let now = herald::clock::unix_now();
+        assert!(
+            providers::authenticate(kind, &headers, &body, &secrets, now).is_some(),
+            "{provider} does not verify: {doc}"
+        );
+    }
+    let (code, out, _) = herald(
+        &[
+            "sign",
+            "--provider",
+            "github",
+            "--secret",
+            shared,
+            body_path.to_str().unwrap(),
+            "--url",
+            "https://example.com/hook",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("curl -sS -X POST 'https://example.com/hook'") && out.contains("X-Hub-Signature-256: sha256="),
+        "{out}"
+    );
+}
+
+#[test]
+fn doctor_finds_misconfigured_pipelines_on_the_account() {
+    let moto = Moto::start();
+    // Right: a V2 S3-source pipeline that declares the variables, polling off, key overrides on.
+    moto.ctl(&[
+        "create-pipeline",
+        "good-deploy",
+        "source=acme-artifacts:releases/app/latest.zip:override",
+        "ARTIFACT_KEY",
+    ]);
+    // Wrong: variables undeclared, key overrides off.
+    moto.ctl(&["create-pipeline", "bad-deploy", "source=acme-artifacts:releases/app/latest.zip"]);
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let config = serde_json::json!({
+        "triggers": [
+            { "name": "good", "pipeline": "good-deploy", "s3": { "bucket": "acme-artifacts", "keys": ["releases/**"] },
+              "source_action": "Source", "variables": { "ARTIFACT_KEY": "{key}" } },
+            { "name": "bad", "pipeline": "bad-deploy", "s3": { "bucket": "acme-artifacts", "keys": ["releases/**"] },
+              "source_action": "Source", "variables": { "ARTIFACT_KEY": "{key}" } },
+            { "name": "missing", "pipeline": "no-such-pipeline", "git": { "repository": "acme/app" } },
+            { "name": "git-on-s3", "pipeline": "good-deploy", "git": { "repository": "acme/app" }, "source_action": "Source" }
+        ],
+        "alerts": [{ "name": "a", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": "arn:aws:sns:us-east-1:123456789012:no-such-topic" }]
+    });
+    let file = std::env::temp_dir().join(format!("herald-doctor-{}.json", std::process::id()));
+    std::fs::write(&file, config.to_string()).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let (code, out, err) =
+        herald(&["doctor", "--config", file.to_str().unwrap(), "--table", "herald-dedup", "--json"], &env);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, 1, "findings: {out} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let findings: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} | {} | {}", f["subject"], f["problem"], f["fix"]))
+        .collect();
+    let has = |subject: &str, problem: &str| findings.iter().any(|f| f.contains(subject) && f.contains(problem));
+    assert!(has("trigger bad", "variable ARTIFACT_KEY is not declared"), "{findings:#?}");
+    assert!(has("trigger bad", "AllowOverrideForS3ObjectKey"), "{findings:#?}");
+    assert!(has("trigger missing", "cannot be read"), "{findings:#?}");
+    assert!(has("trigger git-on-s3", "cannot take a COMMIT_ID"), "{findings:#?}");
+    assert!(has("alert rule a", "no-such-topic"), "{findings:#?}");
+    assert!(!findings.iter().any(|f| f.contains("trigger good ")), "the right pipeline has no finding: {findings:#?}");
+    assert!(!findings.iter().any(|f| f.contains("dedup table")), "moto's table has pk; {findings:#?}");
+}
