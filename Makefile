@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # cargo-lambda, zig, sam and cfn-lint come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy venv fmt lint template unit properties integration fuzz bench clean
+.PHONY: test demo build deploy venv fmt lint deps template unit properties integration fuzz bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -28,6 +28,14 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# One HTTP stack (hyper, h2, http), one TLS stack (rustls), one crypto provider (aws-lc-rs, not
+# also ring) and one SHA-2/HMAC in the binaries: a second copy costs size and init time.
+deps:
+	@dups=$$(cargo tree -d -e normal --depth 0 | grep -E '^(hyper|h2|http|rustls|tokio|aws-lc-rs|aws-lc-sys|ring|sha2|hmac) v' | sort -u || true); \
+	if [ -n "$$dups" ]; then echo "duplicated HTTP/TLS/crypto crates:"; echo "$$dups"; exit 1; fi
+	@if cargo tree -e normal -i ring 2>/dev/null | grep -q '^ring v'; then echo "ring is in the tree beside aws-lc-rs: two crypto providers"; exit 1; fi
+	@echo "deps: one hyper, one rustls, one crypto provider, one sha2/hmac"
 
 # The SAM template: cfn-lint (no errors, no warnings) and SAM's own validation with its linter.
 template: venv
@@ -53,7 +61,7 @@ integration: venv
 	cargo build --workspace --bins
 	cargo test -p herald-tests
 
-test: venv fmt lint template unit properties integration
+test: venv fmt lint deps template unit properties integration
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py

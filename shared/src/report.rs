@@ -72,6 +72,8 @@ pub struct Report {
     pub duplicate: bool,
     /// The longest wait another invocation's claim asks for (0: none).
     pub retry_after_secs: u32,
+    /// Counts for the metrics, printed once per delivery or event ([`Report::emit_metrics`]).
+    counts: Vec<(&'static str, &'static str, u64)>,
 }
 
 const IN_PROGRESS: &str = "another delivery of this change is starting this pipeline right now; retry";
@@ -94,6 +96,20 @@ pub fn public_start_error(aws_text: &str, transient: bool) -> String {
 }
 
 impl Report {
+    fn count(&mut self, metric: &'static str, provider: &'static str) {
+        match self.counts.iter_mut().find(|(m, p, _)| *m == metric && *p == provider) {
+            Some((_, _, n)) => *n += 1,
+            None => self.counts.push((metric, provider, 1)),
+        }
+    }
+
+    /// One EMF line per metric and provider, with the totals (not one line per start).
+    pub fn emit_metrics(&self) {
+        for (metric, provider, n) in &self.counts {
+            metrics::count(metric, *n, &[("provider", provider)]);
+        }
+    }
+
     /// Logs, counts and records one decided trigger.
     pub fn add(&mut self, subject: Subject<'_>, decided: &Decided<'_, impl Sized>) {
         let decision = decided.decision;
@@ -105,7 +121,7 @@ impl Report {
             }
             Verdict::Ran(plan, StartResult::Started { execution_id, duplicate }) => {
                 if execution_id.is_some() && !duplicate {
-                    metrics::count("PipelinesStarted", 1, &[("provider", subject.provider())]);
+                    self.count("PipelinesStarted", subject.provider());
                 }
                 self.duplicate |= duplicate;
                 let mut answer = json!({ "execution_id": execution_id });
@@ -135,7 +151,7 @@ impl Report {
             Verdict::Ran(_, StartResult::Failed { error, transient }) => {
                 self.transient |= transient;
                 if !transient {
-                    metrics::count("StartsFailed", 1, &[("provider", subject.provider())]);
+                    self.count("StartsFailed", subject.provider());
                 }
                 // A webhook's answer reaches the Git server's delivery log, which repository admins
                 // read: Herald's words there; AWS's text (account ids, ARNs) only in Herald's own

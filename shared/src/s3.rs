@@ -122,6 +122,7 @@ impl S3TriggerService {
                 }
             }
         }
+        report.emit_metrics();
         publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
         match retry {
             Some(e) => Err(e),

@@ -169,6 +169,7 @@ impl WebhookService {
         for ran in self.runner.run_decisions(all, now).await {
             report.add(Subject::Git(ran.context), &ran);
         }
+        report.emit_metrics();
         publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
         answer.add(report);
     }

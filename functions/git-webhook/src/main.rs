@@ -2,7 +2,7 @@
 
 use herald::{settings::Settings, startup};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     startup::init_logging();
     let settings = Settings::from_env().inspect_err(startup::log_fatal)?;

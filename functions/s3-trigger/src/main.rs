@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     startup::init_logging();
     let settings = Settings::from_env().inspect_err(startup::log_fatal)?;

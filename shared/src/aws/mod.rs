@@ -63,6 +63,9 @@ pub async fn sdk_config(budget: CallBudget) -> SdkConfig {
         .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
+        // Herald's calls are small request/response pairs, bounded by the timeouts above: the
+        // stalled-stream monitor (for long bodies) is per-call work that buys nothing here.
+        .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(budget.max_attempts))
         .load()
         .await
