@@ -109,10 +109,13 @@ pub fn validate(path: Option<&str>, template: Option<&str>) -> Outcome {
         let topic = rule.topic_arn.as_deref().unwrap_or("HERALD_TOPIC_ARN");
         let _ = writeln!(out, "  alert rule {} on {} -> {topic}", rule.name, on.join(", "));
     }
+    for warning in &config.warnings {
+        let _ = writeln!(out, "{} {warning}", mark(false, "warning:"));
+    }
     let json = json!({
         "valid": true,
         "errors": [],
-        "warnings": [],
+        "warnings": config.warnings,
         "triggers": config.triggers.iter().map(|t| json!({ "name": t.name, "pipeline": t.pipeline.as_str(), "kind": match t.rule { herald::config::TriggerRule::Git(_) => "git", herald::config::TriggerRule::S3(_) => "s3" } })).collect::<Vec<_>>(),
         "alerts": config.alerts.iter().map(|r| json!({ "name": r.name, "on": r.on.iter().map(|t| t.as_str()).collect::<Vec<_>>(), "topic_arn": r.topic_arn })).collect::<Vec<_>>(),
     });

@@ -147,3 +147,71 @@ fn signed_deliveries_verify_for_every_provider() {
     assert!(sign::headers("generic", shared, &body, None, now).unwrap_err().contains("whsec_"));
     assert!(sign::headers("github", standard, &body, None, now).unwrap_err().contains("shared secret"));
 }
+
+fn validate_text(doc: &str) -> output::Outcome {
+    let file = std::env::temp_dir().join(format!("herald-cli-{}-{}.json", std::process::id(), doc.len()));
+    std::fs::write(&file, doc).unwrap();
+    let out = output::validate(Some(file.to_str().unwrap()), None);
+    std::fs::remove_file(&file).unwrap();
+    out
+}
+
+/// Every warning: valid, but it can never match (or means something else); each names the
+/// field and what to write instead.
+#[test]
+fn validate_warns_of_values_that_never_match() {
+    let doc = r#"{"triggers": [
+        {"name": "api", "pipeline": "api", "git": {"repository": "https://github.com/acme/app.git",
+            "branches": ["refs/heads/main"], "tags": ["v*"],
+            "paths": ["./services/api/**", "/services/web/**", "services/api/"]},
+         "variables": {"BRANCH": "${branch}"}},
+        {"name": "api-again", "pipeline": "api", "git": {"repository": "https://github.com/acme/app.git",
+            "branches": ["refs/heads/main"], "tags": ["v*"],
+            "paths": ["./services/api/**", "/services/web/**", "services/api/"]},
+         "variables": {"BRANCH": "${branch}"}}
+    ], "alerts": [{"name": "shop", "pipelines": ["shop-"], "on": ["FAILED"]}]}"#;
+    let out = validate_text(doc);
+    assert_eq!(out.code, 0, "warnings are not errors: {}", out.text);
+    let warnings: Vec<String> =
+        out.json["warnings"].as_array().unwrap().iter().map(|w| format!("{} | {}", w["field"], w["message"])).collect();
+    let has = |field: &str, says: &str| warnings.iter().any(|w| w.contains(field) && w.contains(says));
+    assert!(has("git.paths[0]", "write \\\"services/api/**\\\""), "{warnings:#?}");
+    assert!(has("git.paths[1]", "relative to the repository root"), "{warnings:#?}");
+    assert!(has("git.paths[2]", "services/api/**"), "{warnings:#?}");
+    assert!(has("git.branches[0]", "write \\\"main\\\""), "{warnings:#?}");
+    assert!(has("git.repository", "full name"), "{warnings:#?}");
+    assert!(has("git.tags", "add it to events"), "{warnings:#?}");
+    assert!(has("variables.BRANCH", "{…}"), "{warnings:#?}");
+    assert!(has("trigger \\\"api-again\\\": name", "identical to trigger \\\"api\\\""), "{warnings:#?}");
+    assert!(has("pipelines[0]", "shop-*"), "{warnings:#?}");
+    assert!(out.text.contains("warning:"), "{}", out.text);
+    assert!(validate_text(
+        r#"{"triggers": [{"name": "ok", "pipeline": "p", "git": {"repository": "acme/app", "paths": ["src/**"]}}]}"#
+    )
+    .json["warnings"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+/// Errors say what the document must be, in the user's terms.
+#[test]
+fn errors_speak_the_user_s_terms() {
+    let error = |doc: &str| {
+        let out = validate_text(doc);
+        assert_eq!(out.code, output::FINDING, "{doc:?}");
+        out.json["errors"][0].as_str().unwrap().to_owned()
+    };
+    assert!(error("triggers:\n  - name: x\n").contains("must be JSON; this looks like YAML"));
+    assert!(error("").contains("the document is empty"));
+    assert!(error("[]").contains("the document is an array; the top level must be a JSON object"));
+    assert!(error("42").contains("a single value"));
+    assert!(error("// my config\n{}").contains("no comments"));
+    assert!(error(r#"{"triggers": ["#).contains("ends early"));
+    let typo = error(r#"{"triggers": [], "alert": []}"#);
+    assert!(typo.contains("unknown field `alert`"), "{typo}");
+    for doc in ["[]", "", "triggers: []", r#"{"triggers": 5}"#] {
+        let e = error(doc);
+        assert!(!e.contains("RawConfig") && !e.contains("Raw"), "internal names: {e}");
+    }
+}

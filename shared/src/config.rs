@@ -62,6 +62,23 @@ pub fn is_valid_name(name: &str) -> bool {
 pub struct Config {
     pub triggers: Vec<Trigger>,
     pub alerts: Vec<AlertRule>,
+    /// Values that are valid but can never match, or probably mean something else: `herald
+    /// validate` prints them and the functions log them once at cold start.
+    pub warnings: Vec<Warning>,
+}
+
+/// A value that is valid but can never match (or is probably a mistake), and what to write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Where: `trigger "api": git.paths[0]`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
 }
 
 /// One trigger: what starts which pipeline.
@@ -248,7 +265,8 @@ struct RawAlert {
 impl Config {
     /// Parses and validates the JSON document.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| ConfigError::new("configuration", e))?;
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| document_error(text, &e))?;
+        let warnings = warnings(&raw);
         let mut names = HashSet::new();
         let mut triggers = Vec::with_capacity(raw.triggers.len());
         for (i, t) in raw.triggers.into_iter().enumerate() {
@@ -291,7 +309,7 @@ impl Config {
                 out
             }
         };
-        Ok(Self { triggers, alerts })
+        Ok(Self { triggers, alerts, warnings })
     }
 
     /// The triggers that listen to Git.
@@ -314,6 +332,152 @@ impl Config {
     pub fn alerts_without_topic(&self) -> impl Iterator<Item = &AlertRule> {
         self.alerts.iter().filter(|a| a.topic_arn.is_none())
     }
+}
+
+/// What is wrong with a document serde could not read, in the user's terms (never an internal
+/// type name).
+fn document_error(text: &str, e: &serde_json::Error) -> ConfigError {
+    let trimmed = text.trim_start();
+    let top = "the top level must be a JSON object with \"triggers\" and/or \"alerts\", e.g. {\"triggers\": []}";
+    let message = if trimmed.is_empty() {
+        format!("the document is empty; {top}")
+    } else if trimmed.starts_with("//")
+        || trimmed.starts_with("/*")
+        || trimmed.starts_with('#')
+        || text.contains("\n//")
+    {
+        "the configuration must be JSON, and JSON has no comments; remove them".to_owned()
+    } else if !trimmed.starts_with('{')
+        && !trimmed.starts_with('[')
+        && !trimmed.starts_with('"')
+        && trimmed.contains(':')
+    {
+        "the configuration must be JSON; this looks like YAML (convert it, e.g. with yq -o json)".to_owned()
+    } else if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        match value {
+            serde_json::Value::Object(_) => {
+                // Valid JSON of the wrong shape: serde's message names the field and what it expected.
+                let detail = e.to_string();
+                let detail = detail.split(" at line").next().unwrap_or(&detail).to_owned();
+                format!("{detail} (line {}, column {})", e.line(), e.column())
+            }
+            serde_json::Value::Array(_) => format!("the document is an array; {top}"),
+            _ => format!("the document is a single value; {top}"),
+        }
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Eof => {
+                format!("the JSON ends early (line {}): a bracket or quote is not closed", e.line())
+            }
+            _ => format!("not valid JSON at line {}, column {}", e.line(), e.column()),
+        }
+    };
+    ConfigError::new("configuration", message)
+}
+
+/// The warnings of a document that parsed (see [`Warning`]).
+fn warnings(raw: &RawConfig) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let mut warn = |field: String, message: String| out.push(Warning { field, message });
+    let pipelines: HashSet<&str> = raw.triggers.iter().map(|t| t.pipeline.as_str()).collect();
+    let mut seen: Vec<(usize, String)> = Vec::new();
+    for t in &raw.triggers {
+        let at = |field: &str| format!("trigger {:?}: {field}", t.name);
+        for (name, template) in &t.variables {
+            if template.contains("${") {
+                warn(
+                    at(&format!("variables.{name}")),
+                    format!("{template:?} uses ${{…}}; placeholders are written {{…}} (the $ would stay in the value)"),
+                );
+            }
+        }
+        if let Some(git) = &t.git {
+            let repo = git.repository.as_str();
+            if repo.contains("://") || repo.starts_with("git@") || repo.ends_with(".git") {
+                warn(
+                    at("git.repository"),
+                    format!("{repo:?} is a URL; write the repository's full name, e.g. \"acme/app\""),
+                );
+            }
+            for (field, list, prefix) in [
+                ("branches", &git.branches, "refs/heads/"),
+                ("source_branches", &git.source_branches, "refs/heads/"),
+                ("tags", &git.tags, "refs/tags/"),
+            ] {
+                for (i, pattern) in list.iter().flatten().enumerate() {
+                    let body = pattern.trim_start_matches('!');
+                    if body.starts_with("refs/") {
+                        let short = body.strip_prefix(prefix).unwrap_or(body);
+                        warn(
+                            at(&format!("git.{field}[{i}]")),
+                            format!("{pattern:?} never matches: names are compared without refs/…; write {short:?}"),
+                        );
+                    }
+                }
+            }
+            for (i, pattern) in git.paths.iter().flatten().enumerate() {
+                let body = pattern.trim_start_matches('!');
+                if body.starts_with("./") || body.starts_with('/') {
+                    let fixed = body.trim_start_matches("./").trim_start_matches('/');
+                    warn(
+                        at(&format!("git.paths[{i}]")),
+                        format!(
+                            "{pattern:?} never matches: paths are relative to the repository root; write {fixed:?}"
+                        ),
+                    );
+                } else if body.ends_with('/') {
+                    warn(
+                        at(&format!("git.paths[{i}]")),
+                        format!("{pattern:?} never matches a file; write \"{body}**\""),
+                    );
+                }
+            }
+            let events = git.events.clone().unwrap_or_else(|| vec!["push".into()]);
+            if git.tags.is_some() && !events.iter().any(|e| e == "tag") {
+                warn(
+                    at("git.tags"),
+                    "tags filter nothing: the trigger's events do not include \"tag\"; add it to events".into(),
+                );
+            }
+        }
+        // Identical but for the name: the second one starts the same pipeline twice.
+        let mut shape = serde_json::json!({ "pipeline": t.pipeline, "source_action": t.source_action, "variables": t.variables, "secret": t.secret });
+        shape["git"] = t.git.as_ref().map_or(serde_json::Value::Null, |g| {
+            serde_json::json!([
+                g.repository,
+                g.events,
+                g.branches,
+                g.source_branches,
+                g.tags,
+                g.pull_request_actions,
+                g.paths,
+                g.skip_ci,
+                g.allow_forks
+            ])
+        });
+        shape["s3"] = t.s3.as_ref().map_or(serde_json::Value::Null, |s| serde_json::json!([s.bucket, s.keys]));
+        let shape = shape.to_string();
+        if let Some((_, first)) =
+            seen.iter().find(|(_, s)| *s == shape).map(|(i, _)| (i, raw.triggers[*i].name.clone()))
+        {
+            warn(at("name"), format!("identical to trigger {first:?}: each delivery would start the pipeline twice (deduplicated only by their tokens); remove one"));
+        }
+        seen.push((seen.len(), shape));
+    }
+    for a in raw.alerts.iter().flatten() {
+        for (i, pattern) in a.pipelines.iter().enumerate() {
+            // A literal ending like a prefix ("shop-") was meant as a glob ("shop-*").
+            let literal = !pattern.contains(['*', '?', '[', '{', '!']);
+            let prefix_like = pattern.ends_with(['-', '_', '.', '/']);
+            if literal && prefix_like && !pipelines.contains(pattern.as_str()) {
+                warn(
+                    format!("alert {:?}: pipelines[{i}]", a.name),
+                    format!("{pattern:?} has no glob and names no pipeline of this configuration: it matches only a pipeline named exactly that; write \"{pattern}*\" for every pipeline it starts"),
+                );
+            }
+        }
+    }
+    out
 }
 
 fn path_of(base: &str, field: &str) -> String {

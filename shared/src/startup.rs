@@ -28,7 +28,11 @@ pub async fn load_config(settings: &Settings, sdk: &SdkConfig) -> Result<Arc<Con
             .await
             .map_err(|source| StartupError::Parameter { name: name.clone(), source })?,
     };
-    Ok(Arc::new(Config::from_json(&text)?))
+    let config = Config::from_json(&text)?;
+    for warning in &config.warnings {
+        tracing::warn!(field = %warning.field, "configuration: {}", warning.message);
+    }
+    Ok(Arc::new(config))
 }
 
 /// Starts pipelines through CodePipeline, once per token when a dedup table is set.
