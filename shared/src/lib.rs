@@ -3,7 +3,8 @@
 //! Layers; each imports only from the layers below it (ARCHITECTURE.md has the code map):
 //! - entry points: [`http`] (git-webhook's HTTP events), [`startup`] (cold-start wiring);
 //! - use cases: [`webhook`], [`s3`], [`notifier`], with [`start`] (running starts), [`once`]
-//!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`];
+//!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`],
+//!   [`live`] (the configuration in force, refreshed from SSM);
 //! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules), [`doctor`]
 //!   (what would fail on an account);
 //! - [`config`], [`providers`] (one module per Git server), [`aws`] (the adapters, the only
@@ -20,6 +21,7 @@ pub mod config;
 pub mod doctor;
 pub mod glob;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod notifier;
 pub mod once;

@@ -7,7 +7,8 @@ use crate::alert::event::{parse_event, Input, PipelineEvent};
 use crate::alert::render::Alert;
 use crate::alert::{candidate_rules, matches, needs_history, tokens, Match};
 use crate::clock::unix_now;
-use crate::config::{AlertToken, Config};
+use crate::config::AlertToken;
+use crate::live::LiveConfig;
 use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
@@ -40,7 +41,7 @@ pub struct NotifierPorts {
 
 /// The `pipeline-notifier` service.
 pub struct NotifierService {
-    config: Arc<Config>,
+    config: LiveConfig,
     default_topic: Option<String>,
     ports: NotifierPorts,
     dry_run: bool,
@@ -54,8 +55,13 @@ enum Sent {
 }
 
 impl NotifierService {
-    pub fn new(config: Arc<Config>, default_topic: Option<String>, ports: NotifierPorts, dry_run: bool) -> Self {
-        Self { config, default_topic, ports, dry_run }
+    pub fn new(
+        config: impl Into<LiveConfig>,
+        default_topic: Option<String>,
+        ports: NotifierPorts,
+        dry_run: bool,
+    ) -> Self {
+        Self { config: config.into(), default_topic, ports, dry_run }
     }
 
     /// Handles one event; the summary is the invocation's result.
@@ -67,7 +73,8 @@ impl NotifierService {
             }
             Input::Event(event) => event,
         };
-        let rules = candidate_rules(&self.config, &event);
+        let config = self.config.get().await;
+        let rules = candidate_rules(&config, &event);
         if rules.is_empty() {
             tracing::info!(pipeline = %event.pipeline, kind = event.kind.as_str(), state = ?event.state, "no alert rule listens for this event");
             return Ok(json!({ "alerts": [] }));

@@ -183,6 +183,11 @@ pub trait EventPublisher: Send + Sync {
     fn publish<'a>(&'a self, events: &'a [BusEvent]) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
+/// Reads the configuration document (an SSM parameter), for refreshes.
+pub trait DocumentSource: Send + Sync {
+    fn read(&self) -> BoxFuture<'_, Result<String, AwsError>>;
+}
+
 /// Reads the webhook secret string (`None` when there is none).
 pub trait SecretSource: Send + Sync {
     fn load(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>>;

@@ -9,6 +9,7 @@ pub mod sources;
 use crate::change::S3Object;
 use crate::clock::unix_now;
 use crate::config::Config;
+use crate::live::LiveConfig;
 use crate::ports::{EventPublisher, SourceAction};
 use crate::report::{Report, Subject};
 use crate::start::{publish_decisions, StartResult, StartRunner, Verdict};
@@ -38,7 +39,7 @@ impl From<RetryableError> for lambda_runtime::Diagnostic {
 
 /// The `s3-trigger` service.
 pub struct S3TriggerService {
-    config: Arc<Config>,
+    config: LiveConfig,
     runner: StartRunner,
     sources: SourceActions,
     bus: Option<Arc<dyn EventPublisher>>,
@@ -46,22 +47,23 @@ pub struct S3TriggerService {
 
 impl S3TriggerService {
     pub fn new(
-        config: Arc<Config>,
+        config: impl Into<LiveConfig>,
         runner: StartRunner,
         sources: SourceActions,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self { config, runner, sources, bus }
+        Self { config: config.into(), runner, sources, bus }
     }
 
     /// Reads the source actions the triggers matching `object` pin (a transient failure is the
     /// invocation's: it is retried; a permanent one becomes those triggers' skip reason).
     async fn source_actions(
         &self,
+        config: &Config,
         object: &S3Object,
     ) -> Result<HashMap<(String, String), Result<Option<SourceAction>, String>>, RetryableError> {
         let mut found = HashMap::new();
-        for (pipeline, action) in s3_sources_needed(&self.config, object) {
+        for (pipeline, action) in s3_sources_needed(config, object) {
             let read = match self.sources.get(pipeline, action).await {
                 Ok(source) => Ok(source),
                 Err(e) if e.is_transient() => {
@@ -92,11 +94,12 @@ impl S3TriggerService {
             S3Input::Objects(objects) => objects,
         };
         let now = unix_now();
+        let config = self.config.get().await;
         let mut report = Report::default();
         let mut retry = None;
         for object in &objects {
-            let sources = self.source_actions(object).await?;
-            let decisions = decide_s3(&self.config, object, |pipeline, action| {
+            let sources = self.source_actions(&config, object).await?;
+            let decisions = decide_s3(&config, object, |pipeline, action| {
                 match sources.get(&(pipeline.to_owned(), action.to_owned())) {
                     Some(Ok(source)) => SourceLookup::Read(source.as_ref()),
                     Some(Err(why)) => SourceLookup::Unreadable(why),

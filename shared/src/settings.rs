@@ -7,6 +7,8 @@ use crate::ports::AwsError;
 pub mod vars {
     pub const CONFIG: &str = "HERALD_CONFIG";
     pub const CONFIG_PARAMETER: &str = "HERALD_CONFIG_PARAMETER";
+    /// How often a document in SSM is read again (seconds; default 300).
+    pub const CONFIG_REFRESH_SECONDS: &str = "HERALD_CONFIG_REFRESH_SECONDS";
     pub const WEBHOOK_SECRET_ARN: &str = "HERALD_WEBHOOK_SECRET_ARN";
     /// Local runs and tests only; the template never sets it.
     pub const WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
@@ -49,6 +51,8 @@ pub enum StartupError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: ConfigSource,
+    /// How often `ConfigSource::Parameter` is read again.
+    pub config_refresh: std::time::Duration,
     pub webhook_secret: SecretSetting,
     pub topic_arn: Option<String>,
     /// The topics besides `topic_arn` this function may publish to; `None` when not told.
@@ -98,8 +102,21 @@ impl Settings {
                 v => Ok(v),
             }
         };
+        let config_refresh = match get(vars::CONFIG_REFRESH_SECONDS) {
+            None => crate::live::DEFAULT_REFRESH,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(secs) => std::time::Duration::from_secs(secs),
+                Err(_) => {
+                    return Err(StartupError::Env(
+                        vars::CONFIG_REFRESH_SECONDS,
+                        format!("{v:?} is not a number of seconds"),
+                    ))
+                }
+            },
+        };
         Ok(Self {
             config,
+            config_refresh,
             webhook_secret,
             topic_arn: arn(vars::TOPIC_ARN, "sns")?,
             granted_topics: lookup(vars::ALERT_TOPIC_ARNS)

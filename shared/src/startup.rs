@@ -2,6 +2,7 @@
 
 use crate::aws;
 use crate::config::Config;
+use crate::live::LiveConfig;
 use crate::notifier::{NotifierPorts, NotifierService};
 use crate::ports::{DedupStore, EventPublisher};
 use crate::s3::S3TriggerService;
@@ -35,6 +36,16 @@ pub async fn load_config(settings: &Settings, sdk: &SdkConfig) -> Result<Arc<Con
     Ok(Arc::new(config))
 }
 
+/// The configuration in force: fixed when inline, refreshed from its SSM parameter otherwise.
+pub fn live_config(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> LiveConfig {
+    match &settings.config {
+        ConfigSource::Inline(_) => LiveConfig::from(config),
+        ConfigSource::Parameter(name) => {
+            LiveConfig::refreshed(config, aws::config_document(sdk, name), settings.config_refresh)
+        }
+    }
+}
+
 /// Starts pipelines through CodePipeline, once per token when a dedup table is set.
 pub fn start_runner(settings: &Settings, sdk: &SdkConfig) -> StartRunner {
     StartRunner::new(aws::pipeline_starter(sdk), dedup_store(settings, sdk), settings.dry_run)
@@ -62,7 +73,12 @@ pub fn webhook_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>
             Secrets::Fixed(Arc::new(parse_secret_text(None)))
         }
     };
-    WebhookService::new(config, secrets, start_runner(settings, sdk), event_publisher(settings, sdk))
+    WebhookService::new(
+        live_config(settings, sdk, config),
+        secrets,
+        start_runner(settings, sdk),
+        event_publisher(settings, sdk),
+    )
 }
 
 /// Time kept back from the Lambda deadline to report the invocation's outcome.
@@ -109,7 +125,12 @@ pub fn log_fatal(error: &StartupError) {
 /// The `s3-trigger` service with its AWS adapters.
 pub fn s3_trigger_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> S3TriggerService {
     let sources = crate::s3::sources::SourceActions::new(aws::pipeline_definitions(sdk));
-    S3TriggerService::new(config, start_runner(settings, sdk), sources, event_publisher(settings, sdk))
+    S3TriggerService::new(
+        live_config(settings, sdk, config),
+        start_runner(settings, sdk),
+        sources,
+        event_publisher(settings, sdk),
+    )
 }
 
 /// The `pipeline-notifier` service with its AWS adapters. Every alert rule needs a topic: its
@@ -139,5 +160,5 @@ pub fn notifier_service(
         publisher: aws::alert_publisher(sdk),
         dedup: dedup_store(settings, sdk),
     };
-    Ok(NotifierService::new(config, settings.topic_arn.clone(), ports, settings.dry_run))
+    Ok(NotifierService::new(live_config(settings, sdk, config), settings.topic_arn.clone(), ports, settings.dry_run))
 }

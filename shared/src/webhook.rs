@@ -5,7 +5,7 @@
 
 use crate::change::{Change, ProviderKind};
 use crate::clock::unix_now;
-use crate::config::Config;
+use crate::live::LiveConfig;
 use crate::metrics;
 use crate::ports::EventPublisher;
 use crate::providers::{self, Content, Headers};
@@ -53,7 +53,7 @@ impl WebhookResponse {
 
 /// The `git-webhook` service.
 pub struct WebhookService {
-    config: Arc<Config>,
+    config: LiveConfig,
     secrets: Secrets,
     runner: StartRunner,
     bus: Option<Arc<dyn EventPublisher>>,
@@ -63,12 +63,12 @@ pub struct WebhookService {
 
 impl WebhookService {
     pub fn new(
-        config: Arc<Config>,
+        config: impl Into<LiveConfig>,
         secrets: Secrets,
         runner: StartRunner,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self { config, secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET }
+        Self { config: config.into(), secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET }
     }
 
     /// Replaces the clock (tests of timestamped signatures).
@@ -159,9 +159,10 @@ impl WebhookService {
     }
 
     async fn process(&self, changes: &[Change], scope: &SecretScope, answer: &mut Answer, now: i64) {
+        let config = &*self.config.get().await;
         let multi_ref = changes.len() > 1;
         let decided: Vec<(&Change, Vec<Decision>)> =
-            changes.iter().map(|c| (c, decide_git(&self.config, scope, c, multi_ref))).collect();
+            changes.iter().map(|c| (c, decide_git(config, scope, c, multi_ref))).collect();
         // Collected, not a lazy iterator: its closures' lifetimes would make the future not `Send`.
         let all: Vec<(&Change, &Decision)> =
             decided.iter().flat_map(|(change, decisions)| decisions.iter().map(move |d| (*change, d))).collect();

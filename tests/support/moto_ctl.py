@@ -144,7 +144,7 @@ def create_secret(endpoint, name, value):
 
 
 def put_parameter(endpoint, name, value):
-    client(endpoint, "ssm").put_parameter(Name=name, Value=value, Type="SecureString")
+    client(endpoint, "ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     return {"parameter": name}
 
 

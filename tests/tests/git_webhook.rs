@@ -319,3 +319,38 @@ async fn without_a_secret_everything_is_unauthorized() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A configuration in SSM is read again every HERALD_CONFIG_REFRESH_SECONDS: a valid new version
+/// takes effect without a restart; an invalid one is refused (ERROR, ConfigRejected) and the last
+/// valid one keeps serving.
+#[tokio::test]
+async fn the_configuration_in_ssm_is_refreshed_and_a_bad_version_refused() {
+    let moto = Moto::start();
+    create_pipelines(&moto, &["demo-github"]);
+    moto.ctl(&["put-parameter", "/herald/config", &demo_config()]);
+    let env = [
+        ("HERALD_CONFIG_PARAMETER", "/herald/config"),
+        ("HERALD_CONFIG_REFRESH_SECONDS", "1"),
+        ("HERALD_WEBHOOK_SECRET", SECRETS),
+    ];
+    let mut lambda = Lambda::start("git-webhook", &moto.endpoint, &env).await;
+    let (_, first) = send(&mut lambda, sample_event("github-push")).await;
+    assert_eq!(first["started"][0]["pipeline"], "demo-github", "{first}");
+
+    moto.ctl(&["put-parameter", "/herald/config", r#"{"triggers": []}"#]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, emptied) = send(&mut lambda, sample_event("github-push")).await;
+    assert_eq!(emptied["started"], json!([]), "the new version took effect: {emptied}");
+
+    moto.ctl(&["put-parameter", "/herald/config", "triggers: [oops"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (status, kept) = send(&mut lambda, sample_event("github-push")).await;
+    assert_eq!((status, kept["started"].clone()), (200, json!([])), "the last valid version serves: {kept}");
+    moto.ctl(&["put-parameter", "/herald/config", &demo_config()]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, back) = send(&mut lambda, sample_event("github-push")).await;
+    assert_eq!(back["started"][0]["pipeline"], "demo-github", "{back}");
+    let logs = lambda.stop().await;
+    assert!(logs.contains("new configuration refused") && logs.contains("must be JSON"), "{logs}");
+    assert!(logs.contains("\"ConfigRejected\":1"), "the metric");
+}

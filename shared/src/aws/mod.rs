@@ -10,8 +10,8 @@ pub mod sns;
 pub mod ssm;
 
 use crate::ports::{
-    AlertPublisher, AwsError, DedupStore, EventPublisher, PipelineDefinitions, PipelineHistory, PipelineStarter,
-    SecretSource,
+    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, PipelineDefinitions, PipelineHistory,
+    PipelineStarter, SecretSource,
 };
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -104,6 +104,11 @@ pub fn secret_source(sdk: &SdkConfig, arn: &str) -> Arc<dyn SecretSource> {
 /// `sns:Publish`.
 pub fn alert_publisher(sdk: &SdkConfig) -> Arc<dyn AlertPublisher> {
     Arc::new(sns::SnsPublisher::new(aws_sdk_sns::Client::new(sdk)))
+}
+
+/// The SSM parameter `name`, as the configuration's source for refreshes.
+pub fn config_document(sdk: &SdkConfig, name: &str) -> Arc<dyn DocumentSource> {
+    Arc::new(ssm::SsmDocument { client: aws_sdk_ssm::Client::new(sdk), name: name.to_owned() })
 }
 
 /// The SSM parameter `name`'s value.

@@ -1,8 +1,20 @@
 //! SSM Parameter Store adapter: the configuration document named by `HERALD_CONFIG_PARAMETER`.
 
 use super::classify;
-use crate::ports::AwsError;
+use crate::ports::{AwsError, BoxFuture, DocumentSource};
 use aws_sdk_ssm::Client;
+
+/// The parameter holding the configuration, read again on refresh.
+pub struct SsmDocument {
+    pub client: Client,
+    pub name: String,
+}
+
+impl DocumentSource for SsmDocument {
+    fn read(&self) -> BoxFuture<'_, Result<String, AwsError>> {
+        Box::pin(read_parameter(&self.client, &self.name))
+    }
+}
 
 /// Reads a (possibly SecureString) parameter's value.
 pub async fn read_parameter(client: &Client, name: &str) -> Result<String, AwsError> {

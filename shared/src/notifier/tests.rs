@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::Config;
 use crate::ports::fakes::{FakeDedup, FakeHistory, FakePublisher};
 use crate::ports::{ActionRun, ExecutionSummary, SnsMessage};
 use std::sync::atomic::Ordering;

@@ -195,3 +195,23 @@ impl PipelineDefinitions for FakeDefinitions {
         })
     }
 }
+
+/// A configuration document in memory, changed with `set`.
+pub struct FakeDocument(Mutex<String>);
+
+impl FakeDocument {
+    pub fn new(text: &str) -> Self {
+        Self(Mutex::new(text.to_owned()))
+    }
+
+    pub fn set(&self, text: &str) {
+        *self.0.lock().unwrap() = text.to_owned();
+    }
+}
+
+impl DocumentSource for FakeDocument {
+    fn read(&self) -> BoxFuture<'_, Result<String, AwsError>> {
+        let text = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(text) })
+    }
+}

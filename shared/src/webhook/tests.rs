@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::auth::{sign_hex, sign_standard_webhook, Secret};
+use crate::config::Config;
 use crate::ports::fakes::{FakeBus, FakeDedup, FakeSecretSource, FakeStarter};
 use crate::ports::AwsError;
 use crate::secrets::{SecretCache, WebhookSecrets};
