@@ -261,7 +261,23 @@ fn webhook(
                         let _ = writeln!(out, "    ({files})");
                     }
                     let decided = decide_git(config, &scope, change, multi_ref);
-                    let list = decisions(&mut out, &decided, "no trigger names this repository");
+                    let left_out = herald::trigger::left_out(config, &scope, change);
+                    let none = if left_out.is_empty() { "no Git trigger in the configuration" } else { "" };
+                    let mut list = if decided.is_empty() && !left_out.is_empty() {
+                        Vec::new()
+                    } else {
+                        decisions(&mut out, &decided, none)
+                    };
+                    let width = left_out.iter().map(|(t, _, _)| t.len()).max().unwrap_or(0);
+                    for (trigger, pipeline, reason) in &left_out {
+                        let _ = writeln!(
+                            out,
+                            "    {} {trigger:width$} ({}): {reason}",
+                            mark(false, "skip "),
+                            pipeline.as_str()
+                        );
+                        list.push(json!({ "trigger": trigger, "pipeline": pipeline.as_str(), "outcome": "skip", "reason": reason }));
+                    }
                     changes_json.push(json!({
                         "event": change.event.as_str(), "repository": change.repository, "ref": change.git_ref,
                         "commit": change.commit, "files_complete": change.files.complete, "decisions": list

@@ -215,3 +215,26 @@ fn errors_speak_the_user_s_terms() {
         assert!(!e.contains("RawConfig") && !e.contains("Raw"), "internal names: {e}");
     }
 }
+
+/// Every trigger gets a reason, even those the repository or the secret scope leaves out.
+#[test]
+fn explain_gives_every_trigger_a_reason() {
+    let out = explain::run(&explain_args("events/herald-config.json", "events/git-webhook/github-push.json"));
+    assert!(
+        out.text.contains("gitlab")
+            && out.text.contains("repository binkkatal/sample_app does not match repository (mike/diaspora)"),
+        "{}",
+        out.text
+    );
+    let mut args = explain_args("events/herald-config.json", "events/git-webhook/github-push.json");
+    args.scope = Some("team-typo".into());
+    let out = explain::run(&args);
+    assert!(
+        out.text.contains("verified by named secret team-typo, which starts only the triggers naming it"),
+        "{}",
+        out.text
+    );
+    assert!(!out.text.contains("no trigger names this repository"), "{}", out.text);
+    let decisions = out.json["changes"][0]["decisions"].as_array().unwrap();
+    assert!(decisions.len() > 10 && decisions.iter().all(|d| d["reason"].is_string()), "{decisions:?}");
+}

@@ -35,6 +35,8 @@ pub struct GlobList {
     has_includes: bool,
     /// The list is one pattern without any glob character: this exact value.
     literal: Option<String>,
+    /// The patterns as written, for reasons a person reads.
+    written: String,
 }
 
 impl GlobList {
@@ -83,7 +85,13 @@ impl GlobList {
             }
             _ => None,
         };
-        Ok(Self { includes: build(includes)?, excludes: build(excludes)?, has_includes, literal })
+        let written = patterns.iter().map(|p| p.as_ref()).collect::<Vec<_>>().join(", ");
+        Ok(Self { includes: build(includes)?, excludes: build(excludes)?, has_includes, literal, written })
+    }
+
+    /// The patterns as written (`main, release/**, !release/legacy`).
+    pub fn written(&self) -> &str {
+        &self.written
     }
 
     /// The one value the list matches, when it is a single pattern with no glob character.

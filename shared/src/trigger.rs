@@ -38,6 +38,44 @@ impl Decision {
     }
 }
 
+/// The first few changed files, for a reason a person reads.
+fn first_files(paths: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = paths.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if paths.len() > SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    if text.is_empty() {
+        text.push_str("none");
+    }
+    text
+}
+
+/// Why each Git trigger `decide_git` leaves out was left out: its repository does not match, or
+/// the delivery's secret scope does not admit it. With `decide_git`'s decisions, every Git
+/// trigger has a reason (`herald explain` shows both).
+pub fn left_out(config: &Config, scope: &SecretScope, change: &Change) -> Vec<(String, PipelineName, String)> {
+    config
+        .git_triggers()
+        .filter_map(|(trigger, rule)| {
+            let reason = if !scope.admits(trigger.secret.as_deref()) {
+                match (&trigger.secret, scope) {
+                    (Some(name), _) => format!("only a delivery verified by named secret {name} may start it"),
+                    (None, SecretScope::Named(name)) => {
+                        format!("the delivery was verified by named secret {name}, which starts only the triggers naming it")
+                    }
+                    (None, SecretScope::Default) => return None,
+                }
+            } else if !rule.repository.is_match(&change.repository) {
+                format!("repository {} does not match repository ({})", change.repository, rule.repository.written())
+            } else {
+                return None;
+            };
+            Some((trigger.name.clone(), trigger.pipeline.clone(), reason))
+        })
+        .collect()
+}
+
 /// A full commit id: 40 (SHA-1) or 64 (SHA-256) hex characters.
 pub fn is_full_commit_id(commit: &str) -> bool {
     (commit.len() == 40 || commit.len() == 64) && commit.bytes().all(|b| b.is_ascii_hexdigit())
@@ -90,12 +128,20 @@ fn skip_reason<'c>(
             }
             if let Some(branches) = &rule.branches {
                 if !branches.is_match(&pr.target_branch) {
-                    return Err(format!("target branch {} does not match branches", pr.target_branch));
+                    return Err(format!(
+                        "target branch {} does not match branches ({})",
+                        pr.target_branch,
+                        branches.written()
+                    ));
                 }
             }
             if let Some(sources) = &rule.source_branches {
                 if !sources.is_match(&pr.source_branch) {
-                    return Err(format!("source branch {} does not match source_branches", pr.source_branch));
+                    return Err(format!(
+                        "source branch {} does not match source_branches ({})",
+                        pr.source_branch,
+                        sources.written()
+                    ));
                 }
             }
             if pr.from_fork && !rule.allow_forks {
@@ -104,14 +150,14 @@ fn skip_reason<'c>(
         }
         (None, EventKind::Tag) => {
             let tag = change.tag.as_deref().unwrap_or_default();
-            if rule.tags.as_ref().is_some_and(|tags| !tags.is_match(tag)) {
-                return Err(format!("tag {tag} does not match tags"));
+            if let Some(tags) = rule.tags.as_ref().filter(|tags| !tags.is_match(tag)) {
+                return Err(format!("tag {tag} does not match tags ({})", tags.written()));
             }
         }
         (None, _) => {
             let branch = change.branch.as_deref().unwrap_or_default();
-            if rule.branches.as_ref().is_some_and(|b| !b.is_match(branch)) {
-                return Err(format!("branch {branch} does not match branches"));
+            if let Some(branches) = rule.branches.as_ref().filter(|b| !b.is_match(branch)) {
+                return Err(format!("branch {branch} does not match branches ({})", branches.written()));
             }
         }
     }
@@ -140,7 +186,11 @@ fn skip_reason<'c>(
             let files =
                 candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
             if !files.iter().any(|f| paths.is_match_candidate(f)) {
-                return Err("no changed file matches paths".into());
+                return Err(format!(
+                    "no changed file matches paths ({}); changed: {}",
+                    paths.written(),
+                    first_files(&change.files.paths)
+                ));
             }
         } else {
             notes.push("file list incomplete: paths filter not applied".into());
@@ -228,7 +278,9 @@ pub fn s3_sources_needed<'c>(config: &'c Config, object: &S3Object) -> Vec<(&'c 
 
 fn s3_skip_reason(rule: &S3Rule, object: &S3Object) -> Option<String> {
     match &rule.keys {
-        Some(keys) if !keys.is_match(&object.key) => Some(format!("key {} does not match keys", object.key)),
+        Some(keys) if !keys.is_match(&object.key) => {
+            Some(format!("key {} does not match keys ({})", object.key, keys.written()))
+        }
         _ => None,
     }
 }
@@ -453,14 +505,17 @@ mod tests {
     fn skip_reasons() {
         let c = config(spec_trigger());
         let cases: Vec<(Change, &str)> = vec![
-            (push("refs/heads/develop", Some(&["services/app/a"]), "x"), "branch develop does not match branches"),
+            (
+                push("refs/heads/develop", Some(&["services/app/a"]), "x"),
+                "branch develop does not match branches (main, release/**, !release/legacy)",
+            ),
             (
                 push("refs/heads/release/legacy", Some(&["services/app/a"]), "x"),
-                "branch release/legacy does not match branches",
+                "branch release/legacy does not match branches (main, release/**, !release/legacy)",
             ),
             (
                 push("refs/heads/main", Some(&["services/app/README.md", "docs/x"]), "x"),
-                "no changed file matches paths",
+                "no changed file matches paths (services/app/**, !**/*.md); changed: services/app/README.md, docs/x",
             ),
             (
                 push("refs/heads/main", Some(&["services/app/a"]), "wip [Skip CI] please"),
@@ -471,7 +526,7 @@ mod tests {
                 push("refs/heads/main", Some(&["services/app/a"]), "[skip herald]"),
                 "[skip herald] in the head commit message",
             ),
-            (push("refs/tags/release-1", Some(&["services/app/a"]), "x"), "tag release-1 does not match tags"),
+            (push("refs/tags/release-1", Some(&["services/app/a"]), "x"), "tag release-1 does not match tags (v*)"),
             (pr(PrAction::Merged, false), "pull request action merged not enabled"),
             (pr(PrAction::Opened, true), "pull request from a fork (set allow_forks to build forks)"),
         ];
@@ -508,7 +563,7 @@ mod tests {
         other.pull_request.as_mut().unwrap().source_branch = "hotfix".into();
         assert_eq!(
             outcomes(&c, &other)[0].1.as_ref().unwrap_err(),
-            "source branch hotfix does not match source_branches"
+            "source branch hotfix does not match source_branches (feature/**)"
         );
     }
 
@@ -608,7 +663,7 @@ mod tests {
             assert!(plan.variables.contains(&("ARTIFACT_KEY".into(), "releases/app/app-1.4.2.zip".into())));
             assert_eq!(
                 decisions[1].outcome,
-                Outcome::Skip("key releases/app/app-1.4.2.zip does not match keys".into())
+                Outcome::Skip("key releases/app/app-1.4.2.zip does not match keys (releases/big/**)".into())
             );
             let mut other_bucket = put.clone();
             other_bucket.bucket = "elsewhere".into();

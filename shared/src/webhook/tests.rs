@@ -69,7 +69,9 @@ async fn a_signed_push_starts_the_matching_pipeline() {
     assert_eq!(r.body["event"], "push");
     assert_eq!(r.body["delivery"], "d-1");
     assert_eq!(r.body["started"], json!([{ "trigger": "main", "pipeline": "app", "execution_id": "exec-1" }]));
-    assert_eq!(r.body["skipped"], json!([{ "trigger": "docs", "reason": "no changed file matches paths" }]));
+    let reason =
+        "no changed file matches paths (docs/**); changed: .razorops.yaml, app/controllers/application_controller.rb";
+    assert_eq!(r.body["skipped"], json!([{ "trigger": "docs", "reason": reason }]));
     assert_eq!(r.body["failed"], json!([]));
     let started = h.starter.started.lock().unwrap();
     assert_eq!(started[0].variables, [("COMMIT".to_string(), "fd489864e7642b48eaad6e3f155c10e46810ec72".to_string())]);
@@ -78,7 +80,7 @@ async fn a_signed_push_starts_the_matching_pipeline() {
     assert_eq!(types, ["Pipeline Triggered", "Trigger Skipped"]);
     assert_eq!(events[0].detail["execution_id"], "exec-1");
     assert_eq!(events[0].detail["change"]["repository"], "binkkatal/sample_app");
-    assert_eq!(events[1].detail["reason"], "no changed file matches paths");
+    assert_eq!(events[1].detail["reason"], reason);
 }
 
 #[tokio::test]
