@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # cargo-lambda, zig, sam and cfn-lint come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy venv fmt lint deps template unit properties integration fuzz bench clean
+.PHONY: test demo build deploy package venv fmt lint deps template unit properties integration fuzz bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -76,9 +76,27 @@ build: venv
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
 	ls -l .aws-sam/build/*/bootstrap
 
+# Deploy. `make deploy CONFIG=herald-config.json` validates that document first (an invalid one
+# never reaches a cold start) and passes it as HeraldConfig; without CONFIG the template's default
+# (or samconfig.toml's parameter_overrides) is validated and used.
+CONFIG ?=
 deploy: venv
+	cargo run -q -p herald-cli -- validate --template template.yaml
+	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate "$(CONFIG)"; fi
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
-	$(VENV)/bin/sam deploy --guided
+	$(VENV)/bin/sam deploy --guided $(if $(CONFIG),--parameter-overrides "HeraldConfig=$$($(PYTHON) -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' "$(CONFIG)")")
+
+# Artifacts a user can deploy without a Rust toolchain: the three arm64 zips and a template whose
+# functions point at them (`sam deploy --template-file dist/template.yaml --resolve-s3 --guided`).
+package: build
+	rm -rf dist && mkdir -p dist
+	for f in GitWebhookFunction S3TriggerFunction PipelineNotifierFunction; do \
+	  $(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=9); i = zipfile.ZipInfo("bootstrap", (1980, 1, 1, 0, 0, 0)); i.external_attr = 0o755 << 16; i.compress_type = zipfile.ZIP_DEFLATED; z.writestr(i, open(sys.argv[2], "rb").read()); z.close()' \
+	    dist/$$f.zip .aws-sam/build/$$f/bootstrap; \
+	done
+	sed -E 's#^( +CodeUri: )(GitWebhookFunction|S3TriggerFunction|PipelineNotifierFunction)$$#\1\2.zip#' \
+	  .aws-sam/build/template.yaml > dist/template.yaml
+	ls -l dist
 
 clean:
 	cargo clean
