@@ -61,7 +61,14 @@ pub async fn sdk_config(budget: CallBudget) -> SdkConfig {
         .operation_attempt_timeout(budget.attempt)
         .operation_timeout(budget.operation)
         .build();
+    // rustls on ring: one TLS stack and one crypto provider, a smaller binary than aws-lc's.
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
         .timeout_config(timeouts)
         // Herald's calls are small request/response pairs, bounded by the timeouts above: the
         // stalled-stream monitor (for long bodies) is per-call work that buys nothing here.
