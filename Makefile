@@ -66,8 +66,12 @@ test: venv fmt lint deps template unit properties integration
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
 
-bench:
+# The criterion benchmarks, then the whole functions (release builds, beside the floor, and 20
+# real starts against moto): `target/release/lambda_bench [EVENTS]`.
+bench: venv
 	cargo bench -p herald --bench webhook_hot_path --bench alert_path
+	cargo build --release -p git-webhook -p herald-tests --bins
+	./target/release/lambda_bench 2000
 
 # Release builds for Lambda (arm64, zig as the cross linker), then `sam build` from them, offline.
 build: venv
