@@ -49,6 +49,8 @@ unit:
 # sample read through the typed Lambda events.
 properties:
 	cargo test -p herald --test properties --test fuzz --test lambda_events
+	# Each benchmark once, as a test: a bench that no longer runs fails here, not in `make bench`.
+	cargo test -p herald --bench webhook_hot_path --bench alert_path
 
 # The longer fuzz run: FUZZ_CASES cases per harness (properties: a tenth of them).
 FUZZ_CASES ?= 20000

@@ -12,7 +12,7 @@ use herald::trigger::decide_git;
 use serde::Deserialize;
 use serde_json::json;
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-secret-0123456789";
 
 fn payload() -> Vec<u8> {
     let commits: Vec<_> = (0..20)
