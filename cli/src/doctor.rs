@@ -41,6 +41,7 @@ pub fn run(args: &Args) -> Outcome {
         let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
         let mut account = Account::default();
         let names = herald::aws::inspect::pipeline_names(&sdk).await;
+        account.pipeline_names = names.as_ref().ok().cloned();
         for trigger in &config.triggers {
             let name = trigger.pipeline.as_str().to_owned();
             if account.pipelines.contains_key(&name) {

@@ -29,6 +29,8 @@ pub struct Account {
     pub pipelines: BTreeMap<String, Result<PipelineDefinition, String>>,
     /// Each alert topic: `Err` when it could not be read.
     pub topics: BTreeMap<String, Result<(), String>>,
+    /// Every pipeline of the account and region (`ListPipelines`), when it could be read.
+    pub pipeline_names: Option<Vec<String>>,
     /// The dedup table: (its name, its partition key and TTL attribute, or the error).
     pub table: Option<(String, Result<TableKeys, String>)>,
 }
@@ -50,6 +52,19 @@ pub fn check(config: &Config, account: &Account) -> Vec<Finding> {
                 "create it, or correct the trigger's pipeline name (and the region)",
             )),
             Some(Ok(pipeline)) => check_trigger(trigger, pipeline, &subject, &mut out),
+        }
+    }
+    if let Some(names) = &account.pipeline_names {
+        for rule in &config.alerts {
+            if let Some(literal) = rule.pipelines.literal() {
+                if !names.iter().any(|n| n == literal) {
+                    out.push(finding(
+                        format!("alert rule {}", rule.name),
+                        format!("pipelines names {literal:?}, which is no pipeline of the account and has no glob: the rule never fires"),
+                        format!("correct the name, or write \"{literal}*\" for every pipeline it starts"),
+                    ));
+                }
+            }
         }
     }
     for (topic, result) in &account.topics {

@@ -157,7 +157,11 @@ fn doctor_finds_misconfigured_pipelines_on_the_account() {
             { "name": "missing", "pipeline": "no-such-pipeline", "git": { "repository": "acme/app" } },
             { "name": "git-on-s3", "pipeline": "good-deploy", "git": { "repository": "acme/app" }, "source_action": "Source" }
         ],
-        "alerts": [{ "name": "a", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": "arn:aws:sns:us-east-1:123456789012:no-such-topic" }]
+        "alerts": [
+            { "name": "a", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": "arn:aws:sns:us-east-1:123456789012:no-such-topic" },
+            { "name": "shop", "pipelines": ["shop-api"], "on": ["FAILED"] },
+            { "name": "deploys", "pipelines": ["good-deploy"], "on": ["FAILED"] }
+        ]
     });
     let file = std::env::temp_dir().join(format!("herald-doctor-{}.json", std::process::id()));
     std::fs::write(&file, config.to_string()).unwrap();
@@ -184,6 +188,8 @@ fn doctor_finds_misconfigured_pipelines_on_the_account() {
     assert!(has("trigger missing", "cannot be read"), "{findings:#?}");
     assert!(has("trigger git-on-s3", "cannot take a COMMIT_ID"), "{findings:#?}");
     assert!(has("alert rule a", "no-such-topic"), "{findings:#?}");
+    assert!(has("alert rule shop", "no pipeline of the account"), "{findings:#?}");
+    assert!(!findings.iter().any(|f| f.contains("alert rule deploys")), "{findings:#?}");
     assert!(!findings.iter().any(|f| f.contains("trigger good ")), "the right pipeline has no finding: {findings:#?}");
     assert!(!findings.iter().any(|f| f.contains("dedup table")), "moto's table has pk; {findings:#?}");
 }
