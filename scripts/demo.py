@@ -164,14 +164,17 @@ def main():
         ctl(endpoint, "subscribe-http", topic["topic_arn"], f"http://127.0.0.1:{inbox.server_address[1]}/")
         print(f"created pipeline prod-api and topic herald-alerts (subscribers: an SQS queue, an HTTP inbox)")
 
-        env_vars = ",".join([
+        # An env file, not --env-vars: that flag splits on commas, and the secret document has some.
+        env_file = ROOT / "target" / "demo.env"
+        env_file.parent.mkdir(exist_ok=True)
+        env_file.write_text("\n".join([
             f"AWS_ENDPOINT_URL={endpoint}", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing", "HERALD_CONFIG_PARAMETER=/herald/demo/config",
-            f"HERALD_WEBHOOK_SECRET={SECRETS}", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
-        ])
+            f"HERALD_WEBHOOK_SECRET='{SECRETS}'", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
+        ]) + "\n")
         watch = subprocess.Popen(
             [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--quiet", "--ignore-changes",
-             "-A", "127.0.0.1", "-P", str(lambda_port), "--env-vars", env_vars],
+             "-A", "127.0.0.1", "-P", str(lambda_port), "--env-file", str(env_file)],
             cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True,
         )
         procs.append(watch)

@@ -93,7 +93,16 @@ pub async fn before_deadline<T, E: Into<Diagnostic>>(
 ) -> Result<T, Diagnostic> {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let left = Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0));
-    match tokio::time::timeout(left.saturating_sub(DEADLINE_MARGIN), work).await {
+    if left <= DEADLINE_MARGIN {
+        // A deadline already (nearly) past at the start is the runtime's emulator or clock, not a
+        // budget to enforce: run, and let the platform cut the invocation if it must.
+        tracing::warn!(
+            left_ms = left.as_millis() as u64,
+            "the Lambda deadline is already past at the start; running without Herald's own bound"
+        );
+        return work.await.map_err(Into::into);
+    }
+    match tokio::time::timeout(left - DEADLINE_MARGIN, work).await {
         Ok(outcome) => outcome.map_err(Into::into),
         Err(_) => {
             tracing::error!("invocation ran out of time before its Lambda deadline; failing it so it is retried");
@@ -161,4 +170,29 @@ pub fn notifier_service(
         dedup: dedup_store(settings, sdk),
     };
     Ok(NotifierService::new(live_config(settings, sdk, config), settings.topic_arn.clone(), ports, settings.dry_run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_ms(ms: i64) -> u64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        (now + ms).max(0) as u64
+    }
+
+    #[tokio::test]
+    async fn the_lambda_deadline_bounds_the_work_and_a_past_one_is_not_enforced() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<_, Diagnostic>(())
+        };
+        let began = std::time::Instant::now();
+        let out = before_deadline(in_ms(2000), slow).await;
+        assert_eq!(out.unwrap_err().error_type, "Herald.DeadlineExceeded");
+        assert!(began.elapsed() < Duration::from_secs(2), "stopped at the deadline minus the margin");
+        // An emulator (cargo lambda watch's first, compiling call) may hand a deadline already past.
+        let quick = async { Ok::<_, Diagnostic>(7) };
+        assert_eq!(before_deadline(in_ms(-5000), quick).await.unwrap(), 7);
+    }
 }
