@@ -328,7 +328,22 @@ fn s3(config: &Config, event: &Value, pipelines: &[(String, Value)]) -> Outcome 
         let version = object.version_id.as_deref().unwrap_or("no version id");
         let _ = writeln!(out, "s3://{}/{} ({version}, via {})", object.bucket, object.key, object.source.as_str());
         let decided = herald::trigger::decide_s3(config, object, source_of);
-        let list = decisions(&mut out, &decided, "no trigger names this bucket");
+        // The triggers whose bucket does not match get their reason too.
+        let others: Vec<_> = config.s3_triggers().filter(|(_, rule)| !rule.bucket.is_match(&object.bucket)).collect();
+        let none = if others.is_empty() { "no S3 trigger in the configuration" } else { "" };
+        let mut list =
+            if decided.is_empty() && !others.is_empty() { Vec::new() } else { decisions(&mut out, &decided, none) };
+        for (trigger, rule) in others {
+            let reason = format!("bucket {} does not match bucket ({})", object.bucket, rule.bucket.written());
+            let _ = writeln!(
+                out,
+                "    {} {} ({}): {reason}",
+                mark(false, "skip "),
+                trigger.name,
+                trigger.pipeline.as_str()
+            );
+            list.push(json!({ "trigger": trigger.name, "pipeline": trigger.pipeline.as_str(), "outcome": "skip", "reason": reason }));
+        }
         writes.push(
             json!({ "bucket": object.bucket, "key": object.key, "version_id": object.version_id, "decisions": list }),
         );

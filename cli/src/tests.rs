@@ -238,3 +238,21 @@ fn explain_gives_every_trigger_a_reason() {
     let decisions = out.json["changes"][0]["decisions"].as_array().unwrap();
     assert!(decisions.len() > 10 && decisions.iter().all(|d| d["reason"].is_string()), "{decisions:?}");
 }
+
+#[test]
+fn explain_gives_every_s3_trigger_a_reason() {
+    let config = std::env::temp_dir().join(format!("herald-cli-s3-{}.json", std::process::id()));
+    std::fs::write(&config, r#"{"triggers": [{"name": "other", "pipeline": "p", "s3": {"bucket": "other-*"}}]}"#)
+        .unwrap();
+    let args = explain::Args {
+        config: config.to_str().unwrap().to_owned(),
+        ..explain_args("", "events/s3-trigger/eventbridge-object-created.json")
+    };
+    let out = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        out.text.contains("skip  other (p): bucket acme-artifacts does not match bucket (other-*)"),
+        "{}",
+        out.text
+    );
+}
