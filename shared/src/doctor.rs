@@ -3,7 +3,7 @@
 //! with how to fix it. Pure: the CLI reads the account (`aws::inspect`) and hands it here.
 
 use crate::config::{Config, Trigger, TriggerRule};
-use crate::ports::{ActionDefinition, PipelineDefinition};
+use crate::ports::{ActionDefinition, PipelineDefinition, SourceAction};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -195,7 +195,8 @@ fn check_s3_source(rule: &crate::config::S3Rule, action: &ActionDefinition, subj
         ));
         return;
     }
-    let bucket = action.configuration.get("S3Bucket").cloned().unwrap_or_default();
+    let source = SourceAction::from_action(action);
+    let bucket = source.bucket.unwrap_or_default();
     if !rule.bucket.is_match(&bucket) {
         out.push(finding(
             subject,
@@ -205,11 +206,9 @@ fn check_s3_source(rule: &crate::config::S3Rule, action: &ActionDefinition, subj
             format!("watch bucket {bucket}, or use a pipeline whose source reads the watched bucket"),
         ));
     }
-    let key = action.configuration.get("S3ObjectKey").cloned().unwrap_or_default();
-    let override_allowed =
-        action.configuration.get("AllowOverrideForS3ObjectKey").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let key = source.key.unwrap_or_default();
     let only_its_key = rule.keys.as_ref().and_then(|keys| keys.literal()) == Some(key.as_str());
-    if !override_allowed && !only_its_key {
+    if !source.allow_key_override && !only_its_key {
         out.push(finding(
             subject,
             format!("the trigger's keys match other keys than the action's {key}, and the action does not allow key overrides: those writes are skipped"),

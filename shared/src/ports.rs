@@ -88,6 +88,17 @@ pub struct SourceAction {
 }
 
 impl SourceAction {
+    /// What pinning needs of an action: the one place its S3 settings are read.
+    pub fn from_action(action: &ActionDefinition) -> Self {
+        let setting = |name: &str| action.configuration.get(name).cloned();
+        Self {
+            provider: action.provider.clone(),
+            bucket: setting("S3Bucket"),
+            key: setting("S3ObjectKey"),
+            allow_key_override: setting("AllowOverrideForS3ObjectKey").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+
     /// The action `action` of a pipeline definition as `aws codepipeline get-pipeline` prints it
     /// (`{"pipeline": {"stages": [{"actions": [...]}]}}`, or the bare `pipeline` object).
     pub fn from_definition(doc: &serde_json::Value, action: &str) -> Option<Self> {
@@ -98,13 +109,16 @@ impl SourceAction {
             .filter_map(|stage| stage["actions"].as_array())
             .flatten()
             .find(|a| a["name"] == action)?;
-        let setting = |name: &str| found["configuration"][name].as_str().map(str::to_owned);
-        Some(Self {
+        let configuration = found["configuration"]
+            .as_object()
+            .map(|c| c.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default();
+        Some(Self::from_action(&ActionDefinition {
+            name: action.to_owned(),
             provider: found["actionTypeId"]["provider"].as_str().unwrap_or_default().to_owned(),
-            bucket: setting("S3Bucket"),
-            key: setting("S3ObjectKey"),
-            allow_key_override: setting("AllowOverrideForS3ObjectKey").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        })
+            configuration,
+            ..ActionDefinition::default()
+        }))
     }
 }
 

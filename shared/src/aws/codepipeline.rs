@@ -3,11 +3,12 @@
 
 use super::classify;
 use crate::ports::{
-    ActionRun, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails, ExecutionSummary, ExecutionTrigger,
-    PipelineDefinitions, PipelineHistory, PipelineStarter, SourceAction, StartPlan,
+    ActionDefinition, ActionRun, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails, ExecutionSummary,
+    ExecutionTrigger, PipelineDefinition, PipelineDefinitions, PipelineHistory, PipelineStarter, SourceAction,
+    StartPlan,
 };
 use aws_sdk_codepipeline::types::{
-    ActionExecutionFilter, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
+    ActionExecutionFilter, PipelineDeclaration, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
 };
 use aws_sdk_codepipeline::Client;
 
@@ -77,18 +78,33 @@ impl PipelineDefinitions for CodePipelineDefinitions {
         Box::pin(async move {
             let out = self.client.get_pipeline().name(pipeline).send().await.map_err(|e| classify("GetPipeline", e))?;
             let found =
-                out.pipeline.iter().flat_map(|p| p.stages()).flat_map(|s| s.actions()).find(|a| a.name() == action);
-            Ok(found.map(|a| {
-                let setting = |name: &str| a.configuration().and_then(|c| c.get(name)).cloned();
-                SourceAction {
-                    provider: a.action_type_id().map(|t| t.provider().to_owned()).unwrap_or_default(),
-                    bucket: setting("S3Bucket"),
-                    key: setting("S3ObjectKey"),
-                    allow_key_override: setting("AllowOverrideForS3ObjectKey")
-                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-                }
-            }))
+                out.pipeline.as_ref().map(definition).and_then(|d| d.actions.into_iter().find(|a| a.name == action));
+            Ok(found.as_ref().map(SourceAction::from_action))
         })
+    }
+}
+
+/// A `GetPipeline` declaration in Herald's terms (also `herald doctor`'s, `aws::inspect`).
+pub(crate) fn definition(declaration: &PipelineDeclaration) -> PipelineDefinition {
+    let actions = declaration
+        .stages()
+        .iter()
+        .flat_map(|stage| {
+            stage.actions().iter().map(|a| ActionDefinition {
+                stage: stage.name().to_owned(),
+                name: a.name().to_owned(),
+                category: a.action_type_id().map(|t| t.category().as_str().to_owned()).unwrap_or_default(),
+                provider: a.action_type_id().map(|t| t.provider().to_owned()).unwrap_or_default(),
+                configuration: a.configuration().cloned().unwrap_or_default().into_iter().collect(),
+            })
+        })
+        .collect();
+    PipelineDefinition {
+        name: declaration.name().to_owned(),
+        pipeline_type: declaration.pipeline_type().map(|t| t.as_str().to_owned()).unwrap_or_else(|| "V1".into()),
+        variables: declaration.variables().iter().map(|v| v.name().to_owned()).collect(),
+        triggers: declaration.triggers().len(),
+        actions,
     }
 }
 

@@ -2,34 +2,14 @@
 //! `GetTopicAttributes`, `DescribeTable` / `DescribeTimeToLive`, `GetParameter`, `DescribeSecret`.
 //! Each answers Herald's own types; a failure is the call's error text.
 
-use crate::ports::{ActionDefinition, PipelineDefinition};
+use crate::ports::PipelineDefinition;
 use aws_config::SdkConfig;
 
 /// The definition of `pipeline`.
 pub async fn pipeline(sdk: &SdkConfig, pipeline: &str) -> Result<PipelineDefinition, String> {
     let client = aws_sdk_codepipeline::Client::new(sdk);
     let out = client.get_pipeline().name(pipeline).send().await.map_err(|e| error_text("GetPipeline", &e))?;
-    let Some(declaration) = out.pipeline else { return Err("GetPipeline answered no pipeline".into()) };
-    let actions = declaration
-        .stages()
-        .iter()
-        .flat_map(|stage| {
-            stage.actions().iter().map(|a| ActionDefinition {
-                stage: stage.name().to_owned(),
-                name: a.name().to_owned(),
-                category: a.action_type_id().map(|t| t.category().as_str().to_owned()).unwrap_or_default(),
-                provider: a.action_type_id().map(|t| t.provider().to_owned()).unwrap_or_default(),
-                configuration: a.configuration().cloned().unwrap_or_default().into_iter().collect(),
-            })
-        })
-        .collect();
-    Ok(PipelineDefinition {
-        name: declaration.name().to_owned(),
-        pipeline_type: declaration.pipeline_type().map(|t| t.as_str().to_owned()).unwrap_or_else(|| "V1".into()),
-        variables: declaration.variables().iter().map(|v| v.name().to_owned()).collect(),
-        triggers: declaration.triggers().len(),
-        actions,
-    })
+    out.pipeline.as_ref().map(super::codepipeline::definition).ok_or_else(|| "GetPipeline answered no pipeline".into())
 }
 
 /// Every pipeline name of the account and region.
