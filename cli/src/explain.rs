@@ -89,29 +89,25 @@ fn pipeline_definition(path: &str) -> Result<(String, Value), String> {
     Ok((name, doc))
 }
 
-/// The headers a server sends that tell its kind and event, for a raw payload.
-pub fn provider_headers(provider: &str, event: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-    Ok(match provider {
-        "github" => pair("X-GitHub-Event", event.unwrap_or("push")),
-        "gitlab" | "gitlab-signing" => pair("X-Gitlab-Event", event.unwrap_or("Push Hook")),
-        "bitbucket" => {
-            let mut h = pair("X-Event-Key", event.unwrap_or("repo:push"));
-            h.extend(pair("X-Request-UUID", "explain"));
-            h
-        }
-        "bitbucket-dc" => {
-            let mut h = pair("X-Event-Key", event.unwrap_or("repo:refs_changed"));
-            h.extend(pair("X-Request-Id", "explain"));
-            h
-        }
-        "gitea" => pair("X-Gitea-Event", event.unwrap_or("push")),
-        "forgejo" => pair("X-Forgejo-Event", event.unwrap_or("push")),
-        "gogs" => pair("X-Gogs-Event", event.unwrap_or("push")),
-        "azure" => pair("Authorization", "Basic ZXhwbGFpbjpleHBsYWlu"),
-        "generic" => pair("webhook-id", "explain"),
+/// The headers a server sends that tell its kind, its event (default: its push) and the
+/// delivery id. Azure DevOps has neither: a placeholder Basic header makes it recognised.
+pub fn provider_headers(provider: &str, event: Option<&str>, delivery: &str) -> Result<Vec<(String, String)>, String> {
+    let (event_header, push, delivery_header) = match provider {
+        "github" => ("X-GitHub-Event", "push", "X-GitHub-Delivery"),
+        "gitlab" | "gitlab-signing" => ("X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-UUID"),
+        "bitbucket" => ("X-Event-Key", "repo:push", "X-Request-UUID"),
+        "bitbucket-dc" => ("X-Event-Key", "repo:refs_changed", "X-Request-Id"),
+        "gitea" => ("X-Gitea-Event", "push", "X-Gitea-Delivery"),
+        "forgejo" => ("X-Forgejo-Event", "push", "X-Forgejo-Delivery"),
+        "gogs" => ("X-Gogs-Event", "push", "X-Gogs-Delivery"),
+        "azure" => return Ok(vec![("Authorization".into(), "Basic ZXhwbGFpbjpleHBsYWlu".into())]),
+        "generic" => return Ok(vec![("webhook-id".into(), delivery.to_owned())]),
         other => return Err(format!("unknown provider {other:?}")),
-    })
+    };
+    Ok(vec![
+        (event_header.to_owned(), event.unwrap_or(push).to_owned()),
+        (delivery_header.to_owned(), delivery.to_owned()),
+    ])
 }
 
 fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
@@ -126,7 +122,7 @@ fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
         headers.insert(k, v);
     }
     if let Some(provider) = &args.provider {
-        for (k, v) in provider_headers(provider, None)? {
+        for (k, v) in provider_headers(provider, None, "explain")? {
             if !headers.contains(&k.to_ascii_lowercase()) {
                 headers.insert(&k, &v);
             }

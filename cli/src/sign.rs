@@ -49,15 +49,21 @@ pub fn headers(
         }
         let id = format!("msg_{}", &herald::token::deterministic(&[&now.to_string(), &body.len().to_string()])[..24]);
         let signature = sign_standard_webhook(&key, &id, now, body);
-        Ok(vec![
-            ("webhook-id".to_owned(), id),
+        let headers = vec![
+            ("webhook-id".to_owned(), id.clone()),
             ("webhook-timestamp".to_owned(), now.to_string()),
             ("webhook-signature".to_owned(), signature),
-        ])
+        ];
+        Ok((id, headers))
     };
     if matches!(provider, "gitlab-signing" | "generic") {
-        let mut out = if provider == "gitlab-signing" { provider_headers(provider, event)? } else { Vec::new() };
-        out.extend(standard()?);
+        let (id, signed) = standard()?;
+        let mut out = match provider {
+            // The signed webhook-id is GitLab's delivery id too.
+            "gitlab-signing" => provider_headers(provider, event, &id)?,
+            _ => Vec::new(),
+        };
+        out.extend(signed);
         out.push(("Content-Type".into(), "application/json".into()));
         return Ok(out);
     }
@@ -71,25 +77,8 @@ pub fn headers(
             "Authorization".to_owned(),
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("herald:{secret}"))),
         )],
-        _ => provider_headers(provider, event)?
-            .into_iter()
-            // A fresh delivery id per signature (provider_headers has placeholders for some).
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("X-Request-UUID") && !k.eq_ignore_ascii_case("X-Request-Id"))
-            .collect(),
+        _ => provider_headers(provider, event, &delivery)?,
     };
-    let (name, value) = match provider {
-        "github" => ("X-GitHub-Delivery", delivery.clone()),
-        "gitlab" => ("X-Gitlab-Event-UUID", delivery.clone()),
-        "bitbucket" => ("X-Request-UUID", delivery.clone()),
-        "bitbucket-dc" => ("X-Request-Id", delivery.clone()),
-        "gitea" => ("X-Gitea-Delivery", delivery.clone()),
-        "forgejo" => ("X-Forgejo-Delivery", delivery.clone()),
-        "gogs" => ("X-Gogs-Delivery", delivery.clone()),
-        _ => ("", String::new()),
-    };
-    if !name.is_empty() {
-        out.push((name.to_owned(), value));
-    }
     match provider {
         "github" => out.push(("X-Hub-Signature-256".into(), format!("sha256={hex}"))),
         "gitlab" => out.push(("X-Gitlab-Token".into(), secret.to_owned())),

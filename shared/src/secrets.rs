@@ -41,13 +41,7 @@ impl Secret {
     /// Reads a configured value: `whsec_<base64>` is a Standard Webhooks key, anything else a
     /// shared secret. Keys under [`MIN_KEY_BYTES`] are refused.
     pub fn parse(value: &str) -> Result<Self, KeyError> {
-        let secret = match value.strip_prefix("whsec_") {
-            Some(b64) => {
-                let key = BASE64.decode(b64).map_err(|_| KeyError::NotBase64)?;
-                Self { scheme: Scheme::StandardWebhooks, key }
-            }
-            None => Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() },
-        };
+        let secret = Self::decode(value)?;
         if secret.key.len() < MIN_KEY_BYTES {
             return Err(KeyError::TooShort);
         }
@@ -55,12 +49,19 @@ impl Secret {
     }
 
     /// A secret for signing test deliveries (tests, the CLI): as [`Secret::parse`], without the
-    /// length check.
+    /// length check (a `whsec_` value that is not base64 is then a shared secret).
     pub fn new(value: &str) -> Self {
-        match value.strip_prefix("whsec_").map(|b64| BASE64.decode(b64)) {
-            Some(Ok(key)) => Self { scheme: Scheme::StandardWebhooks, key },
-            _ => Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() },
-        }
+        Self::decode(value).unwrap_or_else(|_| Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() })
+    }
+
+    /// The scheme and key a value is written for.
+    fn decode(value: &str) -> Result<Self, KeyError> {
+        Ok(match value.strip_prefix("whsec_") {
+            Some(b64) => {
+                Self { scheme: Scheme::StandardWebhooks, key: BASE64.decode(b64).map_err(|_| KeyError::NotBase64)? }
+            }
+            None => Self { scheme: Scheme::Shared, key: value.as_bytes().to_vec() },
+        })
     }
 
     /// A key of `scheme` given as bytes.
