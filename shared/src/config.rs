@@ -380,7 +380,8 @@ fn warnings(raw: &RawConfig) -> Vec<Warning> {
     let mut out = Vec::new();
     let mut warn = |field: String, message: String| out.push(Warning { field, message });
     let pipelines: HashSet<&str> = raw.triggers.iter().map(|t| t.pipeline.as_str()).collect();
-    let mut seen: Vec<(usize, String)> = Vec::new();
+    // Each trigger's shape (everything but its name), and the trigger that had it first.
+    let mut seen: Vec<(String, &str)> = Vec::new();
     for t in &raw.triggers {
         let at = |field: &str| format!("trigger {:?}: {field}", t.name);
         for (name, template) in &t.variables {
@@ -457,12 +458,10 @@ fn warnings(raw: &RawConfig) -> Vec<Warning> {
         });
         shape["s3"] = t.s3.as_ref().map_or(serde_json::Value::Null, |s| serde_json::json!([s.bucket, s.keys]));
         let shape = shape.to_string();
-        if let Some((_, first)) =
-            seen.iter().find(|(_, s)| *s == shape).map(|(i, _)| (i, raw.triggers[*i].name.clone()))
-        {
-            warn(at("name"), format!("identical to trigger {first:?}: each delivery would start the pipeline twice (deduplicated only by their tokens); remove one"));
+        match seen.iter().find(|(s, _)| *s == shape) {
+            Some((_, first)) => warn(at("name"), format!("identical to trigger {first:?}: each delivery would start the pipeline twice (deduplicated only by their tokens); remove one")),
+            None => seen.push((shape, &t.name)),
         }
-        seen.push((seen.len(), shape));
     }
     for a in raw.alerts.iter().flatten() {
         for (i, pattern) in a.pipelines.iter().enumerate() {

@@ -17,7 +17,6 @@ use crate::trigger::{decide_s3, s3_sources_needed, SourceLookup};
 use event::{parse_event, S3Input};
 use serde_json::{json, Value};
 use sources::SourceActions;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A start that failed transiently: the invocation fails so Lambda and EventBridge retry, and
@@ -36,6 +35,9 @@ impl From<RetryableError> for lambda_runtime::Diagnostic {
         lambda_runtime::Diagnostic { error_type: "Herald.RetryableStartFailure".into(), error_message: e.to_string() }
     }
 }
+
+/// A trigger's source action as read for one write: (pipeline, action, the action or why not).
+type SourceRead<'c> = (&'c str, &'c str, Result<Option<SourceAction>, String>);
 
 /// The `s3-trigger` service.
 pub struct S3TriggerService {
@@ -57,12 +59,12 @@ impl S3TriggerService {
 
     /// Reads the source actions the triggers matching `object` pin (a transient failure is the
     /// invocation's: it is retried; a permanent one becomes those triggers' skip reason).
-    async fn source_actions(
+    async fn source_actions<'c>(
         &self,
-        config: &Config,
+        config: &'c Config,
         object: &S3Object,
-    ) -> Result<HashMap<(String, String), Result<Option<SourceAction>, String>>, RetryableError> {
-        let mut found = HashMap::new();
+    ) -> Result<Vec<SourceRead<'c>>, RetryableError> {
+        let mut found = Vec::new();
         for (pipeline, action) in s3_sources_needed(config, object) {
             let read = match self.sources.get(pipeline, action).await {
                 Ok(source) => Ok(source),
@@ -79,7 +81,7 @@ impl S3TriggerService {
                     Err(e.to_string())
                 }
             };
-            found.insert((pipeline.to_owned(), action.to_owned()), read);
+            found.push((pipeline, action, read));
         }
         Ok(found)
     }
@@ -100,7 +102,7 @@ impl S3TriggerService {
         for object in &objects {
             let sources = self.source_actions(&config, object).await?;
             let decisions = decide_s3(&config, object, |pipeline, action| {
-                match sources.get(&(pipeline.to_owned(), action.to_owned())) {
+                match sources.iter().find(|(p, a, _)| *p == pipeline && *a == action).map(|(_, _, read)| read) {
                     Some(Ok(source)) => SourceLookup::Read(source.as_ref()),
                     Some(Err(why)) => SourceLookup::Unreadable(why),
                     None => SourceLookup::Unknown,
