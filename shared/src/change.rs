@@ -166,6 +166,10 @@ pub struct Change {
     pub message: String,
     pub pull_request: Option<PullRequest>,
     pub clone_url: String,
+    /// The Git server's commit-status endpoint for this repository, `{sha}` in place of the
+    /// commit, read from the verified payload (README "Commit statuses"); `None` when the payload
+    /// names none (Gogs, generic senders).
+    pub statuses_url: Option<String>,
 }
 
 /// How the write reached Herald.
@@ -249,6 +253,7 @@ impl From<PushParts> for Change {
             message: p.message,
             pull_request: None,
             clone_url: p.clone_url,
+            statuses_url: None,
         }
     }
 }
@@ -285,6 +290,7 @@ impl From<PullRequestParts> for Change {
             message: p.title,
             pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
             clone_url: p.clone_url,
+            statuses_url: None,
         }
     }
 }
@@ -294,6 +300,12 @@ impl From<PullRequestParts> for Change {
 pub const TAG_OBJECT_NOT_COMMIT: &str = "for a tag the server names the ref's new object, which for an annotated tag is the tag object, not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
 
 impl Change {
+    /// The change with the server's status endpoint (`{sha}` in place of the commit).
+    pub fn with_statuses_url(mut self, url: Option<String>) -> Self {
+        self.statuses_url = url.filter(|u| !u.is_empty());
+        self
+    }
+
     /// For servers whose tag pushes name the tag object: no commit, and why.
     pub fn tag_object_unpinned(mut self) -> Self {
         if self.event == EventKind::Tag && !self.deleted {

@@ -297,5 +297,87 @@ pub trait AlertPublisher: Send + Sync {
     fn publish<'a>(&'a self, message: &'a SnsMessage) -> BoxFuture<'a, Result<String, AwsError>>;
 }
 
+/// A commit status's state, in Herald's words; each server's own words are in
+/// `git_api::statuses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusState {
+    Pending,
+    Success,
+    Failure,
+    /// Stopped, superseded or canceled: it did not fail, it did not finish.
+    Error,
+}
+
+impl StatusState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One commit status, before a server's API words it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitStatus {
+    pub context: String,
+    pub state: StatusState,
+    pub description: String,
+    /// The execution's console page.
+    pub target_url: String,
+}
+
+/// Where the statuses of an execution Herald started go: written by `git-webhook` after the
+/// start, read by `pipeline-notifier` (README "Commit statuses").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ExecutionRecord {
+    pub execution_id: String,
+    pub pipeline: String,
+    pub trigger: String,
+    /// The Git server's provider name (`github`, `gitlab`, ...).
+    pub provider: String,
+    /// The status endpoint for the commit, from the verified payload.
+    pub statuses_url: String,
+    pub commit: String,
+    pub context: String,
+    /// One more status per stage (`<context>/<stage>`).
+    pub stages: bool,
+}
+
+/// The execution records (`HERALD_DEDUP_TABLE`, 30 days).
+pub trait ExecutionRecords: Send + Sync {
+    fn put<'a>(&'a self, record: &'a ExecutionRecord, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// The record of `execution_id`; `None` for an execution Herald did not start with a status.
+    fn get<'a>(&'a self, execution_id: &'a str, now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>>;
+}
+
+/// An HTTPS request to a Git server's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub method: &'static str,
+    pub url: String,
+    /// Includes the credential's header: never log these.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A Git server's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the server sent one.
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+/// Sends HTTPS requests to Git servers (`git_api::https` on hyper and the SDK's rustls).
+pub trait HttpClient: Send + Sync {
+    /// The answer, whatever its status; `Err` only when no answer came (network, timeout).
+    fn send<'a>(&'a self, request: &'a OutboundRequest) -> BoxFuture<'a, Result<OutboundResponse, String>>;
+}
+
 #[cfg(test)]
 pub(crate) mod fakes;

@@ -215,3 +215,68 @@ impl DocumentSource for FakeDocument {
         Box::pin(async move { Ok(text) })
     }
 }
+
+/// Execution records in memory; `fail_put` makes every write fail.
+#[derive(Default)]
+pub struct FakeRecords {
+    pub records: Mutex<HashMap<String, ExecutionRecord>>,
+    pub fail_put: Option<AwsError>,
+}
+
+impl ExecutionRecords for FakeRecords {
+    fn put<'a>(&'a self, record: &'a ExecutionRecord, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            if let Some(e) = &self.fail_put {
+                return Err(e.clone());
+            }
+            self.records.lock().unwrap().insert(record.execution_id.clone(), record.clone());
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, execution_id: &'a str, _now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>> {
+        Box::pin(async move { Ok(self.records.lock().unwrap().get(execution_id).cloned()) })
+    }
+}
+
+/// A Git server in memory: records every request and answers from `answers` in order (then 201).
+#[derive(Default)]
+pub struct FakeHttp {
+    pub requests: Mutex<Vec<OutboundRequest>>,
+    /// Status codes to answer, first first; `0` means no answer (a network failure).
+    pub answers: Mutex<Vec<u16>>,
+    /// Bodies by URL suffix (GitHub App token answers).
+    pub bodies: HashMap<String, String>,
+}
+
+impl FakeHttp {
+    pub fn answering(codes: &[u16]) -> Self {
+        Self { answers: Mutex::new(codes.to_vec()), ..Self::default() }
+    }
+}
+
+impl HttpClient for FakeHttp {
+    fn send<'a>(&'a self, request: &'a OutboundRequest) -> BoxFuture<'a, Result<OutboundResponse, String>> {
+        Box::pin(async move {
+            self.requests.lock().unwrap().push(request.clone());
+            let code = {
+                let mut answers = self.answers.lock().unwrap();
+                if answers.is_empty() {
+                    201
+                } else {
+                    answers.remove(0)
+                }
+            };
+            if code == 0 {
+                return Err("connection reset".into());
+            }
+            let body = self
+                .bodies
+                .iter()
+                .find(|(suffix, _)| request.url.ends_with(suffix.as_str()))
+                .map(|(_, b)| b.clone().into_bytes())
+                .unwrap_or_default();
+            Ok(OutboundResponse { status: code, retry_after: None, body })
+        })
+    }
+}

@@ -99,6 +99,9 @@ struct Repository {
     project: Project,
     #[serde(default)]
     remote_url: String,
+    id: Option<String>,
+    /// `https://dev.azure.com/<org>[/<project>]/_apis/[repos/]git/repositories/<id>`.
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,12 +113,20 @@ impl Repository {
     fn full_name(&self) -> String {
         format!("{}/{}", self.project.name, self.name)
     }
+
+    /// `<organization[/project]>/_apis/git/repositories/<id>/commits/{sha}/statuses?api-version=7.1`.
+    fn statuses_url(&self) -> Option<String> {
+        let (organization, _) = self.url.as_deref()?.split_once("/_apis/")?;
+        let id = self.id.as_deref().filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))?;
+        Some(format!("{organization}/_apis/git/repositories/{id}/commits/{{sha}}/statuses?api-version=7.1"))
+    }
 }
 
 fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let r = e.resource;
     let repository = r.repository.full_name();
     let author = r.pushed_by.map(Identity::name).unwrap_or_default();
+    let statuses_url = r.repository.statuses_url();
     r.ref_updates
         .into_iter()
         .map(|u| {
@@ -139,7 +150,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 clone_url: r.repository.remote_url.clone(),
             }
             .into();
-            change.tag_object_unpinned()
+            change.tag_object_unpinned().with_statuses_url(statuses_url.clone())
         })
         .collect()
 }
@@ -189,7 +200,8 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         }
         _ => return Content::Ignored("pull request updated without new commits".into()),
     };
-    Content::Changes(vec![PullRequestParts {
+    let statuses_url = r.repository.statuses_url();
+    let change: Change = PullRequestParts {
         provider: ProviderKind::AzureDevOps,
         delivery: delivery.to_owned(),
         repository: r.repository.full_name(),
@@ -205,7 +217,8 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
             from_fork: r.fork_source.is_some_and(|f| !f.is_null()),
         },
     }
-    .into()])
+    .into();
+    Content::Changes(vec![change.with_statuses_url(statuses_url)])
 }
 
 #[cfg(test)]

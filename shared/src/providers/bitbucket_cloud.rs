@@ -90,6 +90,9 @@ struct Repository {
 #[derive(Deserialize)]
 struct Links {
     html: Option<Href>,
+    /// The repository's API resource: `https://api.bitbucket.org/2.0/repositories/{workspace}/{repo}`.
+    #[serde(rename = "self")]
+    api: Option<Href>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +107,15 @@ impl Repository {
             None => format!("https://bitbucket.org/{}.git", self.full_name),
         }
     }
+
+    /// `<repository resource>/commit/{sha}/statuses/build`.
+    fn statuses_url(&self) -> String {
+        let resource = match self.links.as_ref().and_then(|l| l.api.as_ref()) {
+            Some(api) if api.href.contains("/2.0/repositories/") => api.href.trim_end_matches('/').to_owned(),
+            _ => format!("https://api.bitbucket.org/2.0/repositories/{}", self.full_name),
+        };
+        format!("{resource}/commit/{{sha}}/statuses/build")
+    }
 }
 
 fn full_ref(state: &RefState) -> String {
@@ -115,6 +127,7 @@ fn full_ref(state: &RefState) -> String {
 
 fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let clone_url = e.repository.clone_url();
+    let statuses_url = e.repository.statuses_url();
     let author = e.actor.map(Actor::name).unwrap_or_default();
     e.push
         .changes
@@ -123,21 +136,20 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
             let deleted = c.new.is_none();
             let state = c.new.or(c.old)?;
             let target = state.target.as_ref();
-            Some(
-                PushParts {
-                    provider: ProviderKind::BitbucketCloud,
-                    delivery: delivery.to_owned(),
-                    repository: e.repository.full_name.clone(),
-                    git_ref: full_ref(&state),
-                    commit: if deleted { String::new() } else { target.map(|t| t.hash.clone()).unwrap_or_default() },
-                    deleted,
-                    files: ChangedFiles::unknown(),
-                    author: author.clone(),
-                    message: target.map(|t| t.message.clone()).unwrap_or_default(),
-                    clone_url: clone_url.clone(),
-                }
-                .into(),
-            )
+            let change: Change = PushParts {
+                provider: ProviderKind::BitbucketCloud,
+                delivery: delivery.to_owned(),
+                repository: e.repository.full_name.clone(),
+                git_ref: full_ref(&state),
+                commit: if deleted { String::new() } else { target.map(|t| t.hash.clone()).unwrap_or_default() },
+                deleted,
+                files: ChangedFiles::unknown(),
+                author: author.clone(),
+                message: target.map(|t| t.message.clone()).unwrap_or_default(),
+                clone_url: clone_url.clone(),
+            }
+            .into();
+            Some(change.with_statuses_url(Some(statuses_url.clone())))
         })
         .collect()
 }
@@ -176,7 +188,8 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         (Some(s), Some(d)) => !s.full_name.eq_ignore_ascii_case(&d.full_name),
         _ => true,
     };
-    PullRequestParts {
+    let statuses_url = e.repository.statuses_url();
+    let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketCloud,
         delivery: delivery.to_owned(),
         clone_url: e.repository.clone_url(),
@@ -192,7 +205,8 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
             from_fork,
         },
     }
-    .into()
+    .into();
+    change.with_statuses_url(Some(statuses_url))
 }
 
 #[cfg(test)]

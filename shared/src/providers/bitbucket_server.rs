@@ -78,11 +78,15 @@ struct Project {
 struct Links {
     #[serde(default)]
     clone: Vec<CloneLink>,
+    /// `https://host[/context]/projects/KEY/repos/slug/browse` (personal: `/users/name/...`).
+    #[serde(rename = "self", default)]
+    web: Vec<CloneLink>,
 }
 
 #[derive(Deserialize)]
 struct CloneLink {
     href: String,
+    #[serde(default)]
     name: String,
 }
 
@@ -95,12 +99,24 @@ impl Repository {
         let links = self.links.as_ref().map(|l| l.clone.as_slice()).unwrap_or_default();
         links.iter().find(|l| l.name == "http").or(links.first()).map(|l| l.href.clone()).unwrap_or_default()
     }
+
+    /// `<server>/rest/build-status/1.0/commits/{sha}`: the server is the repository's web link
+    /// without its `/projects/KEY/repos/slug/browse` (or `/users/...`) tail.
+    fn statuses_url(&self) -> Option<String> {
+        let web = &self.links.as_ref()?.web.first()?.href;
+        let repo_page = web.trim_end_matches('/').strip_suffix("/browse").unwrap_or(web);
+        let owner = repo_page.strip_suffix(&format!("/repos/{}", self.slug))?;
+        let (owner_kind, _) = owner.rsplit_once('/')?;
+        let (server, kind) = owner_kind.rsplit_once('/')?;
+        matches!(kind, "projects" | "users").then(|| format!("{server}/rest/build-status/1.0/commits/{{sha}}"))
+    }
 }
 
 fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
     let author = e.actor.map(Actor::name).unwrap_or_default();
     let repository = e.repository.full_name();
     let clone_url = e.repository.clone_url();
+    let statuses_url = e.repository.statuses_url();
     e.changes
         .into_iter()
         .map(|c| {
@@ -118,7 +134,7 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
                 clone_url: clone_url.clone(),
             }
             .into();
-            change.tag_object_unpinned()
+            change.tag_object_unpinned().with_statuses_url(statuses_url.clone())
         })
         .collect()
 }
@@ -153,7 +169,8 @@ struct Endpoint {
 fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change {
     let pr = e.pull_request;
     let target = pr.to_ref.repository.full_name();
-    PullRequestParts {
+    let statuses_url = pr.to_ref.repository.statuses_url();
+    let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketServer,
         delivery: delivery.to_owned(),
         clone_url: pr.to_ref.repository.clone_url(),
@@ -169,7 +186,8 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
             target_branch: pr.to_ref.display_id,
         },
     }
-    .into()
+    .into();
+    change.with_statuses_url(statuses_url)
 }
 
 #[cfg(test)]

@@ -85,6 +85,20 @@ struct Repository {
     full_name: String,
     #[serde(default)]
     clone_url: String,
+    /// `https://gitea.example.com[/sub]/owner/name`.
+    html_url: Option<String>,
+}
+
+impl Repository {
+    /// `<server>/api/v1/repos/<owner>/<name>/statuses/{sha}` for Gitea and Forgejo; Gogs has no
+    /// status API.
+    fn statuses_url(&self, provider: ProviderKind) -> Option<String> {
+        if provider == ProviderKind::Gogs {
+            return None;
+        }
+        let server = self.html_url.as_deref()?.trim_end_matches('/').strip_suffix(&format!("/{}", self.full_name))?;
+        Some(format!("{server}/api/v1/repos/{}/statuses/{{sha}}", self.full_name))
+    }
 }
 
 /// Gogs' default `FEED_MAX_COMMIT_NUM`: a push lists at most this many commits.
@@ -114,7 +128,8 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
     // For a tag, `head_commit` is the tagged commit (Gitea 1.16+); `after` may be the tag object.
     let deleted = is_zero_sha(&p.after);
     let commit = p.head_commit.map(|c| c.id).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
-    PushParts {
+    let statuses_url = p.repository.statuses_url(provider);
+    let change: Change = PushParts {
         provider,
         delivery: delivery.to_owned(),
         repository: p.repository.full_name,
@@ -126,7 +141,8 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
         message,
         clone_url: p.repository.clone_url,
     }
-    .into()
+    .into();
+    change.with_statuses_url(statuses_url)
 }
 
 #[derive(Deserialize)]
@@ -186,7 +202,8 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         pr.head.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.head_branch).unwrap_or_default();
     let target_branch =
         pr.base.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.base_branch).unwrap_or_default();
-    Content::Changes(vec![PullRequestParts {
+    let statuses_url = e.repository.statuses_url(provider);
+    let change: Change = PullRequestParts {
         provider,
         delivery: delivery.to_owned(),
         repository: e.repository.full_name,
@@ -196,7 +213,8 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         clone_url: e.repository.clone_url,
         pull_request: PullRequest { number: e.number, action, source_branch, target_branch, from_fork },
     }
-    .into()])
+    .into();
+    Content::Changes(vec![change.with_statuses_url(statuses_url)])
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ struct Repository {
     full_name: String,
     #[serde(default)]
     clone_url: String,
+    /// `https://api.github.com/repos/o/r/statuses/{sha}` (GHES: `https://host/api/v3/...`).
+    statuses_url: Option<String>,
 }
 
 fn push(p: Push, delivery: &str) -> crate::change::Change {
@@ -106,7 +108,8 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
     // For an annotated tag `after` is the tag object; `head_commit` is the tagged commit.
     let commit =
         p.head_commit.as_ref().map(|c| c.id.clone()).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
-    PushParts {
+    let statuses_url = p.repository.statuses_url;
+    let change: crate::change::Change = PushParts {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
         repository: p.repository.full_name,
@@ -118,7 +121,8 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
         message: head.map(|c| c.message.clone()).unwrap_or_default(),
         clone_url: p.repository.clone_url,
     }
-    .into()
+    .into();
+    change.with_statuses_url(statuses_url)
 }
 
 #[derive(Deserialize)]
@@ -166,7 +170,9 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
         _ => true,
     };
     let author = pr.user.or(e.sender).map(|u| u.login).unwrap_or_default();
-    Content::Changes(vec![PullRequestParts {
+    // Statuses go to the base repository, where the pull request (fork or not) shows them.
+    let statuses_url = e.repository.statuses_url;
+    let change: crate::change::Change = PullRequestParts {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
         repository: e.repository.full_name,
@@ -182,7 +188,8 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
             from_fork,
         },
     }
-    .into()])
+    .into();
+    Content::Changes(vec![change.with_statuses_url(statuses_url)])
 }
 
 #[cfg(test)]

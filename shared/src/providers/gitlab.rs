@@ -46,6 +46,7 @@ struct Push {
     total_commits_count: Option<usize>,
     user_username: Option<String>,
     user_name: Option<String>,
+    project_id: Option<u64>,
     project: Project,
 }
 
@@ -67,9 +68,21 @@ struct Commit {
 
 #[derive(Deserialize)]
 struct Project {
+    id: Option<u64>,
     path_with_namespace: String,
     #[serde(default)]
     git_http_url: String,
+    /// `https://gitlab.example.com/group/project` (with a relative URL root when there is one).
+    web_url: Option<String>,
+}
+
+impl Project {
+    /// `<server>/api/v4/projects/<id>/statuses/{sha}`: the server is the web URL without the
+    /// project's path.
+    fn statuses_url(&self, id: Option<u64>) -> Option<String> {
+        let server = self.web_url.as_deref()?.strip_suffix(&format!("/{}", self.path_with_namespace))?;
+        Some(format!("{server}/api/v4/projects/{}/statuses/{{sha}}", id?))
+    }
 }
 
 fn push(p: Push, delivery: &str) -> Change {
@@ -84,7 +97,8 @@ fn push(p: Push, delivery: &str) -> Change {
         ChangedFiles::unknown()
     };
     let head = p.commits.iter().find(|c| c.id == p.after).or(p.commits.last());
-    PushParts {
+    let statuses_url = p.project.statuses_url(p.project.id.or(p.project_id));
+    let change: Change = PushParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
         repository: p.project.path_with_namespace,
@@ -97,7 +111,8 @@ fn push(p: Push, delivery: &str) -> Change {
         message: head.map(|c| c.message.clone()).unwrap_or_default(),
         clone_url: p.project.git_http_url,
     }
-    .into()
+    .into();
+    change.with_statuses_url(statuses_url)
 }
 
 #[derive(Deserialize)]
@@ -142,7 +157,9 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
     };
     let commit = mr.last_commit.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     let title = if mr.title.is_empty() { mr.last_commit.and_then(|c| c.title).unwrap_or_default() } else { mr.title };
-    Content::Changes(vec![PullRequestParts {
+    // The commit lives in the source project (a fork's own, for a fork).
+    let statuses_url = e.project.statuses_url(mr.source_project_id.or(e.project.id));
+    let change: Change = PullRequestParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
         repository: e.project.path_with_namespace,
@@ -158,7 +175,8 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
             from_fork: mr.source_project_id != mr.target_project_id,
         },
     }
-    .into()])
+    .into();
+    Content::Changes(vec![change.with_statuses_url(statuses_url)])
 }
 
 #[cfg(test)]

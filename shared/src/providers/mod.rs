@@ -289,4 +289,41 @@ mod tests {
             "u1"
         );
     }
+
+    #[test]
+    fn every_status_api_is_read_from_the_payload() {
+        // The status endpoint comes from the verified payload (README "Commit statuses"): GHES,
+        // self-managed GitLab, Data Center and Gitea hosts are whatever the server says it is.
+        let cases: [(ProviderKind, &[(&str, &str)], &str, Option<&str>); 11] = [
+            (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json",
+                Some("https://api.github.com/repos/binkkatal/sample_app/statuses/{sha}")),
+            (ProviderKind::GitHub, &[("X-GitHub-Event", "pull_request")], "github/pull-request.json",
+                Some("https://api.github.com/repos/baxterthehacker/public-repo/statuses/{sha}")),
+            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Push Hook")], "gitlab/push-event.json",
+                Some("http://example.com/api/v4/projects/15/statuses/{sha}")),
+            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Merge Request Hook")], "gitlab/merge-request-event.json",
+                Some("http://example.com/api/v4/projects/14/statuses/{sha}")),
+            (ProviderKind::BitbucketCloud, &[("X-Event-Key", "repo:push")], "bitbucket/repo-push.json",
+                Some("https://api.bitbucket.org/api/2.0/repositories/bitbucket/bitbucket/commit/{sha}/statuses/build")),
+            (ProviderKind::BitbucketServer, &[("X-Event-Key", "repo:refs_changed")], "bitbucket-server/repo-refs-changed.json",
+                Some("https://server.bitbucket.local/rest/build-status/1.0/commits/{sha}")),
+            (ProviderKind::BitbucketServer, &[("X-Event-Key", "pr:opened")], "bitbucket-server/pr-opened.json",
+                Some("https://server.bitbucket.local/rest/build-status/1.0/commits/{sha}")),
+            (ProviderKind::Gitea, &[("X-Gitea-Event", "push")], "gitea/push-event.json",
+                Some("http://localhost:3000/api/v1/repos/example/example/statuses/{sha}")),
+            (ProviderKind::Gogs, &[("X-Gogs-Event", "push")], "gogs/push-event.json", None),
+            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.push.json",
+                Some("https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_apis/git/repositories/278d5cd2-584d-4b63-824a-2ba458937249/commits/{sha}/statuses?api-version=7.1")),
+            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.pullrequest.created.json",
+                Some("https://dev.azure.com/fabrikam/DefaultCollection/_apis/git/repositories/4bc14d40-c903-45e2-872e-0462c7748079/commits/{sha}/statuses?api-version=7.1")),
+        ];
+        for (provider, headers, file, want) in cases {
+            let body = fixtures::read(file);
+            let headers = h(headers);
+            let Content::Changes(changes) = parse(provider, &headers, &body).unwrap().content else {
+                panic!("{file}: no change")
+            };
+            assert_eq!(changes[0].statuses_url.as_deref(), want, "{file}");
+        }
+    }
 }
