@@ -19,6 +19,7 @@ pub mod change;
 pub mod clock;
 pub mod config;
 pub mod doctor;
+pub mod git_api;
 pub mod glob;
 pub mod http;
 pub mod live;

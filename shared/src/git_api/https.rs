@@ -1,0 +1,70 @@
+//! The HTTPS adapter for Git server APIs: hyper's client on the SDK's own stack (one hyper, one
+//! rustls, ring), the system's root certificates, HTTP/1.1. Timeouts are the caller's
+//! (`GitApi`'s retry policy).
+
+use crate::ports::{BoxFuture, HttpClient, OutboundRequest, OutboundResponse};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The most of an answer read (status answers are a few hundred bytes).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// hyper + rustls.
+pub struct HttpsClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl HttpsClient {
+    /// With the system's root certificates; `Err` when none can be loaded.
+    pub fn new() -> Result<Self, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("no root certificates for HTTPS: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self { client: Client::builder(TokioExecutor::new()).build(connector) })
+    }
+}
+
+impl HttpClient for HttpsClient {
+    fn send<'a>(&'a self, request: &'a OutboundRequest) -> BoxFuture<'a, Result<OutboundResponse, String>> {
+        Box::pin(async move {
+            let mut builder = hyper::Request::builder().method(request.method).uri(&request.url);
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            let http_request =
+                builder.body(Full::new(Bytes::from(request.body.clone()))).map_err(|e| format!("bad request: {e}"))?;
+            let response = self.client.request(http_request).await.map_err(|e| network_error(&e))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            Ok(OutboundResponse { status, retry_after, body })
+        })
+    }
+}
+
+/// The error chain of a failed request, without the URL's query (never a credential: those
+/// travel in headers).
+fn network_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
