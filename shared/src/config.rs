@@ -92,6 +92,63 @@ pub struct Trigger {
     pub variables: Vec<Variable>,
     /// The named secret a delivery must be verified with to start this trigger.
     pub secret: Option<String>,
+    /// Report the executions it starts back to the Git server (README "Commit statuses").
+    pub status: Option<StatusSetting>,
+}
+
+/// A Git trigger's commit statuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSetting {
+    /// `herald/<pipeline>` unless the trigger names one.
+    pub context: String,
+    /// One more status per stage (`<context>/<stage>`).
+    pub stages: bool,
+}
+
+impl StatusSetting {
+    /// The longest context: Bitbucket keys and GitLab names stay well inside their limits.
+    pub const MAX_CONTEXT: usize = 100;
+
+    /// `"status": true`, `false`, or `{"context": "...", "stages": true}`.
+    fn from_raw(value: &serde_json::Value, pipeline: &PipelineName, path: &str) -> Result<Option<Self>, ConfigError> {
+        let default_context = format!("herald/{}", pipeline.as_str());
+        match value {
+            serde_json::Value::Bool(false) => Ok(None),
+            serde_json::Value::Bool(true) => Ok(Some(Self { context: default_context, stages: false })),
+            serde_json::Value::Object(fields) => {
+                if let Some(unknown) = fields.keys().find(|k| *k != "context" && *k != "stages") {
+                    return Err(ConfigError::new(
+                        path_of(path, "status"),
+                        format!("unknown field {unknown:?} (context, stages)"),
+                    ));
+                }
+                let context = match fields.get("context") {
+                    None => default_context,
+                    Some(serde_json::Value::String(c))
+                        if (1..=Self::MAX_CONTEXT).contains(&c.chars().count()) && !c.chars().any(char::is_control) =>
+                    {
+                        c.clone()
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::new(
+                            path_of(path, "status.context"),
+                            format!("must be text of 1 to {} characters", Self::MAX_CONTEXT),
+                        ))
+                    }
+                };
+                let stages = match fields.get("stages") {
+                    None => false,
+                    Some(serde_json::Value::Bool(b)) => *b,
+                    Some(_) => return Err(ConfigError::new(path_of(path, "status.stages"), "must be true or false")),
+                };
+                Ok(Some(Self { context, stages }))
+            }
+            _ => Err(ConfigError::new(
+                path_of(path, "status"),
+                "must be true, false or {\"context\": \"...\", \"stages\": true}",
+            )),
+        }
+    }
 }
 
 /// Whether a trigger listens to Git or to S3.
@@ -230,6 +287,7 @@ struct RawTrigger {
     #[serde(default)]
     variables: BTreeMap<String, String>,
     secret: Option<String>,
+    status: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +384,11 @@ impl Config {
             TriggerRule::S3(rule) => Some((t, rule)),
             TriggerRule::Git(_) => None,
         })
+    }
+
+    /// The triggers that report commit statuses.
+    pub fn status_triggers(&self) -> impl Iterator<Item = (&Trigger, &StatusSetting)> {
+        self.triggers.iter().filter_map(|t| t.status.as_ref().map(|s| (t, s)))
     }
 
     /// Alert rules that name no topic, which need `HERALD_TOPIC_ARN`.
@@ -562,7 +625,14 @@ impl Trigger {
                 return Err(ConfigError::new(path_of(path, "secret"), "only Git triggers are started by webhooks"));
             }
         }
-        Ok(Self { name: t.name, pipeline, rule, source_action: t.source_action, variables, secret: t.secret })
+        let status = match &t.status {
+            None => None,
+            Some(_) if source == Source::S3 => {
+                return Err(ConfigError::new(path_of(path, "status"), "commit statuses are for Git triggers only"))
+            }
+            Some(value) => StatusSetting::from_raw(value, &pipeline, path)?,
+        };
+        Ok(Self { name: t.name, pipeline, rule, source_action: t.source_action, variables, secret: t.secret, status })
     }
 }
 
@@ -721,5 +791,28 @@ mod tests {
         assert!(PipelineName::parse("prod-api.v2@x_y").is_ok());
         assert!(PipelineName::parse("").is_err());
         assert!(PipelineName::parse(&"a".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn status_settings() {
+        let status = |value: &str| {
+            let doc = format!(
+                r#"{{"triggers":[{{"name":"a","pipeline":"app","git":{{"repository":"o/r"}},"status":{value}}}]}}"#
+            );
+            Config::from_json(&doc).map(|c| c.triggers[0].status.clone()).map_err(|e| e.to_string())
+        };
+        assert_eq!(status("true"), Ok(Some(StatusSetting { context: "herald/app".into(), stages: false })));
+        assert_eq!(status("false"), Ok(None));
+        assert_eq!(
+            status(r#"{"context":"ci/herald","stages":true}"#),
+            Ok(Some(StatusSetting { context: "ci/herald".into(), stages: true }))
+        );
+        assert_eq!(status(r#"{"stages":true}"#).unwrap().unwrap().context, "herald/app");
+        assert!(status(r#"{"contxt":"x"}"#).unwrap_err().contains("status: unknown field \"contxt\""));
+        assert!(status(r#"{"context":""}"#).unwrap_err().contains("status.context"));
+        assert!(status(r#"{"stages":"yes"}"#).unwrap_err().contains("status.stages"));
+        assert!(status(r#""on""#).unwrap_err().contains("must be true, false"));
+        let s3 = r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"status":true}]}"#;
+        assert!(Config::from_json(s3).unwrap_err().to_string().contains("for Git triggers only"));
     }
 }

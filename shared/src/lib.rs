@@ -34,6 +34,7 @@ pub mod secrets;
 pub mod settings;
 pub mod start;
 pub mod startup;
+pub mod status;
 pub mod template;
 pub mod token;
 pub mod trigger;

@@ -13,6 +13,7 @@ use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{AlertPublisher, AwsError, DedupStore, PipelineHistory};
 use crate::report::with_fields;
+use crate::status::StatusReporter;
 use crate::token;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -24,11 +25,18 @@ pub enum NotifyError {
     Publish { rule: String, pipeline: String, token: &'static str, error: AwsError },
     #[error("the {token} alert of rule {rule} for pipeline {pipeline} is being sent by another invocation")]
     InProgress { rule: String, pipeline: String, token: &'static str },
+    /// The alerts went out; a commit status could not be posted or its record read (transient).
+    #[error("the commit status of pipeline {pipeline} could not be posted: {error}")]
+    Status { pipeline: String, error: String },
 }
 
 impl From<NotifyError> for lambda_runtime::Diagnostic {
     fn from(e: NotifyError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "Herald.RetryablePublishFailure".into(), error_message: e.to_string() }
+        let error_type = match e {
+            NotifyError::Status { .. } => "Herald.RetryableStatusFailure",
+            _ => "Herald.RetryablePublishFailure",
+        };
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
 }
 
@@ -37,6 +45,8 @@ pub struct NotifierPorts {
     pub history: Arc<dyn PipelineHistory>,
     pub publisher: Arc<dyn AlertPublisher>,
     pub dedup: Option<Arc<dyn DedupStore>>,
+    /// Commit statuses of the executions `git-webhook` started (README "Commit statuses").
+    pub status: Option<Arc<StatusReporter>>,
 }
 
 /// The `pipeline-notifier` service.
@@ -75,7 +85,18 @@ impl NotifierService {
         };
         let config = self.config.get().await;
         let rules = candidate_rules(&config, &event);
-        if rules.is_empty() {
+        let now = unix_now();
+        let (record, record_error) = match (&self.ports.status, self.dry_run) {
+            (Some(status), false) => match status.record_of(&event, now).await {
+                Ok(record) => (record, None),
+                Err(e) => {
+                    tracing::error!(pipeline = %event.pipeline, error = %e, "could not read the execution record; its commit status waits for the retry");
+                    (None, Some(e))
+                }
+            },
+            _ => (None, None),
+        };
+        if rules.is_empty() && record.is_none() && record_error.is_none() {
             tracing::info!(pipeline = %event.pipeline, kind = event.kind.as_str(), state = ?event.state, "no alert rule listens for this event");
             return Ok(json!({ "alerts": [] }));
         }
@@ -85,7 +106,6 @@ impl NotifierService {
             tracing::warn!(pipeline = %event.pipeline, "execution history unavailable: RECOVERED and FIRST_FAILURE not claimed for this event");
         }
         let found = matches(&rules, &tokens(&event, enrichment.previous));
-        let now = unix_now();
         let mut alerts = Vec::new();
         let mut retry = None;
         for matched in &found {
@@ -118,10 +138,29 @@ impl NotifierService {
             );
             alerts.push(entry);
         }
-        match retry {
-            Some(error) => Err(error),
-            None => Ok(json!({ "alerts": alerts, "enrichment_failures": enrichment.failed_calls })),
+        // Statuses after the alerts, never instead of them; a transient failure fails the
+        // invocation (its alerts are deduplicated on the retry).
+        let mut statuses = Vec::new();
+        let mut status_error = record_error.filter(AwsError::is_transient).map(|e| e.to_string());
+        if let (Some(status), Some(record)) = (&self.ports.status, &record) {
+            let failure = enrichment.failure.as_ref();
+            match status.finished(&event, record, failure, enrichment.duration_seconds, now).await {
+                Ok(Some(entry)) => statuses.push(entry),
+                Ok(None) => {}
+                Err(e) => status_error = Some(e.to_string()),
+            }
         }
+        if let Some(error) = retry {
+            return Err(error);
+        }
+        if let Some(error) = status_error {
+            return Err(NotifyError::Status { pipeline: event.pipeline.clone(), error });
+        }
+        let mut summary = json!({ "alerts": alerts, "enrichment_failures": enrichment.failed_calls });
+        if !statuses.is_empty() {
+            summary["statuses"] = Value::Array(statuses);
+        }
+        Ok(summary)
     }
 
     async fn send(

@@ -238,35 +238,47 @@ pub enum Secrets {
     Loaded(SecretCache),
 }
 
-/// Secrets loaded from a [`SecretSource`], cached for [`SECRET_TTL`].
-pub struct SecretCache {
+/// A secret document loaded from a [`SecretSource`], read with `parse`, cached for
+/// [`SECRET_TTL`]: the webhook secrets, and the Git servers' status credentials.
+pub struct SecretCache<T = WebhookSecrets> {
     source: Arc<dyn SecretSource>,
-    cached: Mutex<Option<(Instant, Arc<WebhookSecrets>)>>,
+    parse: fn(Option<&str>) -> T,
+    /// What it is, for log lines (`webhook secret`).
+    what: &'static str,
+    cached: Mutex<Option<(Instant, Arc<T>)>>,
 }
 
-impl SecretCache {
+impl SecretCache<WebhookSecrets> {
     pub fn new(source: Arc<dyn SecretSource>) -> Self {
-        Self { source, cached: Mutex::new(None) }
+        Self::reading(source, parse_secret_text, "webhook secret")
+    }
+}
+
+impl<T> SecretCache<T> {
+    /// A cache of the document at `source`, read with `parse` (which logs what is wrong with it).
+    pub fn reading(source: Arc<dyn SecretSource>, parse: fn(Option<&str>) -> T, what: &'static str) -> Self {
+        Self { source, parse, what, cached: Mutex::new(None) }
     }
 
-    /// The current secrets. A failed refresh keeps serving the previous ones; a failed first
-    /// load is an error (answered 503: the sender retries, nothing is accepted unverified).
-    pub async fn get(&self) -> Result<Arc<WebhookSecrets>, AwsError> {
+    /// The current document. A failed refresh keeps serving the previous one; a failed first
+    /// load is an error (the webhook answers 503: the sender retries, nothing is accepted
+    /// unverified).
+    pub async fn get(&self) -> Result<Arc<T>, AwsError> {
         let mut cached = self.cached.lock().await;
-        if let Some((at, secrets)) = cached.as_ref() {
+        if let Some((at, value)) = cached.as_ref() {
             if at.elapsed() < SECRET_TTL {
-                return Ok(secrets.clone());
+                return Ok(value.clone());
             }
         }
         match self.source.load().await {
             Ok(text) => {
-                let secrets = Arc::new(parse_secret_text(text.as_deref()));
-                *cached = Some((Instant::now(), secrets.clone()));
-                Ok(secrets)
+                let value = Arc::new((self.parse)(text.as_deref()));
+                *cached = Some((Instant::now(), value.clone()));
+                Ok(value)
             }
             Err(e) => match cached.as_ref() {
                 Some((_, stale)) => {
-                    tracing::warn!(error = %e, "could not refresh the webhook secret; using the cached one");
+                    tracing::warn!(error = %e, "could not refresh the {}; using the cached one", self.what);
                     Ok(stale.clone())
                 }
                 None => Err(e),

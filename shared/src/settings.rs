@@ -17,6 +17,10 @@ pub mod vars {
     pub const ALERT_TOPIC_ARNS: &str = "HERALD_ALERT_TOPIC_ARNS";
     pub const EVENT_BUS: &str = "HERALD_EVENT_BUS";
     pub const DEDUP_TABLE: &str = "HERALD_DEDUP_TABLE";
+    /// The Git servers' API credentials for commit statuses (a Secrets Manager secret).
+    pub const STATUS_SECRET_ARN: &str = "HERALD_STATUS_SECRET_ARN";
+    /// Local runs and tests only; the template never sets it.
+    pub const STATUS_SECRET: &str = "HERALD_STATUS_SECRET";
     /// Local runs and tests only.
     pub const DRY_RUN: &str = "HERALD_DRY_RUN";
 }
@@ -28,7 +32,7 @@ pub enum ConfigSource {
     Parameter(String),
 }
 
-/// Where the webhook secret comes from.
+/// Where a secret (the webhook's, the status credentials) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSetting {
     SecretsManager(String),
@@ -59,6 +63,7 @@ pub struct Settings {
     pub granted_topics: Option<Vec<String>>,
     pub event_bus: Option<String>,
     pub dedup_table: Option<String>,
+    pub status_secret: SecretSetting,
     pub dry_run: bool,
 }
 
@@ -87,6 +92,14 @@ impl Settings {
         let webhook_secret = match (get(vars::WEBHOOK_SECRET_ARN), lookup(vars::WEBHOOK_SECRET)) {
             (Some(arn), _) => SecretSetting::SecretsManager(arn),
             (None, Some(secret)) if !secret.is_empty() => SecretSetting::Inline(secret),
+            _ => SecretSetting::None,
+        };
+        let status_secret = match (get(vars::STATUS_SECRET_ARN), lookup(vars::STATUS_SECRET)) {
+            (Some(arn), _) if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("secretsmanager")) => {
+                return Err(StartupError::Env(vars::STATUS_SECRET_ARN, format!("{arn:?} is not a secretsmanager ARN")))
+            }
+            (Some(arn), _) => SecretSetting::SecretsManager(arn),
+            (None, Some(text)) if !text.trim().is_empty() => SecretSetting::Inline(text),
             _ => SecretSetting::None,
         };
         let dry_run = match get(vars::DRY_RUN).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
@@ -123,6 +136,7 @@ impl Settings {
                 .map(|list| list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()),
             event_bus: get(vars::EVENT_BUS),
             dedup_table: get(vars::DEDUP_TABLE),
+            status_secret,
             dry_run,
         })
     }

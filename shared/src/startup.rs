@@ -2,6 +2,7 @@
 
 use crate::aws;
 use crate::config::Config;
+use crate::git_api::{GitApi, RetryPolicy};
 use crate::live::LiveConfig;
 use crate::notifier::{NotifierPorts, NotifierService};
 use crate::ports::{DedupStore, EventPublisher};
@@ -9,6 +10,7 @@ use crate::s3::S3TriggerService;
 use crate::secrets::{parse_secret_text, SecretCache, Secrets};
 use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError};
 use crate::start::StartRunner;
+use crate::status::{parse_credentials, StatusCredentials, StatusReporter};
 use crate::webhook::WebhookService;
 use aws_config::SdkConfig;
 use lambda_runtime::Diagnostic;
@@ -61,8 +63,61 @@ pub fn event_publisher(settings: &Settings, sdk: &SdkConfig) -> Option<Arc<dyn E
     settings.event_bus.as_deref().map(|bus| aws::event_publisher(sdk, bus))
 }
 
+/// The commit-status reporter (README "Commit statuses"), when a trigger asks for statuses or
+/// credentials are configured. Statuses need `HERALD_DEDUP_TABLE` (it records which commit each
+/// execution builds): a trigger with `status` and no table is a configuration error.
+pub fn status_reporter(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    config: &Config,
+    policy: RetryPolicy,
+) -> Result<Option<Arc<StatusReporter>>, StartupError> {
+    let asked = config.status_triggers().next().map(|(t, _)| t.name.as_str());
+    let Some(table) = settings.dedup_table.as_deref() else {
+        return match asked {
+            Some(trigger) => Err(StartupError::Env(
+                vars::DEDUP_TABLE,
+                format!("not set, and trigger {trigger:?} asks for commit statuses (the table records which commit each execution builds)"),
+            )),
+            None => Ok(None),
+        };
+    };
+    if asked.is_none() && settings.status_secret == SecretSetting::None {
+        return Ok(None);
+    }
+    let credentials = match &settings.status_secret {
+        SecretSetting::SecretsManager(arn) => StatusCredentials::Loaded(SecretCache::reading(
+            aws::secret_source(sdk, arn),
+            parse_credentials,
+            "status credentials",
+        )),
+        SecretSetting::Inline(text) => StatusCredentials::Fixed(Arc::new(parse_credentials(Some(text)))),
+        SecretSetting::None => {
+            tracing::warn!(
+                "triggers ask for commit statuses but HERALD_STATUS_SECRET_ARN is not set: none will be posted"
+            );
+            StatusCredentials::Fixed(Arc::new(parse_credentials(None)))
+        }
+    };
+    let http = match crate::git_api::https::HttpsClient::new() {
+        Ok(client) => Arc::new(client),
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTPS client for Git servers: no commit status will be posted");
+            return Ok(None);
+        }
+    };
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let reporter =
+        StatusReporter::new(credentials, GitApi::new(http, policy), aws::execution_records(sdk, table), region);
+    Ok(Some(Arc::new(reporter)))
+}
+
 /// The `git-webhook` service with its AWS adapters.
-pub fn webhook_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>) -> WebhookService {
+pub fn webhook_service(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    config: Arc<Config>,
+) -> Result<WebhookService, StartupError> {
     let secrets = match &settings.webhook_secret {
         SecretSetting::SecretsManager(arn) => Secrets::Loaded(SecretCache::new(aws::secret_source(sdk, arn))),
         SecretSetting::Inline(text) => Secrets::Fixed(Arc::new(parse_secret_text(Some(text)))),
@@ -73,12 +128,14 @@ pub fn webhook_service(settings: &Settings, sdk: &SdkConfig, config: Arc<Config>
             Secrets::Fixed(Arc::new(parse_secret_text(None)))
         }
     };
-    WebhookService::new(
+    let status = status_reporter(settings, sdk, &config, RetryPolicy::WEBHOOK)?;
+    Ok(WebhookService::new(
         live_config(settings, sdk, config),
         secrets,
         start_runner(settings, sdk),
         event_publisher(settings, sdk),
     )
+    .with_status(status))
 }
 
 /// Time kept back from the Lambda deadline to report the invocation's outcome.
@@ -168,6 +225,7 @@ pub fn notifier_service(
         history: aws::pipeline_history(sdk),
         publisher: aws::alert_publisher(sdk),
         dedup: dedup_store(settings, sdk),
+        status: status_reporter(settings, sdk, &config, RetryPolicy::NOTIFIER)?,
     };
     Ok(NotifierService::new(live_config(settings, sdk, config), settings.topic_arn.clone(), ports, settings.dry_run))
 }
@@ -194,5 +252,22 @@ mod tests {
         // An emulator (cargo lambda watch's first, compiling call) may hand a deadline already past.
         let quick = async { Ok::<_, Diagnostic>(7) };
         assert_eq!(before_deadline(in_ms(-5000), quick).await.unwrap(), 7);
+    }
+
+    #[test]
+    fn statuses_need_the_dedup_table() {
+        let sdk = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let config = Config::from_json(
+            r#"{"triggers":[{"name":"app","pipeline":"app","git":{"repository":"o/r"},"status":true}]}"#,
+        )
+        .unwrap();
+        let settings = Settings::from_lookup(|name| (name == vars::CONFIG).then(|| "{}".to_owned())).unwrap();
+        let error = status_reporter(&settings, &sdk, &config, RetryPolicy::WEBHOOK).err().unwrap().to_string();
+        assert!(
+            error.starts_with("HERALD_DEDUP_TABLE: not set, and trigger \"app\" asks for commit statuses"),
+            "{error}"
+        );
+        let without = Config::from_json("{}").unwrap();
+        assert!(status_reporter(&settings, &sdk, &without, RetryPolicy::WEBHOOK).unwrap().is_none());
     }
 }

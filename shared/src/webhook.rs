@@ -11,7 +11,8 @@ use crate::ports::EventPublisher;
 use crate::providers::{self, Content, Headers};
 use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
-use crate::start::{publish_decisions, StartRunner};
+use crate::start::{publish_decisions, StartResult, StartRunner, Verdict};
+use crate::status::{Started, StatusReporter};
 use crate::trigger::{decide_git, Decision};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -59,7 +60,12 @@ pub struct WebhookService {
     bus: Option<Arc<dyn EventPublisher>>,
     clock: fn() -> i64,
     budget: Duration,
+    status: Option<Arc<StatusReporter>>,
 }
+
+/// The most the `pending` statuses of one delivery may take, after the starts: the answer must
+/// still reach the Git server inside its 10 s.
+pub const STATUS_BUDGET: Duration = Duration::from_secs(4);
 
 impl WebhookService {
     pub fn new(
@@ -68,7 +74,13 @@ impl WebhookService {
         runner: StartRunner,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self { config: config.into(), secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET }
+        Self { config: config.into(), secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET, status: None }
+    }
+
+    /// Reports the executions of triggers with `status` back to the Git server.
+    pub fn with_status(mut self, status: Option<Arc<StatusReporter>>) -> Self {
+        self.status = status;
+        self
     }
 
     /// Replaces the clock (tests of timestamped signatures).
@@ -89,6 +101,9 @@ impl WebhookService {
             if let Err(e) = cache.get().await {
                 tracing::warn!(error = %e, "could not load the webhook secret at start; will retry per request");
             }
+        }
+        if let Some(status) = &self.status {
+            status.warm_up().await;
         }
     }
 
@@ -167,12 +182,42 @@ impl WebhookService {
         let all: Vec<(&Change, &Decision)> =
             decided.iter().flat_map(|(change, decisions)| decisions.iter().map(move |d| (*change, d))).collect();
         let mut report = Report::default();
-        for ran in self.runner.run_decisions(all, now).await {
-            report.add(Subject::Git(ran.context), &ran);
+        let ran = self.runner.run_decisions(all, now).await;
+        for decided in &ran {
+            report.add(Subject::Git(decided.context), decided);
         }
         report.emit_metrics();
         publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
         answer.add(report);
+        if let Some(status) = &self.status {
+            let started = ran.iter().filter_map(|d| match &d.verdict {
+                // A duplicate's status was posted by the first delivery and may have moved on.
+                Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) => {
+                    let trigger = config.triggers.iter().find(|t| t.name == d.decision.trigger)?;
+                    let setting = trigger.status.as_ref()?;
+                    Some(Started {
+                        trigger: &trigger.name,
+                        setting,
+                        change: d.context,
+                        pipeline: &plan.pipeline,
+                        execution_id: id,
+                    })
+                }
+                _ => None,
+            });
+            let posts = futures_util::future::join_all(started.map(|s| status.started(s, now)));
+            match tokio::time::timeout(STATUS_BUDGET, posts).await {
+                Ok(entries) if !entries.is_empty() => answer.body["statuses"] = Value::Array(entries),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::error!(
+                        budget_ms = STATUS_BUDGET.as_millis() as u64,
+                        "commit statuses ran out of time; the starts stand"
+                    );
+                    metrics::count("StatusFailed", 1, &[("reason", "timeout")]);
+                }
+            }
+        }
     }
 }
 

@@ -1,10 +1,12 @@
-//! DynamoDB adapter: idempotency records for [`DedupStore`] (ARCHITECTURE "Invariants", exactly once).
+//! DynamoDB adapter: idempotency records for [`DedupStore`] (ARCHITECTURE "Invariants", exactly
+//! once), and the execution records of commit statuses ([`ExecutionRecords`]) in the same table.
 //!
 //! One item per key: `pk`, `status` (`IN_PROGRESS` / `COMPLETE`), `value`, `lease_until`
 //! (an in-progress claim older than this may be taken over) and `expires_at` (the table's TTL).
+//! An execution record is `pk` = `execution#<id>`, `record` (its JSON) and `expires_at`.
 
 use super::classify;
-use crate::ports::{AwsError, BoxFuture, Claim, DedupStore};
+use crate::ports::{AwsError, BoxFuture, Claim, DedupStore, ExecutionRecord, ExecutionRecords};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -123,6 +125,66 @@ impl DedupStore for DynamoDbDedup {
                 .await
                 .map_err(|e| classify("DeleteItem", e))?;
             Ok(())
+        })
+    }
+}
+
+/// How long an execution record is kept: longer than any execution runs.
+pub const EXECUTION_RECORD_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// Execution records for commit statuses.
+#[derive(Clone, Debug)]
+pub struct DynamoDbRecords {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbRecords {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn execution_key(execution_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("execution#{execution_id}"))
+}
+
+impl ExecutionRecords for DynamoDbRecords {
+    fn put<'a>(&'a self, record: &'a ExecutionRecord, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(record).map_err(|e| AwsError::Permanent(e.to_string()))?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", execution_key(&record.execution_id))
+                .item("record", AttributeValue::S(json))
+                .item("expires_at", n(now + EXECUTION_RECORD_TTL_SECS))
+                .send()
+                .await
+                .map_err(|e| classify("PutItem", e))?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, execution_id: &'a str, now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", execution_key(execution_id))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("GetItem", e))?;
+            let Some(item) = out.item else { return Ok(None) };
+            let expired = item
+                .get("expires_at")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|at| at < now);
+            let record = item.get("record").and_then(|v| v.as_s().ok());
+            Ok(record.filter(|_| !expired).and_then(|json| serde_json::from_str(json).ok()))
         })
     }
 }

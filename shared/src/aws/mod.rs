@@ -10,8 +10,8 @@ pub mod sns;
 pub mod ssm;
 
 use crate::ports::{
-    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, PipelineDefinitions, PipelineHistory,
-    PipelineStarter, SecretSource,
+    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, ExecutionRecords, PipelineDefinitions,
+    PipelineHistory, PipelineStarter, SecretSource,
 };
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -96,6 +96,11 @@ pub fn pipeline_history(sdk: &SdkConfig) -> Arc<dyn PipelineHistory> {
 /// The dedup table `table`.
 pub fn dedup_store(sdk: &SdkConfig, table: &str) -> Arc<dyn DedupStore> {
     Arc::new(dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
+}
+
+/// The execution records of commit statuses, in the dedup table `table`.
+pub fn execution_records(sdk: &SdkConfig, table: &str) -> Arc<dyn ExecutionRecords> {
+    Arc::new(dynamodb::DynamoDbRecords::new(aws_sdk_dynamodb::Client::new(sdk), table))
 }
 
 /// `PutEvents` to `bus`.

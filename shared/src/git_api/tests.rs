@@ -198,7 +198,7 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
         for now in [1_000, 2_000] {
             api.post_status(&creds, ServerApi::GitHub, &url, &status(StatusState::Pending), now).await.unwrap();
         }
-        let requests = http.requests.lock().unwrap();
+        let requests = http.requests.lock().unwrap().clone();
         assert_eq!(requests.len(), 3, "one token for two statuses");
         assert_eq!(requests[0].url, "https://ghe.example.com/api/v3/app/installations/7/access_tokens");
         assert_eq!(header(&requests[1], "authorization"), Some("Bearer ghs_minted"));
@@ -216,7 +216,6 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
         )
         .unwrap();
         assert_eq!(claims, serde_json::json!({ "iat": 940, "exp": 1540, "iss": "42" }));
-        drop(requests);
         // Past its lifetime, a new token is minted.
         api.post_status(
             &creds,

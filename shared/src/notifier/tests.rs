@@ -21,6 +21,7 @@ fn setup(config: &str, history: FakeHistory, dedup: bool) -> Setup {
         history: history.clone(),
         publisher: publisher.clone(),
         dedup: dedup.then(|| Arc::new(FakeDedup::default()) as Arc<dyn DedupStore>),
+        status: None,
     };
     let config = Arc::new(Config::from_json(config).unwrap());
     Setup {
@@ -184,7 +185,7 @@ async fn unknown_events_and_unwatched_pipelines_are_acknowledged() {
 async fn dry_run_decides_but_publishes_nothing() {
     let history = Arc::new(FakeHistory::default());
     let publisher = Arc::new(FakePublisher::default());
-    let ports = NotifierPorts { history, publisher: publisher.clone(), dedup: None };
+    let ports = NotifierPorts { history, publisher: publisher.clone(), dedup: None, status: None };
     let config = Arc::new(Config::from_json(RULES).unwrap());
     let service = NotifierService::new(config, Some(TOPIC.into()), ports, true);
     let out = service.handle(&sample("stage-failed.json")).await.unwrap();
@@ -304,4 +305,89 @@ async fn unknown_states_are_acknowledged() {
         assert_eq!(out["alerts"], json!([]), "{state}: {out}");
     }
     assert!(s.publisher.sent.lock().unwrap().is_empty());
+}
+
+mod statuses {
+    use super::*;
+    use crate::ports::fakes::{FakeHttp, FakeRecords};
+    use crate::status::tests::{record, reporter};
+
+    fn with_status(config: &str, history: FakeHistory, http: Arc<FakeHttp>, records: Arc<FakeRecords>) -> Setup {
+        let history = Arc::new(history);
+        let publisher = Arc::new(FakePublisher::default());
+        let status = Arc::new(reporter(http, records, r#"{"github": {"token": "t"}}"#));
+        let ports =
+            NotifierPorts { history: history.clone(), publisher: publisher.clone(), dedup: None, status: Some(status) };
+        let config = Arc::new(Config::from_json(config).unwrap());
+        Setup { history, publisher, service: NotifierService::new(config, Some(TOPIC.into()), ports, false) }
+    }
+
+    fn recorded(stages: bool) -> Arc<FakeRecords> {
+        let records = FakeRecords::default();
+        records.records.lock().unwrap().insert(EXEC.into(), record(EXEC, stages));
+        Arc::new(records)
+    }
+
+    fn failing_compile() -> FakeHistory {
+        FakeHistory {
+            runs: vec![ActionRun {
+                stage: "Build".into(),
+                action: "Compile".into(),
+                status: "Failed".into(),
+                error_message: Some("exit status 2".into()),
+                ..ActionRun::default()
+            }],
+            ..FakeHistory::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_execution_turns_its_commit_red_beside_the_alerts() {
+        let http = Arc::new(FakeHttp::default());
+        let s = with_status(RULES, failing_compile(), http.clone(), recorded(false));
+        let out = s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+        assert_eq!(out["alerts"].as_array().unwrap().len(), 1, "{out}");
+        assert_eq!(out["statuses"][0]["state"], "failure", "{out}");
+        let requests = http.requests.lock().unwrap();
+        assert_eq!(requests.len(), 1);
+        let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(body["state"], "failure");
+        assert_eq!(body["context"], "herald/app");
+        assert_eq!(body["description"], "prod-api failed at Build / Compile: exit status 2");
+    }
+
+    #[tokio::test]
+    async fn a_status_needs_no_alert_rule_and_an_unrecorded_execution_gets_none() {
+        let http = Arc::new(FakeHttp::default());
+        let quiet = r#"{"alerts": [{"name": "approvals", "pipelines": ["**"], "on": ["APPROVAL"]}]}"#;
+        let s = with_status(quiet, failing_compile(), http.clone(), recorded(false));
+        let out = s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+        assert_eq!(out["statuses"][0]["outcome"], "posted", "{out}");
+        assert!(s.publisher.sent.lock().unwrap().is_empty());
+        let http = Arc::new(FakeHttp::default());
+        let s = with_status(RULES, failing_compile(), http.clone(), Arc::new(FakeRecords::default()));
+        let out = s.service.handle(&sample("pipeline-failed.json")).await.unwrap();
+        assert_eq!(out.get("statuses"), None);
+        assert!(http.requests.lock().unwrap().is_empty(), "an execution Herald did not start gets no status");
+        assert_eq!(s.publisher.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_down_fails_the_invocation_after_the_alerts_went_out() {
+        let http = Arc::new(FakeHttp::answering(&[502, 502, 502]));
+        let s = with_status(RULES, failing_compile(), http.clone(), recorded(false));
+        let error = s.service.handle(&sample("pipeline-failed.json")).await.unwrap_err();
+        assert!(matches!(error, NotifyError::Status { .. }), "{error}");
+        assert_eq!(lambda_runtime::Diagnostic::from(error).error_type, "Herald.RetryableStatusFailure");
+        assert_eq!(s.publisher.sent.lock().unwrap().len(), 1, "the alert was sent first");
+        assert_eq!(http.requests.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn stages_get_their_own_context_when_asked() {
+        let http = Arc::new(FakeHttp::default());
+        let s = with_status(RULES, failing_compile(), http.clone(), recorded(true));
+        let out = s.service.handle(&sample("stage-failed.json")).await.unwrap();
+        assert_eq!(out["statuses"][0]["context"], "herald/app/Build", "{out}");
+    }
 }

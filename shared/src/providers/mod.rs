@@ -294,7 +294,8 @@ mod tests {
     fn every_status_api_is_read_from_the_payload() {
         // The status endpoint comes from the verified payload (README "Commit statuses"): GHES,
         // self-managed GitLab, Data Center and Gitea hosts are whatever the server says it is.
-        let cases: [(ProviderKind, &[(&str, &str)], &str, Option<&str>); 11] = [
+        type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
+        let cases: [Case; 11] = [
             (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json",
                 Some("https://api.github.com/repos/binkkatal/sample_app/statuses/{sha}")),
             (ProviderKind::GitHub, &[("X-GitHub-Event", "pull_request")], "github/pull-request.json",

@@ -463,3 +463,33 @@ async fn a_slow_dependency_is_answered_503_inside_the_budget() {
     assert!(r.headers.iter().any(|(k, _)| *k == "Retry-After"));
     assert!(began.elapsed() < std::time::Duration::from_secs(2), "answered at the budget, not after the start");
 }
+
+#[tokio::test]
+async fn a_start_with_status_is_recorded_and_reported_pending_and_a_redelivery_posts_nothing_more() {
+    use crate::ports::fakes::{FakeHttp, FakeRecords};
+    let config = config(json!([
+        { "name": "main", "pipeline": "app", "git": { "repository": "binkkatal/sample_app" }, "status": true },
+        { "name": "quiet", "pipeline": "other", "git": { "repository": "binkkatal/sample_app" } }
+    ]));
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let reporter = crate::status::tests::reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let h = harness_with(config, SECRET, FakeStarter::default(), true, false);
+    let service = h.service.with_status(Some(Arc::new(reporter)));
+    let answer = service.handle(push()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["statuses"],
+        json!([{ "trigger": "main", "pipeline": "app", "context": "herald/app", "state": "pending", "outcome": "posted" }])
+    );
+    let requests = http.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "only the trigger with status reports");
+    assert!(requests[0].url.starts_with("https://api.github.com/repos/binkkatal/sample_app/statuses/"));
+    let execution_id = answer.body["started"].as_array().unwrap().iter().find(|s| s["trigger"] == "main").unwrap()
+        ["execution_id"]
+        .clone();
+    assert!(records.records.lock().unwrap().contains_key(execution_id.as_str().unwrap()));
+    let again = service.handle(push()).await;
+    assert_eq!(again.body["duplicate"], true);
+    assert_eq!(http.requests.lock().unwrap().len(), 1, "a duplicate's status was posted by the first delivery");
+}

@@ -1,0 +1,305 @@
+//! Commit statuses (README "Commit statuses"): after a start, `git-webhook` records the execution
+//! and posts `pending`; on the execution's state changes (and, with `stages`, its stages'),
+//! `pipeline-notifier` posts the outcome. A status never blocks a start or an alert: failures
+//! are logged and counted (`StatusFailed`); only the notifier's transient ones fail its
+//! invocation, after its alerts, so EventBridge retries the status.
+
+use crate::alert::enrich::Failure;
+use crate::alert::event::PipelineEvent;
+use crate::alert::render::{console_url, duration_text};
+use crate::alert::Kind;
+use crate::change::Change;
+use crate::config::StatusSetting;
+use crate::git_api::credentials::Credentials;
+use crate::git_api::{api_host, GitApi, PostError, ServerApi};
+use crate::metrics;
+use crate::ports::{AwsError, CommitStatus, ExecutionRecord, ExecutionRecords, StatusState};
+use crate::secrets::SecretCache;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Where the status credentials come from.
+pub enum StatusCredentials {
+    /// Inline (local runs and tests) or none.
+    Fixed(Arc<Credentials>),
+    /// `HERALD_STATUS_SECRET_ARN`, reloaded like the webhook secret.
+    Loaded(SecretCache<Credentials>),
+}
+
+impl StatusCredentials {
+    async fn get(&self) -> Result<Arc<Credentials>, AwsError> {
+        match self {
+            Self::Fixed(c) => Ok(c.clone()),
+            Self::Loaded(cache) => cache.get().await,
+        }
+    }
+}
+
+/// Reads the credentials document; an unusable one means no credentials (every status then says
+/// so), logged without any value.
+pub fn parse_credentials(text: Option<&str>) -> Credentials {
+    match text.map(Credentials::parse) {
+        None => Credentials::none(),
+        Some(Ok(credentials)) => credentials,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "status credentials unusable; no commit status will be posted");
+            Credentials::none()
+        }
+    }
+}
+
+/// The commit a change's statuses go to, and the server's endpoint for it; or why there is none.
+pub fn target(change: &Change) -> Result<(ServerApi, String), String> {
+    let api = ServerApi::of(change.provider)
+        .ok_or_else(|| format!("{} has no commit status API", change.provider.as_str()))?;
+    let template = change.statuses_url.as_deref().ok_or("the payload names no status endpoint")?;
+    if let Some(why) = change.no_commit {
+        return Err(format!("no commit to report on: {why}"));
+    }
+    let commit = &change.commit;
+    if !(7..=64).contains(&commit.len()) || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the payload names no commit id".into());
+    }
+    let url = template.replace("{sha}", commit);
+    api_host(&url)?;
+    Ok((api, url))
+}
+
+/// The `pending` status of an execution just started.
+pub fn pending(setting: &StatusSetting, pipeline: &str, execution_id: Option<&str>, region: &str) -> CommitStatus {
+    CommitStatus {
+        context: setting.context.clone(),
+        state: StatusState::Pending,
+        description: format!("CodePipeline {pipeline} is running"),
+        target_url: console_url(region, pipeline, execution_id),
+    }
+}
+
+/// The status an event means for a recorded execution: the execution's outcome, or (with
+/// `stages`) a stage's; `None` for events that change nothing on the Git server.
+pub fn for_event(
+    event: &PipelineEvent,
+    record: &ExecutionRecord,
+    failure: Option<&Failure>,
+    duration: Option<i64>,
+) -> Option<CommitStatus> {
+    let state = event.state.as_deref()?;
+    let pipeline = &event.pipeline;
+    let why = || {
+        failure
+            .map(|f| {
+                let place =
+                    [f.stage.as_deref(), f.action.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" / ");
+                let summary = f
+                    .summary
+                    .as_deref()
+                    .map(|s| format!(": {}", s.lines().next().unwrap_or_default()))
+                    .unwrap_or_default();
+                if place.is_empty() {
+                    summary
+                } else {
+                    format!(" at {place}{summary}")
+                }
+            })
+            .unwrap_or_default()
+    };
+    let (context, state, description) = match event.kind {
+        Kind::Pipeline => {
+            let (state, description) = match state {
+                "SUCCEEDED" => (
+                    StatusState::Success,
+                    match duration {
+                        Some(d) => format!("{pipeline} succeeded in {}", duration_text(d)),
+                        None => format!("{pipeline} succeeded"),
+                    },
+                ),
+                "FAILED" => (StatusState::Failure, format!("{pipeline} failed{}", why())),
+                "STOPPED" => (StatusState::Error, format!("{pipeline} was stopped")),
+                "SUPERSEDED" => (StatusState::Error, format!("{pipeline}: superseded by a newer execution")),
+                "CANCELED" => (StatusState::Error, format!("{pipeline} was canceled")),
+                "RESUMED" => (StatusState::Pending, format!("{pipeline} resumed")),
+                _ => return None,
+            };
+            (record.context.clone(), state, description)
+        }
+        Kind::Stage if record.stages => {
+            let stage = event.stage.as_deref()?;
+            let (state, description) = match state {
+                "STARTED" | "RESUMED" => (StatusState::Pending, format!("Stage {stage} is running")),
+                "SUCCEEDED" => (StatusState::Success, format!("Stage {stage} succeeded")),
+                "FAILED" => (StatusState::Failure, format!("Stage {stage} failed{}", why())),
+                "STOPPED" => (StatusState::Error, format!("Stage {stage} was stopped")),
+                "CANCELED" => (StatusState::Error, format!("Stage {stage} was canceled")),
+                _ => return None,
+            };
+            (format!("{}/{stage}", record.context), state, description)
+        }
+        _ => return None,
+    };
+    Some(CommitStatus {
+        context,
+        state,
+        description,
+        target_url: console_url(&event.region, pipeline, event.execution_id.as_deref()),
+    })
+}
+
+/// Posts statuses and keeps the execution records.
+pub struct StatusReporter {
+    credentials: StatusCredentials,
+    api: GitApi,
+    records: Arc<dyn ExecutionRecords>,
+    /// The functions' region, for console links of executions just started.
+    region: String,
+}
+
+/// A start that should report its status.
+pub struct Started<'a> {
+    pub trigger: &'a str,
+    pub setting: &'a StatusSetting,
+    pub change: &'a Change,
+    pub pipeline: &'a str,
+    pub execution_id: &'a str,
+}
+
+impl StatusReporter {
+    pub fn new(
+        credentials: StatusCredentials,
+        api: GitApi,
+        records: Arc<dyn ExecutionRecords>,
+        region: impl Into<String>,
+    ) -> Self {
+        Self { credentials, api, records, region: region.into() }
+    }
+
+    /// Loads the credentials at cold start, so the first status does not wait for them.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.credentials.get().await {
+            tracing::warn!(error = %e, "could not load the status credentials at start; will retry per status");
+        }
+    }
+
+    /// Records a start and posts `pending` (`git-webhook`). Never fails the delivery: what went
+    /// wrong is logged and counted.
+    pub async fn started(&self, s: Started<'_>, now: i64) -> Value {
+        let entry = json!({ "trigger": s.trigger, "pipeline": s.pipeline, "context": s.setting.context });
+        let (api, url) = match target(s.change) {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::warn!(trigger = s.trigger, pipeline = s.pipeline, reason = %why, "no commit status for this start");
+                metrics::count("StatusFailed", 1, &[("reason", "no_target")]);
+                return crate::report::with_fields(entry, json!({ "outcome": "skipped", "reason": why }));
+            }
+        };
+        let record = ExecutionRecord {
+            execution_id: s.execution_id.to_owned(),
+            pipeline: s.pipeline.to_owned(),
+            trigger: s.trigger.to_owned(),
+            provider: s.change.provider.as_str().to_owned(),
+            statuses_url: url.clone(),
+            commit: s.change.commit.clone(),
+            context: s.setting.context.clone(),
+            stages: s.setting.stages,
+        };
+        // Without the record the outcome could never be posted: no `pending` that would stay forever.
+        if let Err(e) = self.records.put(&record, now).await {
+            tracing::error!(trigger = s.trigger, pipeline = s.pipeline, execution_id = s.execution_id, error = %e, "could not record the execution; no commit status for it");
+            metrics::count("StatusFailed", 1, &[("reason", "record")]);
+            return crate::report::with_fields(
+                entry,
+                json!({ "outcome": "failed", "reason": "could not record the execution" }),
+            );
+        }
+        let status = pending(s.setting, s.pipeline, Some(s.execution_id), &self.region);
+        let outcome = self.post(api, &url, &status, &record, now).await;
+        crate::report::with_fields(entry, outcome.0)
+    }
+
+    /// The record of the event's execution, when the event can move a status.
+    pub async fn record_of(&self, event: &PipelineEvent, now: i64) -> Result<Option<ExecutionRecord>, AwsError> {
+        let Some(execution_id) = event.execution_id.as_deref() else { return Ok(None) };
+        if !matches!(event.kind, Kind::Pipeline | Kind::Stage) {
+            return Ok(None);
+        }
+        self.records.get(execution_id, now).await
+    }
+
+    /// Posts what `event` means for `record`'s commit (`pipeline-notifier`): `Err` only for a
+    /// transient failure after the retries, which should fail the invocation.
+    pub async fn finished(
+        &self,
+        event: &PipelineEvent,
+        record: &ExecutionRecord,
+        failure: Option<&Failure>,
+        duration: Option<i64>,
+        now: i64,
+    ) -> Result<Option<Value>, PostError> {
+        let Some(status) = for_event(event, record, failure, duration) else { return Ok(None) };
+        // The record names the provider (`github`, `bitbucket-cloud`, `forgejo`...): each is a
+        // word of the credentials document too.
+        let Some(api) = ServerApi::parse_key(&record.provider) else { return Ok(None) };
+        let (entry, error) = self.post(api, &record.statuses_url, &status, record, now).await;
+        match error {
+            Some(e) if e.is_transient() => Err(e),
+            _ => Ok(Some(entry)),
+        }
+    }
+
+    /// Posts one status; answers its summary entry, and the error when it was not posted.
+    async fn post(
+        &self,
+        api: ServerApi,
+        url: &str,
+        status: &CommitStatus,
+        record: &ExecutionRecord,
+        now: i64,
+    ) -> (Value, Option<PostError>) {
+        let base = json!({ "context": status.context, "state": status.state.as_str() });
+        let credentials = match self.credentials.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                let error = PostError::Transient(format!("status credentials unavailable: {e}"));
+                return self.failed(base, record, error);
+            }
+        };
+        match self.api.post_status(&credentials, api, url, status, now).await {
+            Ok(code) => {
+                tracing::info!(
+                    pipeline = %record.pipeline,
+                    execution_id = %record.execution_id,
+                    provider = %record.provider,
+                    context = %status.context,
+                    state = status.state.as_str(),
+                    server_status = code,
+                    "commit status posted"
+                );
+                metrics::count("StatusPosted", 1, &[("state", status.state.as_str())]);
+                (crate::report::with_fields(base, json!({ "outcome": "posted" })), None)
+            }
+            Err(error) => self.failed(base, record, error),
+        }
+    }
+
+    fn failed(&self, base: Value, record: &ExecutionRecord, error: PostError) -> (Value, Option<PostError>) {
+        let reason = match &error {
+            PostError::NoCredential { .. } => "no_credential",
+            PostError::Refused(_) => "refused",
+            PostError::Permanent { .. } => "permanent",
+            PostError::Transient(_) => "transient",
+        };
+        let server_status = match &error {
+            PostError::Permanent { status, .. } => Some(*status),
+            _ => None,
+        };
+        if matches!(error, PostError::NoCredential { .. }) {
+            tracing::warn!(pipeline = %record.pipeline, provider = %record.provider, error = %error, "commit status not posted");
+        } else {
+            tracing::error!(pipeline = %record.pipeline, execution_id = %record.execution_id, provider = %record.provider, server_status, error = %error, "commit status not posted");
+        }
+        metrics::count("StatusFailed", 1, &[("reason", reason)]);
+        (crate::report::with_fields(base, json!({ "outcome": "failed", "error": error.to_string() })), Some(error))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,222 @@
+use super::*;
+use crate::alert::event::{parse_event, Input};
+use crate::change::{ChangedFiles, PrAction, ProviderKind, PullRequest};
+use crate::change::{PullRequestParts, PushParts};
+use crate::git_api::RetryPolicy;
+use crate::ports::fakes::{FakeHttp, FakeRecords};
+use crate::ports::OutboundRequest;
+use std::time::Duration;
+
+pub const SHA: &str = "7d2f9e8c1b4a3f5e6d7c8b9a0f1e2d3c4b5a6978";
+
+fn push(provider: ProviderKind, url: Option<&str>) -> Change {
+    let change: Change = PushParts {
+        provider,
+        delivery: "d-1".into(),
+        repository: "acme/app".into(),
+        git_ref: "refs/heads/main".into(),
+        commit: SHA.into(),
+        deleted: false,
+        files: ChangedFiles::unknown(),
+        author: "ada".into(),
+        message: "Fix".into(),
+        clone_url: String::new(),
+    }
+    .into();
+    change.with_statuses_url(url.map(str::to_owned))
+}
+
+fn setting(stages: bool) -> StatusSetting {
+    StatusSetting { context: "herald/app".into(), stages }
+}
+
+fn event(file: &str) -> PipelineEvent {
+    let path = format!("{}/../events/pipeline-notifier/{file}", env!("CARGO_MANIFEST_DIR"));
+    match parse_event(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()) {
+        Input::Event(e) => *e,
+        Input::Ignored(why) => panic!("{why}"),
+    }
+}
+
+pub fn record(execution_id: &str, stages: bool) -> ExecutionRecord {
+    ExecutionRecord {
+        execution_id: execution_id.into(),
+        pipeline: "prod-api".into(),
+        trigger: "main".into(),
+        provider: "github".into(),
+        statuses_url: format!("https://api.github.com/repos/acme/app/statuses/{SHA}"),
+        commit: SHA.into(),
+        context: "herald/app".into(),
+        stages,
+    }
+}
+
+#[test]
+fn the_target_is_the_payload_endpoint_for_the_commit() {
+    let github = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
+    assert_eq!(
+        target(&github),
+        Ok((ServerApi::GitHub, format!("https://api.github.com/repos/acme/app/statuses/{SHA}")))
+    );
+    let forgejo = push(ProviderKind::Forgejo, Some("https://code.example.com/api/v1/repos/acme/app/statuses/{sha}"));
+    assert_eq!(target(&forgejo).unwrap().0, ServerApi::Gitea);
+    assert!(target(&push(ProviderKind::Gogs, None)).unwrap_err().contains("no commit status API"));
+    assert!(target(&push(ProviderKind::Generic, None)).unwrap_err().contains("no commit status API"));
+    assert!(target(&push(ProviderKind::GitHub, None)).unwrap_err().contains("no status endpoint"));
+    let plain = push(ProviderKind::Gitea, Some("http://git.example.com/api/v1/repos/acme/app/statuses/{sha}"));
+    assert!(target(&plain).unwrap_err().contains("HTTPS"));
+    let mut tag_object = github.clone();
+    tag_object = tag_object.tag_object_unpinned();
+    tag_object.no_commit = Some("the tag names a tag object");
+    assert!(target(&tag_object).is_err());
+    let mut odd = github;
+    odd.commit = "../../admin".into();
+    assert!(target(&odd).unwrap_err().contains("commit id"));
+}
+
+#[test]
+fn pull_requests_report_on_their_head_commit() {
+    let change: Change = PullRequestParts {
+        provider: ProviderKind::BitbucketCloud,
+        delivery: "d".into(),
+        repository: "acme/app".into(),
+        commit: "7d2f9e8c1b4a".into(),
+        author: String::new(),
+        title: String::new(),
+        clone_url: String::new(),
+        pull_request: PullRequest {
+            number: 1,
+            action: PrAction::Opened,
+            source_branch: "f".into(),
+            target_branch: "main".into(),
+            from_fork: false,
+        },
+    }
+    .into();
+    let change = change.with_statuses_url(Some(
+        "https://api.bitbucket.org/2.0/repositories/acme/app/commit/{sha}/statuses/build".into(),
+    ));
+    // Bitbucket names pull-request heads by 12 characters; its status API takes them.
+    assert_eq!(
+        target(&change).unwrap().1,
+        "https://api.bitbucket.org/2.0/repositories/acme/app/commit/7d2f9e8c1b4a/statuses/build"
+    );
+}
+
+#[test]
+fn each_execution_state_has_its_status() {
+    let failure = Failure {
+        stage: Some("Build".into()),
+        action: Some("Compile".into()),
+        summary: Some("exit status 2\nmore".into()),
+        external_url: None,
+    };
+    let failed = for_event(&event("pipeline-failed.json"), &record("x", false), Some(&failure), None).unwrap();
+    assert_eq!(failed.state, StatusState::Failure);
+    assert_eq!(failed.description, "prod-api failed at Build / Compile: exit status 2");
+    assert_eq!(failed.context, "herald/app");
+    assert!(failed.target_url.starts_with(
+        "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/prod-api/executions/3f2a9c1e"
+    ));
+    let ok = for_event(&event("pipeline-succeeded.json"), &record("x", false), None, Some(312)).unwrap();
+    assert_eq!((ok.state, ok.description.as_str()), (StatusState::Success, "prod-api succeeded in 5m 12s"));
+    assert_eq!(for_event(&event("pipeline-started.json"), &record("x", false), None, None), None);
+    let mut stopped = event("pipeline-failed.json");
+    for (state, want) in [
+        ("STOPPED", StatusState::Error),
+        ("SUPERSEDED", StatusState::Error),
+        ("CANCELED", StatusState::Error),
+        ("RESUMED", StatusState::Pending),
+    ] {
+        stopped.state = Some(state.into());
+        assert_eq!(for_event(&stopped, &record("x", false), None, None).unwrap().state, want, "{state}");
+    }
+    stopped.state = Some("STOPPING".into());
+    assert_eq!(for_event(&stopped, &record("x", false), None, None), None);
+    // Stage events move a status only with `stages`.
+    assert_eq!(for_event(&event("stage-failed.json"), &record("x", false), Some(&failure), None), None);
+    let stage = for_event(&event("stage-failed.json"), &record("x", true), Some(&failure), None).unwrap();
+    assert_eq!((stage.context.as_str(), stage.state), ("herald/app/Build", StatusState::Failure));
+    assert_eq!(stage.description, "Stage Build failed at Build / Compile: exit status 2");
+}
+
+pub fn reporter(http: Arc<FakeHttp>, records: Arc<FakeRecords>, credentials: &str) -> StatusReporter {
+    let policy = RetryPolicy { attempts: 3, timeout: Duration::from_secs(1), backoff: Duration::from_millis(1) };
+    StatusReporter::new(
+        StatusCredentials::Fixed(Arc::new(Credentials::parse(credentials).unwrap())),
+        GitApi::new(http, policy),
+        records,
+        "eu-west-1",
+    )
+}
+
+fn body(request: &OutboundRequest) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+#[tokio::test]
+async fn a_start_is_recorded_then_reported_pending() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
+    let s = setting(false);
+    let started = Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" };
+    let entry = r.started(started, 100).await;
+    assert_eq!(entry["outcome"], "posted", "{entry}");
+    let record = records.records.lock().unwrap()["e-1"].clone();
+    assert_eq!(record.statuses_url, format!("https://api.github.com/repos/acme/app/statuses/{SHA}"));
+    assert_eq!((record.provider.as_str(), record.context.as_str(), record.stages), ("github", "herald/app", false));
+    let requests = http.requests.lock().unwrap();
+    assert_eq!(requests[0].url, record.statuses_url);
+    assert_eq!(body(&requests[0])["state"], "pending");
+    assert_eq!(body(&requests[0])["target_url"], "https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/app/executions/e-1/timeline?region=eu-west-1");
+}
+
+#[tokio::test]
+async fn without_a_record_there_is_no_pending_that_would_stay_forever() {
+    let http = Arc::new(FakeHttp::default());
+    let records =
+        Arc::new(FakeRecords { fail_put: Some(AwsError::Transient("throttled".into())), ..FakeRecords::default() });
+    let r = reporter(http.clone(), records, r#"{"github": {"token": "t"}}"#);
+    let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
+    let s = setting(false);
+    let entry = r
+        .started(Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" }, 100)
+        .await;
+    assert_eq!(entry["outcome"], "failed");
+    assert!(http.requests.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_host_without_credentials_gets_nothing_and_the_start_stands() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records, r#"{"github": {"token": "t"}}"#);
+    // A payload (signed by some team's secret) naming a host of its choosing.
+    let change = push(ProviderKind::GitHub, Some("https://collector.example.net/repos/acme/app/statuses/{sha}"));
+    let s = setting(false);
+    let entry = r
+        .started(Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" }, 100)
+        .await;
+    assert_eq!(entry["outcome"], "failed");
+    assert!(entry["error"].as_str().unwrap().contains("no credential for collector.example.net"));
+    assert!(http.requests.lock().unwrap().is_empty(), "the token never left");
+}
+
+#[tokio::test]
+async fn the_outcome_fails_only_on_transient_errors() {
+    let records = Arc::new(FakeRecords::default());
+    let failed = event("pipeline-failed.json");
+    let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", false);
+    let http = Arc::new(FakeHttp::answering(&[500, 503, 500]));
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    assert!(r.finished(&failed, &rec, None, None, 0).await.unwrap_err().is_transient());
+    assert_eq!(http.requests.lock().unwrap().len(), 3);
+    let http = Arc::new(FakeHttp::answering(&[401]));
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let entry = r.finished(&failed, &rec, None, None, 0).await.unwrap().unwrap();
+    assert_eq!(entry["outcome"], "failed");
+    assert!(entry["error"].as_str().unwrap().contains("answered 401"));
+    assert_eq!(http.requests.lock().unwrap().len(), 1, "a permanent failure is not retried");
+}
