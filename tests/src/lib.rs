@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod faults;
+pub mod git_servers;
 pub mod moto;
 pub mod runtime;
 

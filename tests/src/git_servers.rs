@@ -1,0 +1,373 @@
+//! Fake Git servers: each a real HTTP server on loopback that accepts commit statuses the way
+//! its server's documentation says — method, path, authentication header, body fields and
+//! state words — answers like that server (201, or 204 for Bitbucket Data Center; 401, 404 or
+//! 422 when something is wrong), and records what arrived. A test may script the next answers
+//! (a 500, a 401) to see retries and permanent failures.
+
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Which server's API the fake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    GitHub,
+    GitLab,
+    BitbucketCloud,
+    BitbucketServer,
+    Gitea,
+    AzureDevOps,
+}
+
+impl Server {
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "github" => Self::GitHub,
+            "gitlab" => Self::GitLab,
+            "bitbucket" | "bitbucket-cloud" => Self::BitbucketCloud,
+            "bitbucket-server" => Self::BitbucketServer,
+            "gitea" => Self::Gitea,
+            "azure-devops" => Self::AzureDevOps,
+            _ => return None,
+        })
+    }
+
+    /// The credentials-document word (`github:127.0.0.1:port`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::GitHub => "github",
+            Self::GitLab => "gitlab",
+            Self::BitbucketCloud => "bitbucket",
+            Self::BitbucketServer => "bitbucket-server",
+            Self::Gitea => "gitea",
+            Self::AzureDevOps => "azure-devops",
+        }
+    }
+}
+
+/// What the fake accepts as authentication.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A token in the server's own header (`Authorization: Bearer`, `PRIVATE-TOKEN`, `token`,
+    /// Azure DevOps' Basic with an empty user).
+    Token(String),
+    /// Basic user and password (Bitbucket app passwords).
+    Basic(String, String),
+    /// A GitHub App: installation tokens are minted for JWTs that verify with `public_key`.
+    GitHubApp { installation_id: u64, public_key: Vec<u8>, token: String },
+}
+
+/// One request that arrived.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Value,
+    /// What the fake answered.
+    pub status: u16,
+    /// Why it refused, when it did.
+    pub problem: Option<String>,
+}
+
+struct State {
+    server: Server,
+    auth: Auth,
+    arrivals: Mutex<Vec<Arrival>>,
+    script: Mutex<VecDeque<u16>>,
+}
+
+/// A running fake; it stops with the test's runtime.
+pub struct FakeGitServer {
+    /// `http://127.0.0.1:port`
+    pub url: String,
+    /// `127.0.0.1:port`, for the credentials document.
+    pub host: String,
+    state: Arc<State>,
+}
+
+impl FakeGitServer {
+    pub async fn start(server: Server, auth: Auth) -> Self {
+        Self::start_on(server, auth, 0).await
+    }
+
+    /// On `port` (0: any free one).
+    pub async fn start_on(server: Server, auth: Auth, port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind fake Git server");
+        let host = listener.local_addr().expect("address").to_string();
+        let state = Arc::new(State { server, auth, arrivals: Mutex::default(), script: Mutex::default() });
+        let served = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = served.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(state.clone(), req));
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { url: format!("http://{host}"), host, state }
+    }
+
+    /// The next answers, before any check (e.g. `[500]`, `[401]`).
+    pub fn answer_next(&self, codes: &[u16]) {
+        self.state.script.lock().expect("script").extend(codes);
+    }
+
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.state.arrivals.lock().expect("arrivals").clone()
+    }
+
+    /// The bodies of the statuses it accepted, in order.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.arrivals()
+            .into_iter()
+            .filter(|a| a.status < 300 && !a.path.contains("/access_tokens"))
+            .map(|a| a.body)
+            .collect()
+    }
+
+    /// The `key: value` entry for the Herald credentials document that reaches this fake.
+    pub fn credential_entry(&self) -> (String, Value) {
+        let value = match &self.state.auth {
+            Auth::Token(t) => json!({ "token": t }),
+            Auth::Basic(u, p) => json!({ "username": u, "app_password": p }),
+            Auth::GitHubApp { .. } => panic!("a GitHub App entry needs its private key: build it in the test"),
+        };
+        (format!("{}:{}", self.state.server.key(), self.host), value)
+    }
+
+    /// Waits until `count` statuses were accepted (at most 10 s).
+    pub async fn wait_accepted(&self, count: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let accepted = self.accepted();
+            if accepted.len() >= count {
+                return accepted;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.accepted()
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (authorization, private_token, user_agent, content_type) =
+        (header("authorization"), header("private-token"), header("user-agent"), header("content-type"));
+    let bytes = req.into_body().collect().await?.to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let scripted = state.script.lock().expect("script").pop_front();
+    let checked = match scripted {
+        Some(code) => Err((code, format!("scripted {code}"))),
+        None => {
+            check(&state, &method, &path, &query, &authorization, &private_token, &user_agent, &content_type, &body)
+        }
+    };
+    let (status, answer, problem) = match checked {
+        Ok((status, answer)) => (status, answer, None),
+        Err((status, problem)) => (status, json!({ "message": problem }), Some(problem)),
+    };
+    state.arrivals.lock().expect("arrivals").push(Arrival { method, path, query, body, status, problem });
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer.to_string())))
+        .expect("response");
+    Ok(response)
+}
+
+type Checked = Result<(u16, Value), (u16, String)>;
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    state: &State,
+    method: &str,
+    path: &str,
+    query: &str,
+    authorization: &Option<String>,
+    private_token: &Option<String>,
+    user_agent: &Option<String>,
+    content_type: &Option<String>,
+    body: &Value,
+) -> Checked {
+    if method != "POST" {
+        return Err((405, format!("{method} is not POST")));
+    }
+    if user_agent.as_deref().unwrap_or_default().is_empty() {
+        return Err((403, "no User-Agent (GitHub refuses such requests)".into()));
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // GitHub App installation tokens.
+    if let (Server::GitHub, Auth::GitHubApp { installation_id, public_key, token }) = (state.server, &state.auth) {
+        if path.ends_with("/access_tokens") {
+            let want = format!("/app/installations/{installation_id}/access_tokens");
+            if path != want {
+                return Err((404, format!("{path} is not {want}")));
+            }
+            let jwt = authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).ok_or((401, "no JWT".into()))?;
+            verify_jwt(jwt, public_key).map_err(|e| (401, e))?;
+            return Ok((201, json!({ "token": token, "expires_at": "2099-01-01T00:00:00Z" })));
+        }
+    }
+    if !content_type.as_deref().unwrap_or_default().starts_with("application/json") {
+        return Err((415, "the body must be JSON".into()));
+    }
+    let authorized = match (&state.auth, state.server) {
+        (Auth::Token(t), Server::GitLab) => private_token.as_deref() == Some(t.as_str()),
+        (Auth::Token(t), Server::Gitea) => authorization.as_deref() == Some(format!("token {t}").as_str()),
+        (Auth::Token(t), Server::AzureDevOps) => authorization.as_deref() == Some(basic("", t).as_str()),
+        (Auth::Token(t), _) => authorization.as_deref() == Some(format!("Bearer {t}").as_str()),
+        (Auth::Basic(u, p), _) => authorization.as_deref() == Some(basic(u, p).as_str()),
+        (Auth::GitHubApp { token, .. }, _) => authorization.as_deref() == Some(format!("Bearer {token}").as_str()),
+    };
+    if !authorized {
+        return Err((401, "bad credentials".into()));
+    }
+    let text = |name: &str| body[name].as_str().filter(|s| !s.is_empty());
+    let state_in = |words: &[&str]| body["state"].as_str().is_some_and(|s| words.contains(&s));
+    let sha_ok = |sha: &str| sha.len() >= 7 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    match state.server {
+        // POST /repos/{owner}/{repo}/statuses/{sha}
+        Server::GitHub => {
+            match segments.as_slice() {
+                ["repos", _, _, "statuses", sha] if sha_ok(sha) => {}
+                _ => return Err((404, format!("{path}: not /repos/{{owner}}/{{repo}}/statuses/{{sha}}"))),
+            }
+            if !state_in(&["error", "failure", "pending", "success"]) {
+                return Err((422, "state must be error, failure, pending or success".into()));
+            }
+            if text("description").is_some_and(|d| d.chars().count() > 140) {
+                return Err((422, "description is too long (maximum is 140 characters)".into()));
+            }
+            if text("context").is_none() || text("target_url").is_none() {
+                return Err((422, "context and target_url expected".into()));
+            }
+            Ok((201, json!({ "state": body["state"], "context": body["context"] })))
+        }
+        // POST /api/v4/projects/{id}/statuses/{sha}
+        Server::GitLab => {
+            match segments.as_slice() {
+                ["api", "v4", "projects", id, "statuses", sha] if id.parse::<u64>().is_ok() && sha_ok(sha) => {}
+                _ => return Err((404, format!("{path}: not /api/v4/projects/{{id}}/statuses/{{sha}}"))),
+            }
+            if !state_in(&["pending", "running", "success", "failed", "canceled", "skipped"]) {
+                return Err((400, "state does not have a valid value".into()));
+            }
+            if text("name").is_none() {
+                return Err((400, "name expected".into()));
+            }
+            Ok((201, json!({ "status": body["state"], "name": body["name"] })))
+        }
+        // POST /2.0/repositories/{workspace}/{repo}/commit/{sha}/statuses/build
+        Server::BitbucketCloud => {
+            match segments.as_slice() {
+                ["2.0", "repositories", _, _, "commit", sha, "statuses", "build"] if sha_ok(sha) => {}
+                _ => {
+                    return Err((
+                        404,
+                        format!("{path}: not /2.0/repositories/{{ws}}/{{repo}}/commit/{{sha}}/statuses/build"),
+                    ))
+                }
+            }
+            if !state_in(&["INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"])
+                || text("key").is_none()
+                || text("url").is_none()
+            {
+                return Err((
+                    400,
+                    "key, url and a state (INPROGRESS, SUCCESSFUL, FAILED, STOPPED) are required".into(),
+                ));
+            }
+            Ok((201, json!({ "key": body["key"], "state": body["state"] })))
+        }
+        // POST /rest/build-status/1.0/commits/{sha}
+        Server::BitbucketServer => {
+            match segments.as_slice() {
+                ["rest", "build-status", "1.0", "commits", sha] if sha_ok(sha) => {}
+                _ => return Err((404, format!("{path}: not /rest/build-status/1.0/commits/{{sha}}"))),
+            }
+            if !state_in(&["INPROGRESS", "SUCCESSFUL", "FAILED"]) || text("key").is_none() || text("url").is_none() {
+                return Err((400, "state (INPROGRESS, SUCCESSFUL, FAILED), key and url are required".into()));
+            }
+            Ok((204, Value::Null))
+        }
+        // POST /api/v1/repos/{owner}/{repo}/statuses/{sha}
+        Server::Gitea => {
+            match segments.as_slice() {
+                ["api", "v1", "repos", _, _, "statuses", sha] if sha_ok(sha) => {}
+                _ => return Err((404, format!("{path}: not /api/v1/repos/{{owner}}/{{repo}}/statuses/{{sha}}"))),
+            }
+            if !state_in(&["pending", "success", "error", "failure", "warning"]) || text("context").is_none() {
+                return Err((422, "state and context expected".into()));
+            }
+            Ok((201, json!({ "status": body["state"], "context": body["context"] })))
+        }
+        // POST {org}[/{project}]/_apis/git/repositories/{id}/commits/{sha}/statuses?api-version=7.1
+        Server::AzureDevOps => {
+            let tail = segments.iter().position(|s| *s == "_apis").map(|i| &segments[i..]);
+            match tail {
+                Some(["_apis", "git", "repositories", _, "commits", sha, "statuses"]) if sha_ok(sha) => {}
+                _ => {
+                    return Err((
+                        404,
+                        format!("{path}: not {{org}}/_apis/git/repositories/{{id}}/commits/{{sha}}/statuses"),
+                    ))
+                }
+            }
+            if query != "api-version=7.1" {
+                return Err((400, format!("api-version 7.1 expected, got {query:?}")));
+            }
+            let context_ok = body["context"]["name"].as_str().is_some() && body["context"]["genre"].as_str().is_some();
+            if !state_in(&["pending", "succeeded", "failed", "error", "notApplicable", "notSet"]) || !context_ok {
+                return Err((400, "state and context {name, genre} expected".into()));
+            }
+            Ok((201, json!({ "state": body["state"], "context": body["context"] })))
+        }
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// An RS256 JWT that verifies with `public_key` (DER, PKCS#1) and is valid now.
+fn verify_jwt(jwt: &str, public_key: &[u8]) -> Result<(), String> {
+    use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = jwt.rsplit_once('.').ok_or("not a JWT")?;
+    let signature = b64.decode(signature).map_err(|_| "bad signature encoding")?;
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| "JWT signature does not verify".to_owned())?;
+    let header: Value =
+        serde_json::from_slice(&b64.decode(signed.split('.').next().unwrap_or_default()).map_err(|_| "bad header")?)
+            .map_err(|_| "bad header")?;
+    if header["alg"] != "RS256" {
+        return Err("alg must be RS256".into());
+    }
+    let claims: Value =
+        serde_json::from_slice(&b64.decode(signed.split('.').nth(1).unwrap_or_default()).map_err(|_| "bad claims")?)
+            .map_err(|_| "bad claims")?;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() as i64;
+    let (iat, exp) = (claims["iat"].as_i64().unwrap_or(i64::MAX), claims["exp"].as_i64().unwrap_or(0));
+    if iat > now || exp <= now || exp - iat > 600 {
+        return Err(format!("JWT not valid now (iat {iat}, exp {exp}, now {now}); GitHub allows at most 10 minutes"));
+    }
+    if claims["iss"].is_null() {
+        return Err("iss (the App id) expected".into());
+    }
+    Ok(())
+}
