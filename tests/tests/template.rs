@@ -7,13 +7,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Read by the code, never set by the template: local runs, tests and the demo only.
-const LOCAL_ONLY: [&str; 3] = ["HERALD_WEBHOOK_SECRET", "HERALD_DRY_RUN", "AWS_ENDPOINT_URL"];
+const LOCAL_ONLY: [&str; 4] = ["HERALD_WEBHOOK_SECRET", "HERALD_STATUS_SECRET", "HERALD_DRY_RUN", "AWS_ENDPOINT_URL"];
 
 /// What each function's environment must hold (beyond the configuration source).
 const PER_FUNCTION: [(&str, &[&str]); 3] = [
-    ("GitWebhookFunction", &["HERALD_WEBHOOK_SECRET_ARN", "HERALD_DEDUP_TABLE", "HERALD_EVENT_BUS"]),
+    (
+        "GitWebhookFunction",
+        &["HERALD_WEBHOOK_SECRET_ARN", "HERALD_DEDUP_TABLE", "HERALD_EVENT_BUS", "HERALD_STATUS_SECRET_ARN"],
+    ),
     ("S3TriggerFunction", &["HERALD_DEDUP_TABLE", "HERALD_EVENT_BUS"]),
-    ("PipelineNotifierFunction", &["HERALD_TOPIC_ARN", "HERALD_ALERT_TOPIC_ARNS", "HERALD_DEDUP_TABLE"]),
+    (
+        "PipelineNotifierFunction",
+        &["HERALD_TOPIC_ARN", "HERALD_ALERT_TOPIC_ARNS", "HERALD_DEDUP_TABLE", "HERALD_STATUS_SECRET_ARN"],
+    ),
 ];
 
 /// `Environment: Variables:` of each function resource in template.yaml, by logical id.
@@ -230,4 +236,28 @@ fn rules_are_unnamed_and_the_queues_admit_them_by_arn() {
     for rule in ["S3ObjectCreatedRule", "S3CloudTrailRule", "PipelineStateRule", "PipelineChangeRule"] {
         assert!(policy.contains(&format!("{rule}.Arn")), "{rule} not admitted by ARN:\n{policy}");
     }
+}
+
+#[test]
+fn commit_statuses_read_only_their_secret_and_hear_every_stage() {
+    let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
+    for role in ["GitWebhookRole", "PipelineNotifierRole"] {
+        let text = &blocks[role];
+        let read = text
+            .find("Sid: ReadTheStatusCredentials")
+            .unwrap_or_else(|| panic!("{role} cannot read the status credentials"));
+        let statement = &text[read..text[read..].find("- !Ref AWS::NoValue").map_or(text.len(), |e| read + e)];
+        assert!(statement.contains("Action: secretsmanager:GetSecretValue"), "{role}: {statement}");
+        assert!(statement.contains("Resource: !Ref StatusSecretArn"), "{role}: only that secret: {statement}");
+        let before = text[..read].trim_end().trim_end_matches('-').trim_end();
+        assert!(before.ends_with("- HasStatusSecret"), "{role}: only when a secret is given");
+    }
+    assert!(!blocks["S3TriggerRole"].contains("StatusSecretArn"), "s3-trigger posts no statuses");
+    let rule = &blocks["PipelineStateRule"];
+    let stages = rule.find("- HasStatusSecret").expect("stage events only with statuses");
+    assert!(
+        rule[stages..].lines().nth(1).unwrap().contains("detail-type: [CodePipeline Stage Execution State Change]"),
+        "{rule}"
+    );
+    assert!(blocks["StatusSecretArn"].contains("NAT"), "the parameter says what egress statuses need");
 }
