@@ -4,6 +4,7 @@
 use crate::output::{self, mark, Outcome};
 use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
+use herald::change::Change;
 use herald::config::Config;
 use herald::ports::{SourceAction, StartPlan};
 use herald::providers::{self, Content, Headers};
@@ -145,7 +146,33 @@ fn plan_json(plan: &StartPlan) -> Value {
     })
 }
 
-fn decisions(out: &mut String, decisions: &[Decision], none: &str) -> Vec<Value> {
+/// The commit status a start would post (README "Commit statuses"): where, and as what.
+fn status(out: &mut String, config: &Config, trigger: &str, change: Option<&Change>) -> Option<Value> {
+    let setting = config.triggers.iter().find(|t| t.name == trigger)?.status.as_ref()?;
+    let change = change?;
+    let (line, json) = match herald::status::target(change) {
+        Ok((api, url)) => {
+            let server = herald::git_api::api_host(&url).map(|h| h.0).unwrap_or_default();
+            let stages =
+                if setting.stages { format!(", and {}/<stage> per stage", setting.context) } else { String::new() };
+            (
+                format!("status {} pending at {server} ({} credential){stages}", setting.context, api.key()),
+                json!({ "context": setting.context, "state": "pending", "url": url, "credential_for": format!("{}:{server}", api.key()), "stages": setting.stages }),
+            )
+        }
+        Err(why) => (format!("no status: {why}"), json!({ "context": setting.context, "none": why })),
+    };
+    let _ = writeln!(out, "          {line}");
+    Some(json)
+}
+
+fn decisions(
+    out: &mut String,
+    config: &Config,
+    change: Option<&Change>,
+    decisions: &[Decision],
+    none: &str,
+) -> Vec<Value> {
     if decisions.is_empty() {
         let _ = writeln!(out, "    {none}");
     }
@@ -184,9 +211,13 @@ fn decisions(out: &mut String, decisions: &[Decision], none: &str) -> Vec<Value>
                 for note in &plan.notes {
                     let _ = writeln!(out, "          note: {note}");
                 }
+                let status = status(out, config, &decision.trigger, change);
                 let mut entry = plan_json(plan);
                 entry["trigger"] = json!(decision.trigger);
                 entry["outcome"] = json!("start");
+                if let Some(status) = status {
+                    entry["status"] = status;
+                }
                 json.push(entry);
             }
         }
@@ -262,7 +293,7 @@ fn webhook(
                     let mut list = if decided.is_empty() && !left_out.is_empty() {
                         Vec::new()
                     } else {
-                        decisions(&mut out, &decided, none)
+                        decisions(&mut out, config, Some(change), &decided, none)
                     };
                     let width = left_out.iter().map(|(t, _, _)| t.len()).max().unwrap_or(0);
                     for (trigger, pipeline, reason) in &left_out {
@@ -327,8 +358,11 @@ fn s3(config: &Config, event: &Value, pipelines: &[(String, Value)]) -> Outcome 
         // The triggers whose bucket does not match get their reason too.
         let others: Vec<_> = config.s3_triggers().filter(|(_, rule)| !rule.bucket.is_match(&object.bucket)).collect();
         let none = if others.is_empty() { "no S3 trigger in the configuration" } else { "" };
-        let mut list =
-            if decided.is_empty() && !others.is_empty() { Vec::new() } else { decisions(&mut out, &decided, none) };
+        let mut list = if decided.is_empty() && !others.is_empty() {
+            Vec::new()
+        } else {
+            decisions(&mut out, config, None, &decided, none)
+        };
         for (trigger, rule) in others {
             let reason = format!("bucket {} does not match bucket ({})", object.bucket, rule.bucket.written());
             let _ = writeln!(

@@ -256,3 +256,33 @@ fn explain_gives_every_s3_trigger_a_reason() {
         out.text
     );
 }
+
+#[test]
+fn explain_shows_the_status_a_start_would_post() {
+    let config = std::env::temp_dir().join(format!("herald-cli-status-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"triggers":[
+            {"name":"app","pipeline":"demo-github","git":{"repository":"**"},"status":{"stages":true}},
+            {"name":"quiet","pipeline":"other","git":{"repository":"**"}}]}"#,
+    )
+    .unwrap();
+    let mut args = explain_args("", "events/git-webhook/github-push.json");
+    args.config = config.to_str().unwrap().to_owned();
+    let github = explain::run(&args);
+    args.event = path("events/git-webhook/gogs-push.json");
+    let gogs = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        github.text.contains(
+            "status herald/demo-github pending at api.github.com (github credential), and herald/demo-github/<stage> per stage"
+        ),
+        "{}",
+        github.text
+    );
+    assert_eq!(github.text.matches("status herald/").count(), 1, "only the trigger with status: {}", github.text);
+    let entry = &github.json["changes"][0]["decisions"][0]["status"];
+    assert_eq!(entry["credential_for"], "github:api.github.com", "{}", github.json);
+    assert!(entry["url"].as_str().unwrap().starts_with("https://api.github.com/repos/"));
+    assert!(gogs.text.contains("no status: gogs has no commit status API"), "{}", gogs.text);
+}
