@@ -5,8 +5,13 @@ runs the three functions as real Lambda binaries under cargo-lambda's runtime em
 lambda watch`), sends git-webhook signed sample deliveries over HTTP and s3-trigger S3 events,
 prints the answers and the pipeline executions moto recorded, with their variables; then lets
 pipeline `prod-api` fail and recover and prints the alerts pipeline-notifier sent, as the topic's
-subscribers received them. Stops everything it started.
+subscribers received them. Last, commit statuses: a push to a fake GitHub and a fake GitLab (the
+integration tests' fakes of their status APIs) starts pipelines whose triggers say `"status":
+true`; each server receives `pending`, then the outcome (a failure naming the failing action, a
+success). Stops everything it started.
 """
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -28,6 +33,11 @@ SECRETS = '{"secrets": ["herald-demo-secret", "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1
 SAMPLES = ["github-push", "gitlab-push", "bitbucket-server-branch-deleted"]
 PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data"]
 BUCKET = "acme-artifacts"
+# Commit statuses at fake servers: the demo tokens, and the moto shim's variables that make the
+# GitHub pipeline's execution fail at Build / Compile.
+STATUS_TOKENS = {"github": "demo-github-token", "gitlab": "demo-gitlab-token"}
+FAILS = {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Compile",
+         "MOTO_FAILURE": "error: test resize::rounds_down failed"}
 ALERTS = [{"name": "prod", "pipelines": ["prod-*"], "on": ["FIRST_FAILURE", "RECOVERED", "APPROVAL", "AUDIT"]}]
 
 
@@ -136,6 +146,80 @@ def alerts(endpoint, lambda_port, topic):
         print(f"\n   Subject: {note.get('Subject')}")
 
 
+def fake_servers():
+    """A fake GitHub and a fake GitLab status API (`fake_git_server`, built like the tests'):
+    {provider: (process, url, host, arrivals)}."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "herald-tests", "--bin", "fake_git_server"], cwd=ROOT, check=True)
+    servers = {}
+    for provider, token in STATUS_TOKENS.items():
+        proc = subprocess.Popen([str(ROOT / "target" / "debug" / "fake_git_server"), provider, token],
+                                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        first = json.loads(proc.stdout.readline())
+        arrivals = []
+        threading.Thread(target=lambda p=proc, a=arrivals: [a.append(json.loads(l)) for l in p.stdout],
+                         daemon=True).start()
+        servers[provider] = (proc, first["url"], first["host"], arrivals)
+    return servers
+
+
+def signed_push(provider, url):
+    """The sample push of `provider` with its status API at the fake `url`, signed again."""
+    event = json.loads((ROOT / "events" / "git-webhook" / f"{provider}-push.json").read_text())
+    body = json.loads(event["body"])
+    if provider == "github":
+        body["repository"]["statuses_url"] = f"{url}/repos/{body['repository']['full_name']}/statuses/{{sha}}"
+    else:
+        body["project"]["web_url"] = f"{url}/{body['project']['path_with_namespace']}"
+    event["body"] = json.dumps(body)
+    if provider == "github":
+        digest = hmac.new(SECRET.encode(), event["body"].encode(), hashlib.sha256).hexdigest()
+        event["headers"]["x-hub-signature-256"] = f"sha256={digest}"
+        event["headers"]["x-github-delivery"] = "demo-status-github"
+    else:
+        event["headers"]["x-gitlab-event-uuid"] = "demo-status-gitlab"
+    return event
+
+
+def wait_arrivals(arrivals, count):
+    deadline = time.time() + 10
+    while len(arrivals) < count and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def show_arrival(provider, arrival):
+    body = arrival["body"]
+    context = body.get("context") or body.get("name")
+    state = body.get("state")
+    print(f"   fake {provider:<6} <- {arrival['method']} {arrival['path']}  {arrival['status']}")
+    print(f"                {state:<8} {context}: {body.get('description')}")
+
+
+def statuses(url, lambda_port, servers):
+    print("\n── commit statuses: pushes to a fake GitHub and a fake GitLab, triggers with \"status\": true")
+    executions = {}
+    for provider, (_, fake, _, arrivals) in servers.items():
+        status, answer = post(url, signed_push(provider, fake))
+        started = answer.get("started", [])
+        executions[provider] = (started[0]["pipeline"], started[0]["execution_id"]) if started else None
+        print(f"   {provider} push: HTTP {status}, started {', '.join(s['pipeline'] for s in started) or 'nothing'}")
+        wait_arrivals(arrivals, 1)
+        for arrival in arrivals[:1]:
+            show_arrival(provider, arrival)
+    outcomes = {"github": "pipeline-failed", "gitlab": "pipeline-succeeded"}
+    for provider, (_, _, _, arrivals) in servers.items():
+        if not executions[provider]:
+            continue
+        pipeline, execution = executions[provider]
+        event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{outcomes[provider]}.json").read_text())
+        event["detail"].update({"pipeline": pipeline, "execution-id": execution})
+        event["id"] = f"demo-{provider}-{outcomes[provider]}"
+        invoke(lambda_port, "pipeline-notifier", event)
+        print(f"   pipeline-notifier: {pipeline} {event['detail']['state']}")
+        wait_arrivals(arrivals, 2)
+        for arrival in arrivals[1:2]:
+            show_arrival(provider, arrival)
+
+
 def main():
     moto_port, lambda_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -152,6 +236,12 @@ def main():
             source = [f"source={BUCKET}:releases/app/latest.zip:override"] if name == "demo-deploy" else []
             ctl(endpoint, "create-pipeline", name, *source, "PROVIDER", "EVENT", "REF", "COMMIT_ID")
         git = json.loads((ROOT / "events" / "herald-config.json").read_text())
+        # The GitHub and GitLab triggers report commit statuses; the GitHub pipeline will fail.
+        for trigger in git["triggers"]:
+            if trigger["pipeline"] in ("demo-github", "demo-gitlab"):
+                trigger["status"] = True
+            if trigger["pipeline"] == "demo-github":
+                trigger.setdefault("variables", {}).update(FAILS)
         s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
         config = {"triggers": git["triggers"] + s3["triggers"], "alerts": ALERTS}
         ctl(endpoint, "put-parameter", "/herald/demo/config", json.dumps(config))
@@ -163,6 +253,11 @@ def main():
         threading.Thread(target=inbox.serve_forever, daemon=True).start()
         ctl(endpoint, "subscribe-http", topic["topic_arn"], f"http://127.0.0.1:{inbox.server_address[1]}/")
         print(f"created pipeline prod-api and topic herald-alerts (subscribers: an SQS queue, an HTTP inbox)")
+        ctl(endpoint, "create-table", "herald-demo-dedup")
+        servers = fake_servers()
+        procs.extend(proc for proc, *_ in servers.values())
+        credentials = {f"{p}:{host}": {"token": STATUS_TOKENS[p]} for p, (_, _, host, _) in servers.items()}
+        print("fake status APIs: " + ", ".join(f"{p} at {url}" for p, (_, url, _, _) in servers.items()))
 
         # An env file, not --env-vars: that flag splits on commas, and the secret document has some.
         env_file = ROOT / "target" / "demo.env"
@@ -171,6 +266,7 @@ def main():
             f"AWS_ENDPOINT_URL={endpoint}", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing", "HERALD_CONFIG_PARAMETER=/herald/demo/config",
             f"HERALD_WEBHOOK_SECRET='{SECRETS}'", f"HERALD_TOPIC_ARN={topic['topic_arn']}", "RUST_LOG=error",
+            "HERALD_DEDUP_TABLE=herald-demo-dedup", f"HERALD_STATUS_SECRET='{json.dumps(credentials)}'",
         ]) + "\n")
         watch = subprocess.Popen(
             [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--quiet", "--ignore-changes",
@@ -217,6 +313,7 @@ def main():
                 variables = ", ".join(f"{k}={v}" for k, v in sorted(ex["variables"].items()))
                 print(f"   {name:<24} {ex['id']}  {variables}")
         alerts(endpoint, lambda_port, topic)
+        statuses(url, lambda_port, servers)
     finally:
         for proc in reversed(procs):
             stop(proc)
