@@ -4,11 +4,13 @@
 //! - entry points: [`http`] (git-webhook's HTTP events), [`startup`] (cold-start wiring);
 //! - use cases: [`webhook`], [`s3`], [`notifier`], with [`start`] (running starts), [`once`]
 //!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`],
-//!   [`live`] (the configuration in force, refreshed from SSM);
+//!   [`status`] (commit statuses back to the Git server), [`live`] (the configuration in force,
+//!   refreshed from SSM);
 //! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules), [`doctor`]
 //!   (what would fail on an account);
 //! - [`config`], [`providers`] (one module per Git server), [`aws`] (the adapters, the only
-//!   code that imports `aws_sdk_*`), [`settings`];
+//!   code that imports `aws_sdk_*`), [`git_api`] (the Git servers' status APIs and credentials),
+//!   [`settings`];
 //! - leaves: [`ports`] (and their fakes), [`change`], [`auth`], [`glob`], [`template`],
 //!   [`token`], [`clock`], [`metrics`].
 
