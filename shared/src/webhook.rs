@@ -66,6 +66,8 @@ pub struct WebhookService {
 /// The most the `pending` statuses of one delivery may take, after the starts: the answer must
 /// still reach the Git server inside its 10 s.
 pub const STATUS_BUDGET: Duration = Duration::from_secs(4);
+/// Kept back from the request budget to answer after the statuses.
+const ANSWER_MARGIN: Duration = Duration::from_millis(300);
 
 impl WebhookService {
     pub fn new(
@@ -110,7 +112,8 @@ impl WebhookService {
     /// Answers one request, within the request budget: when it runs out, 503 (the sender retries;
     /// the claims and tokens make the retry safe), never a late or missing answer.
     pub async fn handle(&self, request: WebhookRequest) -> WebhookResponse {
-        match tokio::time::timeout(self.budget, self.answer(request)).await {
+        let deadline = tokio::time::Instant::now() + self.budget;
+        match tokio::time::timeout(self.budget, self.answer(request, deadline)).await {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!(budget_ms = self.budget.as_millis() as u64, "request ran out of time; answered 503");
@@ -120,7 +123,7 @@ impl WebhookService {
         }
     }
 
-    async fn answer(&self, request: WebhookRequest) -> WebhookResponse {
+    async fn answer(&self, request: WebhookRequest, deadline: tokio::time::Instant) -> WebhookResponse {
         if !request.method.eq_ignore_ascii_case("POST") {
             let mut r = WebhookResponse::error(405, "method not allowed; webhooks are POSTed");
             r.headers.push(("Allow", "POST".into()));
@@ -167,13 +170,20 @@ impl WebhookService {
                 tracing::info!(provider = %provider, delivery = %delivery.delivery, event = %delivery.event, reason = %reason, "ignored");
                 answer.body["ignored"] = json!(reason);
             }
-            Content::Changes(changes) => self.process(changes, &scope, &mut answer, now).await,
+            Content::Changes(changes) => self.process(changes, &scope, &mut answer, now, deadline).await,
         }
         metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
         answer.into_response()
     }
 
-    async fn process(&self, changes: &[Change], scope: &SecretScope, answer: &mut Answer, now: i64) {
+    async fn process(
+        &self,
+        changes: &[Change],
+        scope: &SecretScope,
+        answer: &mut Answer,
+        now: i64,
+        deadline: tokio::time::Instant,
+    ) {
         let config = &*self.config.get().await;
         let multi_ref = changes.len() > 1;
         let decided: Vec<(&Change, Vec<Decision>)> =
@@ -206,7 +216,10 @@ impl WebhookService {
                 _ => None,
             });
             let posts = futures_util::future::join_all(started.map(|s| status.started(s, now)));
-            match tokio::time::timeout(STATUS_BUDGET, posts).await {
+            // What is left of the request budget, less time to answer: the starts stand whatever
+            // the Git server's status API does.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).saturating_sub(ANSWER_MARGIN);
+            match tokio::time::timeout(STATUS_BUDGET.min(left), posts).await {
                 Ok(entries) if !entries.is_empty() => answer.body["statuses"] = Value::Array(entries),
                 Ok(_) => {}
                 Err(_) => {

@@ -267,4 +267,7 @@ async fn a_github_app_mints_its_installation_token_at_the_fake_github() {
     let arrivals = fake.arrivals();
     assert_eq!(arrivals[0].path, "/app/installations/77/access_tokens");
     assert_eq!((arrivals[0].status, arrivals[1].status), (201, 201), "{arrivals:?}");
+    let logs = s.webhook.stop().await;
+    let key_line = pem.lines().nth(1).unwrap();
+    assert!(!logs.contains("ghs_installation") && !logs.contains(key_line), "no token or key in the logs");
 }

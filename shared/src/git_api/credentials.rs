@@ -106,6 +106,10 @@ fn credential(key: &str, api: ServerApi, value: &Value) -> Result<Credential, St
     let text = |name: &str| -> Result<Option<String>, String> {
         match object.get(name) {
             None => Ok(None),
+            // A value goes into an HTTP header: a line break would smuggle another header.
+            Some(Value::String(s)) if s.trim().chars().any(char::is_control) && name != "private_key" => {
+                Err(format!("{key:?}: {name} must not contain control characters"))
+            }
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
             Some(_) => Err(format!("{key:?}: {name} must be a non-empty string")),
         }

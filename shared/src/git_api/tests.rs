@@ -81,6 +81,7 @@ fn a_bad_credentials_document_says_where_never_the_value() {
         (r#"{"github": "sekrit-value"}"#, "expected an object"),
         (r#"["sekrit-value"]"#, "JSON object"),
         ("{sekrit-value", "not JSON"),
+        (r#"{"github": {"token": "sekrit-value\r\nX-Injected: 1"}}"#, "control characters"),
     ] {
         let e = Credentials::parse(doc).unwrap_err();
         assert!(e.contains(says), "{doc}: {e}");

@@ -247,6 +247,8 @@ pub struct FakeHttp {
     pub answers: Mutex<Vec<u16>>,
     /// Bodies by URL suffix (GitHub App token answers).
     pub bodies: HashMap<String, String>,
+    /// How long each answer takes.
+    pub delay: std::time::Duration,
 }
 
 impl FakeHttp {
@@ -259,6 +261,7 @@ impl HttpClient for FakeHttp {
     fn send<'a>(&'a self, request: &'a OutboundRequest) -> BoxFuture<'a, Result<OutboundResponse, String>> {
         Box::pin(async move {
             self.requests.lock().unwrap().push(request.clone());
+            tokio::time::sleep(self.delay).await;
             let code = {
                 let mut answers = self.answers.lock().unwrap();
                 if answers.is_empty() {

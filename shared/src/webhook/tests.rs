@@ -493,3 +493,20 @@ async fn a_start_with_status_is_recorded_and_reported_pending_and_a_redelivery_p
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(http.requests.lock().unwrap().len(), 1, "a duplicate's status was posted by the first delivery");
 }
+
+#[tokio::test]
+async fn slow_statuses_never_turn_a_started_delivery_into_a_503() {
+    use crate::ports::fakes::{FakeHttp, FakeRecords};
+    let config = config(json!([
+        { "name": "main", "pipeline": "app", "git": { "repository": "binkkatal/sample_app" }, "status": true }
+    ]));
+    let http = Arc::new(FakeHttp { delay: std::time::Duration::from_secs(5), ..FakeHttp::default() });
+    let reporter =
+        crate::status::tests::reporter(http, Arc::new(FakeRecords::default()), r#"{"github": {"token": "t"}}"#);
+    let starter = FakeStarter { delay: std::time::Duration::from_millis(300), ..FakeStarter::default() };
+    let h = harness_with(config, SECRET, starter, false, false);
+    let service = h.service.with_budget(std::time::Duration::from_millis(1500)).with_status(Some(Arc::new(reporter)));
+    let answer = service.handle(push()).await;
+    assert_eq!(answer.status, 200, "the start stands; the status ran out of time: {}", answer.body);
+    assert_eq!(answer.body["started"][0]["pipeline"], "app");
+}
