@@ -17,42 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Which server's API the fake speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    GitHub,
-    GitLab,
-    BitbucketCloud,
-    BitbucketServer,
-    Gitea,
-    AzureDevOps,
-}
-
-impl Server {
-    pub fn parse(word: &str) -> Option<Self> {
-        Some(match word {
-            "github" => Self::GitHub,
-            "gitlab" => Self::GitLab,
-            "bitbucket" | "bitbucket-cloud" => Self::BitbucketCloud,
-            "bitbucket-server" => Self::BitbucketServer,
-            "gitea" => Self::Gitea,
-            "azure-devops" => Self::AzureDevOps,
-            _ => return None,
-        })
-    }
-
-    /// The credentials-document word (`github:127.0.0.1:port`).
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::GitHub => "github",
-            Self::GitLab => "gitlab",
-            Self::BitbucketCloud => "bitbucket",
-            Self::BitbucketServer => "bitbucket-server",
-            Self::Gitea => "gitea",
-            Self::AzureDevOps => "azure-devops",
-        }
-    }
-}
+/// Which server's API the fake speaks: Herald's own list (`ServerApi::key` names the
+/// credentials-document entry).
+pub use herald::git_api::ServerApi as Server;
 
 /// What the fake accepts as authentication.
 #[derive(Debug, Clone)]

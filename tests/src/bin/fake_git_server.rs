@@ -9,7 +9,7 @@ use std::time::Duration;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(server), Some(token)) = (args.get(1).and_then(|s| Server::parse(s)), args.get(2)) else {
+    let (Some(server), Some(token)) = (args.get(1).and_then(|s| Server::parse_key(s)), args.get(2)) else {
         eprintln!("usage: fake_git_server <github|gitlab|bitbucket|bitbucket-server|gitea|azure-devops> <token>");
         std::process::exit(2);
     };
