@@ -120,12 +120,20 @@ pub struct ChangedFiles {
     pub paths: Vec<String>,
     /// False when the payload cannot list every changed file (no lists, or truncated).
     pub complete: bool,
+    /// Why the list is incomplete, when Herald asked the Git server and could not complete it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl ChangedFiles {
     /// A list the payload could not give.
     pub fn unknown() -> Self {
-        Self { paths: Vec::new(), complete: false }
+        Self { paths: Vec::new(), complete: false, why: None }
+    }
+
+    /// A list the Git server could not complete either, and why.
+    pub fn incomplete(why: impl Into<String>) -> Self {
+        Self { paths: Vec::new(), complete: false, why: Some(why.into()) }
     }
 
     /// A full list of `paths`, deduplicated, order kept.
@@ -136,7 +144,7 @@ impl ChangedFiles {
         let keep: Vec<bool> = all.iter().map(|p| seen.insert(p.as_str())).collect();
         drop(seen);
         let paths = all.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect();
-        Self { paths, complete: true }
+        Self { paths, complete: true, why: None }
     }
 }
 
@@ -170,6 +178,12 @@ pub struct Change {
     /// commit, read from the verified payload (README "Commit statuses"); `None` when the payload
     /// names none (Gogs, generic senders).
     pub statuses_url: Option<String>,
+    /// The target repository's API root on its server (`https://api.github.com/repos/o/r`,
+    /// `<gitlab>/api/v4/projects/<id>`, ...), from the verified payload: where the changed files
+    /// of a pull request or a push are asked for (README "Path filters").
+    pub api_root: Option<String>,
+    /// For a push, the commit the ref pointed to before (`None` for a new ref).
+    pub before: Option<String>,
 }
 
 /// How the write reached Herald.
@@ -254,6 +268,8 @@ impl From<PushParts> for Change {
             pull_request: None,
             clone_url: p.clone_url,
             statuses_url: None,
+            api_root: None,
+            before: None,
         }
     }
 }
@@ -291,6 +307,8 @@ impl From<PullRequestParts> for Change {
             pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
             clone_url: p.clone_url,
             statuses_url: None,
+            api_root: None,
+            before: None,
         }
     }
 }
@@ -300,6 +318,18 @@ impl From<PullRequestParts> for Change {
 pub const TAG_OBJECT_NOT_COMMIT: &str = "for a tag the server names the ref's new object, which for an annotated tag is the tag object, not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
 
 impl Change {
+    /// The change with its repository's API root on the Git server.
+    pub fn with_api_root(mut self, root: Option<String>) -> Self {
+        self.api_root = root.map(|r| r.trim_end_matches('/').to_owned()).filter(|r| !r.is_empty());
+        self
+    }
+
+    /// The push with the commit its ref pointed to before (ignored when all zeros: a new ref).
+    pub fn with_before(mut self, before: Option<String>) -> Self {
+        self.before = before.filter(|b| !b.is_empty() && !is_zero_sha(b));
+        self
+    }
+
     /// The change with the server's status endpoint (`{sha}` in place of the commit).
     pub fn with_statuses_url(mut self, url: Option<String>) -> Self {
         self.statuses_url = url.filter(|u| !u.is_empty());

@@ -69,6 +69,8 @@ struct PushResource {
 struct RefUpdate {
     name: String,
     new_object_id: String,
+    #[serde(default)]
+    old_object_id: String,
 }
 
 #[derive(Deserialize)]
@@ -114,11 +116,16 @@ impl Repository {
         format!("{}/{}", self.project.name, self.name)
     }
 
-    /// `<organization[/project]>/_apis/git/repositories/<id>/commits/{sha}/statuses?api-version=7.1`.
+    /// `<api root>/commits/{sha}/statuses?api-version=7.1`.
     fn statuses_url(&self) -> Option<String> {
+        Some(format!("{}/commits/{{sha}}/statuses?api-version=7.1", self.api_root()?))
+    }
+
+    /// `<organization[/project]>/_apis/git/repositories/<id>`.
+    fn api_root(&self) -> Option<String> {
         let (organization, _) = self.url.as_deref()?.split_once("/_apis/")?;
         let id = self.id.as_deref().filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))?;
-        Some(format!("{organization}/_apis/git/repositories/{id}/commits/{{sha}}/statuses?api-version=7.1"))
+        Some(format!("{organization}/_apis/git/repositories/{id}"))
     }
 }
 
@@ -127,10 +134,12 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let repository = r.repository.full_name();
     let author = r.pushed_by.map(Identity::name).unwrap_or_default();
     let statuses_url = r.repository.statuses_url();
+    let api_root = r.repository.api_root();
     r.ref_updates
         .into_iter()
         .map(|u| {
             let deleted = is_zero_sha(&u.new_object_id);
+            let old_object_id = u.old_object_id.clone();
             let message = r
                 .commits
                 .iter()
@@ -150,7 +159,11 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 clone_url: r.repository.remote_url.clone(),
             }
             .into();
-            change.tag_object_unpinned().with_statuses_url(statuses_url.clone())
+            change
+                .tag_object_unpinned()
+                .with_statuses_url(statuses_url.clone())
+                .with_api_root(api_root.clone())
+                .with_before(Some(old_object_id))
         })
         .collect()
 }
@@ -201,6 +214,7 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         _ => return Content::Ignored("pull request updated without new commits".into()),
     };
     let statuses_url = r.repository.statuses_url();
+    let api_root = r.repository.api_root();
     let change: Change = PullRequestParts {
         provider: ProviderKind::AzureDevOps,
         delivery: delivery.to_owned(),
@@ -218,7 +232,7 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url)])
+    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
 }
 
 #[cfg(test)]

@@ -110,11 +110,15 @@ impl Repository {
 
     /// `<repository resource>/commit/{sha}/statuses/build`.
     fn statuses_url(&self) -> String {
-        let resource = match self.links.as_ref().and_then(|l| l.api.as_ref()) {
+        format!("{}/commit/{{sha}}/statuses/build", self.resource())
+    }
+
+    /// The repository's API resource: `https://api.bitbucket.org/2.0/repositories/{workspace}/{repo}`.
+    fn resource(&self) -> String {
+        match self.links.as_ref().and_then(|l| l.api.as_ref()) {
             Some(api) if api.href.contains("/2.0/repositories/") => api.href.trim_end_matches('/').to_owned(),
             _ => format!("https://api.bitbucket.org/2.0/repositories/{}", self.full_name),
-        };
-        format!("{resource}/commit/{{sha}}/statuses/build")
+        }
     }
 }
 
@@ -128,12 +132,14 @@ fn full_ref(state: &RefState) -> String {
 fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let clone_url = e.repository.clone_url();
     let statuses_url = e.repository.statuses_url();
+    let resource = e.repository.resource();
     let author = e.actor.map(Actor::name).unwrap_or_default();
     e.push
         .changes
         .into_iter()
         .filter_map(|c| {
             let deleted = c.new.is_none();
+            let before = c.old.as_ref().and_then(|o| o.target.as_ref()).map(|t| t.hash.clone());
             let state = c.new.or(c.old)?;
             let target = state.target.as_ref();
             let change: Change = PushParts {
@@ -149,7 +155,12 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 clone_url: clone_url.clone(),
             }
             .into();
-            Some(change.with_statuses_url(Some(statuses_url.clone())))
+            Some(
+                change
+                    .with_statuses_url(Some(statuses_url.clone()))
+                    .with_api_root(Some(resource.clone()))
+                    .with_before(before),
+            )
         })
         .collect()
 }
@@ -189,6 +200,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         _ => true,
     };
     let statuses_url = e.repository.statuses_url();
+    let resource = e.repository.resource();
     let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketCloud,
         delivery: delivery.to_owned(),
@@ -206,7 +218,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         },
     }
     .into();
-    change.with_statuses_url(Some(statuses_url))
+    change.with_statuses_url(Some(statuses_url)).with_api_root(Some(resource))
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ struct RefChange {
     ref_id: String,
     #[serde(rename = "toHash")]
     to_hash: String,
+    #[serde(rename = "fromHash", default)]
+    from_hash: String,
     #[serde(rename = "type", default)]
     kind: String,
 }
@@ -100,15 +102,25 @@ impl Repository {
         links.iter().find(|l| l.name == "http").or(links.first()).map(|l| l.href.clone()).unwrap_or_default()
     }
 
-    /// `<server>/rest/build-status/1.0/commits/{sha}`: the server is the repository's web link
-    /// without its `/projects/KEY/repos/slug/browse` (or `/users/...`) tail.
+    /// `<server>/rest/build-status/1.0/commits/{sha}`.
     fn statuses_url(&self) -> Option<String> {
+        Some(format!("{}/rest/build-status/1.0/commits/{{sha}}", self.server()?))
+    }
+
+    /// `<server>/rest/api/1.0/projects/<KEY>/repos/<slug>` (personal repositories: `~USER`).
+    fn api_root(&self) -> Option<String> {
+        Some(format!("{}/rest/api/1.0/projects/{}/repos/{}", self.server()?, self.project.key, self.slug))
+    }
+
+    /// The server: the repository's web link without its `/projects/KEY/repos/slug/browse` (or
+    /// `/users/...`) tail.
+    fn server(&self) -> Option<String> {
         let web = &self.links.as_ref()?.web.first()?.href;
         let repo_page = web.trim_end_matches('/').strip_suffix("/browse").unwrap_or(web);
         let owner = repo_page.strip_suffix(&format!("/repos/{}", self.slug))?;
         let (owner_kind, _) = owner.rsplit_once('/')?;
         let (server, kind) = owner_kind.rsplit_once('/')?;
-        matches!(kind, "projects" | "users").then(|| format!("{server}/rest/build-status/1.0/commits/{{sha}}"))
+        matches!(kind, "projects" | "users").then(|| server.to_owned())
     }
 }
 
@@ -117,10 +129,12 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
     let repository = e.repository.full_name();
     let clone_url = e.repository.clone_url();
     let statuses_url = e.repository.statuses_url();
+    let api_root = e.repository.api_root();
     e.changes
         .into_iter()
         .map(|c| {
             let deleted = c.kind == "DELETE" || is_zero_sha(&c.to_hash);
+            let from_hash = c.from_hash;
             let change: Change = PushParts {
                 provider: ProviderKind::BitbucketServer,
                 delivery: delivery.to_owned(),
@@ -134,7 +148,11 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
                 clone_url: clone_url.clone(),
             }
             .into();
-            change.tag_object_unpinned().with_statuses_url(statuses_url.clone())
+            change
+                .tag_object_unpinned()
+                .with_statuses_url(statuses_url.clone())
+                .with_api_root(api_root.clone())
+                .with_before(Some(from_hash))
         })
         .collect()
 }
@@ -170,6 +188,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
     let pr = e.pull_request;
     let target = pr.to_ref.repository.full_name();
     let statuses_url = pr.to_ref.repository.statuses_url();
+    let api_root = pr.to_ref.repository.api_root();
     let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketServer,
         delivery: delivery.to_owned(),
@@ -187,7 +206,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         },
     }
     .into();
-    change.with_statuses_url(statuses_url)
+    change.with_statuses_url(statuses_url).with_api_root(api_root)
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub fn parse(provider: ProviderKind, headers: &Headers, body: &[u8]) -> Result<D
 struct Push {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    before: String,
     after: String,
     #[serde(default)]
     commits: Vec<Commit>,
@@ -93,11 +95,16 @@ impl Repository {
     /// `<server>/api/v1/repos/<owner>/<name>/statuses/{sha}` for Gitea and Forgejo; Gogs has no
     /// status API.
     fn statuses_url(&self, provider: ProviderKind) -> Option<String> {
+        Some(format!("{}/statuses/{{sha}}", self.api_root(provider)?))
+    }
+
+    /// `<server>/api/v1/repos/<owner>/<name>` (Gitea and Forgejo; Gogs' API is not used).
+    fn api_root(&self, provider: ProviderKind) -> Option<String> {
         if provider == ProviderKind::Gogs {
             return None;
         }
         let server = self.html_url.as_deref()?.trim_end_matches('/').strip_suffix(&format!("/{}", self.full_name))?;
-        Some(format!("{server}/api/v1/repos/{}/statuses/{{sha}}", self.full_name))
+        Some(format!("{server}/api/v1/repos/{}", self.full_name))
     }
 }
 
@@ -129,6 +136,8 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
     let deleted = is_zero_sha(&p.after);
     let commit = p.head_commit.map(|c| c.id).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
     let statuses_url = p.repository.statuses_url(provider);
+    let api_root = p.repository.api_root(provider);
+    let before = p.before.clone();
     let change: Change = PushParts {
         provider,
         delivery: delivery.to_owned(),
@@ -142,7 +151,7 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
         clone_url: p.repository.clone_url,
     }
     .into();
-    change.with_statuses_url(statuses_url)
+    change.with_statuses_url(statuses_url).with_api_root(api_root).with_before(Some(before))
 }
 
 #[derive(Deserialize)]
@@ -203,6 +212,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
     let target_branch =
         pr.base.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.base_branch).unwrap_or_default();
     let statuses_url = e.repository.statuses_url(provider);
+    let api_root = e.repository.api_root(provider);
     let change: Change = PullRequestParts {
         provider,
         delivery: delivery.to_owned(),
@@ -214,7 +224,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         pull_request: PullRequest { number: e.number, action, source_branch, target_branch, from_fork },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url)])
+    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
 }
 
 #[cfg(test)]

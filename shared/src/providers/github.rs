@@ -33,6 +33,8 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
 struct Push {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    before: String,
     after: String,
     #[serde(default)]
     deleted: bool,
@@ -109,6 +111,7 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
     let commit =
         p.head_commit.as_ref().map(|c| c.id.clone()).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
     let statuses_url = p.repository.statuses_url;
+    let before = p.before;
     let change: crate::change::Change = PushParts {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
@@ -122,7 +125,12 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
         clone_url: p.repository.clone_url,
     }
     .into();
-    change.with_statuses_url(statuses_url)
+    change.with_api_root(api_root(&statuses_url)).with_statuses_url(statuses_url).with_before(Some(before))
+}
+
+/// The repository's API root: its status endpoint without `/statuses/{sha}`.
+fn api_root(statuses_url: &Option<String>) -> Option<String> {
+    statuses_url.as_deref()?.strip_suffix("/statuses/{sha}").map(str::to_owned)
 }
 
 #[derive(Deserialize)]
@@ -189,7 +197,7 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url)])
+    Content::Changes(vec![change.with_api_root(api_root(&statuses_url)).with_statuses_url(statuses_url)])
 }
 
 #[cfg(test)]

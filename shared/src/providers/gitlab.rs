@@ -39,6 +39,8 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
 struct Push {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    before: String,
     after: String,
     checkout_sha: Option<String>,
     #[serde(default)]
@@ -80,8 +82,13 @@ impl Project {
     /// `<server>/api/v4/projects/<id>/statuses/{sha}`: the server is the web URL without the
     /// project's path.
     fn statuses_url(&self, id: Option<u64>) -> Option<String> {
+        Some(format!("{}/statuses/{{sha}}", self.api_root(id)?))
+    }
+
+    /// `<server>/api/v4/projects/<id>`.
+    fn api_root(&self, id: Option<u64>) -> Option<String> {
         let server = self.web_url.as_deref()?.strip_suffix(&format!("/{}", self.path_with_namespace))?;
-        Some(format!("{server}/api/v4/projects/{}/statuses/{{sha}}", id?))
+        Some(format!("{server}/api/v4/projects/{}", id?))
     }
 }
 
@@ -97,7 +104,10 @@ fn push(p: Push, delivery: &str) -> Change {
         ChangedFiles::unknown()
     };
     let head = p.commits.iter().find(|c| c.id == p.after).or(p.commits.last());
-    let statuses_url = p.project.statuses_url(p.project.id.or(p.project_id));
+    let project_id = p.project.id.or(p.project_id);
+    let statuses_url = p.project.statuses_url(project_id);
+    let api_root = p.project.api_root(project_id);
+    let before = p.before.clone();
     let change: Change = PushParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
@@ -112,7 +122,7 @@ fn push(p: Push, delivery: &str) -> Change {
         clone_url: p.project.git_http_url,
     }
     .into();
-    change.with_statuses_url(statuses_url)
+    change.with_statuses_url(statuses_url).with_api_root(api_root).with_before(Some(before))
 }
 
 #[derive(Deserialize)]
@@ -159,6 +169,8 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
     let title = if mr.title.is_empty() { mr.last_commit.and_then(|c| c.title).unwrap_or_default() } else { mr.title };
     // The commit lives in the source project (a fork's own, for a fork).
     let statuses_url = e.project.statuses_url(mr.source_project_id.or(e.project.id));
+    // The merge request itself lives in the target project.
+    let api_root = e.project.api_root(mr.target_project_id.or(e.project.id));
     let change: Change = PullRequestParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
@@ -176,7 +188,7 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url)])
+    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
 }
 
 #[cfg(test)]

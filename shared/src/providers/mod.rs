@@ -327,4 +327,48 @@ mod tests {
             assert_eq!(changes[0].statuses_url.as_deref(), want, "{file}");
         }
     }
+
+    #[test]
+    fn every_api_root_and_previous_commit_is_read_from_the_payload() {
+        type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
+        let cases: [Case; 8] = [
+            (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json",
+                Some("https://api.github.com/repos/binkkatal/sample_app")),
+            (ProviderKind::GitHub, &[("X-GitHub-Event", "pull_request")], "github/pull-request.json",
+                Some("https://api.github.com/repos/baxterthehacker/public-repo")),
+            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Push Hook")], "gitlab/push-event.json",
+                Some("http://example.com/api/v4/projects/15")),
+            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Merge Request Hook")], "gitlab/merge-request-event.json",
+                Some("http://example.com/api/v4/projects/14")),
+            (ProviderKind::BitbucketCloud, &[("X-Event-Key", "pullrequest:created")], "bitbucket/pull-request-created.json",
+                Some("https://api.bitbucket.org/api/2.0/repositories/bitbucket/bitbucket")),
+            (ProviderKind::BitbucketServer, &[("X-Event-Key", "pr:opened")], "bitbucket-server/pr-opened.json",
+                Some("https://server.bitbucket.local/rest/api/1.0/projects/~gopher/repos/webhook-test")),
+            (ProviderKind::Gitea, &[("X-Gitea-Event", "pull_request")], "gitea/pull-request-event.json",
+                Some("http://localhost:3000/api/v1/repos/example/example")),
+            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.push.json",
+                Some("https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_apis/git/repositories/278d5cd2-584d-4b63-824a-2ba458937249")),
+        ];
+        for (provider, headers, file, want) in cases {
+            let Content::Changes(changes) = parse(provider, &h(headers), &fixtures::read(file)).unwrap().content else {
+                panic!("{file}: no change")
+            };
+            assert_eq!(changes[0].api_root.as_deref(), want, "{file}");
+        }
+        let push = |provider, headers: &[(&str, &str)], file| match parse(provider, &h(headers), &fixtures::read(file))
+            .unwrap()
+            .content
+        {
+            Content::Changes(c) => c[0].before.clone(),
+            _ => panic!("{file}"),
+        };
+        assert_eq!(
+            push(ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json").as_deref(),
+            Some("737d38c599c1b2991664dfc6155d6bf516fcce36")
+        );
+        assert!(push(ProviderKind::GitLab, &[("X-Gitlab-Event", "Push Hook")], "gitlab/push-event.json").is_some());
+        // This push created its branch (`before` is all zeros): nothing to compare with.
+        assert_eq!(push(ProviderKind::Gitea, &[("X-Gitea-Event", "push")], "gitea/push-event.json"), None);
+        assert!(push(ProviderKind::AzureDevOps, &[], "azuredevops/git.push.json").is_some());
+    }
 }
