@@ -3,6 +3,7 @@
 //! one request builder per server (`statuses`), and sending with bounded retries. The HTTPS
 //! adapter is `https` (hyper with the SDK's rustls and ring).
 
+pub mod changed_files;
 pub mod credentials;
 pub mod github_app;
 pub mod https;
@@ -192,20 +193,33 @@ impl GitApi {
         now: i64,
     ) -> Result<u16, PostError> {
         let host = api_host(url).map_err(PostError::Refused)?;
-        let credential = credentials
-            .for_host(api, &host)
-            .ok_or_else(|| PostError::NoCredential { host: host.0.clone(), key: api.key() })?;
-        let auth = match credential {
-            Credential::GitHubApp(app) => {
-                let base =
-                    github_app::api_base(url).ok_or_else(|| PostError::Refused("not a GitHub status URL".into()))?;
-                let token = self.app_tokens.token(self, app, base, &host, now).await?;
-                ("authorization", format!("Bearer {token}"))
-            }
-            other => statuses::auth_header(api, other).map_err(PostError::Refused)?,
-        };
+        let auth = self.authorization(credentials, api, url, &host, now).await?;
         let request = statuses::request(api, url, status, auth);
         self.send(&request, &host).await.map(|r| r.status)
+    }
+
+    /// The authentication header for `host`: its credential (a GitHub App's installation token
+    /// minted on demand), or `NoCredential`.
+    async fn authorization(
+        &self,
+        credentials: &Credentials,
+        api: ServerApi,
+        url: &str,
+        host: &Host,
+        now: i64,
+    ) -> Result<(&'static str, String), PostError> {
+        let credential = credentials
+            .for_host(api, host)
+            .ok_or_else(|| PostError::NoCredential { host: host.0.clone(), key: api.key() })?;
+        match credential {
+            Credential::GitHubApp(app) => {
+                let base =
+                    github_app::api_base(url).ok_or_else(|| PostError::Refused("not a GitHub API URL".into()))?;
+                let token = self.app_tokens.token(self, app, base, host, now).await?;
+                Ok(("authorization", format!("Bearer {token}")))
+            }
+            other => statuses::auth_header(api, other).map_err(PostError::Refused),
+        }
     }
 
     /// Sends with retries on network failures, 429 and 5xx; any other 4xx is permanent.

@@ -230,3 +230,149 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
         assert_eq!(http.requests.lock().unwrap().len(), 5);
     }
 }
+
+mod changed_files {
+    use super::*;
+    use crate::git_api::changed_files::{Files, Lookup};
+    use serde_json::json;
+
+    fn names(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}/f{i}.rs")).collect()
+    }
+
+    async fn ask(
+        api: ServerApi,
+        root: &str,
+        lookup: Lookup<'_>,
+        pages: &[(&str, serde_json::Value)],
+    ) -> (Result<Files, PostError>, Vec<String>) {
+        let mut http = FakeHttp::default();
+        for (suffix, body) in pages {
+            http.bodies.insert((*suffix).to_owned(), body.to_string());
+        }
+        let http = Arc::new(http);
+        let key = format!("{}:{}", api.key(), api_host(root).unwrap().0);
+        let creds = Credentials::parse(&json!({ key: { "token": "t" } }).to_string()).unwrap();
+        let out = GitApi::new(http.clone(), quick(1)).changed_files(&creds, api, root, lookup, 0).await;
+        let urls = http.requests.lock().unwrap().iter().map(|r| r.url.clone()).collect();
+        (out, urls)
+    }
+
+    fn github_files(paths: &[String]) -> serde_json::Value {
+        json!(paths.iter().map(|p| json!({ "filename": p })).collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn github_pull_request_files_are_paged_to_the_end() {
+        let (first, second) = (names("web", 100), names("api", 20));
+        let root = "https://api.github.com/repos/acme/app";
+        let (out, urls) = ask(
+            ServerApi::GitHub,
+            root,
+            Lookup::PullRequest(7),
+            &[
+                ("/pulls/7/files?per_page=100&page=1", github_files(&first)),
+                ("/pulls/7/files?per_page=100&page=2", github_files(&second)),
+            ],
+        )
+        .await;
+        let files = out.unwrap();
+        assert_eq!(files.paths.len(), 120);
+        assert_eq!(files.cut, None);
+        assert_eq!(
+            urls,
+            [format!("{root}/pulls/7/files?per_page=100&page=1"), format!("{root}/pulls/7/files?per_page=100&page=2")]
+        );
+    }
+
+    #[tokio::test]
+    async fn limits_and_foreign_next_links_are_cut_with_the_reason() {
+        let (out, _) = ask(
+            ServerApi::GitHub,
+            "https://api.github.com/repos/a/b",
+            Lookup::Push { before: "b1", after: "a1" },
+            &[("/compare/b1...a1", json!({ "files": github_files(&names("x", 300)) }))],
+        )
+        .await;
+        assert_eq!(out.unwrap().cut.as_deref(), Some("GitHub lists at most 300 files of a comparison"));
+        let page = json!({ "values": [{ "new": { "path": "a.rs" } }], "next": "https://elsewhere.example.com/page2" });
+        let (out, urls) = ask(
+            ServerApi::BitbucketCloud,
+            "https://api.bitbucket.org/2.0/repositories/w/r",
+            Lookup::PullRequest(3),
+            &[("/pullrequests/3/diffstat?pagelen=500", page)],
+        )
+        .await;
+        assert!(out.unwrap().cut.unwrap().contains("another host"));
+        assert_eq!(urls.len(), 1, "the token never went to the other host");
+    }
+
+    #[tokio::test]
+    async fn each_server_is_read_in_its_own_words() {
+        let gitlab = json!({ "diffs": [{ "new_path": "svc/web/a.ts", "old_path": "svc/web/old.ts" }] });
+        let (out, _) = ask(
+            ServerApi::GitLab,
+            "https://gitlab.com/api/v4/projects/9",
+            Lookup::Push { before: "b", after: "a" },
+            &[("/repository/compare?from=b&to=a", gitlab)],
+        )
+        .await;
+        assert_eq!(out.unwrap().paths, ["svc/web/a.ts", "svc/web/old.ts"], "a rename counts with both names");
+
+        let bbs1 = json!({ "values": [{ "path": { "toString": "a.rs" } }], "isLastPage": false, "nextPageStart": 1 });
+        let bbs2 = json!({ "values": [{ "path": { "toString": "b.rs" }, "srcPath": { "toString": "c.rs" } }], "isLastPage": true });
+        let (out, urls) = ask(
+            ServerApi::BitbucketServer,
+            "https://bb.example.com/rest/api/1.0/projects/P/repos/r",
+            Lookup::Push { before: "b", after: "a" },
+            &[
+                ("/compare/changes?from=a&to=b&start=0&limit=1000", bbs1),
+                ("/compare/changes?from=a&to=b&start=1&limit=1000", bbs2),
+            ],
+        )
+        .await;
+        assert_eq!(out.unwrap().paths, ["a.rs", "b.rs", "c.rs"]);
+        assert_eq!(urls.len(), 2);
+
+        let iterations = json!({ "value": [{ "id": 1 }, { "id": 3 }, { "id": 2 }] });
+        let changes = json!({ "changeEntries": [{ "item": { "path": "/src/a.cs" } }, { "item": { "path": "/src", "isFolder": true } }] });
+        let (out, urls) = ask(
+            ServerApi::AzureDevOps,
+            "https://dev.azure.com/org/_apis/git/repositories/1234",
+            Lookup::PullRequest(5),
+            &[
+                ("/pullRequests/5/iterations?api-version=7.1", iterations),
+                ("/pullRequests/5/iterations/3/changes?api-version=7.1&$top=2000&$skip=0", changes),
+            ],
+        )
+        .await;
+        assert_eq!(out.unwrap().paths, ["src/a.cs"], "the last iteration; folders are not files");
+        assert_eq!(urls.len(), 2);
+
+        let (out, _) = ask(
+            ServerApi::Gitea,
+            "https://git.example.com/api/v1/repos/o/r",
+            Lookup::Push { before: "b", after: "a" },
+            &[("/compare/b...a", json!({ "commits": [] }))],
+        )
+        .await;
+        assert_eq!(out.unwrap().cut.as_deref(), Some("this server's comparison lists no files"));
+    }
+
+    #[tokio::test]
+    async fn no_credential_means_no_request() {
+        let http = Arc::new(FakeHttp::default());
+        let creds = Credentials::parse(r#"{"github": {"token": "t"}}"#).unwrap();
+        let out = GitApi::new(http.clone(), quick(1))
+            .changed_files(
+                &creds,
+                ServerApi::GitHub,
+                "https://ghe.example.com/api/v3/repos/a/b",
+                Lookup::PullRequest(1),
+                0,
+            )
+            .await;
+        assert!(matches!(out, Err(PostError::NoCredential { .. })));
+        assert!(http.requests.lock().unwrap().is_empty());
+    }
+}
