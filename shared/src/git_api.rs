@@ -165,6 +165,9 @@ impl RetryPolicy {
     /// `git-webhook`'s `pending`: inside the 8 s request budget, after the starts.
     pub const WEBHOOK: Self =
         Self { attempts: 2, timeout: Duration::from_millis(2500), backoff: Duration::from_millis(200) };
+    /// `git-webhook`'s changed-file lookups: each page inside the delivery's budget.
+    pub const LOOKUP: Self =
+        Self { attempts: 2, timeout: Duration::from_millis(2000), backoff: Duration::from_millis(100) };
     /// `pipeline-notifier`'s final states: a failure after these fails the invocation.
     pub const NOTIFIER: Self =
         Self { attempts: 3, timeout: Duration::from_secs(5), backoff: Duration::from_millis(500) };

@@ -21,6 +21,7 @@ pub mod change;
 pub mod clock;
 pub mod config;
 pub mod doctor;
+pub mod files;
 pub mod git_api;
 pub mod glob;
 pub mod http;

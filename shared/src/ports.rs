@@ -370,7 +370,17 @@ pub struct OutboundResponse {
     pub status: u16,
     /// `Retry-After` in seconds, when the server sent one.
     pub retry_after: Option<u64>,
+    /// The next page of a list: `Link: <url>; rel="next"` (GitHub, Gitea, GitLab), else GitLab's
+    /// `X-Next-Page` number; `None` on the last page.
+    pub next: Option<NextPage>,
     pub body: Vec<u8>,
+}
+
+/// Where a paged list goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextPage {
+    Url(String),
+    Number(u64),
 }
 
 /// Sends HTTPS requests to Git servers (`git_api::https` on hyper and the SDK's rustls).

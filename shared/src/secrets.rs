@@ -2,6 +2,7 @@
 //! scope a verified delivery gets, and where the secrets come from (inline, or Secrets Manager
 //! cached for [`SECRET_TTL`]). Values are never logged, not even in errors.
 
+use crate::git_api::credentials::Credentials;
 use crate::ports::{AwsError, SecretSource};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -283,6 +284,36 @@ impl<T> SecretCache<T> {
                 }
                 None => Err(e),
             },
+        }
+    }
+}
+
+/// Where the Git servers' API credentials come from (commit statuses, changed-file lookups).
+pub enum ServerCredentials {
+    /// Inline (local runs and tests) or none.
+    Fixed(Arc<Credentials>),
+    /// `HERALD_STATUS_SECRET_ARN`, reloaded like the webhook secret.
+    Loaded(SecretCache<Credentials>),
+}
+
+impl ServerCredentials {
+    pub async fn get(&self) -> Result<Arc<Credentials>, AwsError> {
+        match self {
+            Self::Fixed(c) => Ok(c.clone()),
+            Self::Loaded(cache) => cache.get().await,
+        }
+    }
+}
+
+/// Reads the credentials document; an unusable one means no credentials (every status then says
+/// so), logged without any value.
+pub fn parse_credentials(text: Option<&str>) -> Credentials {
+    match text.map(Credentials::parse) {
+        None => Credentials::none(),
+        Some(Ok(credentials)) => credentials,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "Git server credentials unusable: no commit status is posted, no changed file asked for");
+            Credentials::none()
         }
     }
 }

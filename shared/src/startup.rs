@@ -2,15 +2,17 @@
 
 use crate::aws;
 use crate::config::Config;
+use crate::files::FileLookups;
 use crate::git_api::{GitApi, RetryPolicy};
 use crate::live::LiveConfig;
 use crate::notifier::{NotifierPorts, NotifierService};
 use crate::ports::{DedupStore, EventPublisher};
 use crate::s3::S3TriggerService;
+use crate::secrets::{parse_credentials, ServerCredentials};
 use crate::secrets::{parse_secret_text, SecretCache, Secrets};
 use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError};
 use crate::start::StartRunner;
-use crate::status::{parse_credentials, StatusCredentials, StatusReporter};
+use crate::status::StatusReporter;
 use crate::webhook::WebhookService;
 use aws_config::SdkConfig;
 use lambda_runtime::Diagnostic;
@@ -63,6 +65,30 @@ pub fn event_publisher(settings: &Settings, sdk: &SdkConfig) -> Option<Arc<dyn E
     settings.event_bus.as_deref().map(|bus| aws::event_publisher(sdk, bus))
 }
 
+/// The Git servers' API credentials (`HERALD_STATUS_SECRET_ARN`, or inline for local runs).
+pub fn server_credentials(settings: &Settings, sdk: &SdkConfig) -> Option<Arc<ServerCredentials>> {
+    Some(Arc::new(match &settings.status_secret {
+        SecretSetting::SecretsManager(arn) => ServerCredentials::Loaded(SecretCache::reading(
+            aws::secret_source(sdk, arn),
+            parse_credentials,
+            "Git server credentials",
+        )),
+        SecretSetting::Inline(text) => ServerCredentials::Fixed(Arc::new(parse_credentials(Some(text)))),
+        SecretSetting::None => return None,
+    }))
+}
+
+/// The HTTPS client for Git servers; `None` (logged) when the system has no root certificates.
+fn git_https() -> Option<Arc<dyn crate::ports::HttpClient>> {
+    match crate::git_api::https::HttpsClient::new() {
+        Ok(client) => Some(Arc::new(client)),
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTPS client for Git servers: no commit status, no changed-file lookup");
+            None
+        }
+    }
+}
+
 /// The commit-status reporter (README "Commit statuses"), when a trigger asks for statuses or
 /// credentials are configured. Statuses need `HERALD_DEDUP_TABLE` (it records which commit each
 /// execution builds): a trigger with `status` and no table is a configuration error.
@@ -70,6 +96,7 @@ pub fn status_reporter(
     settings: &Settings,
     sdk: &SdkConfig,
     config: &Config,
+    credentials: Option<&Arc<ServerCredentials>>,
     policy: RetryPolicy,
 ) -> Result<Option<Arc<StatusReporter>>, StartupError> {
     let asked = config.status_triggers().next().map(|(t, _)| t.name.as_str());
@@ -82,34 +109,27 @@ pub fn status_reporter(
             None => Ok(None),
         };
     };
-    if asked.is_none() && settings.status_secret == SecretSetting::None {
-        return Ok(None);
-    }
-    let credentials = match &settings.status_secret {
-        SecretSetting::SecretsManager(arn) => StatusCredentials::Loaded(SecretCache::reading(
-            aws::secret_source(sdk, arn),
-            parse_credentials,
-            "status credentials",
-        )),
-        SecretSetting::Inline(text) => StatusCredentials::Fixed(Arc::new(parse_credentials(Some(text)))),
-        SecretSetting::None => {
+    let credentials = match (credentials, asked) {
+        (Some(c), _) => c.clone(),
+        (None, None) => return Ok(None),
+        (None, Some(_)) => {
             tracing::warn!(
                 "triggers ask for commit statuses but HERALD_STATUS_SECRET_ARN is not set: none will be posted"
             );
-            StatusCredentials::Fixed(Arc::new(parse_credentials(None)))
+            Arc::new(ServerCredentials::Fixed(Arc::new(parse_credentials(None))))
         }
     };
-    let http = match crate::git_api::https::HttpsClient::new() {
-        Ok(client) => Arc::new(client),
-        Err(e) => {
-            tracing::error!(error = %e, "no HTTPS client for Git servers: no commit status will be posted");
-            return Ok(None);
-        }
-    };
+    let Some(http) = git_https() else { return Ok(None) };
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let reporter =
         StatusReporter::new(credentials, GitApi::new(http, policy), aws::execution_records(sdk, table), region);
     Ok(Some(Arc::new(reporter)))
+}
+
+/// Changed-file lookups at the Git servers (README "Path filters"), when credentials are set.
+pub fn file_lookups(credentials: Option<&Arc<ServerCredentials>>) -> Option<Arc<FileLookups>> {
+    let credentials = credentials?.clone();
+    Some(Arc::new(FileLookups::new(credentials, GitApi::new(git_https()?, RetryPolicy::LOOKUP))))
 }
 
 /// The `git-webhook` service with its AWS adapters.
@@ -128,14 +148,17 @@ pub fn webhook_service(
             Secrets::Fixed(Arc::new(parse_secret_text(None)))
         }
     };
-    let status = status_reporter(settings, sdk, &config, RetryPolicy::WEBHOOK)?;
+    let credentials = server_credentials(settings, sdk);
+    let status = status_reporter(settings, sdk, &config, credentials.as_ref(), RetryPolicy::WEBHOOK)?;
+    let lookups = file_lookups(credentials.as_ref());
     Ok(WebhookService::new(
         live_config(settings, sdk, config),
         secrets,
         start_runner(settings, sdk),
         event_publisher(settings, sdk),
     )
-    .with_status(status))
+    .with_status(status)
+    .with_file_lookups(lookups))
 }
 
 /// Time kept back from the Lambda deadline to report the invocation's outcome.
@@ -225,7 +248,13 @@ pub fn notifier_service(
         history: aws::pipeline_history(sdk),
         publisher: aws::alert_publisher(sdk),
         dedup: dedup_store(settings, sdk),
-        status: status_reporter(settings, sdk, &config, RetryPolicy::NOTIFIER)?,
+        status: status_reporter(
+            settings,
+            sdk,
+            &config,
+            server_credentials(settings, sdk).as_ref(),
+            RetryPolicy::NOTIFIER,
+        )?,
     };
     Ok(NotifierService::new(live_config(settings, sdk, config), settings.topic_arn.clone(), ports, settings.dry_run))
 }
@@ -262,12 +291,12 @@ mod tests {
         )
         .unwrap();
         let settings = Settings::from_lookup(|name| (name == vars::CONFIG).then(|| "{}".to_owned())).unwrap();
-        let error = status_reporter(&settings, &sdk, &config, RetryPolicy::WEBHOOK).err().unwrap().to_string();
+        let error = status_reporter(&settings, &sdk, &config, None, RetryPolicy::WEBHOOK).err().unwrap().to_string();
         assert!(
             error.starts_with("HERALD_DEDUP_TABLE: not set, and trigger \"app\" asks for commit statuses"),
             "{error}"
         );
         let without = Config::from_json("{}").unwrap();
-        assert!(status_reporter(&settings, &sdk, &without, RetryPolicy::WEBHOOK).unwrap().is_none());
+        assert!(status_reporter(&settings, &sdk, &without, None, RetryPolicy::WEBHOOK).unwrap().is_none());
     }
 }

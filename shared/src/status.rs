@@ -10,43 +10,12 @@ use crate::alert::render::{console_url, duration_text};
 use crate::alert::Kind;
 use crate::change::Change;
 use crate::config::StatusSetting;
-use crate::git_api::credentials::Credentials;
 use crate::git_api::{api_host, GitApi, PostError, ServerApi};
 use crate::metrics;
 use crate::ports::{AwsError, CommitStatus, ExecutionRecord, ExecutionRecords, StatusState};
-use crate::secrets::SecretCache;
+use crate::secrets::ServerCredentials;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// Where the status credentials come from.
-pub enum StatusCredentials {
-    /// Inline (local runs and tests) or none.
-    Fixed(Arc<Credentials>),
-    /// `HERALD_STATUS_SECRET_ARN`, reloaded like the webhook secret.
-    Loaded(SecretCache<Credentials>),
-}
-
-impl StatusCredentials {
-    async fn get(&self) -> Result<Arc<Credentials>, AwsError> {
-        match self {
-            Self::Fixed(c) => Ok(c.clone()),
-            Self::Loaded(cache) => cache.get().await,
-        }
-    }
-}
-
-/// Reads the credentials document; an unusable one means no credentials (every status then says
-/// so), logged without any value.
-pub fn parse_credentials(text: Option<&str>) -> Credentials {
-    match text.map(Credentials::parse) {
-        None => Credentials::none(),
-        Some(Ok(credentials)) => credentials,
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "status credentials unusable; no commit status will be posted");
-            Credentials::none()
-        }
-    }
-}
 
 /// The commit a change's statuses go to, and the server's endpoint for it; or why there is none.
 pub fn target(change: &Change) -> Result<(ServerApi, String), String> {
@@ -146,7 +115,7 @@ pub fn for_event(
 
 /// Posts statuses and keeps the execution records.
 pub struct StatusReporter {
-    credentials: StatusCredentials,
+    credentials: Arc<ServerCredentials>,
     api: GitApi,
     records: Arc<dyn ExecutionRecords>,
     /// The functions' region, for console links of executions just started.
@@ -164,7 +133,7 @@ pub struct Started<'a> {
 
 impl StatusReporter {
     pub fn new(
-        credentials: StatusCredentials,
+        credentials: Arc<ServerCredentials>,
         api: GitApi,
         records: Arc<dyn ExecutionRecords>,
         region: impl Into<String>,

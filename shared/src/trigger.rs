@@ -13,6 +13,18 @@ use std::cell::OnceCell;
 /// Commit-message markers that skip a trigger (case-insensitive), as named in skip reasons.
 pub const SKIP_MARKERS: [&str; 4] = ["[skip ci]", "[ci skip]", "[no ci]", "[skip herald]"];
 
+/// How a start's note begins when a path filter could not be applied.
+pub const INCOMPLETE_FILE_LIST: &str = "file list incomplete";
+
+/// Whether asking the Git server for `change`'s files could change a decision: a path-filtered
+/// trigger would otherwise start on an incomplete list.
+pub fn wants_file_list(config: &Config, scope: &SecretScope, change: &Change, multi_ref: bool) -> bool {
+    !change.files.complete
+        && decide_git(config, scope, change, multi_ref)
+            .iter()
+            .any(|d| d.start_plan().is_some_and(|p| p.notes.iter().any(|n| n.starts_with(INCOMPLETE_FILE_LIST))))
+}
+
 /// Start or skip, for one trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -182,18 +194,21 @@ fn skip_reason<'c>(
     }
     let mut notes = Vec::new();
     if let Some(paths) = &rule.paths {
-        if change.files.complete {
-            let files =
-                candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
-            if !files.iter().any(|f| paths.is_match_candidate(f)) {
-                return Err(format!(
-                    "no changed file matches paths ({}); changed: {}",
-                    paths.written(),
-                    first_files(&change.files.paths)
-                ));
-            }
-        } else {
-            notes.push("file list incomplete: paths filter not applied".into());
+        let files = candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
+        // A listed file that matches decides, whether or not the list is whole.
+        let matched = files.iter().any(|f| paths.is_match_candidate(f));
+        if change.files.complete && !matched {
+            return Err(format!(
+                "no changed file matches paths ({}); changed: {}",
+                paths.written(),
+                first_files(&change.files.paths)
+            ));
+        }
+        if !matched {
+            notes.push(match &change.files.why {
+                None => format!("{INCOMPLETE_FILE_LIST}: paths filter not applied"),
+                Some(why) => format!("{INCOMPLETE_FILE_LIST} because {why}: paths filter not applied"),
+            });
         }
     }
     Ok(notes)
@@ -550,6 +565,23 @@ mod tests {
         let c = config(spec_trigger());
         let plan = outcomes(&c, &push("refs/heads/main", None, "x")).remove(0).1.unwrap();
         assert!(plan.notes.contains(&"file list incomplete: paths filter not applied".to_string()));
+        let scope = SecretScope::Default;
+        assert!(wants_file_list(&c, &scope, &push("refs/heads/main", None, "x"), false));
+        // Why the server could not complete it goes into the note.
+        let mut asked = push("refs/heads/main", None, "x");
+        asked.files = ChangedFiles::incomplete("api.github.com did not answer within 3000 ms");
+        let plan = outcomes(&c, &asked).remove(0).1.unwrap();
+        assert_eq!(
+            plan.notes[0],
+            "file list incomplete because api.github.com did not answer within 3000 ms: paths filter not applied"
+        );
+        // A listed file that matches decides even when the list is cut: no note, nothing to ask.
+        let mut partial = push("refs/heads/main", Some(&["services/app/main.rs"]), "x");
+        partial.files.complete = false;
+        let notes = outcomes(&c, &partial).remove(0).1.unwrap().notes;
+        assert!(!notes.iter().any(|n| n.starts_with(INCOMPLETE_FILE_LIST)), "{notes:?}");
+        assert!(!wants_file_list(&c, &scope, &partial, false));
+        assert!(!wants_file_list(&c, &scope, &push("refs/heads/main", Some(&["docs/a.md"]), "x"), false));
     }
 
     #[test]

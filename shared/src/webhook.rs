@@ -5,6 +5,7 @@
 
 use crate::change::{Change, ProviderKind};
 use crate::clock::unix_now;
+use crate::files::{FileLookups, LOOKUP_BUDGET};
 use crate::live::LiveConfig;
 use crate::metrics;
 use crate::ports::EventPublisher;
@@ -13,8 +14,9 @@ use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
 use crate::start::{publish_decisions, StartResult, StartRunner, Verdict};
 use crate::status::{Started, StatusReporter};
-use crate::trigger::{decide_git, Decision};
+use crate::trigger::{decide_git, wants_file_list, Decision};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +63,7 @@ pub struct WebhookService {
     clock: fn() -> i64,
     budget: Duration,
     status: Option<Arc<StatusReporter>>,
+    files: Option<Arc<FileLookups>>,
 }
 
 /// The most the `pending` statuses of one delivery may take, after the starts: the answer must
@@ -76,7 +79,22 @@ impl WebhookService {
         runner: StartRunner,
         bus: Option<Arc<dyn EventPublisher>>,
     ) -> Self {
-        Self { config: config.into(), secrets, runner, bus, clock: unix_now, budget: REQUEST_BUDGET, status: None }
+        Self {
+            config: config.into(),
+            secrets,
+            runner,
+            bus,
+            clock: unix_now,
+            budget: REQUEST_BUDGET,
+            status: None,
+            files: None,
+        }
+    }
+
+    /// Asks Git servers for the changed files a payload lacks (README "Path filters").
+    pub fn with_file_lookups(mut self, files: Option<Arc<FileLookups>>) -> Self {
+        self.files = files;
+        self
     }
 
     /// Reports the executions of triggers with `status` back to the Git server.
@@ -186,6 +204,8 @@ impl WebhookService {
     ) {
         let config = &*self.config.get().await;
         let multi_ref = changes.len() > 1;
+        let changes = self.complete_file_lists(config, scope, changes, multi_ref, now, deadline).await;
+        let changes = &*changes;
         let decided: Vec<(&Change, Vec<Decision>)> =
             changes.iter().map(|c| (c, decide_git(config, scope, c, multi_ref))).collect();
         // Collected, not a lazy iterator: its closures' lifetimes would make the future not `Send`.
@@ -231,6 +251,37 @@ impl WebhookService {
                 }
             }
         }
+    }
+}
+
+impl WebhookService {
+    /// The changes, with the files their Git server lists wherever a path filter needs them; the
+    /// lookups of one delivery run concurrently, inside what is left of its budget.
+    async fn complete_file_lists<'c>(
+        &self,
+        config: &crate::config::Config,
+        scope: &SecretScope,
+        changes: &'c [Change],
+        multi_ref: bool,
+        now: i64,
+        deadline: tokio::time::Instant,
+    ) -> Cow<'c, [Change]> {
+        let Some(files) = &self.files else { return Cow::Borrowed(changes) };
+        let wanted: Vec<usize> =
+            (0..changes.len()).filter(|&i| wants_file_list(config, scope, &changes[i], multi_ref)).collect();
+        if wanted.is_empty() {
+            return Cow::Borrowed(changes);
+        }
+        // Leave the starts at least as much time as the lookups had.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()) / 2;
+        let budget = LOOKUP_BUDGET.min(left);
+        let found =
+            futures_util::future::join_all(wanted.iter().map(|&i| files.complete(&changes[i], budget, now))).await;
+        let mut owned = changes.to_vec();
+        for (i, listed) in wanted.into_iter().zip(found) {
+            owned[i].files = listed;
+        }
+        Cow::Owned(owned)
     }
 }
 

@@ -4,7 +4,7 @@
 //! answer, and how it says there is more.
 
 use super::{api_host, GitApi, Host, PostError, ServerApi};
-use crate::ports::OutboundRequest;
+use crate::ports::{NextPage, OutboundRequest};
 use serde_json::Value;
 
 /// What to ask for.
@@ -48,22 +48,21 @@ impl GitApi {
         let auth = self.authorization(credentials, api, root, &host, now).await?;
         let mut url = first_page(api, root, lookup);
         let mut paths = Vec::new();
-        let mut first_len = None;
         // Azure DevOps names a pull request's files by iteration: the last one holds them all.
         if let (ServerApi::AzureDevOps, Lookup::PullRequest(n)) = (api, lookup) {
-            let body = self.page(&url, &auth, &host).await?;
+            let (body, _) = self.page(&url, &auth, &host).await?;
             let last = body["value"].as_array().and_then(|v| v.iter().filter_map(|i| i["id"].as_u64()).max());
             let Some(iteration) = last else {
                 return Ok(Files { paths, cut: Some("the pull request has no iteration".into()) });
             };
             url = format!("{root}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0");
         }
-        for page in 1..=MAX_PAGES {
-            let body = self.page(&url, &auth, &host).await?;
+        for _ in 0..MAX_PAGES {
+            let (body, link) = self.page(&url, &auth, &host).await?;
             let listed = read_paths(api, lookup, &body);
             let count = listed.len();
             paths.extend(listed);
-            let next = next_page(api, lookup, &url, &body, page, count, *first_len.get_or_insert(count), paths.len());
+            let next = next_page(api, lookup, &url, &body, link, count, paths.len());
             match next {
                 Next::Done => return Ok(Files { paths, cut: None }),
                 Next::Cut(why) => return Ok(Files { paths, cut: Some(why) }),
@@ -82,7 +81,12 @@ impl GitApi {
         Ok(Files { paths, cut: Some(format!("more than {MAX_PAGES} pages")) })
     }
 
-    async fn page(&self, url: &str, auth: &(&'static str, String), host: &Host) -> Result<Value, PostError> {
+    async fn page(
+        &self,
+        url: &str,
+        auth: &(&'static str, String),
+        host: &Host,
+    ) -> Result<(Value, Option<NextPage>), PostError> {
         let mut headers = vec![
             auth.clone(),
             ("accept", "application/json".to_owned()),
@@ -93,11 +97,12 @@ impl GitApi {
         }
         let request = OutboundRequest { method: "GET", url: url.to_owned(), headers, body: Vec::new() };
         let response = self.send(&request, host).await?;
-        serde_json::from_slice(&response.body).map_err(|_| PostError::Permanent {
+        let body = serde_json::from_slice(&response.body).map_err(|_| PostError::Permanent {
             server: host.0.clone(),
             status: response.status,
             message: "the answer is not JSON".into(),
-        })
+        })?;
+        Ok((body, response.next))
     }
 }
 
@@ -173,21 +178,22 @@ fn with_param(url: &str, name: &str, value: impl std::fmt::Display) -> String {
     format!("{}{key}{value}{}", &url[..start], &url[end..])
 }
 
-/// What comes after the page at `url`, which listed `count` entries (the first page `first`,
-/// `total` so far).
+/// What comes after the page at `url`, which listed `count` entries (`total` so far); `link` is
+/// the answer's own next page (`Link` or `X-Next-Page`).
 fn next_page(
     api: ServerApi,
     lookup: Lookup<'_>,
     url: &str,
     body: &Value,
-    page: u32,
+    link: Option<NextPage>,
     count: usize,
-    first: usize,
     total: usize,
 ) -> Next {
-    // Numbered pages end with an empty or shorter page (whatever page size the server allows).
-    let numbered =
-        || if count == 0 || count < first { Next::Done } else { Next::Page(with_param(url, "page", page + 1)) };
+    let linked = || match link.clone() {
+        Some(NextPage::Url(next)) => Next::Page(next),
+        Some(NextPage::Number(n)) => Next::Page(with_param(url, "page", n)),
+        None => Next::Done,
+    };
     match (api, lookup) {
         (ServerApi::GitHub, Lookup::PullRequest(_)) if total >= 3000 => {
             Next::Cut("GitHub lists at most 3000 files of a pull request".into())
@@ -201,7 +207,8 @@ fn next_page(
         (ServerApi::Gitea, Lookup::Push { .. }) if body.get("files").is_none() => {
             Next::Cut("this server's comparison lists no files".into())
         }
-        (ServerApi::GitHub | ServerApi::GitLab | ServerApi::Gitea, Lookup::PullRequest(_)) => numbered(),
+        // Numbered pages: the server says where the next one is.
+        (ServerApi::GitHub | ServerApi::GitLab | ServerApi::Gitea, Lookup::PullRequest(_)) => linked(),
         (ServerApi::BitbucketCloud, _) => match body["next"].as_str() {
             Some(next) => Next::Page(next.to_owned()),
             None => Next::Done,

@@ -2,7 +2,7 @@
 //! rustls, ring), the system's root certificates, HTTP/1.1. Timeouts are the caller's
 //! (`GitApi`'s retry policy).
 
-use crate::ports::{BoxFuture, HttpClient, OutboundRequest, OutboundResponse};
+use crate::ports::{BoxFuture, HttpClient, NextPage, OutboundRequest, OutboundResponse};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -46,14 +46,34 @@ impl HttpClient for HttpsClient {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
+            let next = next_page(response.headers());
             let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
                 .map(|b| b.to_bytes().to_vec())
                 .unwrap_or_default();
-            Ok(OutboundResponse { status, retry_after, body })
+            Ok(OutboundResponse { status, retry_after, next, body })
         })
     }
+}
+
+/// The next page a list answer names: `Link: <url>; rel="next"`, else `X-Next-Page: n`.
+fn next_page(headers: &hyper::HeaderMap) -> Option<NextPage> {
+    let link =
+        headers.get_all("link").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|part| {
+            let (url, params) = part.split_once(';')?;
+            params
+                .split(';')
+                .any(|p| p.trim() == "rel=\"next\"")
+                .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        });
+    link.map(NextPage::Url).or_else(|| {
+        headers
+            .get("x-next-page")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(NextPage::Number)
+    })
 }
 
 /// The error chain of a failed request, without the URL's query (never a credential: those

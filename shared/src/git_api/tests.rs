@@ -250,6 +250,12 @@ mod changed_files {
         for (suffix, body) in pages {
             http.bodies.insert((*suffix).to_owned(), body.to_string());
         }
+        // Numbered pages link to the next one, as GitHub, GitLab and Gitea do.
+        for pair in pages.windows(2) {
+            if pair[1].0.contains("page=2") {
+                http.links.insert(pair[0].0.to_owned(), format!("{root}{}", pair[1].0));
+            }
+        }
         let http = Arc::new(http);
         let key = format!("{}:{}", api.key(), api_host(root).unwrap().0);
         let creds = Credentials::parse(&json!({ key: { "token": "t" } }).to_string()).unwrap();

@@ -249,6 +249,8 @@ pub struct FakeHttp {
     pub bodies: HashMap<String, String>,
     /// How long each answer takes.
     pub delay: std::time::Duration,
+    /// `Link: rel="next"` URLs by URL suffix (paged lists).
+    pub links: HashMap<String, String>,
 }
 
 impl FakeHttp {
@@ -279,7 +281,12 @@ impl HttpClient for FakeHttp {
                 .find(|(suffix, _)| request.url.ends_with(suffix.as_str()))
                 .map(|(_, b)| b.clone().into_bytes())
                 .unwrap_or_default();
-            Ok(OutboundResponse { status: code, retry_after: None, body })
+            let next = self
+                .links
+                .iter()
+                .find(|(suffix, _)| request.url.ends_with(suffix.as_str()))
+                .map(|(_, next)| NextPage::Url(next.clone()));
+            Ok(OutboundResponse { status: code, retry_after: None, next, body })
         })
     }
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::alert::event::{parse_event, Input};
 use crate::change::{ChangedFiles, PrAction, ProviderKind, PullRequest};
 use crate::change::{PullRequestParts, PushParts};
+use crate::git_api::credentials::Credentials;
 use crate::git_api::RetryPolicy;
 use crate::ports::fakes::{FakeHttp, FakeRecords};
 use crate::ports::OutboundRequest;
@@ -143,7 +144,7 @@ fn each_execution_state_has_its_status() {
 pub fn reporter(http: Arc<FakeHttp>, records: Arc<FakeRecords>, credentials: &str) -> StatusReporter {
     let policy = RetryPolicy { attempts: 3, timeout: Duration::from_secs(1), backoff: Duration::from_millis(1) };
     StatusReporter::new(
-        StatusCredentials::Fixed(Arc::new(Credentials::parse(credentials).unwrap())),
+        Arc::new(crate::secrets::ServerCredentials::Fixed(Arc::new(Credentials::parse(credentials).unwrap()))),
         GitApi::new(http, policy),
         records,
         "eu-west-1",

@@ -510,3 +510,41 @@ async fn slow_statuses_never_turn_a_started_delivery_into_a_503() {
     assert_eq!(answer.status, 200, "the start stands; the status ran out of time: {}", answer.body);
     assert_eq!(answer.body["started"][0]["pipeline"], "app");
 }
+
+#[tokio::test]
+async fn a_pull_request_starts_only_the_pipeline_whose_paths_it_touched() {
+    use crate::ports::fakes::FakeHttp;
+    let config = config(json!([
+        { "name": "web", "pipeline": "web", "git": { "repository": "baxterthehacker/public-repo", "events": ["pull_request"], "paths": ["services/web/**"] } },
+        { "name": "api", "pipeline": "api", "git": { "repository": "baxterthehacker/public-repo", "events": ["pull_request"], "paths": ["services/api/**"] } }
+    ]));
+    let mut http = FakeHttp::default();
+    http.bodies.insert(
+        "/pulls/1/files?per_page=100&page=1".into(),
+        json!([{ "filename": "services/web/app.ts" }]).to_string(),
+    );
+    let http = Arc::new(http);
+    let policy = crate::git_api::RetryPolicy::LOOKUP;
+    let credentials = crate::secrets::ServerCredentials::Fixed(Arc::new(
+        crate::git_api::credentials::Credentials::parse(r#"{"github": {"token": "t"}}"#).unwrap(),
+    ));
+    let lookups =
+        crate::files::FileLookups::new(Arc::new(credentials), crate::git_api::GitApi::new(http.clone(), policy));
+    let h = harness_with(config, SECRET, FakeStarter::default(), false, false);
+    let service = h.service.with_file_lookups(Some(Arc::new(lookups)));
+    let answer = service.handle(github(&fixture("github/pull-request.json"), "pull_request", "d-pr", SECRET)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["started"].as_array().unwrap().len(),
+        1,
+        "{} {:?}",
+        answer.body,
+        http.requests.lock().unwrap()
+    );
+    assert_eq!(answer.body["started"][0]["pipeline"], "web");
+    assert!(answer.body["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("no changed file matches paths (services/api/**)"));
+    assert_eq!(http.requests.lock().unwrap().len(), 1, "one lookup for both triggers");
+}

@@ -1,0 +1,86 @@
+//! Changed files from the Git server when the payload lacks them (README "Path filters"). For a
+//! change that a path-filtered trigger would otherwise start on an incomplete list, `git-webhook`
+//! asks the server once (a pull request's files, or the comparison of a push's previous and new
+//! commit), all changes of a delivery concurrently and inside its time budget; the decision is
+//! then exact, or starts with the reason the list stayed incomplete.
+
+use crate::change::{Change, ChangedFiles};
+use crate::git_api::changed_files::{Files, Lookup};
+use crate::git_api::{api_host, GitApi, PostError, ServerApi};
+use crate::secrets::ServerCredentials;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The most one delivery's lookups may take: the answer must reach the Git server within its
+/// 10-second timeout, after the starts.
+pub const LOOKUP_BUDGET: Duration = Duration::from_secs(3);
+
+/// Asks Git servers for changed files.
+pub struct FileLookups {
+    credentials: Arc<ServerCredentials>,
+    api: GitApi,
+}
+
+impl FileLookups {
+    pub fn new(credentials: Arc<ServerCredentials>, api: GitApi) -> Self {
+        Self { credentials, api }
+    }
+
+    /// The files of `change` as its server lists them, or the payload's own (incomplete) list
+    /// with the reason; within `budget`.
+    pub async fn complete(&self, change: &Change, budget: Duration, now: i64) -> ChangedFiles {
+        let began = Instant::now();
+        let files = match tokio::time::timeout(budget, self.ask(change, now)).await {
+            Ok(files) => files,
+            Err(_) => ChangedFiles::incomplete(format!(
+                "{} did not answer within {} ms",
+                change.api_root.as_deref().and_then(|r| api_host(r).ok()).map_or_else(String::new, |h| h.0),
+                budget.as_millis()
+            )),
+        };
+        tracing::info!(
+            provider = %change.provider,
+            delivery = %change.delivery,
+            git_ref = %change.git_ref,
+            files = files.paths.len(),
+            complete = files.complete,
+            reason = files.why.as_deref().unwrap_or_default(),
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "changed files asked of the Git server"
+        );
+        crate::metrics::count("FileLookups", 1, &[("outcome", if files.complete { "complete" } else { "incomplete" })]);
+        files
+    }
+
+    async fn ask(&self, change: &Change, now: i64) -> ChangedFiles {
+        let (Some(api), Some(root)) = (ServerApi::of(change.provider), change.api_root.as_deref()) else {
+            return change.files.clone();
+        };
+        let lookup = match (&change.pull_request, &change.before) {
+            (Some(pr), _) => Lookup::PullRequest(pr.number),
+            (None, Some(before)) if !change.commit.is_empty() => Lookup::Push { before, after: &change.commit },
+            _ => {
+                return ChangedFiles::incomplete(
+                    "the push created the ref: there is no previous commit to compare with",
+                )
+            }
+        };
+        let credentials = match self.credentials.get().await {
+            Ok(c) => c,
+            Err(_) => return ChangedFiles::incomplete("the Git server credentials could not be read"),
+        };
+        match self.api.changed_files(&credentials, api, root, lookup, now).await {
+            Ok(Files { paths, cut: None }) => ChangedFiles::complete(paths),
+            Ok(Files { paths, cut: Some(why) }) => {
+                ChangedFiles { complete: false, why: Some(why), ..ChangedFiles::complete(paths) }
+            }
+            Err(e @ PostError::NoCredential { .. }) => {
+                ChangedFiles { why: Some(e.to_string()), ..change.files.clone() }
+            }
+            Err(e) => ChangedFiles { why: Some(format!("the lookup failed: {e}")), ..change.files.clone() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
