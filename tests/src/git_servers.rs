@@ -51,6 +51,14 @@ struct State {
     auth: Auth,
     arrivals: Mutex<Vec<Arrival>>,
     script: Mutex<VecDeque<u16>>,
+    /// The files every pull request and comparison changed.
+    files: Mutex<Vec<String>>,
+    /// How many a page lists (small, so tests see paging).
+    page_size: Mutex<usize>,
+    /// How long each answer takes.
+    delay: Mutex<Duration>,
+    /// `http://127.0.0.1:port`, for next-page links.
+    url: String,
 }
 
 /// A running fake; it stops with the test's runtime.
@@ -71,7 +79,16 @@ impl FakeGitServer {
     pub async fn start_on(server: Server, auth: Auth, port: u16) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind fake Git server");
         let host = listener.local_addr().expect("address").to_string();
-        let state = Arc::new(State { server, auth, arrivals: Mutex::default(), script: Mutex::default() });
+        let state = Arc::new(State {
+            server,
+            auth,
+            arrivals: Mutex::default(),
+            script: Mutex::default(),
+            files: Mutex::default(),
+            page_size: Mutex::new(2),
+            delay: Mutex::default(),
+            url: format!("http://{host}"),
+        });
         let served = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -83,6 +100,22 @@ impl FakeGitServer {
             }
         });
         Self { url: format!("http://{host}"), host, state }
+    }
+
+    /// The files pull requests and comparisons report, `page_size` to a page.
+    pub fn set_files(&self, files: &[&str], page_size: usize) {
+        *self.state.files.lock().expect("files") = files.iter().map(|f| (*f).to_owned()).collect();
+        *self.state.page_size.lock().expect("page size") = page_size.max(1);
+    }
+
+    /// Every answer takes `delay` from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock().expect("delay") = delay;
+    }
+
+    /// The file-list requests that arrived (GETs), in order.
+    pub fn lookups(&self) -> Vec<Arrival> {
+        self.arrivals().into_iter().filter(|a| a.method == "GET").collect()
     }
 
     /// The next answers, before any check (e.g. `[500]`, `[401]`).
@@ -135,9 +168,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         (header("authorization"), header("private-token"), header("user-agent"), header("content-type"));
     let bytes = req.into_body().collect().await?.to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let delay = *state.delay.lock().expect("delay");
+    tokio::time::sleep(delay).await;
     let scripted = state.script.lock().expect("script").pop_front();
+    let mut headers = Vec::new();
     let checked = match scripted {
         Some(code) => Err((code, format!("scripted {code}"))),
+        None if method == "GET" => {
+            if user_agent.as_deref().unwrap_or_default().is_empty() {
+                Err((403, "no User-Agent".into()))
+            } else if !authorized(&state, &authorization, &private_token) {
+                Err((401, "bad credentials".into()))
+            } else {
+                file_list(&state, &path, &query, &mut headers)
+            }
+        }
         None => {
             check(&state, &method, &path, &query, &authorization, &private_token, &user_agent, &content_type, &body)
         }
@@ -147,12 +192,173 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         Err((status, problem)) => (status, json!({ "message": problem }), Some(problem)),
     };
     state.arrivals.lock().expect("arrivals").push(Arrival { method, path, query, body, status, problem });
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(answer.to_string())))
-        .expect("response");
-    Ok(response)
+    let mut response = Response::builder().status(status).header("content-type", "application/json");
+    for (name, value) in headers {
+        response = response.header(name, value);
+    }
+    Ok(response.body(Full::new(Bytes::from(answer.to_string()))).expect("response"))
+}
+
+/// Whether the request carries this fake's credential, in its server's header.
+fn authorized(state: &State, authorization: &Option<String>, private_token: &Option<String>) -> bool {
+    match (&state.auth, state.server) {
+        (Auth::Token(t), Server::GitLab) => private_token.as_deref() == Some(t.as_str()),
+        (Auth::Token(t), Server::Gitea) => authorization.as_deref() == Some(format!("token {t}").as_str()),
+        (Auth::Token(t), Server::AzureDevOps) => authorization.as_deref() == Some(basic("", t).as_str()),
+        (Auth::Token(t), _) => authorization.as_deref() == Some(format!("Bearer {t}").as_str()),
+        (Auth::Basic(u, p), _) => authorization.as_deref() == Some(basic(u, p).as_str()),
+        (Auth::GitHubApp { token, .. }, _) => authorization.as_deref() == Some(format!("Bearer {token}").as_str()),
+    }
+}
+
+/// A query parameter's value.
+fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The changed files of a pull request or a comparison, as each server pages them: GitHub and
+/// Gitea by `page` with a `Link` header (GitHub stops at 3000 files of a pull request and 300 of
+/// a comparison), GitLab by `page` with `X-Next-Page`, Bitbucket Cloud with a `next` URL, Data
+/// Center with `isLastPage`/`nextPageStart`, Azure DevOps with `nextSkip` (pull requests, by
+/// iteration) and `allChangesIncluded` (comparisons).
+fn file_list(state: &State, path: &str, query: &str, headers: &mut Vec<(&'static str, String)>) -> Checked {
+    let files = state.files.lock().expect("files").clone();
+    let size = *state.page_size.lock().expect("page size");
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let number =
+        |name: &str, default: usize| param(query, name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(default);
+    // Page `page` (from 1) of `list`, and whether another follows.
+    let page_of = |list: &[String], page: usize| -> (Vec<String>, bool) {
+        let start = (page - 1) * size;
+        (list.iter().skip(start).take(size).cloned().collect(), start + size < list.len())
+    };
+    let not_found = || Err((404, format!("{path}: no such list")));
+    let named = |list: &[String], key: &str| json!(list.iter().map(|f| json!({ key: f })).collect::<Vec<_>>());
+    match state.server {
+        Server::GitHub => match segments.as_slice() {
+            ["repos", _, _, "pulls", _, "files"] => {
+                let capped: Vec<String> = files.into_iter().take(3000).collect();
+                let page = number("page", 1);
+                let (listed, more) = page_of(&capped, page);
+                if more {
+                    headers.push(("link", format!("<{}>; rel=\"next\"", link(state, path, query, "page", page + 1))));
+                }
+                Ok((200, named(&listed, "filename")))
+            }
+            ["repos", _, _, "compare", range] if range.contains("...") => {
+                let capped: Vec<String> = files.into_iter().take(300).collect();
+                Ok((200, json!({ "files": named(&capped, "filename") })))
+            }
+            _ => not_found(),
+        },
+        Server::Gitea => match segments.as_slice() {
+            ["api", "v1", "repos", _, _, "pulls", _, "files"] => {
+                let page = number("page", 1);
+                let (listed, more) = page_of(&files, page);
+                if more {
+                    headers.push(("link", format!("<{}>; rel=\"next\"", link(state, path, query, "page", page + 1))));
+                }
+                Ok((200, named(&listed, "filename")))
+            }
+            ["api", "v1", "repos", _, _, "compare", range] if range.contains("...") => {
+                Ok((200, json!({ "files": named(&files, "filename") })))
+            }
+            _ => not_found(),
+        },
+        Server::GitLab => match segments.as_slice() {
+            ["api", "v4", "projects", _, "merge_requests", _, "diffs"] => {
+                let page = number("page", 1);
+                let (listed, more) = page_of(&files, page);
+                headers.push(("x-next-page", if more { (page + 1).to_string() } else { String::new() }));
+                Ok((200, named(&listed, "new_path")))
+            }
+            ["api", "v4", "projects", _, "repository", "compare"]
+                if param(query, "from").is_some() && param(query, "to").is_some() =>
+            {
+                Ok((200, json!({ "diffs": named(&files, "new_path"), "compare_timeout": false })))
+            }
+            _ => not_found(),
+        },
+        Server::BitbucketCloud => {
+            let ok = matches!(segments.as_slice(), ["2.0", "repositories", _, _, "pullrequests", _, "diffstat"])
+                || matches!(segments.as_slice(), ["2.0", "repositories", _, _, "diffstat", spec] if spec.contains(".."));
+            if !ok {
+                return not_found();
+            }
+            let page = number("page", 1);
+            let (listed, more) = page_of(&files, page);
+            let values: Vec<Value> = listed
+                .iter()
+                .map(|f| json!({ "status": "modified", "new": { "path": f }, "old": { "path": f } }))
+                .collect();
+            let mut body = json!({ "values": values, "pagelen": size, "page": page });
+            if more {
+                body["next"] = json!(link(state, path, query, "page", page + 1));
+            }
+            Ok((200, body))
+        }
+        Server::BitbucketServer => {
+            let ok = matches!(
+                segments.as_slice(),
+                ["rest", "api", "1.0", "projects", _, "repos", _, "pull-requests", _, "changes"]
+            ) || matches!(
+                segments.as_slice(),
+                ["rest", "api", "1.0", "projects", _, "repos", _, "compare", "changes"]
+            );
+            if !ok {
+                return not_found();
+            }
+            let start = number("start", 0);
+            let listed: Vec<Value> =
+                files.iter().skip(start).take(size).map(|f| json!({ "path": { "toString": f } })).collect();
+            let last = start + size >= files.len();
+            let mut body = json!({ "values": listed, "start": start, "isLastPage": last });
+            if !last {
+                body["nextPageStart"] = json!(start + size);
+            }
+            Ok((200, body))
+        }
+        Server::AzureDevOps => {
+            let tail = segments.iter().position(|s| *s == "_apis").map(|i| &segments[i..]);
+            match tail {
+                Some(["_apis", "git", "repositories", _, "pullRequests", _, "iterations"]) => {
+                    Ok((200, json!({ "value": [{ "id": 1 }, { "id": 2 }], "count": 2 })))
+                }
+                Some(["_apis", "git", "repositories", _, "pullRequests", _, "iterations", "2", "changes"]) => {
+                    let skip = number("$skip", 0);
+                    let listed: Vec<Value> = files
+                        .iter()
+                        .skip(skip)
+                        .take(size)
+                        .map(|f| json!({ "item": { "path": format!("/{f}") } }))
+                        .collect();
+                    let next = if skip + size < files.len() { skip + size } else { 0 };
+                    Ok((
+                        200,
+                        json!({ "changeEntries": listed, "nextSkip": next, "nextTop": if next > 0 { size } else { 0 } }),
+                    ))
+                }
+                Some(["_apis", "git", "repositories", _, "diffs", "commits"]) => {
+                    let skip = number("$skip", 0);
+                    let listed: Vec<Value> = files
+                        .iter()
+                        .skip(skip)
+                        .take(size)
+                        .map(|f| json!({ "item": { "path": format!("/{f}") } }))
+                        .collect();
+                    Ok((200, json!({ "changes": listed, "allChangesIncluded": skip + size >= files.len() })))
+                }
+                _ => not_found(),
+            }
+        }
+    }
+}
+
+/// This fake's own URL for `path` with `name` set to `value` in `query`.
+fn link(state: &State, path: &str, query: &str, name: &str, value: usize) -> String {
+    let rest: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with(&format!("{name}="))).collect();
+    let sep = if rest.is_empty() { String::new() } else { format!("{}&", rest.join("&")) };
+    format!("{}{path}?{sep}{name}={value}", state.url)
 }
 
 type Checked = Result<(u16, Value), (u16, String)>;
@@ -191,14 +397,7 @@ fn check(
     if !content_type.as_deref().unwrap_or_default().starts_with("application/json") {
         return Err((415, "the body must be JSON".into()));
     }
-    let authorized = match (&state.auth, state.server) {
-        (Auth::Token(t), Server::GitLab) => private_token.as_deref() == Some(t.as_str()),
-        (Auth::Token(t), Server::Gitea) => authorization.as_deref() == Some(format!("token {t}").as_str()),
-        (Auth::Token(t), Server::AzureDevOps) => authorization.as_deref() == Some(basic("", t).as_str()),
-        (Auth::Token(t), _) => authorization.as_deref() == Some(format!("Bearer {t}").as_str()),
-        (Auth::Basic(u, p), _) => authorization.as_deref() == Some(basic(u, p).as_str()),
-        (Auth::GitHubApp { token, .. }, _) => authorization.as_deref() == Some(format!("Bearer {token}").as_str()),
-    };
+    let authorized = authorized(state, authorization, private_token);
     if !authorized {
         return Err((401, "bad credentials".into()));
     }
@@ -337,4 +536,104 @@ fn verify_jwt(jwt: &str, public_key: &[u8]) -> Result<(), String> {
         return Err("iss (the App id) expected".into());
     }
     Ok(())
+}
+
+/// What a delivery from a Git server carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Push,
+    PullRequest,
+}
+
+fn fixture(path: &str) -> Value {
+    let full = crate::workspace().join("shared/tests/fixtures/webhooks").join(path);
+    serde_json::from_str(&std::fs::read_to_string(full).expect("fixture")).expect("fixture JSON")
+}
+
+/// A signed delivery from `server` (the conformance corpus' push or pull request) whose payload
+/// points the server's API at `api` — as GitHub Enterprise, self-managed GitLab, Data Center,
+/// Gitea and Azure DevOps payloads name their own hosts — as a Function URL event.
+pub fn delivery(server: Server, event: Event, api: &str, id: &str, secret: &str) -> Value {
+    let file = match (server, event) {
+        (Server::GitHub, Event::Push) => "github/push.json",
+        (Server::GitHub, Event::PullRequest) => "github/pull-request.json",
+        (Server::GitLab, Event::Push) => "gitlab/push-event.json",
+        (Server::GitLab, Event::PullRequest) => "gitlab/merge-request-event.json",
+        (Server::BitbucketCloud, Event::Push) => "bitbucket/repo-push.json",
+        (Server::BitbucketCloud, Event::PullRequest) => "bitbucket/pull-request-created.json",
+        (Server::BitbucketServer, Event::Push) => "bitbucket-server/repo-refs-changed.json",
+        (Server::BitbucketServer, Event::PullRequest) => "bitbucket-server/pr-opened.json",
+        (Server::Gitea, Event::Push) => "gitea/push-event.json",
+        (Server::Gitea, Event::PullRequest) => "gitea/pull-request-event.json",
+        (Server::AzureDevOps, Event::Push) => "azuredevops/git.push.json",
+        (Server::AzureDevOps, Event::PullRequest) => "azuredevops/git.pullrequest.created.json",
+    };
+    let mut body = fixture(file);
+    match server {
+        Server::GitHub => {
+            let name = body["repository"]["full_name"].as_str().expect("full_name").to_owned();
+            body["repository"]["statuses_url"] = json!(format!("{api}/repos/{name}/statuses/{{sha}}"));
+        }
+        Server::GitLab => {
+            let path = body["project"]["path_with_namespace"].as_str().expect("path").to_owned();
+            body["project"]["web_url"] = json!(format!("{api}/{path}"));
+        }
+        Server::BitbucketCloud => {
+            body["repository"]["links"]["self"]["href"] = json!(format!("{api}/2.0/repositories/team_name/repo_name"))
+        }
+        Server::BitbucketServer if event == Event::Push => {
+            body["repository"]["links"]["self"] =
+                json!([{ "href": format!("{api}/users/gopher/repos/webhook-test/browse") }]);
+            // The corpus' refs_changed deletes a branch; as events/generate.py, make it an update.
+            body["changes"][0]["type"] = json!("UPDATE");
+            body["changes"][0]["toHash"] = json!("591f702354b3abf1faaca4d23811620d1b2ac984");
+        }
+        Server::BitbucketServer => {
+            body["pullRequest"]["toRef"]["repository"]["links"]["self"] =
+                json!([{ "href": format!("{api}/users/gopher/repos/webhook-test/browse") }]);
+        }
+        Server::Gitea => {
+            let name = body["repository"]["full_name"].as_str().expect("full_name").to_owned();
+            body["repository"]["html_url"] = json!(format!("{api}/{name}"));
+        }
+        Server::AzureDevOps => {
+            let id = body["resource"]["repository"]["id"].as_str().expect("id").to_owned();
+            body["resource"]["repository"]["url"] = json!(format!("{api}/fabrikam/_apis/repos/git/repositories/{id}"));
+        }
+    }
+    let bytes = body.to_string().into_bytes();
+    let hex = herald::auth::sign_hex(&herald::auth::Secret::new(secret), &bytes);
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("azure:{secret}")));
+    let kind = |push: &str, pr: &str| if event == Event::Push { push.to_owned() } else { pr.to_owned() };
+    let headers: Vec<(&str, String)> = match server {
+        Server::GitHub => vec![
+            ("X-GitHub-Event", kind("push", "pull_request")),
+            ("X-GitHub-Delivery", id.into()),
+            ("X-Hub-Signature-256", format!("sha256={hex}")),
+        ],
+        Server::GitLab => vec![
+            ("X-Gitlab-Event", kind("Push Hook", "Merge Request Hook")),
+            ("X-Gitlab-Event-UUID", id.into()),
+            ("X-Gitlab-Token", secret.into()),
+        ],
+        Server::BitbucketCloud => vec![
+            ("X-Event-Key", kind("repo:push", "pullrequest:created")),
+            ("X-Request-UUID", id.into()),
+            ("X-Hub-Signature", format!("sha256={hex}")),
+        ],
+        Server::BitbucketServer => vec![
+            ("X-Event-Key", kind("repo:refs_changed", "pr:opened")),
+            ("X-Request-Id", id.into()),
+            ("X-Hub-Signature", format!("sha256={hex}")),
+        ],
+        Server::Gitea => vec![
+            ("X-Gitea-Event", kind("push", "pull_request")),
+            ("X-Gitea-Delivery", id.into()),
+            ("X-Gitea-Signature", hex),
+        ],
+        Server::AzureDevOps => vec![("Authorization", basic)],
+    };
+    let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    headers.push(("Content-Type", "application/json"));
+    crate::events::function_url("POST", &headers, &bytes, false)
 }

@@ -4,9 +4,8 @@
 //! server gets `pending`; the execution's FAILED event turns it into a failure naming the
 //! failing action, SUCCEEDED into a success.
 
-use herald::auth::{sign_hex, Secret};
-use herald_tests::events::{body_of, function_url};
-use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+use herald_tests::events::body_of;
+use herald_tests::git_servers::{self, Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
 use herald_tests::runtime::{Lambda, Outcome};
 use herald_tests::{sample, workspace};
@@ -21,78 +20,9 @@ const CONFIG: &str = r#"{"triggers": [{"name": "status", "pipeline": "status-app
   "status": true,
   "variables": {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Compile", "MOTO_FAILURE": "error: 3 tests failed"}}]}"#;
 
-fn fixture(path: &str) -> Value {
-    let full = workspace().join("shared/tests/fixtures/webhooks").join(path);
-    serde_json::from_str(&std::fs::read_to_string(full).expect("fixture")).expect("fixture JSON")
-}
-
-/// A signed push from `server` whose payload points its status API at `fake` (as GHES,
-/// self-managed GitLab, Data Center, Gitea and Azure DevOps payloads name their own hosts).
+/// A signed push from `server` pointing its API at the fake `fake`.
 fn push(server: Server, fake: &str, delivery: &str) -> Value {
-    let mut body = fixture(match server {
-        Server::GitHub => "github/push.json",
-        Server::GitLab => "gitlab/push-event.json",
-        Server::BitbucketCloud => "bitbucket/repo-push.json",
-        Server::BitbucketServer => "bitbucket-server/repo-refs-changed.json",
-        Server::Gitea => "gitea/push-event.json",
-        Server::AzureDevOps => "azuredevops/git.push.json",
-    });
-    match server {
-        Server::GitHub => {
-            body["repository"]["statuses_url"] = json!(format!("{fake}/repos/binkkatal/sample_app/statuses/{{sha}}"))
-        }
-        Server::GitLab => body["project"]["web_url"] = json!(format!("{fake}/mike/diaspora")),
-        Server::BitbucketCloud => {
-            body["repository"]["links"]["self"]["href"] = json!(format!("{fake}/2.0/repositories/team_name/repo_name"))
-        }
-        Server::BitbucketServer => {
-            body["repository"]["links"]["self"] =
-                json!([{ "href": format!("{fake}/users/gopher/repos/webhook-test/browse") }]);
-            // The corpus' refs_changed deletes a branch; as events/generate.py, make it an update.
-            body["changes"][0]["type"] = json!("UPDATE");
-            body["changes"][0]["toHash"] = json!("591f702354b3abf1faaca4d23811620d1b2ac984");
-        }
-        Server::Gitea => body["repository"]["html_url"] = json!(format!("{fake}/example/example")),
-        Server::AzureDevOps => {
-            body["resource"]["repository"]["url"] =
-                json!(format!("{fake}/fabrikam/_apis/repos/git/repositories/278d5cd2-584d-4b63-824a-2ba458937249"))
-        }
-    }
-    let bytes = body.to_string().into_bytes();
-    let hex = sign_hex(&Secret::new(SECRET), &bytes);
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("azure:{SECRET}"))
-    );
-    let headers: Vec<(&str, String)> = match server {
-        Server::GitHub => vec![
-            ("X-GitHub-Event", "push".into()),
-            ("X-GitHub-Delivery", delivery.into()),
-            ("X-Hub-Signature-256", format!("sha256={hex}")),
-        ],
-        Server::GitLab => vec![
-            ("X-Gitlab-Event", "Push Hook".into()),
-            ("X-Gitlab-Event-UUID", delivery.into()),
-            ("X-Gitlab-Token", SECRET.into()),
-        ],
-        Server::BitbucketCloud => vec![
-            ("X-Event-Key", "repo:push".into()),
-            ("X-Request-UUID", delivery.into()),
-            ("X-Hub-Signature", format!("sha256={hex}")),
-        ],
-        Server::BitbucketServer => vec![
-            ("X-Event-Key", "repo:refs_changed".into()),
-            ("X-Request-Id", delivery.into()),
-            ("X-Hub-Signature", format!("sha256={hex}")),
-        ],
-        Server::Gitea => {
-            vec![("X-Gitea-Event", "push".into()), ("X-Gitea-Delivery", delivery.into()), ("X-Gitea-Signature", hex)]
-        }
-        Server::AzureDevOps => vec![("Authorization", basic)],
-    };
-    let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    headers.push(("Content-Type", "application/json"));
-    function_url("POST", &headers, &bytes, false)
+    git_servers::delivery(server, Event::Push, fake, delivery, SECRET)
 }
 
 /// The CodePipeline event `file` for `execution_id` of the test pipeline.
