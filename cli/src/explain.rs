@@ -6,8 +6,12 @@ use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
 use herald::change::Change;
 use herald::config::Config;
+use herald::files::{FileLookups, LOOKUP_BUDGET};
+use herald::git_api::credentials::Credentials;
+use herald::git_api::{GitApi, RetryPolicy, ServerApi};
 use herald::ports::{SourceAction, StartPlan};
 use herald::providers::{self, Content, Headers};
+use herald::secrets::ServerCredentials;
 use herald::secrets::{SecretScope, WebhookSecrets};
 use herald::trigger::{decide_git, Decision, Outcome as Decided, SourceLookup};
 use herald::webhook::WebhookRequest;
@@ -38,6 +42,13 @@ pub struct Args {
     /// `aws codepipeline get-pipeline` output of a pipeline an S3 trigger pins (repeatable)
     #[arg(long = "pipeline", value_name = "GET-PIPELINE.json")]
     pub pipelines: Vec<String>,
+    /// Where a path filter needs the changed files a payload lacks, ask the Git server for them
+    /// (as git-webhook would), with the credentials of --credentials
+    #[arg(long, requires = "credentials")]
+    pub fetch: bool,
+    /// The Git servers' credentials document (README "Commit statuses"), for --fetch
+    #[arg(long, value_name = "CREDENTIALS.json")]
+    pub credentials: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -65,10 +76,20 @@ pub fn run(args: &Args) -> Outcome {
         }
     }
     let scope = args.scope.clone().map_or(SecretScope::Default, SecretScope::Named);
+    let fetch = match (&args.credentials, args.fetch) {
+        (Some(path), true) => {
+            match output::read(path).and_then(|t| Credentials::parse(&t).map_err(|e| format!("{path}: {e}"))) {
+                Ok(c) => Some(c),
+                Err(e) => return Outcome::usage(e),
+            }
+        }
+        _ => None,
+    };
+    let ask = Ask { scope: &scope, secret: args.secret.as_deref(), fetch: fetch.as_ref() };
     let result = if args.provider.is_some() || !args.headers.is_empty() {
-        raw_request(args, text.as_bytes()).and_then(|r| webhook(&config, r, &scope, args.secret.as_deref()))
+        raw_request(args, text.as_bytes()).and_then(|r| webhook(&config, r, &ask))
     } else if event.get("headers").is_some() && event.get("body").is_some() {
-        http_event(&event).and_then(|r| webhook(&config, r, &scope, args.secret.as_deref()))
+        http_event(&event).and_then(|r| webhook(&config, r, &ask))
     } else if event.get("source").and_then(Value::as_str) == Some("aws.codepipeline") {
         Ok(alert(&config, &event))
     } else {
@@ -225,12 +246,63 @@ fn decisions(
     json
 }
 
-fn webhook(
-    config: &Config,
-    request: WebhookRequest,
-    scope: &SecretScope,
-    secret: Option<&str>,
-) -> Result<Outcome, String> {
+/// How a delivery is explained: the scope to decide in, the secret to check it with, and the
+/// credentials to ask Git servers for changed files with.
+struct Ask<'a> {
+    scope: &'a SecretScope,
+    secret: Option<&'a str>,
+    fetch: Option<&'a Credentials>,
+}
+
+/// What `git-webhook` would do for `change`'s file list: nothing, ask its server (with `fetch`,
+/// actually asking), or nothing because it cannot. Answers the change to decide on.
+fn file_list(out: &mut String, change: &Change, fetch: Option<&Credentials>) -> (Change, Value) {
+    let server = ServerApi::of(change.provider);
+    let host = change.api_root.as_deref().and_then(|r| herald::git_api::api_host(r).ok()).map(|h| h.0);
+    let (Some(api), Some(host)) = (server, host) else {
+        let _ =
+            writeln!(out, "    files: incomplete, and {} has no API Herald asks for them", change.provider.as_str());
+        return (change.clone(), json!({ "asked": false, "complete": false }));
+    };
+    let Some(credentials) = fetch else {
+        let _ = writeln!(
+            out,
+            "    files: incomplete; git-webhook would ask {host} for them ({}:{host} or {} credential; --fetch asks now)",
+            api.key(),
+            api.key()
+        );
+        return (change.clone(), json!({ "asked": false, "complete": false, "would_ask": host }));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let client = herald::git_api::https::HttpsClient::new();
+    let (Ok(runtime), Ok(client)) = (runtime, client) else {
+        let _ = writeln!(out, "    files: could not set up HTTPS to ask {host}");
+        return (change.clone(), json!({ "asked": false, "complete": false }));
+    };
+    let lookups = FileLookups::new(
+        std::sync::Arc::new(ServerCredentials::Fixed(std::sync::Arc::new(credentials.clone()))),
+        GitApi::new(std::sync::Arc::new(client), RetryPolicy::LOOKUP),
+    );
+    let files = runtime.block_on(lookups.complete(change, LOOKUP_BUDGET, herald::clock::unix_now()));
+    match &files.why {
+        None => {
+            let shown: Vec<&str> = files.paths.iter().take(5).map(String::as_str).collect();
+            let more = files.paths.len().saturating_sub(shown.len());
+            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let _ = writeln!(out, "    files (asked {host}): {}{tail}", shown.join(", "));
+        }
+        Some(why) => {
+            let _ = writeln!(out, "    files: still incomplete because {why}");
+        }
+    }
+    let json = json!({ "asked": true, "complete": files.complete, "paths": files.paths, "why": files.why });
+    let mut decided_on = change.clone();
+    decided_on.files = files;
+    (decided_on, json)
+}
+
+fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Outcome, String> {
+    let (scope, secret) = (ask.scope, ask.secret);
     let WebhookRequest { headers, body, .. } = request;
     let provider = providers::detect(&headers).ok_or("no Git server recognised from the headers (answered 400)")?;
     let mut code = 0;
@@ -284,9 +356,17 @@ fn webhook(
                         change.repository,
                         change.git_ref
                     );
-                    if let Some(files) = (!change.files.complete).then_some("file list incomplete") {
-                        let _ = writeln!(out, "    ({files})");
-                    }
+                    let mut files_json = json!({ "complete": change.files.complete });
+                    let asked;
+                    let change = if herald::trigger::wants_file_list(config, &scope, change, multi_ref) {
+                        (asked, files_json) = file_list(&mut out, change, ask.fetch);
+                        &asked
+                    } else {
+                        if !change.files.complete {
+                            let _ = writeln!(out, "    (file list incomplete)");
+                        }
+                        change
+                    };
                     let decided = decide_git(config, &scope, change, multi_ref);
                     let left_out = herald::trigger::left_out(config, &scope, change);
                     let none = if left_out.is_empty() { "no Git trigger in the configuration" } else { "" };
@@ -307,7 +387,8 @@ fn webhook(
                     }
                     changes_json.push(json!({
                         "event": change.event.as_str(), "repository": change.repository, "ref": change.git_ref,
-                        "commit": change.commit, "files_complete": change.files.complete, "decisions": list
+                        "commit": change.commit, "files_complete": change.files.complete, "files": files_json,
+                        "decisions": list
                     }));
                 }
             }

@@ -15,6 +15,8 @@ fn explain_args(config: &str, event: &str) -> explain::Args {
         secret: None,
         scope: None,
         pipelines: vec![],
+        fetch: false,
+        credentials: None,
         json: false,
     }
 }
@@ -285,4 +287,24 @@ fn explain_shows_the_status_a_start_would_post() {
     assert_eq!(entry["credential_for"], "github:api.github.com", "{}", github.json);
     assert!(entry["url"].as_str().unwrap().starts_with("https://api.github.com/repos/"));
     assert!(gogs.text.contains("no status: gogs has no commit status API"), "{}", gogs.text);
+}
+
+#[test]
+fn explain_says_it_would_ask_the_server_for_a_pull_request_s_files() {
+    let config = std::env::temp_dir().join(format!("herald-cli-paths-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"triggers":[{"name":"web","pipeline":"web","git":{"repository":"**","events":["pull_request"],"paths":["services/web/**"]}}]}"#,
+    )
+    .unwrap();
+    let mut args = explain_args("", "events/git-webhook/github-pull-request.json");
+    args.config = config.to_str().unwrap().to_owned();
+    let out = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        out.text.contains("files: incomplete; git-webhook would ask api.github.com for them (github:api.github.com or github credential; --fetch asks now)"),
+        "{}",
+        out.text
+    );
+    assert_eq!(out.json["changes"][0]["files"]["would_ask"], "api.github.com");
 }

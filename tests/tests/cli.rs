@@ -193,3 +193,41 @@ fn doctor_finds_misconfigured_pipelines_on_the_account() {
     assert!(!findings.iter().any(|f| f.contains("trigger good ")), "the right pipeline has no finding: {findings:#?}");
     assert!(!findings.iter().any(|f| f.contains("dedup table")), "moto's table has pk; {findings:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_fetch_asks_the_git_server_and_decides_on_its_list() {
+    use herald_tests::git_servers::{delivery, Auth, Event, FakeGitServer, Server};
+    let fake = FakeGitServer::start(Server::GitHub, Auth::Token("read-token".into())).await;
+    fake.set_files(&["services/web/app.ts", "docs/a.md"], 1);
+    let dir = std::env::temp_dir().join(format!("herald-cli-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, value) = fake.credential_entry();
+    let files = [
+        ("credentials.json", serde_json::json!({ key: value }).to_string()),
+        ("config.json", r#"{"triggers":[
+            {"name":"web","pipeline":"web","git":{"repository":"**","events":["pull_request"],"paths":["services/web/**"]}},
+            {"name":"api","pipeline":"api","git":{"repository":"**","events":["pull_request"],"paths":["services/api/**"]}}]}"#.to_owned()),
+        ("event.json", delivery(Server::GitHub, Event::PullRequest, &fake.url, "d-1", "s").to_string()),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let args = [
+        "explain",
+        "--config",
+        &path("config.json"),
+        "--fetch",
+        "--credentials",
+        &path("credentials.json"),
+        &path("event.json"),
+    ]
+    .map(str::to_owned);
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || herald(&args.each_ref().map(String::as_str), &[])).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains(&format!("files (asked {}): services/web/app.ts, docs/a.md", fake.host)), "{out}");
+    assert!(out.contains("no changed file matches paths (services/api/**)"), "{out}");
+    assert_eq!(fake.lookups().len(), 2, "two pages of one file");
+}

@@ -128,6 +128,18 @@ async fn a_lookup_that_fails_or_times_out_starts_and_says_why() {
     );
     assert!(notes(&answer).contains(&note), "{answer}");
 
+    // Cut at GitHub's own limit: a listed file that matches still decides; the others start, saying so.
+    let many: Vec<String> = (0..3100).map(|i| format!("services/web/generated/f{i}.ts")).collect();
+    fake.set_files(&many.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+    let answer = send(&mut lambda, delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr-huge", SECRET)).await;
+    assert_eq!(started(&answer).len(), 2, "{answer}");
+    let cut =
+        "file list incomplete because GitHub lists at most 3000 files of a pull request: paths filter not applied";
+    let api = answer["started"].as_array().unwrap().iter().find(|s| s["pipeline"] == "api-pipeline").unwrap();
+    assert_eq!(api["notes"], json!([cut]), "{answer}");
+    let web = answer["started"].as_array().unwrap().iter().find(|s| s["pipeline"] == "web-pipeline").unwrap();
+    assert_eq!(web.get("notes"), None, "a matching file decided: {answer}");
+
     fake.set_delay(Duration::from_secs(6));
     let answer = send(&mut lambda, delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr-slow", SECRET)).await;
     assert_eq!(started(&answer).len(), 2, "{answer}");
