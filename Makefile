@@ -72,6 +72,7 @@ demo: venv
 # real starts against moto): `target/release/lambda_bench [EVENTS]`.
 bench: venv
 	cargo bench -p herald --bench webhook_hot_path --bench alert_path
+	cargo bench -p herald-tests --bench file_lookup
 	cargo build --release -p git-webhook -p herald-tests --bins
 	./target/release/lambda_bench 2000
 

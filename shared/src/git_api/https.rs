@@ -20,12 +20,16 @@ pub struct HttpsClient {
 impl HttpsClient {
     /// With the system's root certificates; `Err` when none can be loaded.
     pub fn new() -> Result<Self, String> {
+        // Small requests and answers: no Nagle delay.
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| format!("no root certificates for HTTPS: {e}"))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         Ok(Self { client: Client::builder(TokioExecutor::new()).build(connector) })
     }
 }

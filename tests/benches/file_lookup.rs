@@ -1,0 +1,38 @@
+//! What asking a Git server for a change's files adds to a delivery (README "Path filters"):
+//! `GitApi::changed_files` through the real HTTPS adapter (hyper, kept-alive connections) to a
+//! local fake GitHub on loopback, for a pull request of 3 files (one page) and of 250 files
+//! (three pages of 100). The Git server's own latency comes on top on a real network.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use herald::git_api::changed_files::Lookup;
+use herald::git_api::credentials::Credentials;
+use herald::git_api::https::HttpsClient;
+use herald::git_api::{GitApi, RetryPolicy, ServerApi};
+use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+use std::sync::Arc;
+
+fn lookups(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    for (name, count) in [("pull_request_3_files", 3usize), ("pull_request_250_files_3_pages", 250)] {
+        let (fake, credentials) = runtime.block_on(async {
+            let fake = FakeGitServer::start(Server::GitHub, Auth::Token("t".into())).await;
+            let files: Vec<String> = (0..count).map(|i| format!("services/web/f{i}.ts")).collect();
+            fake.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+            let (key, value) = fake.credential_entry();
+            (fake, Credentials::parse(&serde_json::json!({ key: value }).to_string()).unwrap())
+        });
+        let api = GitApi::new(Arc::new(HttpsClient::new().unwrap()), RetryPolicy::LOOKUP);
+        let root = format!("{}/repos/acme/app", fake.url);
+        c.bench_function(&format!("file_lookup/{name}"), |b| {
+            b.iter(|| {
+                let files = runtime
+                    .block_on(api.changed_files(&credentials, ServerApi::GitHub, &root, Lookup::PullRequest(7), 0))
+                    .unwrap();
+                assert_eq!(files.paths.len(), count);
+            })
+        });
+    }
+}
+
+criterion_group!(benches, lookups);
+criterion_main!(benches);
