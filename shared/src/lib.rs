@@ -4,7 +4,8 @@
 //! - entry points: [`http`] (git-webhook's HTTP events), [`startup`] (cold-start wiring);
 //! - use cases: [`webhook`], [`s3`], [`notifier`], with [`start`] (running starts), [`once`]
 //!   (exactly once with the dedup table), [`report`] (what each decision tells), [`secrets`],
-//!   [`status`] (commit statuses back to the Git server), [`live`] (the configuration in force,
+//!   [`status`] (commit statuses back to the Git server), [`files`] (changed files asked of the
+//!   Git server), [`live`] (the configuration in force,
 //!   refreshed from SSM);
 //! - decisions, pure: [`trigger`] (Git and S3 triggers), [`alert`] (alert rules), [`doctor`]
 //!   (what would fail on an account);
