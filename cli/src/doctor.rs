@@ -38,7 +38,12 @@ pub fn run(args: &Args) -> Outcome {
         Err(e) => return Outcome::usage(format!("could not start: {e}")),
     };
     runtime.block_on(async {
-        let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
+        // The full credential chain (profiles, SSO, environment), Herald's client and bounds.
+        let chain = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(herald::aws::https_client())
+            .load()
+            .await;
+        let sdk = herald::aws::bounded(chain.to_builder(), herald::aws::CallBudget::ASYNC);
         let mut account = Account::default();
         let names = herald::aws::inspect::pipeline_names(&sdk).await;
         account.pipeline_names = names.as_ref().ok().cloned();

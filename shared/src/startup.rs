@@ -14,7 +14,7 @@ use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError}
 use crate::start::StartRunner;
 use crate::status::StatusReporter;
 use crate::webhook::WebhookService;
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use lambda_runtime::Diagnostic;
 use std::future::Future;
 use std::sync::Arc;
@@ -285,7 +285,9 @@ mod tests {
 
     #[test]
     fn statuses_need_the_dedup_table() {
-        let sdk = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
+            .build();
         let config = Config::from_json(
             r#"{"triggers":[{"name":"app","pipeline":"app","git":{"repository":"o/r"},"status":true}]}"#,
         )

@@ -3,7 +3,7 @@
 //! Each answers Herald's own types; a failure is the call's error text.
 
 use crate::ports::PipelineDefinition;
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 
 /// The definition of `pipeline`.
 pub async fn pipeline(sdk: &SdkConfig, pipeline: &str) -> Result<PipelineDefinition, String> {

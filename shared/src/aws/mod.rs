@@ -13,10 +13,19 @@ use crate::ports::{
     AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, ExecutionRecords, PipelineDefinitions,
     PipelineHistory, PipelineStarter, SecretSource,
 };
-use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+pub use aws_types::SdkConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,29 +62,56 @@ impl CallBudget {
     };
 }
 
-/// Loads the SDK configuration once per cold start (region, credentials, `AWS_ENDPOINT_URL`),
-/// with every call bounded by `budget`.
+/// The SDK configuration of a function, once per cold start, from Lambda's environment: region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and `AWS_ENDPOINT_URL`; every call bounded by
+/// `budget`. Lambda always provides these, so the functions need no credential chain (profiles,
+/// SSO, web identity): that keeps aws-config and STS out of their binaries (ARCHITECTURE
+/// "Choices"). The CLI builds its own from aws-config's chain and passes it to [`bounded`].
 pub async fn sdk_config(budget: CallBudget) -> SdkConfig {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()));
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "lambda-environment");
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(url);
+    }
+    bounded(builder, budget)
+}
+
+/// The SDK's HTTPS client: rustls on ring, one TLS stack and one crypto provider (a smaller
+/// binary than aws-lc's).
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// `builder` with Herald's HTTPS client and every call bounded by `budget`.
+pub fn bounded(builder: aws_types::sdk_config::Builder, budget: CallBudget) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
         .connect_timeout(budget.connect)
         .operation_attempt_timeout(budget.attempt)
         .operation_timeout(budget.operation)
         .build();
-    // rustls on ring: one TLS stack and one crypto provider, a smaller binary than aws-lc's.
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https)
+    builder
+        .http_client(https_client())
         .timeout_config(timeouts)
         // Herald's calls are small request/response pairs, bounded by the timeouts above: the
         // stalled-stream monitor (for long bodies) is per-call work that buys nothing here.
-        .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(budget.max_attempts))
-        .load()
-        .await
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .retry_config(RetryConfig::standard().with_max_attempts(budget.max_attempts))
+        .build()
 }
 
 /// `StartPipelineExecution`.
