@@ -104,12 +104,13 @@ pub fn skip_marker(message: &str) -> Option<&'static str> {
 pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_ref: bool) -> Vec<Decision> {
     let marker = OnceCell::new();
     let candidates = OnceCell::new();
+    let changed = OnceCell::new();
     config
         .git_triggers()
         .filter(|(t, _)| scope.admits(t.secret.as_deref()))
         .filter(|(_, rule)| rule.repository.is_match(&change.repository))
         .map(|(trigger, rule)| {
-            let outcome = match skip_reason(rule, trigger, change, &marker, &candidates) {
+            let outcome = match skip_reason(rule, trigger, change, &marker, &candidates, &changed) {
                 Err(reason) => Outcome::Skip(reason),
                 Ok(notes) => Outcome::Start(plan(trigger, change, notes, multi_ref)),
             };
@@ -124,6 +125,7 @@ fn skip_reason<'c>(
     change: &'c Change,
     marker: &OnceCell<Option<&'static str>>,
     candidates: &OnceCell<Vec<globset::Candidate<'c>>>,
+    changed: &OnceCell<String>,
 ) -> Result<Vec<String>, String> {
     if change.deleted {
         let what = if change.event == EventKind::Tag { "tag" } else { "branch" };
@@ -201,7 +203,7 @@ fn skip_reason<'c>(
             return Err(format!(
                 "no changed file matches paths ({}); changed: {}",
                 paths.written(),
-                first_files(&change.files.paths)
+                changed.get_or_init(|| first_files(&change.files.paths))
             ));
         }
         if !matched {
