@@ -7,8 +7,9 @@ prints the answers and the pipeline executions moto recorded, with their variabl
 pipeline `prod-api` fail and recover and prints the alerts pipeline-notifier sent, as the topic's
 subscribers received them. Last, commit statuses: a push to a fake GitHub and a fake GitLab (the
 integration tests' fakes of their status APIs) starts pipelines whose triggers say `"status":
-true`; each server receives `pending`, then the outcome (a failure naming the failing action, a
-success). Stops everything it started.
+true`; the GitLab push lists no files, so git-webhook asks the fake GitLab for them before its
+path filter decides; each server receives `pending`, then the outcome (a failure naming the
+failing action, a success). Stops everything it started.
 """
 import hashlib
 import hmac
@@ -36,6 +37,9 @@ BUCKET = "acme-artifacts"
 # Commit statuses at fake servers: the demo tokens, and the moto shim's variables that make the
 # GitHub pipeline's execution fail at Build / Compile.
 STATUS_TOKENS = {"github": "demo-github-token", "gitlab": "demo-gitlab-token"}
+# What the fake GitLab says the push changed: the GitLab trigger filters on app/**, and GitLab
+# pushes over 20 commits do not list their files, so git-webhook asks.
+GITLAB_FILES = ["app/models/user.rb", "README.md"]
 FAILS = {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Compile",
          "MOTO_FAILURE": "error: test resize::rounds_down failed"}
 ALERTS = [{"name": "prod", "pipelines": ["prod-*"], "on": ["FIRST_FAILURE", "RECOVERED", "APPROVAL", "AUDIT"]}]
@@ -152,7 +156,8 @@ def fake_servers():
     subprocess.run(["cargo", "build", "--quiet", "-p", "herald-tests", "--bin", "fake_git_server"], cwd=ROOT, check=True)
     servers = {}
     for provider, token in STATUS_TOKENS.items():
-        proc = subprocess.Popen([str(ROOT / "target" / "debug" / "fake_git_server"), provider, token],
+        files = GITLAB_FILES if provider == "gitlab" else []
+        proc = subprocess.Popen([str(ROOT / "target" / "debug" / "fake_git_server"), provider, token, *files],
                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
         first = json.loads(proc.stdout.readline())
         arrivals = []
@@ -180,13 +185,21 @@ def signed_push(provider, url):
     return event
 
 
+def posted(arrivals):
+    """The statuses among what arrived (changed-file lookups are GETs)."""
+    return [a for a in arrivals if a["method"] == "POST"]
+
+
 def wait_arrivals(arrivals, count):
     deadline = time.time() + 10
-    while len(arrivals) < count and time.time() < deadline:
+    while len(posted(arrivals)) < count and time.time() < deadline:
         time.sleep(0.05)
 
 
 def show_arrival(provider, arrival):
+    if arrival["method"] == "GET":
+        print(f"   fake {provider:<6} <- GET {arrival['path']}  {arrival['status']}  (the changed files)")
+        return
     body = arrival["body"]
     context = body.get("context") or body.get("name")
     state = body.get("state")
@@ -203,7 +216,7 @@ def statuses(url, lambda_port, servers):
         executions[provider] = (started[0]["pipeline"], started[0]["execution_id"]) if started else None
         print(f"   {provider} push: HTTP {status}, started {', '.join(s['pipeline'] for s in started) or 'nothing'}")
         wait_arrivals(arrivals, 1)
-        for arrival in arrivals[:1]:
+        for arrival in arrivals[:]:
             show_arrival(provider, arrival)
     outcomes = {"github": "pipeline-failed", "gitlab": "pipeline-succeeded"}
     for provider, (_, _, _, arrivals) in servers.items():
@@ -216,7 +229,7 @@ def statuses(url, lambda_port, servers):
         invoke(lambda_port, "pipeline-notifier", event)
         print(f"   pipeline-notifier: {pipeline} {event['detail']['state']}")
         wait_arrivals(arrivals, 2)
-        for arrival in arrivals[1:2]:
+        for arrival in posted(arrivals)[1:2]:
             show_arrival(provider, arrival)
 
 

@@ -1,6 +1,7 @@
-//! A fake Git server's status API for `make demo` (the integration tests use the same fakes,
-//! `herald_tests::git_servers`): `fake_git_server <github|gitlab|...> <token>` prints
-//! `{"url": ...}` once listening, then one JSON line per request that arrived, until killed.
+//! A fake Git server's status and changed-file APIs for `make demo` (the integration tests use
+//! the same fakes, `herald_tests::git_servers`): `fake_git_server <github|gitlab|...> <token>
+//! [changed file ...]` prints `{"url": ...}` once listening, then one JSON line per request that
+//! arrived, until killed.
 
 use herald_tests::git_servers::{Auth, FakeGitServer, Server};
 use std::io::Write;
@@ -14,6 +15,8 @@ async fn main() {
         std::process::exit(2);
     };
     let fake = FakeGitServer::start(server, Auth::Token(token.clone())).await;
+    let files: Vec<&str> = args.iter().skip(3).map(String::as_str).collect();
+    fake.set_files(&files, 100);
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", serde_json::json!({ "url": fake.url, "host": fake.host }));
     let _ = out.flush();
