@@ -157,3 +157,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The Git server credentials document (`HERALD_STATUS_SECRET_ARN`): any text or JSON is a
+    /// document or an error naming where, never a panic.
+    #[test]
+    fn credential_documents_take_anything(doc in json(), text in "\\PC{0,300}", key in "[a-z:.0-9-]{0,30}") {
+        let _ = herald::git_api::credentials::Credentials::parse(&doc.to_string());
+        let _ = herald::git_api::credentials::Credentials::parse(&text);
+        let keyed = serde_json::json!({ key: doc });
+        let _ = herald::git_api::credentials::Credentials::parse(&keyed.to_string());
+    }
+}

@@ -382,3 +382,88 @@ mod changed_files {
         assert!(http.requests.lock().unwrap().is_empty());
     }
 }
+
+mod hostile_answers {
+    //! A Git server's answers are outside input too: any JSON, any next link. Never a panic,
+    //! never a request to another host, never more than the page bound.
+    use super::*;
+    use crate::git_api::changed_files::{Lookup, MAX_PAGES};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn answer() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0u64..5000).prop_map(Value::from),
+            prop_oneof![
+                Just("https://api.example.com/next".to_owned()),
+                Just("https://evil.example.net/steal".to_owned()),
+                "[a-z/.]{0,12}".prop_map(|s| s),
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("next".to_owned()),
+                        Just("values".to_owned()),
+                        Just("files".to_owned()),
+                        Just("filename".to_owned()),
+                        Just("path".to_owned()),
+                        Just("toString".to_owned()),
+                        Just("isLastPage".to_owned()),
+                        Just("nextPageStart".to_owned()),
+                        Just("nextSkip".to_owned()),
+                        Just("value".to_owned()),
+                        Just("id".to_owned()),
+                        Just("changeEntries".to_owned()),
+                        Just("item".to_owned()),
+                        Just("changes".to_owned()),
+                        Just("allChangesIncluded".to_owned()),
+                        Just("diffs".to_owned()),
+                        Just("new_path".to_owned()),
+                        Just("new".to_owned()),
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const APIS: [ServerApi; 6] = [
+        ServerApi::GitHub,
+        ServerApi::GitLab,
+        ServerApi::BitbucketCloud,
+        ServerApi::BitbucketServer,
+        ServerApi::Gitea,
+        ServerApi::AzureDevOps,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn any_answer_is_read_safely(which in 0usize..6, pull in any::<bool>(), body in answer(), link in prop_oneof![Just(None), Just(Some("https://evil.example.net/p2".to_owned())), Just(Some("https://api.example.com/repos/p2".to_owned()))]) {
+            let api = APIS[which];
+            let mut http = FakeHttp::default();
+            http.bodies.insert(String::new(), body.to_string());
+            if let Some(link) = link {
+                http.links.insert(String::new(), link);
+            }
+            let http = Arc::new(http);
+            let creds = Credentials::parse(&json!({ format!("{}:api.example.com", api.key()): { "token": "t" } }).to_string()).unwrap();
+            let lookup = if pull { Lookup::PullRequest(3) } else { Lookup::Push { before: "b", after: "a" } };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _ = runtime.block_on(GitApi::new(http.clone(), quick(1)).changed_files(&creds, api, "https://api.example.com/repos/o/r", lookup, 0));
+            let requests = http.requests.lock().unwrap();
+            prop_assert!(requests.len() <= MAX_PAGES as usize + 1);
+            for r in requests.iter() {
+                prop_assert_eq!(api_host(&r.url).unwrap().0, "api.example.com");
+            }
+        }
+    }
+}
