@@ -74,6 +74,14 @@ impl NotifierService {
         Self { config: config.into(), default_topic, ports, dry_run }
     }
 
+    /// Loads the Git server credentials at cold start (README "Commit statuses"), so the first
+    /// status does not wait for them.
+    pub async fn warm_up(&self) {
+        if let Some(status) = &self.ports.status {
+            status.warm_up().await;
+        }
+    }
+
     /// Handles one event; the summary is the invocation's result.
     pub async fn handle(&self, raw: &Value) -> Result<Value, NotifyError> {
         let event = match parse_event(raw) {

@@ -201,3 +201,47 @@ async fn a_github_app_mints_its_installation_token_at_the_fake_github() {
     let key_line = pem.lines().nth(1).unwrap();
     assert!(!logs.contains("ghs_installation") && !logs.contains(key_line), "no token or key in the logs");
 }
+
+#[tokio::test]
+async fn credentials_from_secrets_manager_are_read_at_cold_start_and_used() {
+    use herald_tests::faults::FaultProxy;
+    let fake = FakeGitServer::start(Server::GitLab, Auth::Token("glpat-sm".into())).await;
+    let (key, value) = fake.credential_entry();
+    let moto = Moto::start();
+    moto.ctl(&["create-pipeline", PIPELINE]);
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let arn = moto.ctl(&["create-secret", "herald-git-credentials", &json!({ key: value }).to_string()])["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let topic = moto.ctl(&["topic-to-queue", "herald-alerts", "inbox"])["topic_arn"].as_str().unwrap().to_owned();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let env = [
+        ("HERALD_CONFIG", CONFIG),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET_ARN", arn.as_str()),
+        ("HERALD_TOPIC_ARN", topic.as_str()),
+    ];
+    let mut notifier = Lambda::start("pipeline-notifier", &proxy.endpoint, &env).await;
+    let mut webhook_env = env.to_vec();
+    webhook_env.push(("HERALD_WEBHOOK_SECRET", SECRET));
+    let mut webhook = Lambda::start("git-webhook", &proxy.endpoint, &webhook_env).await;
+    for _ in 0..200 {
+        if notifier.init_time().is_some() && webhook.init_time().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let read = proxy.calls().iter().filter(|c| *c == "GetSecretValue").count();
+    assert_eq!(read, 2, "both functions read the credentials at cold start: {:?}", proxy.calls());
+
+    let response = webhook.invoke(push(Server::GitLab, &fake.url, "d-sm")).await.response();
+    let answer = body_of(&response);
+    assert_eq!(answer["statuses"][0]["outcome"], "posted", "{answer}");
+    let execution_id = answer["started"][0]["execution_id"].as_str().unwrap().to_owned();
+    let out = notifier.invoke(pipeline_event("pipeline-succeeded.json", &execution_id)).await.response();
+    assert_eq!(out["statuses"][0]["outcome"], "posted", "{out}");
+    let states: Vec<Value> = fake.wait_accepted(2).await.iter().map(|s| s["state"].clone()).collect();
+    assert_eq!(states, [json!("running"), json!("success")]);
+    assert_eq!(proxy.calls().iter().filter(|c| *c == "GetSecretValue").count(), 2, "cached, not read per status");
+}

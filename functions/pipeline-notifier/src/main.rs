@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
     let config = startup::load_config(&settings, &sdk).await.inspect_err(startup::log_fatal)?;
     let service = Arc::new(startup::notifier_service(&settings, &sdk, config).inspect_err(startup::log_fatal)?);
+    service.warm_up().await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let service = service.clone();
         async move { startup::before_deadline(event.context.deadline, service.handle(&event.payload)).await }
