@@ -231,12 +231,23 @@ impl WebhookSecrets {
     }
 }
 
-/// Where the webhook secrets come from.
-pub enum Secrets {
-    /// `HERALD_WEBHOOK_SECRET` (local runs and tests) or none at all.
-    Fixed(Arc<WebhookSecrets>),
+/// Where a secret document comes from: the webhook secrets, or (as [`ServerCredentials`]) the
+/// Git servers' API credentials.
+pub enum Secrets<T = WebhookSecrets> {
+    /// Inline (`HERALD_WEBHOOK_SECRET`, `HERALD_STATUS_SECRET`: local runs and tests) or none.
+    Fixed(Arc<T>),
     /// Secrets Manager, reloaded after [`SECRET_TTL`].
-    Loaded(SecretCache),
+    Loaded(SecretCache<T>),
+}
+
+impl<T> Secrets<T> {
+    /// The current document (a failed first load from Secrets Manager is an error).
+    pub async fn get(&self) -> Result<Arc<T>, AwsError> {
+        match self {
+            Self::Fixed(value) => Ok(value.clone()),
+            Self::Loaded(cache) => cache.get().await,
+        }
+    }
 }
 
 /// A secret document loaded from a [`SecretSource`], read with `parse`, cached for
@@ -288,22 +299,9 @@ impl<T> SecretCache<T> {
     }
 }
 
-/// Where the Git servers' API credentials come from (commit statuses, changed-file lookups).
-pub enum ServerCredentials {
-    /// Inline (local runs and tests) or none.
-    Fixed(Arc<Credentials>),
-    /// `HERALD_STATUS_SECRET_ARN`, reloaded like the webhook secret.
-    Loaded(SecretCache<Credentials>),
-}
-
-impl ServerCredentials {
-    pub async fn get(&self) -> Result<Arc<Credentials>, AwsError> {
-        match self {
-            Self::Fixed(c) => Ok(c.clone()),
-            Self::Loaded(cache) => cache.get().await,
-        }
-    }
-}
+/// Where the Git servers' API credentials come from (commit statuses, changed-file lookups):
+/// `HERALD_STATUS_SECRET_ARN`, reloaded like the webhook secret, or inline.
+pub type ServerCredentials = Secrets<Credentials>;
 
 /// Reads the credentials document; an unusable one means no credentials (every status then says
 /// so), logged without any value.

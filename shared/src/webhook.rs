@@ -117,10 +117,8 @@ impl WebhookService {
 
     /// Loads the secrets once (cold start), so the first delivery does not wait for them.
     pub async fn warm_up(&self) {
-        if let Secrets::Loaded(cache) = &self.secrets {
-            if let Err(e) = cache.get().await {
-                tracing::warn!(error = %e, "could not load the webhook secret at start; will retry per request");
-            }
+        if let Err(e) = self.secrets.get().await {
+            tracing::warn!(error = %e, "could not load the webhook secret at start; will retry per request");
         }
         if let Some(status) = &self.status {
             status.warm_up().await;
@@ -154,15 +152,12 @@ impl WebhookService {
             metrics::count("Deliveries", 1, &[("provider", "unknown"), ("outcome", "rejected")]);
             return WebhookResponse::error(400, "unknown provider: no recognised webhook headers");
         };
-        let secrets = match &self.secrets {
-            Secrets::Fixed(s) => s.clone(),
-            Secrets::Loaded(cache) => match cache.get().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(provider = %provider, error = %e, "webhook secret unavailable");
-                    return retry_later(json!({ "error": "webhook secret temporarily unavailable" }));
-                }
-            },
+        let secrets = match self.secrets.get().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(provider = %provider, error = %e, "webhook secret unavailable");
+                return retry_later(json!({ "error": "webhook secret temporarily unavailable" }));
+            }
         };
         let now = (self.clock)();
         let Some(scope) = providers::authenticate(provider, &request.headers, &request.body, &secrets, now) else {
