@@ -50,7 +50,7 @@ impl GitApi {
         let mut paths = Vec::new();
         // Azure DevOps names a pull request's files by iteration: the last one holds them all.
         if let (ServerApi::AzureDevOps, Lookup::PullRequest(n)) = (api, lookup) {
-            let (body, _) = self.page(&url, &auth, &host).await?;
+            let (body, _) = self.page(api, &url, &auth, &host).await?;
             let last = body["value"].as_array().and_then(|v| v.iter().filter_map(|i| i["id"].as_u64()).max());
             let Some(iteration) = last else {
                 return Ok(Files { paths, cut: Some("the pull request has no iteration".into()) });
@@ -58,7 +58,7 @@ impl GitApi {
             url = format!("{root}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0");
         }
         for _ in 0..MAX_PAGES {
-            let (body, link) = self.page(&url, &auth, &host).await?;
+            let (body, link) = self.page(api, &url, &auth, &host).await?;
             let listed = read_paths(api, lookup, &body);
             let count = listed.len();
             paths.extend(listed);
@@ -83,6 +83,7 @@ impl GitApi {
 
     async fn page(
         &self,
+        api: ServerApi,
         url: &str,
         auth: &(&'static str, String),
         host: &Host,
@@ -92,7 +93,7 @@ impl GitApi {
             ("accept", "application/json".to_owned()),
             ("user-agent", super::statuses::USER_AGENT.to_owned()),
         ];
-        if url.contains("api.github.com") || url.contains("/api/v3/") {
+        if api == ServerApi::GitHub {
             headers.push(("x-github-api-version", super::statuses::GITHUB_API_VERSION.to_owned()));
         }
         let request = OutboundRequest { method: "GET", url: url.to_owned(), headers, body: Vec::new() };

@@ -24,14 +24,14 @@ pub fn request(api: ServerApi, url: &str, status: &CommitStatus, auth: (&'static
         ServerApi::Gitea => gitea(status, &description),
         ServerApi::AzureDevOps => azure_devops(status, &description),
     };
+    let accept = if api == ServerApi::GitHub { "application/vnd.github+json" } else { "application/json" };
     let mut headers = vec![
         auth,
         ("content-type", "application/json".to_owned()),
-        ("accept", "application/json".to_owned()),
+        ("accept", accept.to_owned()),
         ("user-agent", USER_AGENT.to_owned()),
     ];
     if api == ServerApi::GitHub {
-        headers[2].1 = "application/vnd.github+json".into();
         headers.push(("x-github-api-version", GITHUB_API_VERSION.into()));
     }
     OutboundRequest { method: "POST", url: url.to_owned(), headers, body: body.to_string().into_bytes() }
