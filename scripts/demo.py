@@ -163,7 +163,7 @@ def fake_servers():
         arrivals = []
         threading.Thread(target=lambda p=proc, a=arrivals: [a.append(json.loads(l)) for l in p.stdout],
                          daemon=True).start()
-        servers[provider] = (proc, first["url"], first["host"], arrivals)
+        servers[provider] = (proc, first["url"], first["host"], arrivals, first["api_url"])
     return servers
 
 
@@ -210,7 +210,7 @@ def show_arrival(provider, arrival):
 def statuses(url, lambda_port, servers):
     print("\n── commit statuses: pushes to a fake GitHub and a fake GitLab, triggers with \"status\": true")
     executions = {}
-    for provider, (_, fake, _, arrivals) in servers.items():
+    for provider, (_, fake, _, arrivals, _) in servers.items():
         status, answer = post(url, signed_push(provider, fake))
         started = answer.get("started", [])
         executions[provider] = (started[0]["pipeline"], started[0]["execution_id"]) if started else None
@@ -219,7 +219,7 @@ def statuses(url, lambda_port, servers):
         for arrival in arrivals[:]:
             show_arrival(provider, arrival)
     outcomes = {"github": "pipeline-failed", "gitlab": "pipeline-succeeded"}
-    for provider, (_, _, _, arrivals) in servers.items():
+    for provider, (_, _, _, arrivals, _) in servers.items():
         if not executions[provider]:
             continue
         pipeline, execution = executions[provider]
@@ -269,8 +269,10 @@ def main():
         ctl(endpoint, "create-table", "herald-demo-dedup")
         servers = fake_servers()
         procs.extend(proc for proc, *_ in servers.values())
-        credentials = {f"{p}:{host}": {"token": STATUS_TOKENS[p]} for p, (_, _, host, _) in servers.items()}
-        print("fake status APIs: " + ", ".join(f"{p} at {url}" for p, (_, url, _, _) in servers.items()))
+        # Each fake serves its API at a loopback URL: the credential names it (api_url).
+        credentials = {f"{p}:{host}": {"token": STATUS_TOKENS[p], "api_url": api_url}
+                       for p, (_, _, host, _, api_url) in servers.items()}
+        print("fake status APIs: " + ", ".join(f"{p} at {url}" for p, (_, url, _, _, _) in servers.items()))
 
         # An env file, not --env-vars: that flag splits on commas, and the secret document has some.
         env_file = ROOT / "target" / "demo.env"

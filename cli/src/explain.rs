@@ -169,16 +169,21 @@ fn plan_json(plan: &StartPlan) -> Value {
 
 /// The commit status a start would post (README "Commit statuses"): where, and as what.
 fn status(out: &mut String, config: &Config, trigger: &str, change: Option<&Change>) -> Option<Value> {
-    let setting = config.triggers.iter().find(|t| t.name == trigger)?.status.as_ref()?;
+    let trigger = config.triggers.iter().find(|t| t.name == trigger)?;
+    let setting = trigger.status.as_ref()?;
     let change = change?;
-    let (line, json) = match herald::status::target(change) {
-        Ok((api, url)) => {
-            let server = herald::git_api::api_host(&url).map(|h| h.0).unwrap_or_default();
+    let (line, json) = match herald::status::target(change, trigger.secret.as_deref()) {
+        Ok((target, commit)) => {
+            let (server, key, repository) = (&target.host.0, target.api.key(), target.repository.name());
             let stages =
                 if setting.stages { format!(", and {}/<stage> per stage", setting.context) } else { String::new() };
             (
-                format!("status {} pending at {server} ({} credential){stages}", setting.context, api.key()),
-                json!({ "context": setting.context, "state": "pending", "url": url, "credential_for": format!("{}:{server}", api.key()), "stages": setting.stages }),
+                format!(
+                    "status {} pending on {repository}@{} at {server} ({key}:{server} or {key} credential){stages}",
+                    setting.context,
+                    commit.as_str()
+                ),
+                json!({ "context": setting.context, "state": "pending", "server": server, "repository": repository, "commit": commit.as_str(), "credential_for": format!("{key}:{server}"), "stages": setting.stages }),
             )
         }
         Err(why) => (format!("no status: {why}"), json!({ "context": setting.context, "none": why })),
@@ -256,9 +261,9 @@ struct Ask<'a> {
 
 /// What `git-webhook` would do for `change`'s file list: nothing, ask its server (with `fetch`,
 /// actually asking), or nothing because it cannot. Answers the change to decide on.
-fn file_list(out: &mut String, change: &Change, fetch: Option<&Credentials>) -> (Change, Value) {
+fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Option<&Credentials>) -> (Change, Value) {
     let server = ServerApi::of(change.provider);
-    let host = change.api_root.as_deref().and_then(|r| herald::git_api::api_host(r).ok()).map(|h| h.0);
+    let host = change.server.as_ref().map(|s| s.host.clone());
     let (Some(api), Some(host)) = (server, host) else {
         let _ =
             writeln!(out, "    files: incomplete, and {} has no API Herald asks for them", change.provider.as_str());
@@ -283,7 +288,8 @@ fn file_list(out: &mut String, change: &Change, fetch: Option<&Credentials>) -> 
         std::sync::Arc::new(ServerCredentials::Fixed(std::sync::Arc::new(credentials.clone()))),
         GitApi::new(std::sync::Arc::new(client), RetryPolicy::LOOKUP),
     );
-    let files = runtime.block_on(lookups.complete(change, LOOKUP_BUDGET, herald::clock::unix_now()));
+    let bounds = herald::git_api::changed_files::LookupBounds::per_delivery();
+    let files = runtime.block_on(lookups.complete(change, scope, &bounds, LOOKUP_BUDGET, herald::clock::unix_now()));
     match &files.why {
         None => {
             let shown: Vec<&str> = files.paths.iter().take(5).map(String::as_str).collect();
@@ -359,7 +365,7 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                     let mut files_json = json!({ "complete": change.files.complete });
                     let asked;
                     let change = if herald::trigger::wants_file_list(config, &scope, change, multi_ref) {
-                        (asked, files_json) = file_list(&mut out, change, ask.fetch);
+                        (asked, files_json) = file_list(&mut out, change, scope.name(), ask.fetch);
                         &asked
                     } else {
                         if !change.files.complete {

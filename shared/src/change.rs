@@ -174,16 +174,75 @@ pub struct Change {
     pub message: String,
     pub pull_request: Option<PullRequest>,
     pub clone_url: String,
-    /// The Git server's commit-status endpoint for this repository, `{sha}` in place of the
-    /// commit, read from the verified payload (README "Commit statuses"); `None` when the payload
-    /// names none (Gogs, generic senders).
-    pub statuses_url: Option<String>,
-    /// The target repository's API root on its server (`https://api.github.com/repos/o/r`,
-    /// `<gitlab>/api/v4/projects/<id>`, ...), from the verified payload: where the changed files
-    /// of a pull request or a push are asked for (README "Path filters").
-    pub api_root: Option<String>,
+    /// Which Git server the delivery names (README "Where Herald sends requests"): its host, and
+    /// for Azure DevOps its organization. Nothing else of a payload's URLs is kept: every request
+    /// is built from the credential's API base and the repository name (`git_api::endpoint`).
+    /// `None` when the payload names no server Herald can call (Gogs, generic senders).
+    pub server: Option<ServerAddress>,
     /// For a push, the commit the ref pointed to before (`None` for a new ref).
     pub before: Option<String>,
+}
+
+/// The Git server a verified payload names: the host of one of its URLs, and for Azure DevOps
+/// the organization. This is all a payload decides of a request: which credential applies, and
+/// through it the API base (README "Where Herald sends requests").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerAddress {
+    /// `host[:port]`, lower case, the scheme's default port left out.
+    pub host: String,
+    /// Azure DevOps: the organization the payload names, compared with the credential's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+}
+
+impl ServerAddress {
+    /// The host of `url` (`https://Host:443/a/b` → `host`); `None` for anything that is not a
+    /// plain `scheme://host[:port]` (user info, bad port, characters no host name has).
+    pub fn from_url(url: &str) -> Option<Self> {
+        let (scheme, rest) = url.split_once("://")?;
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+        let (name, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (inside, after) = v6.split_once(']')?;
+                let ok = !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                (ok.then(|| format!("[{inside}]"))?, after.strip_prefix(':'))
+            }
+            None => {
+                let (name, port) = match authority.split_once(':') {
+                    Some((name, port)) => (name, Some(port)),
+                    None => (authority.as_str(), None),
+                };
+                let ok = !name.is_empty()
+                    && name.len() <= 253
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    && !name.starts_with(['.', '-']);
+                (ok.then(|| name.to_owned())?, port)
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p.parse::<u16>().ok()?)
+            }
+            Some(_) => return None,
+        };
+        let host = match port {
+            Some(p) if p != default_port => format!("{name}:{p}"),
+            _ => name,
+        };
+        Some(Self { host, organization: None })
+    }
+
+    /// The address with the organization an Azure DevOps payload names.
+    pub fn with_organization(mut self, organization: Option<String>) -> Self {
+        self.organization = organization;
+        self
+    }
 }
 
 /// How the write reached Herald.
@@ -267,8 +326,7 @@ impl From<PushParts> for Change {
             message: p.message,
             pull_request: None,
             clone_url: p.clone_url,
-            statuses_url: None,
-            api_root: None,
+            server: None,
             before: None,
         }
     }
@@ -306,8 +364,7 @@ impl From<PullRequestParts> for Change {
             message: p.title,
             pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
             clone_url: p.clone_url,
-            statuses_url: None,
-            api_root: None,
+            server: None,
             before: None,
         }
     }
@@ -318,21 +375,15 @@ impl From<PullRequestParts> for Change {
 pub const TAG_OBJECT_NOT_COMMIT: &str = "for a tag the server names the ref's new object, which for an annotated tag is the tag object, not the commit; leave source_action unset for tag triggers on this server and pass {tag} to the build";
 
 impl Change {
-    /// The change with its repository's API root on the Git server.
-    pub fn with_api_root(mut self, root: Option<String>) -> Self {
-        self.api_root = root.map(|r| r.trim_end_matches('/').to_owned()).filter(|r| !r.is_empty());
+    /// The change with the Git server its payload names (`None`: none Herald can call).
+    pub fn with_server(mut self, server: Option<ServerAddress>) -> Self {
+        self.server = server;
         self
     }
 
     /// The push with the commit its ref pointed to before (ignored when all zeros: a new ref).
     pub fn with_before(mut self, before: Option<String>) -> Self {
         self.before = before.filter(|b| !b.is_empty() && !is_zero_sha(b));
-        self
-    }
-
-    /// The change with the server's status endpoint (`{sha}` in place of the commit).
-    pub fn with_statuses_url(mut self, url: Option<String>) -> Self {
-        self.statuses_url = url.filter(|u| !u.is_empty());
         self
     }
 
@@ -366,6 +417,28 @@ mod tests {
         assert!(is_zero_sha("0000000000000000000000000000000000000000"));
         assert!(!is_zero_sha("0000000000000000000000000000000000000001"));
         assert!(!is_zero_sha(""));
+    }
+
+    #[test]
+    fn a_server_address_is_a_host_and_nothing_more() {
+        let host = |url: &str| ServerAddress::from_url(url).map(|a| a.host);
+        assert_eq!(host("https://API.github.com/repos/a/b/statuses/{sha}").as_deref(), Some("api.github.com"));
+        assert_eq!(host("https://ghe.example.com:443/api/v3").as_deref(), Some("ghe.example.com"));
+        assert_eq!(host("https://git.example.com:8443/x#/evil").as_deref(), Some("git.example.com:8443"));
+        assert_eq!(host("http://127.0.0.1:9000?x").as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(host("http://[::1]:9000/api").as_deref(), Some("[::1]:9000"));
+        for bad in [
+            "https://user:pw@evil.example.com/",
+            "ftp://h/x",
+            "api.github.com/x",
+            "https://h:99999/",
+            "https://h:/",
+            "https:///x",
+            "https://a b/",
+            "https://h%2f/",
+        ] {
+            assert_eq!(host(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Changed files from the Git server when the payload lacks them (README "Path filters"). For a
 //! change that a path-filtered trigger would otherwise start on an incomplete list, `git-webhook`
 //! asks the server once (a pull request's files, or the comparison of a push's previous and new
-//! commit), all changes of a delivery concurrently and inside its time budget; the decision is
-//! then exact, or starts with the reason the list stayed incomplete.
+//! commit), all changes of a delivery concurrently and inside its time budget and bounds (at most
+//! `MAX_CHANGES_LOOKED_UP` changes; `LookupBounds`: 4 requests at once, 100 pages); the decision
+//! is then exact, or starts with the reason the list stayed incomplete.
 
 use crate::change::{Change, ChangedFiles};
-use crate::git_api::changed_files::{Files, Lookup};
-use crate::git_api::{api_host, GitApi, PostError, ServerApi};
+use crate::git_api::changed_files::{Files, Lookup, LookupBounds};
+use crate::git_api::endpoint::CommitId;
+use crate::git_api::{GitApi, PostError, ServerApi, Target};
 use crate::secrets::ServerCredentials;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +16,10 @@ use std::time::{Duration, Instant};
 /// The most one delivery's lookups may take: the answer must reach the Git server within its
 /// 10-second timeout, after the starts.
 pub const LOOKUP_BUDGET: Duration = Duration::from_secs(3);
+
+/// The most changes of one delivery whose files are asked for (a Bitbucket or Azure DevOps push
+/// carries many refs): past it the others start on the payload's list, saying why.
+pub const MAX_CHANGES_LOOKED_UP: usize = 10;
 
 /// Asks Git servers for changed files.
 pub struct FileLookups {
@@ -26,15 +32,23 @@ impl FileLookups {
         Self { credentials, api }
     }
 
-    /// The files of `change` as its server lists them, or the payload's own (incomplete) list
-    /// with the reason; within `budget`.
-    pub async fn complete(&self, change: &Change, budget: Duration, now: i64) -> ChangedFiles {
+    /// The files of `change` (verified by the secret scope `scope`) as its server lists them, or
+    /// the payload's own (incomplete) list with the reason; within `budget` and the delivery's
+    /// `bounds`.
+    pub async fn complete(
+        &self,
+        change: &Change,
+        scope: Option<&str>,
+        bounds: &LookupBounds,
+        budget: Duration,
+        now: i64,
+    ) -> ChangedFiles {
         let began = Instant::now();
-        let files = match tokio::time::timeout(budget, self.ask(change, now)).await {
+        let files = match tokio::time::timeout(budget, self.ask(change, scope, bounds, now)).await {
             Ok(files) => files,
             Err(_) => ChangedFiles::incomplete(format!(
                 "{} did not answer within {} ms",
-                change.api_root.as_deref().and_then(|r| api_host(r).ok()).map_or_else(String::new, |h| h.0),
+                change.server.as_ref().map_or("the Git server", |s| s.host.as_str()),
                 budget.as_millis()
             )),
         };
@@ -52,13 +66,23 @@ impl FileLookups {
         files
     }
 
-    async fn ask(&self, change: &Change, now: i64) -> ChangedFiles {
-        let (Some(api), Some(root)) = (ServerApi::of(change.provider), change.api_root.as_deref()) else {
-            return change.files.clone();
+    async fn ask(&self, change: &Change, scope: Option<&str>, bounds: &LookupBounds, now: i64) -> ChangedFiles {
+        let target = match Target::of(change, scope) {
+            Ok(t) => t,
+            // Gogs and generic senders: no API; a name its server would not allow: no request.
+            Err(why) if ServerApi::of(change.provider).is_some() && change.server.is_some() => {
+                return ChangedFiles { why: Some(why), ..change.files.clone() }
+            }
+            Err(_) => return change.files.clone(),
         };
         let lookup = match (&change.pull_request, &change.before) {
             (Some(pr), _) => Lookup::PullRequest(pr.number),
-            (None, Some(before)) if !change.commit.is_empty() => Lookup::Push { before, after: &change.commit },
+            (None, Some(before)) if !change.commit.is_empty() => {
+                match (CommitId::full(before), CommitId::full(&change.commit)) {
+                    (Ok(before), Ok(after)) => Lookup::Push { before, after },
+                    (Err(why), _) | (_, Err(why)) => return ChangedFiles::incomplete(why),
+                }
+            }
             _ => {
                 return ChangedFiles::incomplete(
                     "the push created the ref: there is no previous commit to compare with",
@@ -69,12 +93,12 @@ impl FileLookups {
             Ok(c) => c,
             Err(_) => return ChangedFiles::incomplete("the Git server credentials could not be read"),
         };
-        match self.api.changed_files(&credentials, api, root, lookup, now).await {
+        match self.api.changed_files(&credentials, &target, &lookup, bounds, now).await {
             Ok(Files { paths, cut: None }) => ChangedFiles::complete(paths),
             Ok(Files { paths, cut: Some(why) }) => {
                 ChangedFiles { complete: false, why: Some(why), ..ChangedFiles::complete(paths) }
             }
-            Err(e @ PostError::NoCredential { .. }) => {
+            Err(e @ (PostError::NoCredential { .. } | PostError::Refused(_))) => {
                 ChangedFiles { why: Some(e.to_string()), ..change.files.clone() }
             }
             Err(e) => ChangedFiles { why: Some(format!("the lookup failed: {e}")), ..change.files.clone() },

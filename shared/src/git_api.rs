@@ -1,17 +1,21 @@
-//! The Git servers' APIs (README "Commit statuses"): which API each provider speaks, the
-//! credentials for each host (`credentials`), GitHub App installation tokens (`github_app`),
-//! one request builder per server (`statuses`), and sending with bounded retries. The HTTPS
-//! adapter is `https` (hyper with the SDK's rustls and ring).
+//! The Git servers' APIs (README "Commit statuses", "Where Herald sends requests"): which API
+//! each provider speaks, the credentials for each host (`credentials`), every URL Herald may
+//! request (`endpoint`, the only place one is built), GitHub App installation tokens
+//! (`github_app`), each server's status body (`statuses`) and file lists (`changed_files`), and
+//! sending with bounded retries. The HTTPS adapter is `https` (hyper with the SDK's rustls and
+//! ring).
 
 pub mod changed_files;
 pub mod credentials;
+pub mod endpoint;
 pub mod github_app;
 pub mod https;
 pub mod statuses;
 
-use crate::change::ProviderKind;
+use crate::change::{Change, ProviderKind};
 use crate::ports::{CommitStatus, HttpClient, OutboundRequest, OutboundResponse};
-use credentials::{Credential, Credentials};
+use credentials::{Credential, Credentials, ServerEntry};
+use endpoint::{CommitId, Endpoint, Repository};
 use github_app::AppTokens;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +84,21 @@ impl ServerApi {
         }
     }
 
+    /// The API base of a `provider:host` entry without `api_url` (a bare key's host is the
+    /// public service): GitHub Enterprise `/api/v3`, GitLab `/api/v4`, Gitea `/api/v1`, Data
+    /// Center `/rest`; the public services' own.
+    pub fn conventional_base(self, host: &str) -> String {
+        match (self, Some(host) == self.public_host()) {
+            (Self::GitHub, true) => "https://api.github.com".into(),
+            (Self::GitHub, false) => format!("https://{host}/api/v3"),
+            (Self::GitLab, _) => format!("https://{host}/api/v4"),
+            (Self::BitbucketCloud, _) => format!("https://{host}/2.0"),
+            (Self::BitbucketServer, _) => format!("https://{host}/rest"),
+            (Self::Gitea, _) => format!("https://{host}/api/v1"),
+            (Self::AzureDevOps, _) => format!("https://{host}"),
+        }
+    }
+
     /// The longest description the server keeps (characters); GitHub cuts at 140.
     pub fn description_limit(self) -> usize {
         match self {
@@ -89,43 +108,58 @@ impl ServerApi {
     }
 }
 
-/// Where a URL points: `host[:port]` in lower case (default ports left out).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a request goes: `host[:port]` in lower case (default ports left out).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host(pub String);
 
-/// The host of an API URL. HTTPS only, except loopback hosts (local fakes and the demo): a
-/// credential never travels in clear text to another machine.
-pub fn api_host(url: &str) -> Result<Host, String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| "the status URL has no scheme".to_owned())?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
-    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
-        return Err("the status URL has no plain host".into());
+/// Loopback hosts (local fakes and the demo): the only ones a credential may reach over plain
+/// HTTP, and only when its `api_url` says so.
+pub fn is_loopback(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Where a change's requests go, as far as the delivery may say: which server (its host, and for
+/// Azure DevOps its organization), the repository the trigger matched, and the webhook secret
+/// scope that verified it. The URL is built from the credential (`endpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub api: ServerApi,
+    pub host: Host,
+    pub organization: Option<String>,
+    pub repository: Repository,
+    /// The named webhook secret that verified the delivery (`None`: the unnamed ones).
+    pub scope: Option<String>,
+}
+
+impl Target {
+    /// The target of `change` verified by `scope`, or why there is none.
+    pub fn of(change: &Change, scope: Option<&str>) -> Result<Self, String> {
+        let api = ServerApi::of(change.provider)
+            .ok_or_else(|| format!("{} has no API Herald calls", change.provider.as_str()))?;
+        let server = change.server.as_ref().ok_or("the payload names no server Herald can call")?;
+        Self::new(api, &server.host, server.organization.as_deref(), &change.repository, scope)
     }
-    let (name, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (inside, after) = v6.split_once(']').ok_or_else(|| "the status URL has a bad host".to_owned())?;
-            (format!("[{inside}]"), after.strip_prefix(':'))
-        }
-        None => match authority.split_once(':') {
-            Some((name, port)) => (name.to_owned(), Some(port)),
-            None => (authority.clone(), None),
-        },
-    };
-    let port = match port {
-        None => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| "the status URL has a bad port".to_owned())?),
-    };
-    let loopback = matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]");
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => 443,
-        "http" if loopback => 80,
-        "http" => return Err(format!("{name} is not served over HTTPS; Herald sends credentials only over HTTPS")),
-        other => return Err(format!("scheme {other:?} is not HTTPS")),
-    };
-    Ok(Host(match port {
-        Some(p) if p != default_port => format!("{name}:{p}"),
-        _ => name,
-    }))
+
+    /// A target from its parts (an execution record's).
+    pub fn new(
+        api: ServerApi,
+        host: &str,
+        organization: Option<&str>,
+        repository: &str,
+        scope: Option<&str>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            api,
+            host: Host(host.to_owned()),
+            organization: organization.map(str::to_owned),
+            repository: Repository::new(api, repository)?,
+            scope: scope.map(str::to_owned),
+        })
+    }
 }
 
 /// Why a status was not posted.
@@ -173,94 +207,115 @@ impl RetryPolicy {
         Self { attempts: 3, timeout: Duration::from_secs(5), backoff: Duration::from_millis(500) };
 }
 
-/// Posts statuses to Git servers.
+/// The most of a status answer read: statuses answer a few hundred bytes.
+pub const STATUS_ANSWER_LIMIT: usize = 64 * 1024;
+
+/// Calls Git servers: statuses here, changed files in `changed_files`.
 pub struct GitApi {
     http: Arc<dyn HttpClient>,
-    app_tokens: AppTokens,
+    app_tokens: Arc<AppTokens>,
     policy: RetryPolicy,
 }
 
 impl GitApi {
     pub fn new(http: Arc<dyn HttpClient>, policy: RetryPolicy) -> Self {
-        Self { http, app_tokens: AppTokens::default(), policy }
+        Self { http, app_tokens: Arc::default(), policy }
     }
 
-    /// Posts `status` to `url` (the commit's status endpoint) with the credential for its host.
+    /// Posts `status` on `commit` of the target's repository with the credential for its host.
     /// Answers the server's status code.
     pub async fn post_status(
         &self,
         credentials: &Credentials,
-        api: ServerApi,
-        url: &str,
+        target: &Target,
+        commit: &CommitId,
         status: &CommitStatus,
         now: i64,
     ) -> Result<u16, PostError> {
-        let host = api_host(url).map_err(PostError::Refused)?;
-        let auth = self.authorization(credentials, api, url, &host, now).await?;
-        let request = statuses::request(api, url, status, auth);
-        self.send(&request, &host).await.map(|r| r.status)
+        let entry = entry_for(credentials, target)?;
+        let auth = self.authorization(entry, now).await?;
+        let endpoint = Endpoint::Status { repository: &target.repository, commit };
+        let url = endpoint.url(&entry.base, entry.organization.as_deref());
+        let request = statuses::request(target.api, url, status, auth);
+        self.send(&request, &entry.host).await.map(|r| r.status)
     }
 
-    /// The authentication header for `host`: its credential (a GitHub App's installation token
-    /// minted on demand), or `NoCredential`.
-    async fn authorization(
-        &self,
-        credentials: &Credentials,
-        api: ServerApi,
-        url: &str,
-        host: &Host,
-        now: i64,
-    ) -> Result<(&'static str, String), PostError> {
-        let credential = credentials
-            .for_host(api, host)
-            .ok_or_else(|| PostError::NoCredential { host: host.0.clone(), key: api.key() })?;
-        match credential {
+    /// The authentication header of `entry`: its credential, or a GitHub App's installation
+    /// token minted on demand.
+    async fn authorization(&self, entry: &ServerEntry, now: i64) -> Result<(&'static str, String), PostError> {
+        match &entry.credential {
             Credential::GitHubApp(app) => {
-                let base =
-                    github_app::api_base(url).ok_or_else(|| PostError::Refused("not a GitHub API URL".into()))?;
-                let token = self.app_tokens.token(self, app, base, host, now).await?;
+                let token = self.app_tokens.token(self, entry, app.clone(), now).await?;
                 Ok(("authorization", format!("Bearer {token}")))
             }
-            other => statuses::auth_header(api, other).map_err(PostError::Refused),
+            other => statuses::auth_header(entry.api, other).map_err(PostError::Refused),
         }
     }
 
     /// Sends with retries on network failures, 429 and 5xx; any other 4xx is permanent.
     pub(crate) async fn send(&self, request: &OutboundRequest, host: &Host) -> Result<OutboundResponse, PostError> {
-        let mut wait = self.policy.backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.policy.attempts {
-            let answer = tokio::time::timeout(self.policy.timeout, self.http.send(request)).await;
-            let retry_after = match answer {
-                Ok(Ok(response)) if (200..300).contains(&response.status) => return Ok(response),
-                Ok(Ok(response)) if response.status == 429 || response.status == 408 || response.status >= 500 => {
-                    last = format!("{} answered {}", host.0, response.status);
-                    response.retry_after
-                }
-                Ok(Ok(response)) => {
-                    return Err(PostError::Permanent {
-                        server: host.0.clone(),
-                        status: response.status,
-                        message: server_message(&response.body),
-                    })
-                }
-                Ok(Err(network)) => {
-                    last = format!("{}: {network}", host.0);
-                    None
-                }
-                Err(_) => {
-                    last = format!("{} did not answer within {} ms", host.0, self.policy.timeout.as_millis());
-                    None
-                }
-            };
-            if attempt < self.policy.attempts {
-                let pause = retry_after.map(Duration::from_secs).unwrap_or(wait).min(Duration::from_secs(5));
-                tokio::time::sleep(pause).await;
-                wait *= 2;
-            }
-        }
-        Err(PostError::Transient(format!("{last} (after {} attempts)", self.policy.attempts)))
+        send(&*self.http, self.policy, request, host).await
     }
+}
+
+/// The entry that serves `target`: the credential for its host, if it serves the target's
+/// organization, repository and secret scope; else why not (no request is made).
+pub fn entry_for<'c>(credentials: &'c Credentials, target: &Target) -> Result<&'c ServerEntry, PostError> {
+    let entry = credentials
+        .for_host(target.api, &target.host)
+        .ok_or_else(|| PostError::NoCredential { host: target.host.0.clone(), key: target.api.key() })?;
+    if target.api == ServerApi::AzureDevOps && target.organization != entry.organization {
+        return Err(PostError::Refused(format!(
+            "the delivery names the Azure DevOps organization {:?}; the credential {:?} serves {:?} only",
+            target.organization.as_deref().unwrap_or_default(),
+            entry.key,
+            entry.organization.as_deref().unwrap_or_default()
+        )));
+    }
+    entry.admits(&target.repository.name(), target.scope.as_deref()).map_err(PostError::Refused)?;
+    Ok(entry)
+}
+
+/// Sends `request` to `host` by `policy`: retries on network failures, 408, 429 and 5xx.
+async fn send(
+    http: &dyn HttpClient,
+    policy: RetryPolicy,
+    request: &OutboundRequest,
+    host: &Host,
+) -> Result<OutboundResponse, PostError> {
+    let mut wait = policy.backoff;
+    let mut last = String::new();
+    for attempt in 1..=policy.attempts {
+        let answer = tokio::time::timeout(policy.timeout, http.send(request)).await;
+        let retry_after = match answer {
+            Ok(Ok(response)) if (200..300).contains(&response.status) => return Ok(response),
+            Ok(Ok(response)) if response.status == 429 || response.status == 408 || response.status >= 500 => {
+                last = format!("{} answered {}", host.0, response.status);
+                response.retry_after
+            }
+            Ok(Ok(response)) => {
+                return Err(PostError::Permanent {
+                    server: host.0.clone(),
+                    status: response.status,
+                    message: server_message(&response.body),
+                })
+            }
+            Ok(Err(network)) => {
+                last = format!("{}: {network}", host.0);
+                None
+            }
+            Err(_) => {
+                last = format!("{} did not answer within {} ms", host.0, policy.timeout.as_millis());
+                None
+            }
+        };
+        if attempt < policy.attempts {
+            let pause = retry_after.map(Duration::from_secs).unwrap_or(wait).min(Duration::from_secs(5));
+            tokio::time::sleep(pause).await;
+            wait *= 2;
+        }
+    }
+    Err(PostError::Transient(format!("{last} (after {} attempts)", policy.attempts)))
 }
 
 /// The start of a server's error answer, printable, for the log (servers do not echo tokens).

@@ -339,8 +339,19 @@ pub struct ExecutionRecord {
     pub trigger: String,
     /// The Git server's provider name (`github`, `gitlab`, ...).
     pub provider: String,
-    /// The status endpoint for the commit, from the verified payload.
-    pub statuses_url: String,
+    /// The server's host (`host[:port]`) the delivery named: which credential applies. Records
+    /// of an older Herald have none, and get no status.
+    #[serde(default)]
+    pub host: String,
+    /// Azure DevOps: the organization the delivery named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The repository the trigger matched (`owner/name`): the request is built from it.
+    #[serde(default)]
+    pub repository: String,
+    /// The named webhook secret that verified the delivery (`None`: the unnamed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     pub commit: String,
     pub context: String,
     /// One more status per stage (`<context>/<stage>`).
@@ -362,6 +373,9 @@ pub struct OutboundRequest {
     /// Includes the credential's header: never log these.
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// The most of the answer's body read (by purpose: `git_api::STATUS_ANSWER_LIMIT`,
+    /// `git_api::changed_files::PAGE_ANSWER_LIMIT`).
+    pub limit: usize,
 }
 
 /// A Git server's answer.
@@ -374,6 +388,8 @@ pub struct OutboundResponse {
     /// `X-Next-Page` number; `None` on the last page.
     pub next: Option<NextPage>,
     pub body: Vec<u8>,
+    /// The body was longer than the request's `limit`: `body` is empty, never a cut document.
+    pub exceeded: bool,
 }
 
 /// Where a paged list goes on.

@@ -113,6 +113,14 @@ impl SecretScope {
             _ => false,
         }
     }
+
+    /// The named scope's name (`None`: the unnamed list), as credentials' `secrets` lists match it.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Default => None,
+            Self::Named(name) => Some(name),
+        }
+    }
 }
 
 /// A secret document that could not be read. Never quotes the document: it holds secrets.
@@ -124,6 +132,10 @@ pub enum SecretsError {
     EmptySecret(String),
     #[error("webhook secret JSON: name {0:?} must match [A-Za-z0-9_-]{{1,64}}")]
     BadName(String),
+    #[error(
+        "webhook secret JSON: name {0:?} is reserved: credentials' \"secrets\" lists use it for the unnamed secrets"
+    )]
+    ReservedName(String),
     #[error("webhook secret: a key of {field} {problem}")]
     Key { field: String, problem: KeyError },
     #[error("webhook secret JSON: one secret appears in two scopes ({0} and {1}); a delivery it signs could start either's triggers")]
@@ -186,6 +198,10 @@ impl WebhookSecrets {
         for (name, values) in doc.named {
             if !crate::config::is_valid_name(&name) {
                 return Err(SecretsError::BadName(name));
+            }
+            // Credentials' `secrets` lists call the unnamed list "default".
+            if name == crate::git_api::credentials::UNNAMED_SCOPE {
+                return Err(SecretsError::ReservedName(name));
             }
             let secrets = list(format!("named.{name}"), values)?;
             named.push((name, secrets));

@@ -20,9 +20,39 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
+/// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`
+/// (a level only: other directives are not read). DEBUG and TRACE apply to Herald's own code
+/// alone: every library stays at INFO or above, because some log what they handle below it
+/// (`lambda_runtime` the raw event at TRACE, with its `X-Gitlab-Token` or Basic header; hyper and
+/// the SDK their requests), and no secret may reach a log at any level.
 pub fn init_logging() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+    use lambda_runtime::tracing::subscriber::fmt;
+    use lambda_runtime::tracing::subscriber::prelude::*;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = log_filter(level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let registry = lambda_runtime::tracing::subscriber::registry().with(filter);
+    let _ = if json {
+        registry.with(fmt::layer().json().with_target(false).without_time()).try_init()
+    } else {
+        registry.with(fmt::layer().with_target(false).without_time()).try_init()
+    };
+}
+
+/// Herald's crates at `level`; every other target at `level` but never below INFO.
+pub fn log_filter(
+    level: lambda_runtime::tracing::subscriber::filter::LevelFilter,
+) -> lambda_runtime::tracing::subscriber::filter::Targets {
+    use lambda_runtime::tracing::subscriber::filter::{LevelFilter, Targets};
+    let libraries = level.min(LevelFilter::INFO);
+    ["herald", "git_webhook", "s3_trigger", "pipeline_notifier"]
+        .into_iter()
+        .fold(Targets::new().with_default(libraries), |targets, crate_name| targets.with_target(crate_name, level))
 }
 
 /// The configuration document, from the environment or SSM, validated.

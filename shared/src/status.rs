@@ -10,28 +10,25 @@ use crate::alert::render::{console_url, duration_text};
 use crate::alert::Kind;
 use crate::change::Change;
 use crate::config::StatusSetting;
-use crate::git_api::{api_host, GitApi, PostError, ServerApi};
+use crate::git_api::endpoint::CommitId;
+use crate::git_api::{GitApi, PostError, ServerApi, Target};
 use crate::metrics;
 use crate::ports::{AwsError, CommitStatus, ExecutionRecord, ExecutionRecords, StatusState};
 use crate::secrets::ServerCredentials;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The commit a change's statuses go to, and the server's endpoint for it; or why there is none.
-pub fn target(change: &Change) -> Result<(ServerApi, String), String> {
-    let api = ServerApi::of(change.provider)
-        .ok_or_else(|| format!("{} has no commit status API", change.provider.as_str()))?;
-    let template = change.statuses_url.as_deref().ok_or("the payload names no status endpoint")?;
+/// Where a change's statuses go (server, repository, secret scope) and on which commit; or why
+/// there is none. The URL itself is built from the credential when posting (`git_api::endpoint`).
+pub fn target(change: &Change, scope: Option<&str>) -> Result<(Target, CommitId), String> {
+    if ServerApi::of(change.provider).is_none() {
+        return Err(format!("{} has no commit status API", change.provider.as_str()));
+    }
     if let Some(why) = change.no_commit {
         return Err(format!("no commit to report on: {why}"));
     }
-    let commit = &change.commit;
-    if !(7..=64).contains(&commit.len()) || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("the payload names no commit id".into());
-    }
-    let url = template.replace("{sha}", commit);
-    api_host(&url)?;
-    Ok((api, url))
+    let commit = CommitId::for_status(&change.commit)?;
+    Ok((Target::of(change, scope)?, commit))
 }
 
 /// The `pending` status of an execution just started.
@@ -125,6 +122,8 @@ pub struct StatusReporter {
 /// A start that should report its status.
 pub struct Started<'a> {
     pub trigger: &'a str,
+    /// The named webhook secret that verified the delivery (`None`: the unnamed ones).
+    pub scope: Option<&'a str>,
     pub setting: &'a StatusSetting,
     pub change: &'a Change,
     pub pipeline: &'a str,
@@ -152,7 +151,7 @@ impl StatusReporter {
     /// wrong is logged and counted.
     pub async fn started(&self, s: Started<'_>, now: i64) -> Value {
         let entry = json!({ "trigger": s.trigger, "pipeline": s.pipeline, "context": s.setting.context });
-        let (api, url) = match target(s.change) {
+        let (target, commit) = match target(s.change, s.scope) {
             Ok(t) => t,
             Err(why) => {
                 tracing::warn!(trigger = s.trigger, pipeline = s.pipeline, reason = %why, "no commit status for this start");
@@ -165,8 +164,11 @@ impl StatusReporter {
             pipeline: s.pipeline.to_owned(),
             trigger: s.trigger.to_owned(),
             provider: s.change.provider.as_str().to_owned(),
-            statuses_url: url.clone(),
-            commit: s.change.commit.clone(),
+            host: target.host.0.clone(),
+            organization: target.organization.clone(),
+            repository: target.repository.name(),
+            scope: target.scope.clone(),
+            commit: commit.as_str().to_owned(),
             context: s.setting.context.clone(),
             stages: s.setting.stages,
         };
@@ -180,7 +182,7 @@ impl StatusReporter {
             );
         }
         let status = pending(s.setting, s.pipeline, Some(s.execution_id), &self.region);
-        let outcome = self.post(api, &url, &status, &record, now).await;
+        let outcome = self.post(&target, &commit, &status, &record, now).await;
         crate::report::with_fields(entry, outcome.0)
     }
 
@@ -207,7 +209,19 @@ impl StatusReporter {
         // The record names the provider (`github`, `bitbucket-cloud`, `forgejo`...): each is a
         // word of the credentials document too.
         let Some(api) = ServerApi::parse_key(&record.provider) else { return Ok(None) };
-        let (entry, error) = self.post(api, &record.statuses_url, &status, record, now).await;
+        let place =
+            Target::new(api, &record.host, record.organization.as_deref(), &record.repository, record.scope.as_deref())
+                .and_then(|t| Ok((t, CommitId::for_status(&record.commit)?)));
+        let (target, commit) = match place {
+            Ok(place) if !record.host.is_empty() => place,
+            Ok(_) | Err(_) => {
+                let why = place.err().unwrap_or_else(|| "recorded by an older Herald, without its server".into());
+                tracing::warn!(pipeline = %record.pipeline, execution_id = %record.execution_id, reason = %why, "no commit status for this execution");
+                metrics::count("StatusFailed", 1, &[("reason", "no_target")]);
+                return Ok(Some(json!({ "context": status.context, "outcome": "skipped", "reason": why })));
+            }
+        };
+        let (entry, error) = self.post(&target, &commit, &status, record, now).await;
         match error {
             Some(e) if e.is_transient() => Err(e),
             _ => Ok(Some(entry)),
@@ -217,8 +231,8 @@ impl StatusReporter {
     /// Posts one status; answers its summary entry, and the error when it was not posted.
     async fn post(
         &self,
-        api: ServerApi,
-        url: &str,
+        target: &Target,
+        commit: &CommitId,
         status: &CommitStatus,
         record: &ExecutionRecord,
         now: i64,
@@ -231,7 +245,7 @@ impl StatusReporter {
                 return self.failed(base, record, error);
             }
         };
-        match self.api.post_status(&credentials, api, url, status, now).await {
+        match self.api.post_status(&credentials, target, commit, status, now).await {
             Ok(code) => {
                 tracing::info!(
                     pipeline = %record.pipeline,

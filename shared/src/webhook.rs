@@ -5,7 +5,8 @@
 
 use crate::change::{Change, ProviderKind};
 use crate::clock::unix_now;
-use crate::files::{FileLookups, LOOKUP_BUDGET};
+use crate::files::{FileLookups, LOOKUP_BUDGET, MAX_CHANGES_LOOKED_UP};
+use crate::git_api::changed_files::LookupBounds;
 use crate::live::LiveConfig;
 use crate::metrics;
 use crate::ports::EventPublisher;
@@ -222,6 +223,8 @@ impl WebhookService {
                     let setting = trigger.status.as_ref()?;
                     Some(Started {
                         trigger: &trigger.name,
+                        // A delivery starts only triggers of the secret scope that verified it.
+                        scope: trigger.secret.as_deref(),
                         setting,
                         change: d.context,
                         pipeline: &plan.pipeline,
@@ -270,11 +273,21 @@ impl WebhookService {
         // Leave the starts at least as much time as the lookups had.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now()) / 2;
         let budget = LOOKUP_BUDGET.min(left);
-        let found =
-            futures_util::future::join_all(wanted.iter().map(|&i| files.complete(&changes[i], budget, now))).await;
+        let bounds = LookupBounds::per_delivery();
+        let scope = scope.name();
+        let (asked, beyond) = wanted.split_at(wanted.len().min(MAX_CHANGES_LOOKED_UP));
+        let found = futures_util::future::join_all(
+            asked.iter().map(|&i| files.complete(&changes[i], scope, &bounds, budget, now)),
+        )
+        .await;
         let mut owned = changes.to_vec();
-        for (i, listed) in wanted.into_iter().zip(found) {
+        for (&i, listed) in asked.iter().zip(found) {
             owned[i].files = listed;
+        }
+        for &i in beyond {
+            owned[i].files.why = Some(format!(
+                "the delivery has more than {MAX_CHANGES_LOOKED_UP} changes whose files a path filter needs; only the first {MAX_CHANGES_LOOKED_UP} were asked for"
+            ));
         }
         Cow::Owned(owned)
     }

@@ -4,10 +4,10 @@
 //! (three pages of 100). The Git server's own latency comes on top on a real network.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use herald::git_api::changed_files::Lookup;
+use herald::git_api::changed_files::{Lookup, LookupBounds};
 use herald::git_api::credentials::Credentials;
 use herald::git_api::https::HttpsClient;
-use herald::git_api::{GitApi, RetryPolicy, ServerApi};
+use herald::git_api::{GitApi, RetryPolicy, ServerApi, Target};
 use herald_tests::git_servers::{Auth, FakeGitServer, Server};
 use std::sync::Arc;
 
@@ -22,12 +22,12 @@ fn lookups(c: &mut Criterion) {
             (fake, Credentials::parse(&serde_json::json!({ key: value }).to_string()).unwrap())
         });
         let api = GitApi::new(Arc::new(HttpsClient::new().unwrap()), RetryPolicy::LOOKUP);
-        let root = format!("{}/repos/acme/app", fake.url);
+        let target = Target::new(ServerApi::GitHub, &fake.host, None, "acme/app", None).unwrap();
         c.bench_function(&format!("file_lookup/{name}"), |b| {
             b.iter(|| {
-                let files = runtime
-                    .block_on(api.changed_files(&credentials, ServerApi::GitHub, &root, Lookup::PullRequest(7), 0))
-                    .unwrap();
+                let bounds = LookupBounds::per_delivery();
+                let lookup = Lookup::PullRequest(7);
+                let files = runtime.block_on(api.changed_files(&credentials, &target, &lookup, &bounds, 0)).unwrap();
                 assert_eq!(files.paths.len(), count);
             })
         });

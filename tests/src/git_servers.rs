@@ -138,12 +138,34 @@ impl FakeGitServer {
 
     /// The `key: value` entry for the Herald credentials document that reaches this fake.
     pub fn credential_entry(&self) -> (String, Value) {
-        let value = match &self.state.auth {
+        let mut value = match &self.state.auth {
             Auth::Token(t) => json!({ "token": t }),
             Auth::Basic(u, p) => json!({ "username": u, "app_password": p }),
             Auth::GitHubApp { .. } => panic!("a GitHub App entry needs its private key: build it in the test"),
         };
+        self.place(&mut value);
         (format!("{}:{}", self.state.server.key(), self.host), value)
+    }
+
+    /// Adds where this fake serves its API to a credentials entry: `api_url` (plain HTTP on
+    /// loopback) and, for Azure DevOps, the corpus' organization.
+    pub fn place(&self, entry: &mut Value) {
+        entry["api_url"] = json!(self.api_url());
+        if self.state.server == Server::AzureDevOps {
+            entry["organization"] = json!(AZURE_ORGANIZATION);
+        }
+    }
+
+    /// The API base, as a credential's `api_url` names it: the public services' paths.
+    pub fn api_url(&self) -> String {
+        let path = match self.state.server {
+            Server::GitHub | Server::AzureDevOps => "",
+            Server::GitLab => "/api/v4",
+            Server::BitbucketCloud => "/2.0",
+            Server::BitbucketServer => "/rest",
+            Server::Gitea => "/api/v1",
+        };
+        format!("{}{path}", self.url)
     }
 
     /// Waits until `count` statuses were accepted (at most 10 s).
@@ -425,11 +447,12 @@ fn check(
             }
             Ok((201, json!({ "state": body["state"], "context": body["context"] })))
         }
-        // POST /api/v4/projects/{id}/statuses/{sha}
+        // POST /api/v4/projects/{id}/statuses/{sha}; Herald names projects by their URL-encoded
+        // full path (GitLab takes both), never by an id from a payload.
         Server::GitLab => {
             match segments.as_slice() {
-                ["api", "v4", "projects", id, "statuses", sha] if id.parse::<u64>().is_ok() && sha_ok(sha) => {}
-                _ => return Err((404, format!("{path}: not /api/v4/projects/{{id}}/statuses/{{sha}}"))),
+                ["api", "v4", "projects", id, "statuses", sha] if id.contains("%2F") && sha_ok(sha) => {}
+                _ => return Err((404, format!("{path}: not /api/v4/projects/{{url-encoded path}}/statuses/{{sha}}"))),
             }
             if !state_in(&["pending", "running", "success", "failed", "canceled", "skipped"]) {
                 return Err((400, "state does not have a valid value".into()));
@@ -541,6 +564,9 @@ fn verify_jwt(jwt: &str, public_key: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The organization the Azure DevOps deliveries name (and their credentials serve).
+pub const AZURE_ORGANIZATION: &str = "fabrikam";
+
 /// What a delivery from a Git server carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -601,7 +627,8 @@ pub fn delivery(server: Server, event: Event, api: &str, id: &str, secret: &str)
         }
         Server::AzureDevOps => {
             let id = body["resource"]["repository"]["id"].as_str().expect("id").to_owned();
-            body["resource"]["repository"]["url"] = json!(format!("{api}/fabrikam/_apis/repos/git/repositories/{id}"));
+            body["resource"]["repository"]["url"] =
+                json!(format!("{api}/{AZURE_ORGANIZATION}/_apis/repos/git/repositories/{id}"));
         }
     }
     let bytes = body.to_string().into_bytes();

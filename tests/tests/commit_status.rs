@@ -190,8 +190,7 @@ async fn a_github_app_mints_its_installation_token_at_the_fake_github() {
         Auth::GitHubApp { installation_id: 77, public_key, token: "ghs_installation".into() },
     )
     .await;
-    let credentials =
-        json!({ format!("github:{}", fake.host): { "app_id": 123456, "installation_id": 77, "private_key": pem } });
+    let credentials = json!({ format!("github:{}", fake.host): { "app_id": 123456, "installation_id": 77, "private_key": pem, "api_url": fake.api_url() } });
     let mut s = setup(&credentials).await;
     s.start(Server::GitHub, &fake, "d-app").await;
     let arrivals = fake.arrivals();

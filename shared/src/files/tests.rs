@@ -1,5 +1,5 @@
 use super::*;
-use crate::change::{PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
+use crate::change::{PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress};
 use crate::git_api::credentials::Credentials;
 use crate::git_api::RetryPolicy;
 use crate::ports::fakes::FakeHttp;
@@ -31,7 +31,7 @@ fn pull_request() -> Change {
         },
     }
     .into();
-    change.with_api_root(Some(ROOT.into()))
+    change.with_server(ServerAddress::from_url(ROOT))
 }
 
 fn new_branch() -> Change {
@@ -48,7 +48,7 @@ fn new_branch() -> Change {
         clone_url: String::new(),
     }
     .into();
-    change.with_api_root(Some(ROOT.into())).with_before(Some("0".repeat(40)))
+    change.with_server(ServerAddress::from_url(ROOT)).with_before(Some("0".repeat(40)))
 }
 
 fn with_files(paths: &[&str]) -> FakeHttp {
@@ -61,8 +61,9 @@ fn with_files(paths: &[&str]) -> FakeHttp {
 #[tokio::test]
 async fn a_pull_request_gets_its_whole_file_list() {
     let http = Arc::new(with_files(&["services/web/a.ts", "services/web/b.ts"]));
-    let files =
-        lookups(http.clone(), r#"{"github": {"token": "t"}}"#).complete(&pull_request(), LOOKUP_BUDGET, 0).await;
+    let files = lookups(http.clone(), r#"{"github": {"token": "t"}}"#)
+        .complete(&pull_request(), None, &LookupBounds::per_delivery(), LOOKUP_BUDGET, 0)
+        .await;
     assert_eq!(files, ChangedFiles::complete(["services/web/a.ts".to_owned(), "services/web/b.ts".to_owned()]));
     assert_eq!(http.requests.lock().unwrap().len(), 1);
 }
@@ -70,23 +71,27 @@ async fn a_pull_request_gets_its_whole_file_list() {
 #[tokio::test]
 async fn what_cannot_be_asked_says_why() {
     let http = Arc::new(with_files(&["a"]));
-    let no_credential =
-        lookups(http.clone(), r#"{"gitlab": {"token": "t"}}"#).complete(&pull_request(), LOOKUP_BUDGET, 0).await;
+    let no_credential = lookups(http.clone(), r#"{"gitlab": {"token": "t"}}"#)
+        .complete(&pull_request(), None, &LookupBounds::per_delivery(), LOOKUP_BUDGET, 0)
+        .await;
     assert!(!no_credential.complete);
     assert!(no_credential.why.unwrap().starts_with("no credential for api.github.com"));
-    let created =
-        lookups(http.clone(), r#"{"github": {"token": "t"}}"#).complete(&new_branch(), LOOKUP_BUDGET, 0).await;
+    let created = lookups(http.clone(), r#"{"github": {"token": "t"}}"#)
+        .complete(&new_branch(), None, &LookupBounds::per_delivery(), LOOKUP_BUDGET, 0)
+        .await;
     assert_eq!(created.why.as_deref(), Some("the push created the ref: there is no previous commit to compare with"));
     assert!(http.requests.lock().unwrap().is_empty(), "neither asked anything");
 
     let failing = Arc::new(FakeHttp::answering(&[500, 502]));
-    let failed =
-        lookups(failing.clone(), r#"{"github": {"token": "t"}}"#).complete(&pull_request(), LOOKUP_BUDGET, 0).await;
+    let failed = lookups(failing.clone(), r#"{"github": {"token": "t"}}"#)
+        .complete(&pull_request(), None, &LookupBounds::per_delivery(), LOOKUP_BUDGET, 0)
+        .await;
     assert!(failed.why.unwrap().starts_with("the lookup failed: api.github.com answered 502"), "after a retry");
     assert_eq!(failing.requests.lock().unwrap().len(), 2);
 
     let slow = Arc::new(FakeHttp { delay: Duration::from_secs(3), ..with_files(&["a"]) });
-    let timed_out =
-        lookups(slow, r#"{"github": {"token": "t"}}"#).complete(&pull_request(), Duration::from_millis(200), 0).await;
+    let timed_out = lookups(slow, r#"{"github": {"token": "t"}}"#)
+        .complete(&pull_request(), None, &LookupBounds::per_delivery(), Duration::from_millis(200), 0)
+        .await;
     assert_eq!(timed_out.why.as_deref(), Some("api.github.com did not answer within 200 ms"));
 }

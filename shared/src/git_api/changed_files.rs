@@ -1,93 +1,206 @@
 //! Changed files from a Git server's API (README "Path filters"): a pull request's files, or the
 //! comparison of a push's previous and new commit, paged up to the server's own limit. Each
-//! server in its own words: the endpoint, the page parameters, where the paths are in the
-//! answer, and how it says there is more.
+//! server in its own words: the endpoint (`endpoint`), the page parameters, where the paths are
+//! in the answer (typed: only the names are kept, a `patch` is skipped, never stored), and how it
+//! says there is more. A next page is always Herald's own URL with the page number or token the
+//! server gave: no URL from an answer is requested either.
 
-use super::{api_host, GitApi, Host, PostError, ServerApi};
+use super::credentials::Credentials;
+use super::endpoint::{param_of, with_param, CommitId, Endpoint};
+use super::{entry_for, GitApi, Host, PostError, ServerApi, Target};
 use crate::ports::{NextPage, OutboundRequest};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::Semaphore;
 
 /// What to ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
     /// The files of pull request (merge request) `number`.
     PullRequest(u64),
     /// The files changed between two commits of a push.
-    Push { before: &'a str, after: &'a str },
+    Push { before: CommitId, after: CommitId },
 }
 
 /// What the server listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Files {
     pub paths: Vec<String>,
-    /// Why the list is not the whole change (cut at the server's limit), when it is not.
+    /// Why the list is not the whole change (a server's limit, or one of Herald's), when it is not.
     pub cut: Option<String>,
 }
 
-/// The most pages read for one list: past every server's own limit at these page sizes.
+/// The most pages read for one list: past every server's own limit at these page sizes
+/// (GitHub's 3000 files of a pull request are 30 pages of 100).
 pub const MAX_PAGES: u32 = 40;
+
+/// The most of one page read: GitHub answers 100 files a page with their patches, and real
+/// pages run to hundreds of KB.
+pub const PAGE_ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+
+/// One delivery's requests for changed files, together: at most
+/// [`LookupBounds::REQUESTS_AT_ONCE`] at once and [`LookupBounds::PAGES`] pages in all, so one
+/// delivery cannot spend a shared token's rate limit.
+pub struct LookupBounds {
+    requests: Semaphore,
+    pages_left: AtomicU32,
+}
+
+impl LookupBounds {
+    pub const REQUESTS_AT_ONCE: usize = 4;
+    pub const PAGES: u32 = 100;
+
+    /// The bounds of one delivery.
+    pub fn per_delivery() -> Self {
+        Self::new(Self::REQUESTS_AT_ONCE, Self::PAGES)
+    }
+
+    pub fn new(requests_at_once: usize, pages: u32) -> Self {
+        Self { requests: Semaphore::new(requests_at_once.max(1)), pages_left: AtomicU32::new(pages) }
+    }
+
+    /// Takes one page of the delivery's allowance; `false` when it is spent.
+    fn take_page(&self) -> bool {
+        self.pages_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    fn spent(&self) -> String {
+        format!("the delivery reached its bound of {} pages of changed files", Self::PAGES)
+    }
+}
 
 /// What one page says of the next.
 enum Next {
     Done,
-    Page(String),
+    /// Set this query parameter of Herald's URL to this value.
+    Param(&'static str, String),
     Cut(String),
 }
 
+/// One page, read: the paths it lists, how many entries it had, and what follows.
+struct Page {
+    paths: Vec<String>,
+    entries: usize,
+    next: Next,
+}
+
 impl GitApi {
-    /// The files `lookup` changed in the repository at `root` (its API root on the server).
+    /// The files `lookup` changed in the target's repository, within `bounds`.
     pub async fn changed_files(
         &self,
-        credentials: &super::credentials::Credentials,
-        api: ServerApi,
-        root: &str,
-        lookup: Lookup<'_>,
+        credentials: &Credentials,
+        target: &Target,
+        lookup: &Lookup,
+        bounds: &LookupBounds,
         now: i64,
     ) -> Result<Files, PostError> {
-        let host = api_host(root).map_err(PostError::Refused)?;
-        let auth = self.authorization(credentials, api, root, &host, now).await?;
-        let mut url = first_page(api, root, lookup);
-        let mut paths = Vec::new();
+        let entry = entry_for(credentials, target)?;
+        let auth = {
+            let _one = bounds.requests.acquire().await.map_err(|_| PostError::Refused("lookups closed".into()))?;
+            self.authorization(entry, now).await?
+        };
+        let (base, org, repository) = (&entry.base, entry.organization.as_deref(), &target.repository);
+        let mut url = match lookup {
+            Lookup::PullRequest(number) => Endpoint::PullRequestFiles { repository, number: *number }.url(base, org),
+            Lookup::Push { before, after } => Endpoint::Comparison { repository, before, after }.url(base, org),
+        };
+        let mut paths: Vec<String> = Vec::new();
+        let mut entries = 0;
+        let cut = |paths: Vec<String>, why: String| Ok(Files { paths, cut: Some(why) });
         // Azure DevOps names a pull request's files by iteration: the last one holds them all.
-        if let (ServerApi::AzureDevOps, Lookup::PullRequest(n)) = (api, lookup) {
-            let (body, _) = self.page(api, &url, &auth, &host).await?;
-            let last = body["value"].as_array().and_then(|v| v.iter().filter_map(|i| i["id"].as_u64()).max());
-            let Some(iteration) = last else {
-                return Ok(Files { paths, cut: Some("the pull request has no iteration".into()) });
+        if let (ServerApi::AzureDevOps, Lookup::PullRequest(number)) = (target.api, lookup) {
+            if !bounds.take_page() {
+                return cut(paths, bounds.spent());
+            }
+            let Some(iterations) = self.get::<AzureIterations>(target.api, &url, &auth, &entry.host, bounds).await?
+            else {
+                return cut(paths, exceeded());
             };
-            url = format!("{root}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0");
+            let Some(iteration) = iterations.value.iter().map(|i| i.id).max() else {
+                return cut(paths, "the pull request has no iteration".into());
+            };
+            url = Endpoint::IterationChanges { repository, number: *number, iteration }.url(base, org);
         }
         for _ in 0..MAX_PAGES {
-            let (body, link) = self.page(api, &url, &auth, &host).await?;
-            let listed = read_paths(api, lookup, &body);
-            let count = listed.len();
-            paths.extend(listed);
-            let next = next_page(api, lookup, &url, &body, link, count, paths.len());
-            match next {
-                Next::Done => return Ok(Files { paths, cut: None }),
-                Next::Cut(why) => return Ok(Files { paths, cut: Some(why) }),
-                Next::Page(next) => {
-                    // A server's `next` link is followed only on the same host: the token stays there.
-                    if api_host(&next).ok().as_ref() != Some(&host) {
-                        return Ok(Files {
-                            paths,
-                            cut: Some(format!("the next page is on another host than {}", host.0)),
-                        });
-                    }
-                    url = next;
+            if !bounds.take_page() {
+                return cut(paths, bounds.spent());
+            }
+            let Some(page) = self.page(target.api, lookup, &url, &auth, &entry.host, bounds, entries).await? else {
+                return cut(paths, exceeded());
+            };
+            entries += page.entries;
+            for path in page.paths {
+                if !paths.contains(&path) {
+                    paths.push(path);
                 }
             }
+            match page.next {
+                Next::Done => return Ok(Files { paths, cut: None }),
+                Next::Cut(why) => return cut(paths, why),
+                Next::Param(name, value) => url = with_param(&url, name, &value),
+            }
         }
-        Ok(Files { paths, cut: Some(format!("more than {MAX_PAGES} pages")) })
+        cut(paths, format!("more than {MAX_PAGES} pages"))
     }
 
+    /// One page of `api`'s list at `url` (`before`: entries listed by the pages before it);
+    /// `None` when the answer exceeded [`PAGE_ANSWER_LIMIT`].
+    #[allow(clippy::too_many_arguments)]
     async fn page(
+        &self,
+        api: ServerApi,
+        lookup: &Lookup,
+        url: &str,
+        auth: &(&'static str, String),
+        host: &Host,
+        bounds: &LookupBounds,
+        before: usize,
+    ) -> Result<Option<Page>, PostError> {
+        let pr = matches!(lookup, Lookup::PullRequest(_));
+        Ok(match (api, pr) {
+            (ServerApi::GitHub | ServerApi::Gitea, true) => self
+                .read::<Vec<GitHubFile>>(api, url, auth, host, bounds)
+                .await?
+                .map(|(l, f)| github_page(api, &f, l, before)),
+            (ServerApi::GitHub | ServerApi::Gitea, false) => self
+                .read::<GitHubComparison>(api, url, auth, host, bounds)
+                .await?
+                .map(|(_, c)| github_comparison(api, c)),
+            (ServerApi::GitLab, true) => {
+                self.read::<Vec<GitLabDiff>>(api, url, auth, host, bounds).await?.map(|(l, d)| gitlab_page(&d, l))
+            }
+            (ServerApi::GitLab, false) => {
+                self.read::<GitLabComparison>(api, url, auth, host, bounds).await?.map(|(_, c)| gitlab_comparison(c))
+            }
+            (ServerApi::BitbucketCloud, _) => self
+                .read::<BitbucketCloudPage>(api, url, auth, host, bounds)
+                .await?
+                .map(|(_, p)| bitbucket_cloud_page(p)),
+            (ServerApi::BitbucketServer, _) => self
+                .read::<BitbucketServerPage>(api, url, auth, host, bounds)
+                .await?
+                .map(|(_, p)| bitbucket_server_page(p)),
+            (ServerApi::AzureDevOps, true) => self
+                .read::<AzurePullRequestChanges>(api, url, auth, host, bounds)
+                .await?
+                .map(|(_, p)| azure_pull_request_page(p)),
+            (ServerApi::AzureDevOps, false) => self
+                .read::<AzureComparison>(api, url, auth, host, bounds)
+                .await?
+                .map(|(_, p)| azure_comparison(p, before)),
+        })
+    }
+
+    /// A GET of `url` read as `T`, with the answer's own next-page hint.
+    async fn read<T: DeserializeOwned>(
         &self,
         api: ServerApi,
         url: &str,
         auth: &(&'static str, String),
         host: &Host,
-    ) -> Result<(Value, Option<NextPage>), PostError> {
+        bounds: &LookupBounds,
+    ) -> Result<Option<(Option<NextPage>, T)>, PostError> {
         let mut headers = vec![
             auth.clone(),
             ("accept", "application/json".to_owned()),
@@ -96,137 +209,268 @@ impl GitApi {
         if api == ServerApi::GitHub {
             headers.push(("x-github-api-version", super::statuses::GITHUB_API_VERSION.to_owned()));
         }
-        let request = OutboundRequest { method: "GET", url: url.to_owned(), headers, body: Vec::new() };
-        let response = self.send(&request, host).await?;
-        let body = serde_json::from_slice(&response.body).map_err(|_| PostError::Permanent {
+        let request =
+            OutboundRequest { method: "GET", url: url.to_owned(), headers, body: Vec::new(), limit: PAGE_ANSWER_LIMIT };
+        let response = {
+            let _one = bounds.requests.acquire().await.map_err(|_| PostError::Refused("lookups closed".into()))?;
+            self.send(&request, host).await?
+        };
+        if response.exceeded {
+            return Ok(None);
+        }
+        let body = serde_json::from_slice(&response.body).map_err(|e| PostError::Permanent {
             server: host.0.clone(),
             status: response.status,
-            message: "the answer is not JSON".into(),
+            message: format!("the answer is not the file list its API describes ({e})"),
         })?;
-        Ok((body, response.next))
+        Ok(Some((response.next, body)))
+    }
+
+    /// `read` without the page hint.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        api: ServerApi,
+        url: &str,
+        auth: &(&'static str, String),
+        host: &Host,
+        bounds: &LookupBounds,
+    ) -> Result<Option<T>, PostError> {
+        Ok(self.read(api, url, auth, host, bounds).await?.map(|(_, body)| body))
     }
 }
 
-/// The first page's URL.
-fn first_page(api: ServerApi, root: &str, lookup: Lookup<'_>) -> String {
-    match (api, lookup) {
-        (ServerApi::GitHub, Lookup::PullRequest(n)) => format!("{root}/pulls/{n}/files?per_page=100&page=1"),
-        (ServerApi::GitHub, Lookup::Push { before, after }) => format!("{root}/compare/{before}...{after}"),
-        (ServerApi::GitLab, Lookup::PullRequest(n)) => format!("{root}/merge_requests/{n}/diffs?per_page=100&page=1"),
-        (ServerApi::GitLab, Lookup::Push { before, after }) => {
-            format!("{root}/repository/compare?from={before}&to={after}")
-        }
-        (ServerApi::BitbucketCloud, Lookup::PullRequest(n)) => format!("{root}/pullrequests/{n}/diffstat?pagelen=500"),
-        // `a..b`: what `a` changed since its merge base with `b`.
-        (ServerApi::BitbucketCloud, Lookup::Push { before, after }) => {
-            format!("{root}/diffstat/{after}..{before}?pagelen=500")
-        }
-        (ServerApi::BitbucketServer, Lookup::PullRequest(n)) => {
-            format!("{root}/pull-requests/{n}/changes?start=0&limit=1000")
-        }
-        (ServerApi::BitbucketServer, Lookup::Push { before, after }) => {
-            format!("{root}/compare/changes?from={after}&to={before}&start=0&limit=1000")
-        }
-        (ServerApi::Gitea, Lookup::PullRequest(n)) => format!("{root}/pulls/{n}/files?page=1&limit=50"),
-        (ServerApi::Gitea, Lookup::Push { before, after }) => format!("{root}/compare/{before}...{after}"),
-        (ServerApi::AzureDevOps, Lookup::PullRequest(n)) => format!("{root}/pullRequests/{n}/iterations?api-version=7.1"),
-        (ServerApi::AzureDevOps, Lookup::Push { before, after }) => format!(
-            "{root}/diffs/commits?baseVersion={before}&baseVersionType=commit&targetVersion={after}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1"
-        ),
+fn exceeded() -> String {
+    format!("the answer exceeded {} MiB", PAGE_ANSWER_LIMIT / (1024 * 1024))
+}
+
+/// The page number a next-page hint names: `X-Next-Page`, or the `page` parameter of a `Link`.
+/// Only the number is used, on Herald's own URL (GitHub's links name `/repositories/{id}/...`).
+fn numbered(link: Option<NextPage>) -> Next {
+    match link {
+        None => Next::Done,
+        Some(NextPage::Number(n)) => Next::Param("page", n.to_string()),
+        Some(NextPage::Url(url)) => match param_of(&url, "page").filter(|p| p.parse::<u32>().is_ok()) {
+            Some(page) => Next::Param("page", page),
+            None => Next::Cut("the server's next-page link names no page number".into()),
+        },
     }
 }
 
-/// The paths a page lists (a rename counts with both names).
-fn read_paths(api: ServerApi, lookup: Lookup<'_>, body: &Value) -> Vec<String> {
-    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    let mut out = Vec::new();
-    let entries = match (api, lookup) {
-        (ServerApi::GitHub | ServerApi::Gitea, Lookup::PullRequest(_)) => list(body),
-        (ServerApi::GitHub | ServerApi::Gitea, Lookup::Push { .. }) => list(&body["files"]),
-        (ServerApi::GitLab, Lookup::PullRequest(_)) => list(body),
-        (ServerApi::GitLab, Lookup::Push { .. }) => list(&body["diffs"]),
-        (ServerApi::BitbucketCloud | ServerApi::BitbucketServer, _) => list(&body["values"]),
-        (ServerApi::AzureDevOps, Lookup::PullRequest(_)) => list(&body["changeEntries"]),
-        (ServerApi::AzureDevOps, Lookup::Push { .. }) => list(&body["changes"]),
+/// Both names of a rename (a rename counts as touching both), leading `/` removed.
+fn names<const N: usize>(names: [Option<&str>; N]) -> Vec<String> {
+    names.into_iter().flatten().map(|n| n.trim_start_matches('/').to_owned()).filter(|n| !n.is_empty()).collect()
+}
+
+/// GitHub's and Gitea's file entries (`diff-entry`); the patch is skipped.
+#[derive(Deserialize)]
+struct GitHubFile {
+    filename: String,
+    previous_filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GitHubComparison {
+    files: Option<Vec<GitHubFile>>,
+}
+
+fn github_files(files: &[GitHubFile]) -> Vec<String> {
+    files.iter().flat_map(|f| names([Some(f.filename.as_str()), f.previous_filename.as_deref()])).collect()
+}
+
+fn github_page(api: ServerApi, files: &[GitHubFile], link: Option<NextPage>, before: usize) -> Page {
+    let next = if api == ServerApi::GitHub && before + files.len() >= 3000 {
+        Next::Cut("GitHub lists at most 3000 files of a pull request".into())
+    } else {
+        numbered(link)
     };
-    for e in &entries {
-        let names: [Option<String>; 2] = match api {
-            ServerApi::GitHub | ServerApi::Gitea => [text(&e["filename"]), text(&e["previous_filename"])],
-            ServerApi::GitLab => [text(&e["new_path"]), text(&e["old_path"])],
-            ServerApi::BitbucketCloud => [text(&e["new"]["path"]), text(&e["old"]["path"])],
-            ServerApi::BitbucketServer => [text(&e["path"]["toString"]), text(&e["srcPath"]["toString"])],
-            ServerApi::AzureDevOps if e["item"]["isFolder"] == Value::Bool(true) => [None, None],
-            ServerApi::AzureDevOps => [text(&e["item"]["path"]), text(&e["originalPath"])],
-        };
-        for name in names.into_iter().flatten() {
-            let name = name.trim_start_matches('/').to_owned();
-            if !name.is_empty() && !out.contains(&name) {
-                out.push(name);
-            }
+    Page { paths: github_files(files), entries: files.len(), next }
+}
+
+fn github_comparison(api: ServerApi, comparison: GitHubComparison) -> Page {
+    match comparison.files {
+        None => {
+            Page { paths: Vec::new(), entries: 0, next: Next::Cut("this server's comparison lists no files".into()) }
         }
+        Some(files) if api == ServerApi::GitHub && files.len() >= 300 => Page {
+            paths: github_files(&files),
+            entries: files.len(),
+            next: Next::Cut("GitHub lists at most 300 files of a comparison".into()),
+        },
+        Some(files) => Page { paths: github_files(&files), entries: files.len(), next: Next::Done },
     }
-    out
 }
 
-/// `url` with its query parameter `name` set to `value` (the parameter is in every first page).
-fn with_param(url: &str, name: &str, value: impl std::fmt::Display) -> String {
-    let key = format!("{name}=");
-    let Some(start) = url.find(&format!("?{key}")).or_else(|| url.find(&format!("&{key}"))).map(|i| i + 1) else {
-        return url.to_owned();
+/// GitLab's diffs; the diff text is skipped.
+#[derive(Deserialize)]
+struct GitLabDiff {
+    new_path: Option<String>,
+    old_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GitLabComparison {
+    #[serde(default)]
+    diffs: Vec<GitLabDiff>,
+    #[serde(default)]
+    compare_timeout: bool,
+}
+
+fn gitlab_files(diffs: &[GitLabDiff]) -> Vec<String> {
+    diffs.iter().flat_map(|d| names([d.new_path.as_deref(), d.old_path.as_deref()])).collect()
+}
+
+fn gitlab_page(diffs: &[GitLabDiff], link: Option<NextPage>) -> Page {
+    Page { paths: gitlab_files(diffs), entries: diffs.len(), next: numbered(link) }
+}
+
+fn gitlab_comparison(comparison: GitLabComparison) -> Page {
+    let next = if comparison.compare_timeout { Next::Cut("GitLab's comparison timed out".into()) } else { Next::Done };
+    Page { paths: gitlab_files(&comparison.diffs), entries: comparison.diffs.len(), next }
+}
+
+/// Bitbucket Cloud's diffstat page.
+#[derive(Deserialize)]
+struct BitbucketCloudPage {
+    #[serde(default)]
+    values: Vec<BitbucketCloudEntry>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketCloudEntry {
+    new: Option<BitbucketPath>,
+    old: Option<BitbucketPath>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketPath {
+    path: String,
+}
+
+fn bitbucket_cloud_page(page: BitbucketCloudPage) -> Page {
+    let entries = page.values.len();
+    let paths = page
+        .values
+        .iter()
+        .flat_map(|e| names([e.new.as_ref().map(|p| p.path.as_str()), e.old.as_ref().map(|p| p.path.as_str())]))
+        .collect();
+    // The `next` URL's page token, on Herald's own URL.
+    let next = match page.next.as_deref() {
+        None => Next::Done,
+        Some(url) => match param_of(url, "page") {
+            Some(token) => Next::Param("page", token),
+            None => Next::Cut("the server's next-page link names no page".into()),
+        },
     };
-    let end = url[start..].find('&').map_or(url.len(), |e| start + e);
-    format!("{}{key}{value}{}", &url[..start], &url[end..])
+    Page { paths, entries, next }
 }
 
-/// What comes after the page at `url`, which listed `count` entries (`total` so far); `link` is
-/// the answer's own next page (`Link` or `X-Next-Page`).
-fn next_page(
-    api: ServerApi,
-    lookup: Lookup<'_>,
-    url: &str,
-    body: &Value,
-    link: Option<NextPage>,
-    count: usize,
-    total: usize,
-) -> Next {
-    let linked = || match link.clone() {
-        Some(NextPage::Url(next)) => Next::Page(next),
-        Some(NextPage::Number(n)) => Next::Page(with_param(url, "page", n)),
+/// Bitbucket Data Center's changes page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BitbucketServerPage {
+    #[serde(default)]
+    values: Vec<BitbucketServerChange>,
+    is_last_page: Option<bool>,
+    next_page_start: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BitbucketServerChange {
+    path: Option<BitbucketServerPath>,
+    src_path: Option<BitbucketServerPath>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketServerPath {
+    #[serde(rename = "toString")]
+    to_string: String,
+}
+
+fn bitbucket_server_page(page: BitbucketServerPage) -> Page {
+    let entries = page.values.len();
+    let paths = page
+        .values
+        .iter()
+        .flat_map(|c| {
+            names([c.path.as_ref().map(|p| p.to_string.as_str()), c.src_path.as_ref().map(|p| p.to_string.as_str())])
+        })
+        .collect();
+    let next = match (page.is_last_page, page.next_page_start) {
+        (Some(false), Some(start)) => Next::Param("start", start.to_string()),
+        _ => Next::Done,
+    };
+    Page { paths, entries, next }
+}
+
+/// Azure DevOps: a pull request's iterations.
+#[derive(Deserialize)]
+struct AzureIterations {
+    #[serde(default)]
+    value: Vec<AzureIteration>,
+}
+
+#[derive(Deserialize)]
+struct AzureIteration {
+    id: u64,
+}
+
+/// Azure DevOps: an iteration's changes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzurePullRequestChanges {
+    #[serde(default)]
+    change_entries: Vec<AzureChange>,
+    next_skip: Option<u64>,
+}
+
+/// Azure DevOps: a comparison of two commits.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureComparison {
+    #[serde(default)]
+    changes: Vec<AzureChange>,
+    all_changes_included: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureChange {
+    item: Option<AzureItem>,
+    original_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureItem {
+    path: Option<String>,
+    #[serde(default)]
+    is_folder: bool,
+}
+
+fn azure_files(changes: &[AzureChange]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| !c.item.as_ref().is_some_and(|i| i.is_folder))
+        .flat_map(|c| names([c.item.as_ref().and_then(|i| i.path.as_deref()), c.original_path.as_deref()]))
+        .collect()
+}
+
+fn azure_pull_request_page(page: AzurePullRequestChanges) -> Page {
+    let next = match page.next_skip.filter(|s| *s > 0) {
+        Some(skip) => Next::Param("$skip", skip.to_string()),
         None => Next::Done,
     };
-    match (api, lookup) {
-        (ServerApi::GitHub, Lookup::PullRequest(_)) if total >= 3000 => {
-            Next::Cut("GitHub lists at most 3000 files of a pull request".into())
-        }
-        (ServerApi::GitHub, Lookup::Push { .. }) if count >= 300 => {
-            Next::Cut("GitHub lists at most 300 files of a comparison".into())
-        }
-        (ServerApi::GitLab, Lookup::Push { .. }) if body["compare_timeout"] == Value::Bool(true) => {
-            Next::Cut("GitLab's comparison timed out".into())
-        }
-        (ServerApi::Gitea, Lookup::Push { .. }) if body.get("files").is_none() => {
-            Next::Cut("this server's comparison lists no files".into())
-        }
-        // Numbered pages: the server says where the next one is.
-        (ServerApi::GitHub | ServerApi::GitLab | ServerApi::Gitea, Lookup::PullRequest(_)) => linked(),
-        (ServerApi::BitbucketCloud, _) => match body["next"].as_str() {
-            Some(next) => Next::Page(next.to_owned()),
-            None => Next::Done,
-        },
-        (ServerApi::BitbucketServer, _) => match (body["isLastPage"].as_bool(), body["nextPageStart"].as_u64()) {
-            (Some(false), Some(start)) => Next::Page(with_param(url, "start", start)),
-            _ => Next::Done,
-        },
-        (ServerApi::AzureDevOps, Lookup::PullRequest(_)) => match body["nextSkip"].as_u64().filter(|s| *s > 0) {
-            Some(skip) => Next::Page(with_param(url, "$skip", skip)),
-            None => Next::Done,
-        },
-        (ServerApi::AzureDevOps, Lookup::Push { .. })
-            if body["allChangesIncluded"] == Value::Bool(false) && count > 0 =>
-        {
-            Next::Page(with_param(url, "$skip", total))
-        }
-        _ => Next::Done,
-    }
+    Page { paths: azure_files(&page.change_entries), entries: page.change_entries.len(), next }
+}
+
+fn azure_comparison(page: AzureComparison, before: usize) -> Page {
+    let count = page.changes.len();
+    let next = if page.all_changes_included == Some(false) && count > 0 {
+        Next::Param("$skip", (before + count).to_string())
+    } else {
+        Next::Done
+    };
+    Page { paths: azure_files(&page.changes), entries: count, next }
 }

@@ -1,10 +1,14 @@
 //! The status credentials document (`HERALD_STATUS_SECRET_ARN`, README "Commit statuses"):
-//! JSON keyed by provider (`github`: the public service only) or `provider:host[:port]`.
+//! JSON keyed by provider (`github`: the public service only) or `provider:host[:port]`; each
+//! entry names the API base requests start with (`api_url`, else the server's convention), Azure
+//! DevOps entries their organization, and any entry may confine itself to `repositories` and
+//! webhook secret scopes (`secrets`).
 //! Errors name the key and the field, never a value; `Debug` never prints a secret.
 
 use super::github_app::GitHubApp;
 use super::{Host, ServerApi};
-use serde_json::Value;
+use crate::glob::GlobList;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -30,10 +34,60 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// Every credential, by (API, host); `None` host: the API's public service.
+/// The word a credential's `secrets` list uses for the unnamed webhook secrets (README
+/// "Secrets"): deliveries verified by a secret of no named scope.
+pub const UNNAMED_SCOPE: &str = "default";
+
+/// One credentials-document entry: where it may go, what it presents, and whom it serves.
+#[derive(Debug, Clone)]
+pub struct ServerEntry {
+    /// The key as written (`github`, `gitlab:git.example.com`), for messages.
+    pub key: String,
+    pub api: ServerApi,
+    /// The only host it goes to: its key's, or the public service's for a bare key.
+    pub host: Host,
+    /// The API base every request starts with: `api_url`, else the server's convention.
+    pub base: String,
+    /// Azure DevOps: the organization whose URLs are called (and the only one served).
+    pub organization: Option<String>,
+    pub credential: Credential,
+    /// Repositories it serves (`None`: every one on its host).
+    repositories: Option<GlobList>,
+    /// Webhook secret scopes whose deliveries may use it (`None`: every one).
+    secrets: Option<Vec<String>>,
+}
+
+impl ServerEntry {
+    /// Whether a delivery for `repository`, verified by the secret scope `scope` (`None`: the
+    /// unnamed secrets), may use this entry; why not, when it may not.
+    pub fn admits(&self, repository: &str, scope: Option<&str>) -> Result<(), String> {
+        if let Some(globs) = &self.repositories {
+            if !globs.is_match(repository) {
+                return Err(format!("the credential {:?} does not serve {repository} (repositories)", self.key));
+            }
+        }
+        if let Some(secrets) = &self.secrets {
+            let name = scope.unwrap_or(UNNAMED_SCOPE);
+            if !secrets.iter().any(|s| s == name) {
+                return Err(format!(
+                    "the credential {:?} does not serve deliveries verified by the {name:?} webhook secrets (secrets)",
+                    self.key
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether it confines itself to some repositories or secret scopes (`herald doctor`).
+    pub fn confines(&self) -> bool {
+        self.repositories.is_some() || self.secrets.is_some()
+    }
+}
+
+/// Every credential, by (API, host).
 #[derive(Default, Debug, Clone)]
 pub struct Credentials {
-    by_host: HashMap<(ServerApi, Option<String>), Credential>,
+    by_host: HashMap<(ServerApi, String), ServerEntry>,
 }
 
 impl Credentials {
@@ -47,24 +101,22 @@ impl Credentials {
 
     /// The keys present (for `herald` and logs: never the values).
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .by_host
-            .keys()
-            .map(|(api, host)| match host {
-                Some(h) => format!("{}:{h}", api.key()),
-                None => api.key().to_owned(),
-            })
-            .collect();
+        let mut keys: Vec<String> = self.by_host.values().map(|e| e.key.clone()).collect();
         keys.sort();
         keys
     }
 
-    /// The credential that may go to `host`: its own `provider:host` entry, or the bare provider
+    /// Every entry, in key order.
+    pub fn entries(&self) -> Vec<&ServerEntry> {
+        let mut entries: Vec<&ServerEntry> = self.by_host.values().collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        entries
+    }
+
+    /// The entry that may go to `host`: its own `provider:host` entry, or the bare provider
     /// entry when `host` is that provider's public service. Never any other.
-    pub fn for_host(&self, api: ServerApi, host: &Host) -> Option<&Credential> {
-        self.by_host
-            .get(&(api, Some(host.0.clone())))
-            .or_else(|| (api.public_host() == Some(host.0.as_str())).then(|| self.by_host.get(&(api, None))).flatten())
+    pub fn for_host(&self, api: ServerApi, host: &Host) -> Option<&ServerEntry> {
+        self.by_host.get(&(api, host.0.clone()))
     }
 
     /// Reads the document.
@@ -79,30 +131,131 @@ impl Credentials {
         let object = doc.as_object().ok_or("expected a JSON object keyed by provider or provider:host")?;
         let mut by_host = HashMap::new();
         for (key, value) in object {
-            let (word, host) = match key.split_once(':') {
-                Some((word, host)) => (word, Some(host.trim().to_ascii_lowercase())),
-                None => (key.as_str(), None),
-            };
-            let api = ServerApi::parse_key(word).ok_or_else(|| {
-                format!("{key:?}: unknown provider (github, gitlab, bitbucket, bitbucket-server, gitea, forgejo, azure-devops)")
-            })?;
-            if let Some(h) = &host {
-                let bad = h.is_empty() || h.contains(['/', '@', ' ', '?', '#']);
-                if bad {
-                    return Err(format!("{key:?}: the host must be host or host:port"));
-                }
-            } else if api.public_host().is_none() {
-                return Err(format!("{key:?}: {word} has no public service; name the server ({word}:host)"));
+            let entry = entry(key, value)?;
+            let slot = (entry.api, entry.host.0.clone());
+            if by_host.contains_key(&slot) {
+                return Err(format!("{key:?}: a second entry for {} {}", entry.api.key(), entry.host.0));
             }
-            let credential = credential(key, api, value)?;
-            by_host.insert((api, host), credential);
+            by_host.insert(slot, entry);
         }
         Ok(Self { by_host })
     }
 }
 
-fn credential(key: &str, api: ServerApi, value: &Value) -> Result<Credential, String> {
+/// One entry of the document.
+fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
+    let (word, named_host) = match key.split_once(':') {
+        Some((word, host)) => (word, Some(host.trim().to_ascii_lowercase())),
+        None => (key, None),
+    };
+    let api = ServerApi::parse_key(word).ok_or_else(|| {
+        format!("{key:?}: unknown provider (github, gitlab, bitbucket, bitbucket-server, gitea, forgejo, azure-devops)")
+    })?;
+    let host = match named_host {
+        Some(h) => {
+            // The same reading as a payload's host, so the two compare equal.
+            let parsed = crate::change::ServerAddress::from_url(&format!("https://{h}"))
+                .filter(|a| a.host == h || format!("{}:443", a.host) == h)
+                .ok_or_else(|| format!("{key:?}: the host must be host or host:port"))?;
+            Host(parsed.host)
+        }
+        None => Host(
+            api.public_host()
+                .ok_or_else(|| format!("{key:?}: {word} has no public service; name the server ({word}:host)"))?
+                .to_owned(),
+        ),
+    };
     let object = value.as_object().ok_or_else(|| format!("{key:?}: expected an object"))?;
+    let known = [
+        "token",
+        "username",
+        "password",
+        "app_password",
+        "app_id",
+        "private_key",
+        "installation_id",
+        "api_url",
+        "organization",
+        "repositories",
+        "secrets",
+    ];
+    if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!("{key:?}: unknown field {unknown:?}"));
+    }
+    let base = match object.get("api_url") {
+        None => api.conventional_base(&host.0),
+        Some(Value::String(url)) => api_url(url, &host).map_err(|e| format!("{key:?}: api_url {e}"))?,
+        Some(_) => return Err(format!("{key:?}: api_url must be a URL")),
+    };
+    let organization = match (api, object.get("organization")) {
+        (ServerApi::AzureDevOps, Some(Value::String(org))) if valid_organization(org) => Some(org.clone()),
+        (ServerApi::AzureDevOps, Some(_)) => {
+            return Err(format!("{key:?}: organization must be the organization's name (letters, digits, - _ .)"))
+        }
+        (ServerApi::AzureDevOps, None) => {
+            return Err(format!("{key:?}: organization is required: only that organization's URLs are called"))
+        }
+        (_, Some(_)) => return Err(format!("{key:?}: organization is for Azure DevOps only")),
+        (_, None) => None,
+    };
+    let repositories = match object.get("repositories") {
+        None => None,
+        Some(v) => {
+            let patterns = strings(v).ok_or_else(|| format!("{key:?}: repositories must be a list of globs"))?;
+            Some(GlobList::new(&patterns, true).map_err(|e| format!("{key:?}: repositories{e}"))?)
+        }
+    };
+    let secrets = match object.get("secrets") {
+        None => None,
+        Some(v) => match strings(v) {
+            Some(names) if !names.is_empty() => Some(names),
+            _ => {
+                return Err(format!(
+                    "{key:?}: secrets must be a non-empty list of webhook secret scopes (\"{UNNAMED_SCOPE}\" for the unnamed ones)"
+                ))
+            }
+        },
+    };
+    let credential = credential(key, api, object)?;
+    Ok(ServerEntry { key: key.to_owned(), api, host, base, organization, credential, repositories, secrets })
+}
+
+/// A list of strings.
+fn strings(value: &Value) -> Option<Vec<String>> {
+    value.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
+/// Azure DevOps organization names: letters, digits, `-`, `_`, `.`.
+fn valid_organization(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 50
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.bytes().all(|b| b == b'.')
+}
+
+/// An `api_url`: HTTPS (plain HTTP only on loopback), on the entry's own host, with a path and
+/// nothing after it; without its trailing `/`.
+fn api_url(url: &str, host: &Host) -> Result<String, String> {
+    let address = crate::change::ServerAddress::from_url(url).ok_or("must be https://host[:port][/path]")?;
+    if address.host != host.0 {
+        return Err(format!("names {}, not the entry's host {}", address.host, host.0));
+    }
+    let loopback = super::is_loopback(&host.0);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+    if scheme != "https" && !(scheme == "http" && loopback) {
+        return Err("must be HTTPS: Herald sends credentials only over HTTPS (plain HTTP on loopback only)".into());
+    }
+    if url.contains(['?', '#', '@', '\\', ' '])
+        || url.chars().any(char::is_control)
+        || url.contains("/../")
+        || url.ends_with("/..")
+    {
+        return Err("must be a plain URL (no query, fragment, user or ..)".into());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn credential(key: &str, api: ServerApi, object: &Map<String, Value>) -> Result<Credential, String> {
     let text = |name: &str| -> Result<Option<String>, String> {
         match object.get(name) {
             None => Ok(None),
@@ -114,10 +267,6 @@ fn credential(key: &str, api: ServerApi, value: &Value) -> Result<Credential, St
             Some(_) => Err(format!("{key:?}: {name} must be a non-empty string")),
         }
     };
-    let known = ["token", "username", "password", "app_password", "app_id", "private_key", "installation_id"];
-    if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(format!("{key:?}: unknown field {unknown:?}"));
-    }
     if object.contains_key("app_id") {
         if api != ServerApi::GitHub {
             return Err(format!("{key:?}: app_id is for GitHub Apps only"));

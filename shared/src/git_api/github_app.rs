@@ -1,16 +1,20 @@
 //! GitHub App installation tokens: a JWT signed with the App's private key (RS256, ring) buys an
-//! installation token (`POST /app/installations/{id}/access_tokens`), cached until shortly
-//! before it expires (GitHub issues them for one hour).
+//! installation token (`POST /app/installations/{id}/access_tokens` at the credential's own API
+//! base), cached until shortly before it expires (GitHub issues them for one hour); concurrent
+//! statuses share one mint.
 
-use super::{GitApi, Host, PostError};
+use super::credentials::ServerEntry;
+use super::endpoint::Endpoint;
+use super::{GitApi, PostError};
 use crate::ports::OutboundRequest;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use tokio::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How long a minted token is used: GitHub's hour, less a margin for clocks and slow calls.
 pub const TOKEN_LIFETIME_SECS: i64 = 50 * 60;
@@ -72,51 +76,79 @@ fn read_key(pem: &str) -> Result<RsaKeyPair, String> {
     key.map_err(|_| "private_key is not an RSA private key (PKCS#1 or PKCS#8 PEM)".into())
 }
 
-/// The API root of a GitHub status URL: `https://api.github.com`, `https://ghe/api/v3`.
-pub fn api_base(statuses_url: &str) -> Option<&str> {
-    statuses_url.find("/repos/").map(|i| &statuses_url[..i])
+/// A mint under way, shared by every status that needs the same installation's token meanwhile.
+type Mint = Shared<BoxFuture<'static, Result<(String, i64), PostError>>>;
+
+enum Slot {
+    /// A token and the time it is used until.
+    Ready(String, i64),
+    Minting(Mint),
 }
 
-/// Minted tokens, by (host, installation): (token, valid until).
+/// Minted tokens by (host, installation): one mint at a time per installation, and no lock held
+/// while it runs (the map's lock is taken only to look and to store).
 #[derive(Default)]
 pub struct AppTokens {
-    cache: Mutex<HashMap<(String, u64), (String, i64)>>,
+    slots: Mutex<HashMap<(String, u64), Slot>>,
 }
 
 impl AppTokens {
-    /// A valid installation token for `app` on the server at `base`.
+    /// A valid installation token for `app` on the server of `entry`: cached, or minted at
+    /// `POST {base}/app/installations/{id}/access_tokens` (the base from configuration alone).
     pub(super) async fn token(
         &self,
         api: &GitApi,
-        app: &GitHubApp,
-        base: &str,
-        host: &Host,
+        entry: &ServerEntry,
+        app: Arc<GitHubApp>,
         now: i64,
     ) -> Result<String, PostError> {
-        let key = (host.0.clone(), app.installation_id);
-        let mut cache = self.cache.lock().await;
-        if let Some((token, until)) = cache.get(&key) {
-            if now < *until {
-                return Ok(token.clone());
+        let key = (entry.host.0.clone(), app.installation_id);
+        let mint = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            match slots.get(&key) {
+                Some(Slot::Ready(token, until)) if now < *until => return Ok(token.clone()),
+                Some(Slot::Minting(mint)) => mint.clone(),
+                _ => {
+                    let mint = mint(api, entry, app, now)?;
+                    slots.insert(key.clone(), Slot::Minting(mint.clone()));
+                    mint
+                }
             }
-        }
-        let request = OutboundRequest {
-            method: "POST",
-            url: format!("{base}/app/installations/{}/access_tokens", app.installation_id),
-            headers: vec![
-                ("authorization", format!("Bearer {}", app.jwt(now)?)),
-                ("accept", "application/vnd.github+json".into()),
-                ("x-github-api-version", super::statuses::GITHUB_API_VERSION.into()),
-                ("user-agent", super::statuses::USER_AGENT.into()),
-            ],
-            body: Vec::new(),
         };
-        let response = api.send(&request, host).await?;
+        let minted = mint.await;
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(slots.get(&key), Some(Slot::Minting(_))) {
+            match &minted {
+                Ok((token, until)) => slots.insert(key, Slot::Ready(token.clone(), *until)),
+                Err(_) => slots.remove(&key),
+            };
+        }
+        minted.map(|(token, _)| token)
+    }
+}
+
+/// The request that mints a token, as a future any number of callers can await.
+fn mint(api: &GitApi, entry: &ServerEntry, app: Arc<GitHubApp>, now: i64) -> Result<Mint, PostError> {
+    let request = OutboundRequest {
+        method: "POST",
+        url: Endpoint::InstallationToken { installation_id: app.installation_id }.url(&entry.base, None),
+        headers: vec![
+            ("authorization", format!("Bearer {}", app.jwt(now)?)),
+            ("accept", "application/vnd.github+json".into()),
+            ("x-github-api-version", super::statuses::GITHUB_API_VERSION.into()),
+            ("user-agent", super::statuses::USER_AGENT.into()),
+        ],
+        body: Vec::new(),
+        limit: super::STATUS_ANSWER_LIMIT,
+    };
+    let (http, policy, host) = (api.http.clone(), api.policy, entry.host.clone());
+    let future = async move {
+        let response = super::send(&*http, policy, &request, &host).await?;
         let token = serde_json::from_slice::<Value>(&response.body)
             .ok()
             .and_then(|v| v["token"].as_str().map(str::to_owned))
             .ok_or_else(|| PostError::Transient(format!("{}: the installation token answer has no token", host.0)))?;
-        cache.insert(key, (token.clone(), now + TOKEN_LIFETIME_SECS));
-        Ok(token)
-    }
+        Ok((token, now + TOKEN_LIFETIME_SECS))
+    };
+    Ok(future.boxed().shared())
 }

@@ -9,9 +9,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// The most of an answer read (status answers are a few hundred bytes).
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
 /// hyper + rustls.
 pub struct HttpsClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -51,12 +48,13 @@ impl HttpClient for HttpsClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             let next = next_page(response.headers());
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map(|b| b.to_bytes().to_vec())
-                .unwrap_or_default();
-            Ok(OutboundResponse { status, retry_after, next, body })
+            // A body past the request's limit is reported as such, never read as a cut document.
+            let (body, exceeded) = match Limited::new(response.into_body(), request.limit).collect().await {
+                Ok(collected) => (collected.to_bytes().to_vec(), false),
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => (Vec::new(), true),
+                Err(e) => return Err(format!("the answer broke off: {e}")),
+            };
+            Ok(OutboundResponse { status, retry_after, next, body, exceeded })
         })
     }
 }

@@ -1,5 +1,5 @@
 //! One commit-status request per server API, each in its own words (states, field names,
-//! authentication header). The URL is the commit's status endpoint from the verified payload.
+//! authentication header). The URL comes from `endpoint`.
 
 use super::credentials::Credential;
 use super::ServerApi;
@@ -14,7 +14,7 @@ pub const GITHUB_API_VERSION: &str = "2022-11-28";
 pub const USER_AGENT: &str = "herald-codepipeline";
 
 /// The request that posts `status` to `url`.
-pub fn request(api: ServerApi, url: &str, status: &CommitStatus, auth: (&'static str, String)) -> OutboundRequest {
+pub fn request(api: ServerApi, url: String, status: &CommitStatus, auth: (&'static str, String)) -> OutboundRequest {
     let description = cut(&status.description, api.description_limit());
     let body = match api {
         ServerApi::GitHub => github(status, &description),
@@ -34,7 +34,13 @@ pub fn request(api: ServerApi, url: &str, status: &CommitStatus, auth: (&'static
     if api == ServerApi::GitHub {
         headers.push(("x-github-api-version", GITHUB_API_VERSION.into()));
     }
-    OutboundRequest { method: "POST", url: url.to_owned(), headers, body: body.to_string().into_bytes() }
+    OutboundRequest {
+        method: "POST",
+        url,
+        headers,
+        body: body.to_string().into_bytes(),
+        limit: super::STATUS_ANSWER_LIMIT,
+    }
 }
 
 /// The authentication header of a token or password credential, in the server's scheme.

@@ -28,18 +28,83 @@ fn header<'r>(request: &'r OutboundRequest, name: &str) -> Option<&'r str> {
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
+fn target(api: ServerApi, host: &str, repository: &str) -> Target {
+    Target::new(api, host, None, repository, None).unwrap()
+}
+
+fn sha() -> CommitId {
+    CommitId::for_status(SHA).unwrap()
+}
+
 #[test]
-fn credentials_go_only_to_https_or_loopback_hosts() {
-    assert_eq!(api_host("https://api.github.com/repos/a/b/statuses/x"), Ok(Host("api.github.com".into())));
-    assert_eq!(api_host("https://GHE.example.com:443/api/v3/repos"), Ok(Host("ghe.example.com".into())));
-    assert_eq!(api_host("https://git.example.com:8443/api"), Ok(Host("git.example.com:8443".into())));
-    assert_eq!(api_host("http://127.0.0.1:9000/api"), Ok(Host("127.0.0.1:9000".into())));
-    assert_eq!(api_host("http://[::1]:9000/api"), Ok(Host("[::1]:9000".into())));
-    assert!(api_host("http://gitea.example.com/api").unwrap_err().contains("HTTPS"));
-    assert!(api_host("https://user:pw@evil.example.com/api").is_err());
-    assert!(api_host("ftp://host/x").is_err());
-    assert!(api_host("api.github.com/x").is_err());
-    assert!(api_host("https://host:99999/x").is_err());
+fn every_entry_has_an_api_base_from_configuration() {
+    let creds = Credentials::parse(
+        r#"{"github": {"token": "a"}, "github:ghe.example.com": {"token": "b"},
+            "gitlab:git.example.com": {"token": "c", "api_url": "https://git.example.com/gitlab/api/v4/"},
+            "gitlab": {"token": "d"}, "bitbucket": {"token": "e"}, "bitbucket-server:bb.example.com:7990": {"token": "f"},
+            "gitea:127.0.0.1:3000": {"token": "g", "api_url": "http://127.0.0.1:3000/api/v1"},
+            "azure-devops": {"token": "h", "organization": "fabrikam"}}"#,
+    )
+    .unwrap();
+    let base = |api, host: &str| creds.for_host(api, &Host(host.into())).map(|e| e.base.clone());
+    assert_eq!(base(ServerApi::GitHub, "api.github.com").as_deref(), Some("https://api.github.com"));
+    assert_eq!(base(ServerApi::GitHub, "ghe.example.com").as_deref(), Some("https://ghe.example.com/api/v3"));
+    assert_eq!(base(ServerApi::GitLab, "git.example.com").as_deref(), Some("https://git.example.com/gitlab/api/v4"));
+    assert_eq!(base(ServerApi::GitLab, "gitlab.com").as_deref(), Some("https://gitlab.com/api/v4"));
+    assert_eq!(base(ServerApi::BitbucketCloud, "api.bitbucket.org").as_deref(), Some("https://api.bitbucket.org/2.0"));
+    assert_eq!(
+        base(ServerApi::BitbucketServer, "bb.example.com:7990").as_deref(),
+        Some("https://bb.example.com:7990/rest")
+    );
+    assert_eq!(base(ServerApi::Gitea, "127.0.0.1:3000").as_deref(), Some("http://127.0.0.1:3000/api/v1"));
+    assert_eq!(base(ServerApi::AzureDevOps, "dev.azure.com").as_deref(), Some("https://dev.azure.com"));
+    for (doc, says) in [
+        (
+            r#"{"gitlab:git.example.com": {"token": "t", "api_url": "https://evil.example.com/api/v4"}}"#,
+            "not the entry's host",
+        ),
+        (r#"{"gitlab:git.example.com": {"token": "t", "api_url": "http://git.example.com/api/v4"}}"#, "HTTPS"),
+        (r#"{"gitlab:git.example.com": {"token": "t", "api_url": "https://git.example.com/api/v4?x=1"}}"#, "plain URL"),
+        (r#"{"gitlab:git.example.com": {"token": "t", "api_url": "https://git.example.com/a#/b"}}"#, "plain URL"),
+        (r#"{"gitlab:git.example.com": {"token": "t", "api_url": "https://u@git.example.com/a"}}"#, "https://host"),
+        (r#"{"azure-devops": {"token": "t"}}"#, "organization is required"),
+        (r#"{"azure-devops": {"token": "t", "organization": "a/b"}}"#, "organization must be"),
+        (r#"{"github": {"token": "t", "organization": "a"}}"#, "Azure DevOps only"),
+        (r#"{"github": {"token": "t", "repositories": "acme/*"}}"#, "list of globs"),
+        (r#"{"github": {"token": "t", "repositories": ["acme/["]}}"#, "repositories[0]"),
+        (r#"{"github": {"token": "t", "secrets": []}}"#, "non-empty list"),
+        (r#"{"github": {"token": "t"}, "github:api.github.com": {"token": "u"}}"#, "a second entry"),
+    ] {
+        let e = Credentials::parse(doc).unwrap_err();
+        assert!(e.contains(says), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn an_entry_serves_only_its_repositories_secret_scopes_and_organization() {
+    let creds = Credentials::parse(
+        r#"{"github": {"token": "t", "repositories": ["team-a/*"], "secrets": ["team-a"]},
+            "azure-devops": {"token": "t", "organization": "fabrikam"}}"#,
+    )
+    .unwrap();
+    let gh = |repository: &str, scope: Option<&str>| {
+        entry_for(&creds, &Target::new(ServerApi::GitHub, "api.github.com", None, repository, scope).unwrap())
+            .map(|e| e.key.clone())
+    };
+    assert_eq!(gh("team-a/app", Some("team-a")).as_deref(), Ok("github"));
+    assert!(matches!(gh("Team-A/App", Some("team-a")), Ok(_)), "repository names compare without case");
+    let other_repo = gh("team-b/app", Some("team-a")).unwrap_err().to_string();
+    assert!(other_repo.contains("does not serve team-b/app (repositories)"), "{other_repo}");
+    let other_scope = gh("team-a/app", Some("team-b")).unwrap_err().to_string();
+    assert!(other_scope.contains("\"team-b\" webhook secrets"), "{other_scope}");
+    assert!(gh("team-a/app", None).unwrap_err().to_string().contains("\"default\""));
+    let azure = |org: Option<&str>| {
+        entry_for(&creds, &Target::new(ServerApi::AzureDevOps, "dev.azure.com", org, "p/r", None).unwrap()).map(|_| ())
+    };
+    assert_eq!(azure(Some("fabrikam")), Ok(()));
+    let foreign = azure(Some("contoso")).unwrap_err().to_string();
+    assert!(foreign.contains("organization \"contoso\"") && foreign.contains("serves \"fabrikam\" only"), "{foreign}");
+    assert!(azure(None).is_err());
 }
 
 #[test]
@@ -49,7 +114,7 @@ fn a_bare_provider_key_serves_only_the_public_service() {
             "gitea:git.example.com:3000": {"token": "gt"}, "bitbucket": {"username": "u", "app_password": "p"}}"#,
     )
     .unwrap();
-    let token = |api, host: &str| match creds.for_host(api, &Host(host.into())) {
+    let token = |api, host: &str| match creds.for_host(api, &Host(host.into())).map(|e| &e.credential) {
         Some(Credential::Token(t)) => Some(t.clone()),
         Some(Credential::Basic { username, .. }) => Some(username.clone()),
         _ => None,
@@ -106,27 +171,35 @@ fn each_server_gets_its_own_words_and_header() {
         (ServerApi::AzureDevOps, r#"{"token":"t"}"#, ("authorization", "Basic OnQ="), "state", "succeeded"),
     ];
     for (api, credential, (name, value), field, state) in cases {
+        let credential = if api == ServerApi::AzureDevOps {
+            credential.replace('}', r#","organization":"o"}"#)
+        } else {
+            credential.to_owned()
+        };
         let doc = format!(r#"{{"{}:h": {credential}}}"#, api.key());
         let creds = Credentials::parse(&doc).unwrap();
-        let auth = statuses::auth_header(api, creds.for_host(api, &Host("h".into())).unwrap()).unwrap();
+        let entry = creds.for_host(api, &Host("h".into())).unwrap();
+        let auth = statuses::auth_header(api, &entry.credential).unwrap();
         assert_eq!((auth.0, auth.1.as_str()), (name, value), "{api:?}");
-        let request = statuses::request(api, "https://h/x", &status(StatusState::Success), auth);
+        let request = statuses::request(api, "https://h/x".into(), &status(StatusState::Success), auth);
         assert_eq!(body(&request)[field], state, "{api:?}");
         assert_eq!(request.method, "POST");
     }
-    let failed = |api| body(&statuses::request(api, "u", &status(StatusState::Failure), ("a", "b".into())));
+    let failed = |api| body(&statuses::request(api, "u".into(), &status(StatusState::Failure), ("a", "b".into())));
     assert_eq!(failed(ServerApi::GitLab)["state"], "failed");
     assert_eq!(failed(ServerApi::GitLab)["name"], "herald/app");
     assert_eq!(failed(ServerApi::BitbucketServer)["key"], "herald/app");
     assert_eq!(failed(ServerApi::AzureDevOps)["context"], serde_json::json!({"genre": "herald", "name": "app"}));
-    let stopped =
-        |api| body(&statuses::request(api, "u", &status(StatusState::Error), ("a", "b".into())))["state"].clone();
+    let stopped = |api| {
+        body(&statuses::request(api, "u".into(), &status(StatusState::Error), ("a", "b".into())))["state"].clone()
+    };
     assert_eq!(stopped(ServerApi::GitHub), "error");
     assert_eq!(stopped(ServerApi::GitLab), "canceled");
     assert_eq!(stopped(ServerApi::BitbucketCloud), "STOPPED");
     assert_eq!(stopped(ServerApi::BitbucketServer), "FAILED");
-    let pending =
-        |api| body(&statuses::request(api, "u", &status(StatusState::Pending), ("a", "b".into())))["state"].clone();
+    let pending = |api| {
+        body(&statuses::request(api, "u".into(), &status(StatusState::Pending), ("a", "b".into())))["state"].clone()
+    };
     assert_eq!(pending(ServerApi::GitLab), "running");
     assert_eq!(pending(ServerApi::BitbucketCloud), "INPROGRESS");
     assert_eq!(pending(ServerApi::AzureDevOps), "pending");
@@ -136,10 +209,10 @@ fn each_server_gets_its_own_words_and_header() {
 fn descriptions_are_cut_to_the_server_limit() {
     let mut long = status(StatusState::Failure);
     long.description = "é".repeat(300);
-    let github = body(&statuses::request(ServerApi::GitHub, "u", &long, ("a", "b".into())));
+    let github = body(&statuses::request(ServerApi::GitHub, "u".into(), &long, ("a", "b".into())));
     assert_eq!(github["description"].as_str().unwrap().chars().count(), 140);
     assert!(github["description"].as_str().unwrap().ends_with('…'));
-    let gitlab = body(&statuses::request(ServerApi::GitLab, "u", &long, ("a", "b".into())));
+    let gitlab = body(&statuses::request(ServerApi::GitLab, "u".into(), &long, ("a", "b".into())));
     assert_eq!(gitlab["description"].as_str().unwrap().chars().count(), 255);
 }
 
@@ -150,12 +223,16 @@ fn quick(attempts: u32) -> RetryPolicy {
 #[tokio::test]
 async fn transient_answers_are_retried_and_permanent_ones_are_not() {
     let creds = Credentials::parse(r#"{"github": {"token": "t"}}"#).unwrap();
-    let url = format!("https://api.github.com/repos/a/b/statuses/{SHA}");
     let post = |http: Arc<FakeHttp>| {
-        let (creds, url) = (creds.clone(), url.clone());
+        let creds = creds.clone();
         async move {
             let api = GitApi::new(http.clone(), quick(3));
-            let out = api.post_status(&creds, ServerApi::GitHub, &url, &status(StatusState::Success), 0).await;
+            let to = target(ServerApi::GitHub, "api.github.com", "a/b");
+            let out = api.post_status(&creds, &to, &sha(), &status(StatusState::Success), 0).await;
+            assert_eq!(
+                http.requests.lock().unwrap()[0].url,
+                format!("https://api.github.com/repos/a/b/statuses/{SHA}")
+            );
             (out, http.requests.lock().unwrap().len())
         }
     };
@@ -174,14 +251,9 @@ async fn no_credential_for_the_host_posts_nothing() {
     let http = Arc::new(FakeHttp::default());
     let creds = Credentials::parse(r#"{"github": {"token": "t"}}"#).unwrap();
     let api = GitApi::new(http.clone(), quick(1));
-    let url = format!("https://evil.example.com/api/v3/repos/a/b/statuses/{SHA}");
-    let out = api.post_status(&creds, ServerApi::GitHub, &url, &status(StatusState::Pending), 0).await;
+    let to = target(ServerApi::GitHub, "evil.example.com", "a/b");
+    let out = api.post_status(&creds, &to, &sha(), &status(StatusState::Pending), 0).await;
     assert_eq!(out, Err(PostError::NoCredential { host: "evil.example.com".into(), key: "github" }));
-    let plain = format!("http://api.github.com/repos/a/b/statuses/{SHA}");
-    assert!(matches!(
-        api.post_status(&creds, ServerApi::GitHub, &plain, &status(StatusState::Pending), 0).await,
-        Err(PostError::Refused(_))
-    ));
     assert!(http.requests.lock().unwrap().is_empty());
 }
 
@@ -195,9 +267,9 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
             .insert("/app/installations/7/access_tokens".into(), r#"{"token":"ghs_minted","expires_at":"x"}"#.into());
         let http = Arc::new(http);
         let api = GitApi::new(http.clone(), quick(1));
-        let url = format!("https://ghe.example.com/api/v3/repos/a/b/statuses/{SHA}");
+        let to = target(ServerApi::GitHub, "ghe.example.com", "a/b");
         for now in [1_000, 2_000] {
-            api.post_status(&creds, ServerApi::GitHub, &url, &status(StatusState::Pending), now).await.unwrap();
+            api.post_status(&creds, &to, &sha(), &status(StatusState::Pending), now).await.unwrap();
         }
         let requests = http.requests.lock().unwrap().clone();
         assert_eq!(requests.len(), 3, "one token for two statuses");
@@ -205,7 +277,8 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
         assert_eq!(header(&requests[1], "authorization"), Some("Bearer ghs_minted"));
         let jwt = header(&requests[0], "authorization").unwrap().strip_prefix("Bearer ").unwrap();
         let (signed, signature) = jwt.rsplit_once('.').unwrap();
-        let Some(Credential::GitHubApp(app)) = creds.for_host(ServerApi::GitHub, &Host("ghe.example.com".into()))
+        let Some(Credential::GitHubApp(app)) =
+            creds.for_host(ServerApi::GitHub, &Host("ghe.example.com".into())).map(|e| &e.credential)
         else {
             panic!()
         };
@@ -218,73 +291,126 @@ async fn a_github_app_mints_an_installation_token_once_and_signs_its_jwt() {
         .unwrap();
         assert_eq!(claims, serde_json::json!({ "iat": 940, "exp": 1540, "iss": "42" }));
         // Past its lifetime, a new token is minted.
-        api.post_status(
-            &creds,
-            ServerApi::GitHub,
-            &url,
-            &status(StatusState::Success),
-            1_000 + github_app::TOKEN_LIFETIME_SECS,
-        )
-        .await
-        .unwrap();
+        api.post_status(&creds, &to, &sha(), &status(StatusState::Success), 1_000 + github_app::TOKEN_LIFETIME_SECS)
+            .await
+            .unwrap();
         assert_eq!(http.requests.lock().unwrap().len(), 5);
     }
 }
 
+#[tokio::test]
+async fn concurrent_statuses_share_one_mint_and_a_slow_mint_blocks_no_other_app() {
+    let doc = serde_json::json!({
+        "github:ghe.example.com": { "app_id": 42, "installation_id": 7, "private_key": key("test-key-pkcs1.pem") },
+        "github:other.example.com": { "token": "plain" },
+    });
+    let creds = Credentials::parse(&doc.to_string()).unwrap();
+    let mut http = FakeHttp { delay: Duration::from_millis(200), ..FakeHttp::default() };
+    http.bodies.insert("/app/installations/7/access_tokens".into(), r#"{"token":"ghs_minted"}"#.into());
+    let http = Arc::new(http);
+    let api = GitApi::new(http.clone(), quick(1));
+    let app = target(ServerApi::GitHub, "ghe.example.com", "a/b");
+    let plain = target(ServerApi::GitHub, "other.example.com", "a/b");
+    let (commit, pending) = (sha(), status(StatusState::Pending));
+    let began = std::time::Instant::now();
+    let (a, b, c) = tokio::join!(
+        api.post_status(&creds, &app, &commit, &pending, 1_000),
+        api.post_status(&creds, &app, &commit, &pending, 1_000),
+        api.post_status(&creds, &plain, &commit, &pending, 1_000),
+    );
+    assert_eq!((a, b, c), (Ok(201), Ok(201), Ok(201)));
+    let mints = http.requests.lock().unwrap().iter().filter(|r| r.url.ends_with("/access_tokens")).count();
+    assert_eq!(mints, 1, "one mint for two concurrent statuses");
+    // Mint then post: two delays; all three in parallel, not one after the other (five delays).
+    assert!(began.elapsed() < Duration::from_millis(700), "{:?}", began.elapsed());
+}
+
 mod changed_files {
     use super::*;
-    use crate::git_api::changed_files::{Files, Lookup};
+    use crate::git_api::changed_files::{Files, Lookup, LookupBounds};
     use serde_json::json;
 
     fn names(prefix: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{prefix}/f{i}.rs")).collect()
     }
 
-    async fn ask(
+    fn full(c: char) -> CommitId {
+        CommitId::full(&c.to_string().repeat(40)).unwrap()
+    }
+
+    fn push() -> Lookup {
+        Lookup::Push { before: full('b'), after: full('a') }
+    }
+
+    /// Asks `api`'s server at `host` (its conventional base, or `extra`'s fields) about
+    /// `repository`; `pages` answer by URL suffix, `links` name next pages by URL suffix.
+    async fn ask_with(
         api: ServerApi,
-        root: &str,
-        lookup: Lookup<'_>,
+        host: &str,
+        repository: &str,
+        lookup: Lookup,
         pages: &[(&str, serde_json::Value)],
+        links: &[(&str, &str)],
+        bounds: &LookupBounds,
     ) -> (Result<Files, PostError>, Vec<String>) {
         let mut http = FakeHttp::default();
         for (suffix, body) in pages {
             http.bodies.insert((*suffix).to_owned(), body.to_string());
         }
-        // Numbered pages link to the next one, as GitHub, GitLab and Gitea do.
-        for pair in pages.windows(2) {
-            if pair[1].0.contains("page=2") {
-                http.links.insert(pair[0].0.to_owned(), format!("{root}{}", pair[1].0));
-            }
+        for (suffix, next) in links {
+            http.links.insert((*suffix).to_owned(), (*next).to_owned());
         }
         let http = Arc::new(http);
-        let key = format!("{}:{}", api.key(), api_host(root).unwrap().0);
-        let creds = Credentials::parse(&json!({ key: { "token": "t" } }).to_string()).unwrap();
-        let out = GitApi::new(http.clone(), quick(1)).changed_files(&creds, api, root, lookup, 0).await;
+        let mut entry = json!({ "token": "t" });
+        if api == ServerApi::AzureDevOps {
+            entry["organization"] = json!("org");
+        }
+        let creds = Credentials::parse(&json!({ format!("{}:{host}", api.key()): entry }).to_string()).unwrap();
+        let org = (api == ServerApi::AzureDevOps).then_some("org");
+        let to = Target::new(api, host, org, repository, None).unwrap();
+        let out = GitApi::new(http.clone(), quick(1)).changed_files(&creds, &to, &lookup, bounds, 0).await;
         let urls = http.requests.lock().unwrap().iter().map(|r| r.url.clone()).collect();
         (out, urls)
     }
 
+    async fn ask(
+        api: ServerApi,
+        host: &str,
+        repository: &str,
+        lookup: Lookup,
+        pages: &[(&str, serde_json::Value)],
+        links: &[(&str, &str)],
+    ) -> (Result<Files, PostError>, Vec<String>) {
+        ask_with(api, host, repository, lookup, pages, links, &LookupBounds::per_delivery()).await
+    }
+
     fn github_files(paths: &[String]) -> serde_json::Value {
-        json!(paths.iter().map(|p| json!({ "filename": p })).collect::<Vec<_>>())
+        json!(paths.iter().map(|p| json!({ "filename": p, "patch": "@@ -1 +1 @@\n-a\n+b" })).collect::<Vec<_>>())
     }
 
     #[tokio::test]
-    async fn github_pull_request_files_are_paged_to_the_end() {
+    async fn github_pull_request_files_are_paged_on_herald_s_own_url() {
         let (first, second) = (names("web", 100), names("api", 20));
-        let root = "https://api.github.com/repos/acme/app";
+        // GitHub's own links name the repository by id: only the page number is taken from them.
         let (out, urls) = ask(
             ServerApi::GitHub,
-            root,
+            "ghe.example.com",
+            "acme/app",
             Lookup::PullRequest(7),
             &[
                 ("/pulls/7/files?per_page=100&page=1", github_files(&first)),
                 ("/pulls/7/files?per_page=100&page=2", github_files(&second)),
             ],
+            &[(
+                "/pulls/7/files?per_page=100&page=1",
+                "https://ghe.example.com/api/v3/repositories/99/pulls/7/files?per_page=100&page=2",
+            )],
         )
         .await;
         let files = out.unwrap();
         assert_eq!(files.paths.len(), 120);
         assert_eq!(files.cut, None);
+        let root = "https://ghe.example.com/api/v3/repos/acme/app";
         assert_eq!(
             urls,
             [format!("{root}/pulls/7/files?per_page=100&page=1"), format!("{root}/pulls/7/files?per_page=100&page=2")]
@@ -292,74 +418,165 @@ mod changed_files {
     }
 
     #[tokio::test]
-    async fn limits_and_foreign_next_links_are_cut_with_the_reason() {
+    async fn next_links_elsewhere_are_followed_only_as_a_page_of_herald_s_url() {
+        let page =
+            json!({ "values": [{ "new": { "path": "a.rs" } }], "next": "https://elsewhere.example.com/steal?page=2" });
+        let second = json!({ "values": [{ "new": { "path": "b.rs" } }] });
+        let (out, urls) = ask(
+            ServerApi::BitbucketCloud,
+            "api.bitbucket.org",
+            "w/r",
+            Lookup::PullRequest(3),
+            &[("/pullrequests/3/diffstat?pagelen=500", page), ("/pullrequests/3/diffstat?pagelen=500&page=2", second)],
+            &[],
+        )
+        .await;
+        assert_eq!(out.unwrap().paths, ["a.rs", "b.rs"]);
+        assert!(
+            urls.iter()
+                .all(|u| u.starts_with("https://api.bitbucket.org/2.0/repositories/w/r/pullrequests/3/diffstat?")),
+            "{urls:?}"
+        );
+        let no_page = json!({ "values": [], "next": "https://api.bitbucket.org/2.0/other" });
+        let (out, urls) = ask(
+            ServerApi::BitbucketCloud,
+            "api.bitbucket.org",
+            "w/r",
+            Lookup::PullRequest(3),
+            &[("/pullrequests/3/diffstat?pagelen=500", no_page)],
+            &[],
+        )
+        .await;
+        assert!(out.unwrap().cut.unwrap().contains("names no page"));
+        assert_eq!(urls.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn limits_and_answers_past_the_size_bound_are_cut_with_the_reason() {
+        let b = "b".repeat(40);
+        let a = "a".repeat(40);
+        let compare = format!("/compare/{b}...{a}");
         let (out, _) = ask(
             ServerApi::GitHub,
-            "https://api.github.com/repos/a/b",
-            Lookup::Push { before: "b1", after: "a1" },
-            &[("/compare/b1...a1", json!({ "files": github_files(&names("x", 300)) }))],
+            "api.github.com",
+            "a/b",
+            push(),
+            &[(&compare, json!({ "files": github_files(&names("x", 300)) }))],
+            &[],
         )
         .await;
         assert_eq!(out.unwrap().cut.as_deref(), Some("GitHub lists at most 300 files of a comparison"));
-        let page = json!({ "values": [{ "new": { "path": "a.rs" } }], "next": "https://elsewhere.example.com/page2" });
-        let (out, urls) = ask(
-            ServerApi::BitbucketCloud,
-            "https://api.bitbucket.org/2.0/repositories/w/r",
-            Lookup::PullRequest(3),
-            &[("/pullrequests/3/diffstat?pagelen=500", page)],
+        // A page over 16 MiB: "exceeded", never "not JSON".
+        let huge = json!([{ "filename": "a.rs", "patch": "x".repeat(17 * 1024 * 1024) }]);
+        let (out, _) = ask(
+            ServerApi::GitHub,
+            "api.github.com",
+            "a/b",
+            Lookup::PullRequest(1),
+            &[("/pulls/1/files?per_page=100&page=1", huge)],
+            &[],
         )
         .await;
-        assert!(out.unwrap().cut.unwrap().contains("another host"));
-        assert_eq!(urls.len(), 1, "the token never went to the other host");
+        assert_eq!(out.unwrap().cut.as_deref(), Some("the answer exceeded 16 MiB"));
+        // A real-size page (100 files with patches, about 1 MiB) is read whole.
+        let big: Vec<serde_json::Value> =
+            (0..100).map(|i| json!({ "filename": format!("f{i}"), "patch": "+line\n".repeat(1700) })).collect();
+        let (out, _) = ask(
+            ServerApi::GitHub,
+            "api.github.com",
+            "a/b",
+            Lookup::PullRequest(1),
+            &[("/pulls/1/files?per_page=100&page=1", json!(big))],
+            &[],
+        )
+        .await;
+        let files = out.unwrap();
+        assert_eq!((files.paths.len(), files.cut), (100, None));
+    }
+
+    #[tokio::test]
+    async fn the_delivery_page_bound_is_shared_and_says_so() {
+        let bounds = LookupBounds::new(4, 3);
+        let pages: Vec<(String, serde_json::Value)> = (1..=5)
+            .map(|p| (format!("/pulls/1/files?per_page=100&page={p}"), github_files(&names(&format!("p{p}"), 100))))
+            .collect();
+        let links: Vec<(String, String)> = (1..5)
+            .map(|p| {
+                (format!("/pulls/1/files?per_page=100&page={p}"), format!("https://api.github.com/x?page={}", p + 1))
+            })
+            .collect();
+        let pages: Vec<(&str, serde_json::Value)> = pages.iter().map(|(s, v)| (s.as_str(), v.clone())).collect();
+        let links: Vec<(&str, &str)> = links.iter().map(|(s, n)| (s.as_str(), n.as_str())).collect();
+        let (out, urls) =
+            ask_with(ServerApi::GitHub, "api.github.com", "a/b", Lookup::PullRequest(1), &pages, &links, &bounds).await;
+        let files = out.unwrap();
+        assert_eq!(urls.len(), 3);
+        assert_eq!(files.paths.len(), 300);
+        assert_eq!(files.cut.as_deref(), Some("the delivery reached its bound of 100 pages of changed files"));
     }
 
     #[tokio::test]
     async fn each_server_is_read_in_its_own_words() {
-        let gitlab = json!({ "diffs": [{ "new_path": "svc/web/a.ts", "old_path": "svc/web/old.ts" }] });
-        let (out, _) = ask(
+        let (b, a) = ("b".repeat(40), "a".repeat(40));
+        let gitlab = json!({ "diffs": [{ "new_path": "svc/web/a.ts", "old_path": "svc/web/old.ts", "diff": "@@" }] });
+        let (out, urls) = ask(
             ServerApi::GitLab,
-            "https://gitlab.com/api/v4/projects/9",
-            Lookup::Push { before: "b", after: "a" },
-            &[("/repository/compare?from=b&to=a", gitlab)],
+            "gitlab.com",
+            "group/sub/app",
+            push(),
+            &[(&format!("/repository/compare?from={b}&to={a}"), gitlab)],
+            &[],
         )
         .await;
         assert_eq!(out.unwrap().paths, ["svc/web/a.ts", "svc/web/old.ts"], "a rename counts with both names");
+        assert_eq!(
+            urls[0],
+            format!("https://gitlab.com/api/v4/projects/group%2Fsub%2Fapp/repository/compare?from={b}&to={a}")
+        );
 
         let bbs1 = json!({ "values": [{ "path": { "toString": "a.rs" } }], "isLastPage": false, "nextPageStart": 1 });
         let bbs2 = json!({ "values": [{ "path": { "toString": "b.rs" }, "srcPath": { "toString": "c.rs" } }], "isLastPage": true });
         let (out, urls) = ask(
             ServerApi::BitbucketServer,
-            "https://bb.example.com/rest/api/1.0/projects/P/repos/r",
-            Lookup::Push { before: "b", after: "a" },
+            "bb.example.com",
+            "P/r",
+            push(),
             &[
-                ("/compare/changes?from=a&to=b&start=0&limit=1000", bbs1),
-                ("/compare/changes?from=a&to=b&start=1&limit=1000", bbs2),
+                (&format!("/compare/changes?from={a}&to={b}&start=0&limit=1000"), bbs1),
+                (&format!("/compare/changes?from={a}&to={b}&start=1&limit=1000"), bbs2),
             ],
+            &[],
         )
         .await;
         assert_eq!(out.unwrap().paths, ["a.rs", "b.rs", "c.rs"]);
+        assert!(urls[0].starts_with("https://bb.example.com/rest/api/1.0/projects/P/repos/r/compare/changes?"));
         assert_eq!(urls.len(), 2);
 
         let iterations = json!({ "value": [{ "id": 1 }, { "id": 3 }, { "id": 2 }] });
         let changes = json!({ "changeEntries": [{ "item": { "path": "/src/a.cs" } }, { "item": { "path": "/src", "isFolder": true } }] });
         let (out, urls) = ask(
             ServerApi::AzureDevOps,
-            "https://dev.azure.com/org/_apis/git/repositories/1234",
+            "dev.azure.com",
+            "Fabrikam Fiber/app",
             Lookup::PullRequest(5),
             &[
                 ("/pullRequests/5/iterations?api-version=7.1", iterations),
                 ("/pullRequests/5/iterations/3/changes?api-version=7.1&$top=2000&$skip=0", changes),
             ],
+            &[],
         )
         .await;
         assert_eq!(out.unwrap().paths, ["src/a.cs"], "the last iteration; folders are not files");
+        assert_eq!(urls[0], "https://dev.azure.com/org/Fabrikam%20Fiber/_apis/git/repositories/app/pullRequests/5/iterations?api-version=7.1");
         assert_eq!(urls.len(), 2);
 
         let (out, _) = ask(
             ServerApi::Gitea,
-            "https://git.example.com/api/v1/repos/o/r",
-            Lookup::Push { before: "b", after: "a" },
-            &[("/compare/b...a", json!({ "commits": [] }))],
+            "git.example.com",
+            "o/r",
+            push(),
+            &[(&format!("/compare/{b}...{a}"), json!({ "commits": [] }))],
+            &[],
         )
         .await;
         assert_eq!(out.unwrap().cut.as_deref(), Some("this server's comparison lists no files"));
@@ -372,9 +589,9 @@ mod changed_files {
         let out = GitApi::new(http.clone(), quick(1))
             .changed_files(
                 &creds,
-                ServerApi::GitHub,
-                "https://ghe.example.com/api/v3/repos/a/b",
-                Lookup::PullRequest(1),
+                &target(ServerApi::GitHub, "ghe.example.com", "a/b"),
+                &Lookup::PullRequest(1),
+                &LookupBounds::per_delivery(),
                 0,
             )
             .await;
@@ -385,9 +602,9 @@ mod changed_files {
 
 mod hostile_answers {
     //! A Git server's answers are outside input too: any JSON, any next link. Never a panic,
-    //! never a request to another host, never more than the page bound.
+    //! never a request outside the repository's own endpoints, never more than the page bound.
     use super::*;
-    use crate::git_api::changed_files::{Lookup, MAX_PAGES};
+    use crate::git_api::changed_files::{Lookup, LookupBounds, MAX_PAGES};
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -397,8 +614,8 @@ mod hostile_answers {
             any::<bool>().prop_map(Value::Bool),
             (0u64..5000).prop_map(Value::from),
             prop_oneof![
-                Just("https://api.example.com/next".to_owned()),
-                Just("https://evil.example.net/steal".to_owned()),
+                Just("https://api.example.com/next?page=2".to_owned()),
+                Just("https://evil.example.net/steal?page=../../x#/y".to_owned()),
                 "[a-z/.]{0,12}".prop_map(|s| s),
             ]
             .prop_map(Value::String),
@@ -444,10 +661,22 @@ mod hostile_answers {
         ServerApi::AzureDevOps,
     ];
 
+    /// Where `api`'s requests for repository `o/r` on api.example.com may go.
+    fn allowed(api: ServerApi) -> &'static str {
+        match api {
+            ServerApi::GitHub => "https://api.example.com/api/v3/repos/o/r/",
+            ServerApi::GitLab => "https://api.example.com/api/v4/projects/o%2Fr/",
+            ServerApi::BitbucketCloud => "https://api.example.com/2.0/repositories/o/r/",
+            ServerApi::BitbucketServer => "https://api.example.com/rest/api/1.0/projects/o/repos/r/",
+            ServerApi::Gitea => "https://api.example.com/api/v1/repos/o/r/",
+            ServerApi::AzureDevOps => "https://api.example.com/org/o/_apis/git/repositories/r/",
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]
-        fn any_answer_is_read_safely(which in 0usize..6, pull in any::<bool>(), body in answer(), link in prop_oneof![Just(None), Just(Some("https://evil.example.net/p2".to_owned())), Just(Some("https://api.example.com/repos/p2".to_owned()))]) {
+        fn any_answer_is_read_safely(which in 0usize..6, pull in any::<bool>(), body in answer(), link in prop_oneof![Just(None), Just(Some("https://evil.example.net/p2?page=2".to_owned())), Just(Some("https://api.example.com/repos/p2".to_owned()))]) {
             let api = APIS[which];
             let mut http = FakeHttp::default();
             http.bodies.insert(String::new(), body.to_string());
@@ -455,14 +684,20 @@ mod hostile_answers {
                 http.links.insert(String::new(), link);
             }
             let http = Arc::new(http);
-            let creds = Credentials::parse(&json!({ format!("{}:api.example.com", api.key()): { "token": "t" } }).to_string()).unwrap();
-            let lookup = if pull { Lookup::PullRequest(3) } else { Lookup::Push { before: "b", after: "a" } };
+            let creds = Credentials::parse(&json!({ format!("{}:api.example.com", api.key()): { "token": "t", "organization": (api == ServerApi::AzureDevOps).then_some("org") } }).to_string().replace(r#","organization":null"#, "")).unwrap();
+            let lookup = if pull {
+                Lookup::PullRequest(3)
+            } else {
+                Lookup::Push { before: CommitId::full(&"b".repeat(40)).unwrap(), after: CommitId::full(&"a".repeat(40)).unwrap() }
+            };
+            let to = Target::new(api, "api.example.com", (api == ServerApi::AzureDevOps).then_some("org"), "o/r", None).unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let _ = runtime.block_on(GitApi::new(http.clone(), quick(1)).changed_files(&creds, api, "https://api.example.com/repos/o/r", lookup, 0));
+            let _ = runtime.block_on(GitApi::new(http.clone(), quick(1)).changed_files(&creds, &to, &lookup, &LookupBounds::per_delivery(), 0));
             let requests = http.requests.lock().unwrap();
             prop_assert!(requests.len() <= MAX_PAGES as usize + 1);
             for r in requests.iter() {
-                prop_assert_eq!(api_host(&r.url).unwrap().0, "api.example.com");
+                prop_assert!(r.url.starts_with(allowed(api)), "{} outside {}", r.url, allowed(api));
+                prop_assert!(!r.url.contains('#'));
             }
         }
     }

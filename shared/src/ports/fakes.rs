@@ -286,7 +286,9 @@ impl HttpClient for FakeHttp {
                 .iter()
                 .find(|(suffix, _)| request.url.ends_with(suffix.as_str()))
                 .map(|(_, next)| NextPage::Url(next.clone()));
-            Ok(OutboundResponse { status: code, retry_after: None, next, body })
+            let exceeded = body.len() > request.limit;
+            let body = if exceeded { Vec::new() } else { body };
+            Ok(OutboundResponse { status: code, retry_after: None, next, body, exceeded })
         })
     }
 }

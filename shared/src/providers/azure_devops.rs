@@ -7,7 +7,7 @@
 use super::{from_json, starts_with_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::secrets_equal;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -101,7 +101,6 @@ struct Repository {
     project: Project,
     #[serde(default)]
     remote_url: String,
-    id: Option<String>,
     /// `https://dev.azure.com/<org>[/<project>]/_apis/[repos/]git/repositories/<id>`.
     url: Option<String>,
 }
@@ -116,16 +115,17 @@ impl Repository {
         format!("{}/{}", self.project.name, self.name)
     }
 
-    /// `<api root>/commits/{sha}/statuses?api-version=7.1`.
-    fn statuses_url(&self) -> Option<String> {
-        Some(format!("{}/commits/{{sha}}/statuses?api-version=7.1", self.api_root()?))
-    }
-
-    /// `<organization[/project]>/_apis/git/repositories/<id>`.
-    fn api_root(&self) -> Option<String> {
-        let (organization, _) = self.url.as_deref()?.split_once("/_apis/")?;
-        let id = self.id.as_deref().filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))?;
-        Some(format!("{organization}/_apis/git/repositories/{id}"))
+    /// The server: the host of the repository's URL and the organization it names
+    /// (`https://dev.azure.com/<org>/...`, `https://<org>.visualstudio.com/...`), which the
+    /// credential must name too.
+    fn server(&self) -> Option<ServerAddress> {
+        let url = self.url.as_deref()?;
+        let address = ServerAddress::from_url(url)?;
+        let organization = match address.host.strip_suffix(".visualstudio.com") {
+            Some(org) => Some(org.to_owned()),
+            None => url.split_once("://")?.1.split(['?', '#']).next()?.split('/').nth(1).map(str::to_owned),
+        };
+        Some(address.with_organization(organization.filter(|o| !o.is_empty() && o != "_apis")))
     }
 }
 
@@ -133,8 +133,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let r = e.resource;
     let repository = r.repository.full_name();
     let author = r.pushed_by.map(Identity::name).unwrap_or_default();
-    let statuses_url = r.repository.statuses_url();
-    let api_root = r.repository.api_root();
+    let server = r.repository.server();
     r.ref_updates
         .into_iter()
         .map(|u| {
@@ -159,11 +158,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 clone_url: r.repository.remote_url.clone(),
             }
             .into();
-            change
-                .tag_object_unpinned()
-                .with_statuses_url(statuses_url.clone())
-                .with_api_root(api_root.clone())
-                .with_before(Some(old_object_id))
+            change.tag_object_unpinned().with_server(server.clone()).with_before(Some(old_object_id))
         })
         .collect()
 }
@@ -213,8 +208,7 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         }
         _ => return Content::Ignored("pull request updated without new commits".into()),
     };
-    let statuses_url = r.repository.statuses_url();
-    let api_root = r.repository.api_root();
+    let server = r.repository.server();
     let change: Change = PullRequestParts {
         provider: ProviderKind::AzureDevOps,
         delivery: delivery.to_owned(),
@@ -232,7 +226,7 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
+    Content::Changes(vec![change.with_server(server)])
 }
 
 #[cfg(test)]

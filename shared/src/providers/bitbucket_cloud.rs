@@ -6,7 +6,9 @@
 
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
-use crate::change::{Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
+use crate::change::{
+    Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+};
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
@@ -108,16 +110,12 @@ impl Repository {
         }
     }
 
-    /// `<repository resource>/commit/{sha}/statuses/build`.
-    fn statuses_url(&self) -> String {
-        format!("{}/commit/{{sha}}/statuses/build", self.resource())
-    }
-
-    /// The repository's API resource: `https://api.bitbucket.org/2.0/repositories/{workspace}/{repo}`.
-    fn resource(&self) -> String {
+    /// The server: the host of the repository's API resource, `api.bitbucket.org` when the
+    /// payload has none.
+    fn server(&self) -> Option<ServerAddress> {
         match self.links.as_ref().and_then(|l| l.api.as_ref()) {
-            Some(api) if api.href.contains("/2.0/repositories/") => api.href.trim_end_matches('/').to_owned(),
-            _ => format!("https://api.bitbucket.org/2.0/repositories/{}", self.full_name),
+            Some(api) => ServerAddress::from_url(&api.href),
+            None => ServerAddress::from_url("https://api.bitbucket.org"),
         }
     }
 }
@@ -131,8 +129,7 @@ fn full_ref(state: &RefState) -> String {
 
 fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
     let clone_url = e.repository.clone_url();
-    let statuses_url = e.repository.statuses_url();
-    let resource = e.repository.resource();
+    let server = e.repository.server();
     let author = e.actor.map(Actor::name).unwrap_or_default();
     e.push
         .changes
@@ -155,12 +152,7 @@ fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
                 clone_url: clone_url.clone(),
             }
             .into();
-            Some(
-                change
-                    .with_statuses_url(Some(statuses_url.clone()))
-                    .with_api_root(Some(resource.clone()))
-                    .with_before(before),
-            )
+            Some(change.with_server(server.clone()).with_before(before))
         })
         .collect()
 }
@@ -199,8 +191,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         (Some(s), Some(d)) => !s.full_name.eq_ignore_ascii_case(&d.full_name),
         _ => true,
     };
-    let statuses_url = e.repository.statuses_url();
-    let resource = e.repository.resource();
+    let server = e.repository.server();
     let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketCloud,
         delivery: delivery.to_owned(),
@@ -218,7 +209,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         },
     }
     .into();
-    change.with_statuses_url(Some(statuses_url)).with_api_root(Some(resource))
+    change.with_server(server)
 }
 
 #[cfg(test)]

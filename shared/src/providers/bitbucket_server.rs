@@ -6,7 +6,7 @@
 
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
 };
 use serde::Deserialize;
 
@@ -102,25 +102,9 @@ impl Repository {
         links.iter().find(|l| l.name == "http").or(links.first()).map(|l| l.href.clone()).unwrap_or_default()
     }
 
-    /// `<server>/rest/build-status/1.0/commits/{sha}`.
-    fn statuses_url(&self) -> Option<String> {
-        Some(format!("{}/rest/build-status/1.0/commits/{{sha}}", self.server()?))
-    }
-
-    /// `<server>/rest/api/1.0/projects/<KEY>/repos/<slug>` (personal repositories: `~USER`).
-    fn api_root(&self) -> Option<String> {
-        Some(format!("{}/rest/api/1.0/projects/{}/repos/{}", self.server()?, self.project.key, self.slug))
-    }
-
-    /// The server: the repository's web link without its `/projects/KEY/repos/slug/browse` (or
-    /// `/users/...`) tail.
-    fn server(&self) -> Option<String> {
-        let web = &self.links.as_ref()?.web.first()?.href;
-        let repo_page = web.trim_end_matches('/').strip_suffix("/browse").unwrap_or(web);
-        let owner = repo_page.strip_suffix(&format!("/repos/{}", self.slug))?;
-        let (owner_kind, _) = owner.rsplit_once('/')?;
-        let (server, kind) = owner_kind.rsplit_once('/')?;
-        matches!(kind, "projects" | "users").then(|| server.to_owned())
+    /// The server: the host of the repository's web link.
+    fn server(&self) -> Option<ServerAddress> {
+        ServerAddress::from_url(&self.links.as_ref()?.web.first()?.href)
     }
 }
 
@@ -128,8 +112,7 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
     let author = e.actor.map(Actor::name).unwrap_or_default();
     let repository = e.repository.full_name();
     let clone_url = e.repository.clone_url();
-    let statuses_url = e.repository.statuses_url();
-    let api_root = e.repository.api_root();
+    let server = e.repository.server();
     e.changes
         .into_iter()
         .map(|c| {
@@ -148,11 +131,7 @@ fn refs_changed(e: RefsChanged, delivery: &str) -> Vec<Change> {
                 clone_url: clone_url.clone(),
             }
             .into();
-            change
-                .tag_object_unpinned()
-                .with_statuses_url(statuses_url.clone())
-                .with_api_root(api_root.clone())
-                .with_before(Some(from_hash))
+            change.tag_object_unpinned().with_server(server.clone()).with_before(Some(from_hash))
         })
         .collect()
 }
@@ -187,8 +166,7 @@ struct Endpoint {
 fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change {
     let pr = e.pull_request;
     let target = pr.to_ref.repository.full_name();
-    let statuses_url = pr.to_ref.repository.statuses_url();
-    let api_root = pr.to_ref.repository.api_root();
+    let server = pr.to_ref.repository.server();
     let change: Change = PullRequestParts {
         provider: ProviderKind::BitbucketServer,
         delivery: delivery.to_owned(),
@@ -206,7 +184,7 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
         },
     }
     .into();
-    change.with_statuses_url(statuses_url).with_api_root(api_root)
+    change.with_server(server)
 }
 
 #[cfg(test)]

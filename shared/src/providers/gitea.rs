@@ -6,7 +6,7 @@
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -92,19 +92,13 @@ struct Repository {
 }
 
 impl Repository {
-    /// `<server>/api/v1/repos/<owner>/<name>/statuses/{sha}` for Gitea and Forgejo; Gogs has no
-    /// status API.
-    fn statuses_url(&self, provider: ProviderKind) -> Option<String> {
-        Some(format!("{}/statuses/{{sha}}", self.api_root(provider)?))
-    }
-
-    /// `<server>/api/v1/repos/<owner>/<name>` (Gitea and Forgejo; Gogs' API is not used).
-    fn api_root(&self, provider: ProviderKind) -> Option<String> {
+    /// The server: the host of the repository's web page (Gitea and Forgejo; Gogs' API is not
+    /// used).
+    fn server(&self, provider: ProviderKind) -> Option<ServerAddress> {
         if provider == ProviderKind::Gogs {
             return None;
         }
-        let server = self.html_url.as_deref()?.trim_end_matches('/').strip_suffix(&format!("/{}", self.full_name))?;
-        Some(format!("{server}/api/v1/repos/{}", self.full_name))
+        ServerAddress::from_url(self.html_url.as_deref()?)
     }
 }
 
@@ -135,8 +129,7 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
     // For a tag, `head_commit` is the tagged commit (Gitea 1.16+); `after` may be the tag object.
     let deleted = is_zero_sha(&p.after);
     let commit = p.head_commit.map(|c| c.id).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
-    let statuses_url = p.repository.statuses_url(provider);
-    let api_root = p.repository.api_root(provider);
+    let server = p.repository.server(provider);
     let before = p.before.clone();
     let change: Change = PushParts {
         provider,
@@ -151,7 +144,7 @@ fn push(provider: ProviderKind, p: Push, delivery: &str) -> Change {
         clone_url: p.repository.clone_url,
     }
     .into();
-    change.with_statuses_url(statuses_url).with_api_root(api_root).with_before(Some(before))
+    change.with_server(server).with_before(Some(before))
 }
 
 #[derive(Deserialize)]
@@ -211,8 +204,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         pr.head.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.head_branch).unwrap_or_default();
     let target_branch =
         pr.base.as_ref().map(|s| s.git_ref.clone()).filter(|r| !r.is_empty()).or(pr.base_branch).unwrap_or_default();
-    let statuses_url = e.repository.statuses_url(provider);
-    let api_root = e.repository.api_root(provider);
+    let server = e.repository.server(provider);
     let change: Change = PullRequestParts {
         provider,
         delivery: delivery.to_owned(),
@@ -224,7 +216,7 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
         pull_request: PullRequest { number: e.number, action, source_branch, target_branch, from_fork },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
+    Content::Changes(vec![change.with_server(server)])
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
-use crate::change::{is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts};
+use crate::change::{
+    is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+};
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
 
@@ -87,8 +89,11 @@ struct Repository {
     full_name: String,
     #[serde(default)]
     clone_url: String,
-    /// `https://api.github.com/repos/o/r/statuses/{sha}` (GHES: `https://host/api/v3/...`).
+    /// `https://api.github.com/repos/o/r/statuses/{sha}` (GHES: `https://host/api/v3/...`): only
+    /// its host is used.
     statuses_url: Option<String>,
+    /// `https://api.github.com/repos/o/r`: the host, when `statuses_url` is missing.
+    url: Option<String>,
 }
 
 fn push(p: Push, delivery: &str) -> crate::change::Change {
@@ -110,7 +115,7 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
     // For an annotated tag `after` is the tag object; `head_commit` is the tagged commit.
     let commit =
         p.head_commit.as_ref().map(|c| c.id.clone()).filter(|id| !id.is_empty() && !deleted).unwrap_or(p.after);
-    let statuses_url = p.repository.statuses_url;
+    let server = server(&p.repository);
     let before = p.before;
     let change: crate::change::Change = PushParts {
         provider: ProviderKind::GitHub,
@@ -125,12 +130,12 @@ fn push(p: Push, delivery: &str) -> crate::change::Change {
         clone_url: p.repository.clone_url,
     }
     .into();
-    change.with_api_root(api_root(&statuses_url)).with_statuses_url(statuses_url).with_before(Some(before))
+    change.with_server(server).with_before(Some(before))
 }
 
-/// The repository's API root: its status endpoint without `/statuses/{sha}`.
-fn api_root(statuses_url: &Option<String>) -> Option<String> {
-    statuses_url.as_deref()?.strip_suffix("/statuses/{sha}").map(str::to_owned)
+/// The server: the host of the repository's API URLs (`api.github.com`, a GHES host).
+fn server(repository: &Repository) -> Option<ServerAddress> {
+    ServerAddress::from_url(repository.statuses_url.as_deref().or(repository.url.as_deref())?)
 }
 
 #[derive(Deserialize)]
@@ -179,7 +184,7 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
     };
     let author = pr.user.or(e.sender).map(|u| u.login).unwrap_or_default();
     // Statuses go to the base repository, where the pull request (fork or not) shows them.
-    let statuses_url = e.repository.statuses_url;
+    let server = server(&e.repository);
     let change: crate::change::Change = PullRequestParts {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
@@ -197,7 +202,7 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_api_root(api_root(&statuses_url)).with_statuses_url(statuses_url)])
+    Content::Changes(vec![change.with_server(server)])
 }
 
 #[cfg(test)]

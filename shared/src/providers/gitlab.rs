@@ -7,7 +7,7 @@
 use super::{delivery_id, from_json, generic, BodyError, Content, Delivery, Headers};
 use crate::auth::secrets_equal;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -48,7 +48,6 @@ struct Push {
     total_commits_count: Option<usize>,
     user_username: Option<String>,
     user_name: Option<String>,
-    project_id: Option<u64>,
     project: Project,
 }
 
@@ -70,7 +69,6 @@ struct Commit {
 
 #[derive(Deserialize)]
 struct Project {
-    id: Option<u64>,
     path_with_namespace: String,
     #[serde(default)]
     git_http_url: String,
@@ -79,16 +77,10 @@ struct Project {
 }
 
 impl Project {
-    /// `<server>/api/v4/projects/<id>/statuses/{sha}`: the server is the web URL without the
-    /// project's path.
-    fn statuses_url(&self, id: Option<u64>) -> Option<String> {
-        Some(format!("{}/statuses/{{sha}}", self.api_root(id)?))
-    }
-
-    /// `<server>/api/v4/projects/<id>`.
-    fn api_root(&self, id: Option<u64>) -> Option<String> {
-        let server = self.web_url.as_deref()?.strip_suffix(&format!("/{}", self.path_with_namespace))?;
-        Some(format!("{server}/api/v4/projects/{}", id?))
+    /// The server: the host of the project's web URL. The project is called by its full path,
+    /// never by an id from the payload.
+    fn server(&self) -> Option<ServerAddress> {
+        ServerAddress::from_url(self.web_url.as_deref()?)
     }
 }
 
@@ -104,9 +96,7 @@ fn push(p: Push, delivery: &str) -> Change {
         ChangedFiles::unknown()
     };
     let head = p.commits.iter().find(|c| c.id == p.after).or(p.commits.last());
-    let project_id = p.project.id.or(p.project_id);
-    let statuses_url = p.project.statuses_url(project_id);
-    let api_root = p.project.api_root(project_id);
+    let server = p.project.server();
     let before = p.before.clone();
     let change: Change = PushParts {
         provider: ProviderKind::GitLab,
@@ -122,7 +112,7 @@ fn push(p: Push, delivery: &str) -> Change {
         clone_url: p.project.git_http_url,
     }
     .into();
-    change.with_statuses_url(statuses_url).with_api_root(api_root).with_before(Some(before))
+    change.with_server(server).with_before(Some(before))
 }
 
 #[derive(Deserialize)]
@@ -167,10 +157,9 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
     };
     let commit = mr.last_commit.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     let title = if mr.title.is_empty() { mr.last_commit.and_then(|c| c.title).unwrap_or_default() } else { mr.title };
-    // The commit lives in the source project (a fork's own, for a fork).
-    let statuses_url = e.project.statuses_url(mr.source_project_id.or(e.project.id));
-    // The merge request itself lives in the target project.
-    let api_root = e.project.api_root(mr.target_project_id.or(e.project.id));
+    // Statuses and the merge request's files go to the target project, the one the trigger
+    // matched: a fork's head commit is there too (`refs/merge-requests/<iid>/head`).
+    let server = e.project.server();
     let change: Change = PullRequestParts {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
@@ -188,7 +177,7 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
         },
     }
     .into();
-    Content::Changes(vec![change.with_statuses_url(statuses_url).with_api_root(api_root)])
+    Content::Changes(vec![change.with_server(server)])
 }
 
 #[cfg(test)]

@@ -291,70 +291,86 @@ mod tests {
     }
 
     #[test]
-    fn every_status_api_is_read_from_the_payload() {
-        // The status endpoint comes from the verified payload (README "Commit statuses"): GHES,
-        // self-managed GitLab, Data Center and Gitea hosts are whatever the server says it is.
-        type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
-        let cases: [Case; 11] = [
-            (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json",
-                Some("https://api.github.com/repos/binkkatal/sample_app/statuses/{sha}")),
-            (ProviderKind::GitHub, &[("X-GitHub-Event", "pull_request")], "github/pull-request.json",
-                Some("https://api.github.com/repos/baxterthehacker/public-repo/statuses/{sha}")),
-            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Push Hook")], "gitlab/push-event.json",
-                Some("http://example.com/api/v4/projects/15/statuses/{sha}")),
-            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Merge Request Hook")], "gitlab/merge-request-event.json",
-                Some("http://example.com/api/v4/projects/14/statuses/{sha}")),
-            (ProviderKind::BitbucketCloud, &[("X-Event-Key", "repo:push")], "bitbucket/repo-push.json",
-                Some("https://api.bitbucket.org/api/2.0/repositories/bitbucket/bitbucket/commit/{sha}/statuses/build")),
-            (ProviderKind::BitbucketServer, &[("X-Event-Key", "repo:refs_changed")], "bitbucket-server/repo-refs-changed.json",
-                Some("https://server.bitbucket.local/rest/build-status/1.0/commits/{sha}")),
-            (ProviderKind::BitbucketServer, &[("X-Event-Key", "pr:opened")], "bitbucket-server/pr-opened.json",
-                Some("https://server.bitbucket.local/rest/build-status/1.0/commits/{sha}")),
-            (ProviderKind::Gitea, &[("X-Gitea-Event", "push")], "gitea/push-event.json",
-                Some("http://localhost:3000/api/v1/repos/example/example/statuses/{sha}")),
+    fn every_server_is_read_from_the_payload_as_a_host_only() {
+        // A payload names its server's host (GHES, self-managed GitLab, Data Center and Gitea are
+        // wherever the server says), and for Azure DevOps its organization; nothing of a path
+        // (README "Where Herald sends requests").
+        type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<(&'a str, Option<&'a str>)>);
+        let cases: [Case; 12] = [
+            (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json", Some(("api.github.com", None))),
+            (
+                ProviderKind::GitHub,
+                &[("X-GitHub-Event", "pull_request")],
+                "github/pull-request.json",
+                Some(("api.github.com", None)),
+            ),
+            (
+                ProviderKind::GitLab,
+                &[("X-Gitlab-Event", "Push Hook")],
+                "gitlab/push-event.json",
+                Some(("example.com", None)),
+            ),
+            (
+                ProviderKind::GitLab,
+                &[("X-Gitlab-Event", "Merge Request Hook")],
+                "gitlab/merge-request-event.json",
+                Some(("example.com", None)),
+            ),
+            (
+                ProviderKind::BitbucketCloud,
+                &[("X-Event-Key", "repo:push")],
+                "bitbucket/repo-push.json",
+                Some(("api.bitbucket.org", None)),
+            ),
+            (
+                ProviderKind::BitbucketCloud,
+                &[("X-Event-Key", "pullrequest:created")],
+                "bitbucket/pull-request-created.json",
+                Some(("api.bitbucket.org", None)),
+            ),
+            (
+                ProviderKind::BitbucketServer,
+                &[("X-Event-Key", "repo:refs_changed")],
+                "bitbucket-server/repo-refs-changed.json",
+                Some(("server.bitbucket.local", None)),
+            ),
+            (
+                ProviderKind::BitbucketServer,
+                &[("X-Event-Key", "pr:opened")],
+                "bitbucket-server/pr-opened.json",
+                Some(("server.bitbucket.local", None)),
+            ),
+            (
+                ProviderKind::Gitea,
+                &[("X-Gitea-Event", "push")],
+                "gitea/push-event.json",
+                Some(("localhost:3000", None)),
+            ),
             (ProviderKind::Gogs, &[("X-Gogs-Event", "push")], "gogs/push-event.json", None),
-            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.push.json",
-                Some("https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_apis/git/repositories/278d5cd2-584d-4b63-824a-2ba458937249/commits/{sha}/statuses?api-version=7.1")),
-            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.pullrequest.created.json",
-                Some("https://dev.azure.com/fabrikam/DefaultCollection/_apis/git/repositories/4bc14d40-c903-45e2-872e-0462c7748079/commits/{sha}/statuses?api-version=7.1")),
-        ];
-        for (provider, headers, file, want) in cases {
-            let body = fixtures::read(file);
-            let headers = h(headers);
-            let Content::Changes(changes) = parse(provider, &headers, &body).unwrap().content else {
-                panic!("{file}: no change")
-            };
-            assert_eq!(changes[0].statuses_url.as_deref(), want, "{file}");
-        }
-    }
-
-    #[test]
-    fn every_api_root_and_previous_commit_is_read_from_the_payload() {
-        type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
-        let cases: [Case; 8] = [
-            (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json",
-                Some("https://api.github.com/repos/binkkatal/sample_app")),
-            (ProviderKind::GitHub, &[("X-GitHub-Event", "pull_request")], "github/pull-request.json",
-                Some("https://api.github.com/repos/baxterthehacker/public-repo")),
-            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Push Hook")], "gitlab/push-event.json",
-                Some("http://example.com/api/v4/projects/15")),
-            (ProviderKind::GitLab, &[("X-Gitlab-Event", "Merge Request Hook")], "gitlab/merge-request-event.json",
-                Some("http://example.com/api/v4/projects/14")),
-            (ProviderKind::BitbucketCloud, &[("X-Event-Key", "pullrequest:created")], "bitbucket/pull-request-created.json",
-                Some("https://api.bitbucket.org/api/2.0/repositories/bitbucket/bitbucket")),
-            (ProviderKind::BitbucketServer, &[("X-Event-Key", "pr:opened")], "bitbucket-server/pr-opened.json",
-                Some("https://server.bitbucket.local/rest/api/1.0/projects/~gopher/repos/webhook-test")),
-            (ProviderKind::Gitea, &[("X-Gitea-Event", "pull_request")], "gitea/pull-request-event.json",
-                Some("http://localhost:3000/api/v1/repos/example/example")),
-            (ProviderKind::AzureDevOps, &[("X-Event-Key", "")], "azuredevops/git.push.json",
-                Some("https://dev.azure.com/fabrikam-fiber-inc/DefaultCollection/_apis/git/repositories/278d5cd2-584d-4b63-824a-2ba458937249")),
+            (
+                ProviderKind::AzureDevOps,
+                &[("X-Event-Key", "")],
+                "azuredevops/git.push.json",
+                Some(("dev.azure.com", Some("fabrikam-fiber-inc"))),
+            ),
+            (
+                ProviderKind::AzureDevOps,
+                &[("X-Event-Key", "")],
+                "azuredevops/git.pullrequest.created.json",
+                Some(("dev.azure.com", Some("fabrikam"))),
+            ),
         ];
         for (provider, headers, file, want) in cases {
             let Content::Changes(changes) = parse(provider, &h(headers), &fixtures::read(file)).unwrap().content else {
                 panic!("{file}: no change")
             };
-            assert_eq!(changes[0].api_root.as_deref(), want, "{file}");
+            let got = changes[0].server.as_ref().map(|s| (s.host.as_str(), s.organization.as_deref()));
+            assert_eq!(got, want, "{file}");
         }
+    }
+
+    #[test]
+    fn every_previous_commit_is_read_from_the_payload() {
         let push = |provider, headers: &[(&str, &str)], file| match parse(provider, &h(headers), &fixtures::read(file))
             .unwrap()
             .content

@@ -1,6 +1,6 @@
 use super::*;
 use crate::alert::event::{parse_event, Input};
-use crate::change::{ChangedFiles, PrAction, ProviderKind, PullRequest};
+use crate::change::{ChangedFiles, PrAction, ProviderKind, PullRequest, ServerAddress};
 use crate::change::{PullRequestParts, PushParts};
 use crate::git_api::credentials::Credentials;
 use crate::git_api::RetryPolicy;
@@ -24,7 +24,7 @@ fn push(provider: ProviderKind, url: Option<&str>) -> Change {
         clone_url: String::new(),
     }
     .into();
-    change.with_statuses_url(url.map(str::to_owned))
+    change.with_server(url.and_then(ServerAddress::from_url))
 }
 
 fn setting(stages: bool) -> StatusSetting {
@@ -45,7 +45,10 @@ pub fn record(execution_id: &str, stages: bool) -> ExecutionRecord {
         pipeline: "prod-api".into(),
         trigger: "main".into(),
         provider: "github".into(),
-        statuses_url: format!("https://api.github.com/repos/acme/app/statuses/{SHA}"),
+        host: "api.github.com".into(),
+        organization: None,
+        repository: "acme/app".into(),
+        scope: None,
         commit: SHA.into(),
         context: "herald/app".into(),
         stages,
@@ -53,26 +56,30 @@ pub fn record(execution_id: &str, stages: bool) -> ExecutionRecord {
 }
 
 #[test]
-fn the_target_is_the_payload_endpoint_for_the_commit() {
-    let github = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
+fn the_target_is_the_payload_s_host_and_the_matched_repository() {
+    // Whatever path the payload's URL has, only its host is kept.
+    let github = push(ProviderKind::GitHub, Some("https://api.github.com/repos/other/repo/statuses/{sha}#/x"));
+    let (to, commit) = target(&github, Some("team-a")).unwrap();
     assert_eq!(
-        target(&github),
-        Ok((ServerApi::GitHub, format!("https://api.github.com/repos/acme/app/statuses/{SHA}")))
+        (to.api, to.host.0.as_str(), to.repository.name()),
+        (ServerApi::GitHub, "api.github.com", "acme/app".into())
     );
+    assert_eq!((to.scope.as_deref(), commit.as_str()), (Some("team-a"), SHA));
     let forgejo = push(ProviderKind::Forgejo, Some("https://code.example.com/api/v1/repos/acme/app/statuses/{sha}"));
-    assert_eq!(target(&forgejo).unwrap().0, ServerApi::Gitea);
-    assert!(target(&push(ProviderKind::Gogs, None)).unwrap_err().contains("no commit status API"));
-    assert!(target(&push(ProviderKind::Generic, None)).unwrap_err().contains("no commit status API"));
-    assert!(target(&push(ProviderKind::GitHub, None)).unwrap_err().contains("no status endpoint"));
-    let plain = push(ProviderKind::Gitea, Some("http://git.example.com/api/v1/repos/acme/app/statuses/{sha}"));
-    assert!(target(&plain).unwrap_err().contains("HTTPS"));
+    assert_eq!(target(&forgejo, None).unwrap().0.api, ServerApi::Gitea);
+    assert!(target(&push(ProviderKind::Gogs, None), None).unwrap_err().contains("no commit status API"));
+    assert!(target(&push(ProviderKind::Generic, None), None).unwrap_err().contains("no commit status API"));
+    assert!(target(&push(ProviderKind::GitHub, None), None).unwrap_err().contains("names no server"));
     let mut tag_object = github.clone();
     tag_object = tag_object.tag_object_unpinned();
     tag_object.no_commit = Some("the tag names a tag object");
-    assert!(target(&tag_object).is_err());
-    let mut odd = github;
+    assert!(target(&tag_object, None).is_err());
+    let mut odd = github.clone();
     odd.commit = "../../admin".into();
-    assert!(target(&odd).unwrap_err().contains("commit id"));
+    assert!(target(&odd, None).unwrap_err().contains("commit id"));
+    let mut odd = github;
+    odd.repository = "acme/app#/../../other".into();
+    assert!(target(&odd, None).unwrap_err().contains("the repository name"));
 }
 
 #[test]
@@ -94,14 +101,9 @@ fn pull_requests_report_on_their_head_commit() {
         },
     }
     .into();
-    let change = change.with_statuses_url(Some(
-        "https://api.bitbucket.org/2.0/repositories/acme/app/commit/{sha}/statuses/build".into(),
-    ));
+    let change = change.with_server(ServerAddress::from_url("https://api.bitbucket.org/2.0/repositories/acme/app"));
     // Bitbucket names pull-request heads by 12 characters; its status API takes them.
-    assert_eq!(
-        target(&change).unwrap().1,
-        "https://api.bitbucket.org/2.0/repositories/acme/app/commit/7d2f9e8c1b4a/statuses/build"
-    );
+    assert_eq!(target(&change, None).unwrap().1.as_str(), "7d2f9e8c1b4a");
 }
 
 #[test]
@@ -162,14 +164,15 @@ async fn a_start_is_recorded_then_reported_pending() {
     let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
     let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
     let s = setting(false);
-    let started = Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" };
+    let started =
+        Started { trigger: "main", scope: None, setting: &s, change: &change, pipeline: "app", execution_id: "e-1" };
     let entry = r.started(started, 100).await;
     assert_eq!(entry["outcome"], "posted", "{entry}");
     let record = records.records.lock().unwrap()["e-1"].clone();
-    assert_eq!(record.statuses_url, format!("https://api.github.com/repos/acme/app/statuses/{SHA}"));
+    assert_eq!((record.host.as_str(), record.repository.as_str()), ("api.github.com", "acme/app"));
     assert_eq!((record.provider.as_str(), record.context.as_str(), record.stages), ("github", "herald/app", false));
     let requests = http.requests.lock().unwrap();
-    assert_eq!(requests[0].url, record.statuses_url);
+    assert_eq!(requests[0].url, format!("https://api.github.com/repos/acme/app/statuses/{SHA}"));
     assert_eq!(body(&requests[0])["state"], "pending");
     assert_eq!(body(&requests[0])["target_url"], "https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/app/executions/e-1/timeline?region=eu-west-1");
 }
@@ -183,7 +186,17 @@ async fn without_a_record_there_is_no_pending_that_would_stay_forever() {
     let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app/statuses/{sha}"));
     let s = setting(false);
     let entry = r
-        .started(Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" }, 100)
+        .started(
+            Started {
+                trigger: "main",
+                scope: None,
+                setting: &s,
+                change: &change,
+                pipeline: "app",
+                execution_id: "e-1",
+            },
+            100,
+        )
         .await;
     assert_eq!(entry["outcome"], "failed");
     assert!(http.requests.lock().unwrap().is_empty());
@@ -198,7 +211,17 @@ async fn a_host_without_credentials_gets_nothing_and_the_start_stands() {
     let change = push(ProviderKind::GitHub, Some("https://collector.example.net/repos/acme/app/statuses/{sha}"));
     let s = setting(false);
     let entry = r
-        .started(Started { trigger: "main", setting: &s, change: &change, pipeline: "app", execution_id: "e-1" }, 100)
+        .started(
+            Started {
+                trigger: "main",
+                scope: None,
+                setting: &s,
+                change: &change,
+                pipeline: "app",
+                execution_id: "e-1",
+            },
+            100,
+        )
         .await;
     assert_eq!(entry["outcome"], "failed");
     assert!(entry["error"].as_str().unwrap().contains("no credential for collector.example.net"));

@@ -18,7 +18,7 @@ async fn main() {
     let files: Vec<&str> = args.iter().skip(3).map(String::as_str).collect();
     fake.set_files(&files, 100);
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "{}", serde_json::json!({ "url": fake.url, "host": fake.host }));
+    let _ = writeln!(out, "{}", serde_json::json!({ "url": fake.url, "host": fake.host, "api_url": fake.api_url() }));
     let _ = out.flush();
     let mut shown = 0;
     loop {

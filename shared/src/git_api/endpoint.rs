@@ -1,0 +1,362 @@
+//! Every URL Herald requests from a Git server is built here, and only here (README "Where
+//! Herald sends requests"): from the API base of the credential in use (configuration), the
+//! repository name the trigger matched, checked against what its server allows in names and
+//! percent-encoded segment by segment ([`Repository`]), and values checked for their form
+//! ([`CommitId`], pull request and installation numbers). Nothing here takes a URL from a
+//! payload: a `?`, `#`, `..` or `%2F` in one cannot reach a request.
+
+use super::ServerApi;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What a path segment keeps unencoded: RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A repository name its server allows, split into path segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    api: ServerApi,
+    segments: Vec<String>,
+}
+
+impl Repository {
+    /// `name` (`owner/repo`, `group/sub/project`, `PROJECT/repo`, `project/repo`) as `api`'s
+    /// server allows it; an error saying why when it does not (no request is made for it).
+    pub fn new(api: ServerApi, name: &str) -> Result<Self, String> {
+        let segments: Vec<&str> = name.split('/').collect();
+        let fail = |why: &str| Err(format!("the repository name {:?} {why}", shorten(name)));
+        let (min, max) = match api {
+            // GitLab: a project under up to 20 nested groups.
+            ServerApi::GitLab => (2, 21),
+            _ => (2, 2),
+        };
+        if segments.len() < min || segments.len() > max {
+            return fail(&format!("is not {} of its server", shape(api)));
+        }
+        for (i, segment) in segments.iter().enumerate() {
+            let limit = match (api, i) {
+                (ServerApi::GitHub, 0) => 39,
+                (ServerApi::GitHub, _) => 100,
+                (ServerApi::AzureDevOps, _) => 64,
+                _ => 255,
+            };
+            if segment.is_empty() || segment.len() > limit {
+                return fail(&format!("has a part that is empty or longer than {limit} characters"));
+            }
+            if segment.bytes().all(|b| b == b'.') {
+                return fail("has a part made of dots");
+            }
+            let allowed = |b: u8| match api {
+                // GitHub owners: letters, digits and hyphens.
+                ServerApi::GitHub if i == 0 => b.is_ascii_alphanumeric() || b == b'-',
+                // Data Center project keys (`~user` for personal repositories).
+                ServerApi::BitbucketServer if i == 0 => b.is_ascii_alphanumeric() || b == b'_' || b == b'~',
+                // Azure DevOps allows spaces and more; never a character that means something in a URL.
+                ServerApi::AzureDevOps => {
+                    (b.is_ascii_graphic() || b == b' ') && !b"\\/:*?\"<>|;#$%{},+=[]@&'".contains(&b)
+                }
+                _ => b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'),
+            };
+            if !segment.bytes().all(allowed) {
+                return fail("has characters its server does not allow in names");
+            }
+        }
+        Ok(Self { api, segments: segments.into_iter().map(str::to_owned).collect() })
+    }
+
+    /// The name as written (`owner/repo`).
+    pub fn name(&self) -> String {
+        self.segments.join("/")
+    }
+
+    /// Segment `i`, percent-encoded.
+    fn part(&self, i: usize) -> String {
+        utf8_percent_encode(&self.segments[i], SEGMENT).to_string()
+    }
+
+    /// Every segment percent-encoded, joined by `/`.
+    fn path(&self) -> String {
+        (0..self.segments.len()).map(|i| self.part(i)).collect::<Vec<_>>().join("/")
+    }
+
+    /// GitLab's project id: the URL-encoded full path (`group%2Fsub%2Fproject`).
+    fn gitlab_id(&self) -> String {
+        utf8_percent_encode(&self.name(), SEGMENT).to_string()
+    }
+}
+
+fn shape(api: ServerApi) -> &'static str {
+    match api {
+        ServerApi::GitHub | ServerApi::Gitea => "owner/name",
+        ServerApi::GitLab => "group[/subgroup...]/project",
+        ServerApi::BitbucketCloud => "workspace/repository",
+        ServerApi::BitbucketServer => "PROJECT/repository",
+        ServerApi::AzureDevOps => "project/repository",
+    }
+}
+
+/// The start of a name for a message (an over-long name is not echoed whole).
+fn shorten(name: &str) -> String {
+    let cut: String = name.chars().filter(|c| !c.is_control()).take(80).collect();
+    if cut.len() < name.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// A commit id, checked: hex, of a length Git uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitId(String);
+
+impl CommitId {
+    /// For statuses: 7 to 64 hex digits (servers accept abbreviations).
+    pub fn for_status(id: &str) -> Result<Self, String> {
+        if (7..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(id.to_ascii_lowercase()))
+        } else {
+            Err("the payload names no commit id (7 to 64 hex digits)".into())
+        }
+    }
+
+    /// For comparisons: a full id, 40 (SHA-1) or 64 (SHA-256) hex digits.
+    pub fn full(id: &str) -> Result<Self, String> {
+        if matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(id.to_ascii_lowercase()))
+        } else {
+            Err(format!("{:?} is not a full commit id (40 or 64 hex digits)", shorten(id)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The organization part of an Azure DevOps URL: the credential's own (validated when read).
+fn organization(organization: Option<&str>) -> String {
+    utf8_percent_encode(organization.unwrap_or_default(), SEGMENT).to_string()
+}
+
+/// Every request Herald can make of a Git server.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    /// Post a commit status.
+    Status { repository: &'a Repository, commit: &'a CommitId },
+    /// The first page of a pull request's (merge request's) files.
+    PullRequestFiles { repository: &'a Repository, number: u64 },
+    /// The first page of the files changed from `before` to `after`.
+    Comparison { repository: &'a Repository, before: &'a CommitId, after: &'a CommitId },
+    /// Azure DevOps: a pull request's iterations (the last holds every change).
+    PullRequestIterations { repository: &'a Repository, number: u64 },
+    /// Azure DevOps: the first page of the changes of iteration `iteration`.
+    IterationChanges { repository: &'a Repository, number: u64, iteration: u64 },
+    /// GitHub Apps: mint an installation token.
+    InstallationToken { installation_id: u64 },
+}
+
+impl Endpoint<'_> {
+    /// The URL at `base` (the credential's API base, no trailing `/`); `organization` is the
+    /// Azure DevOps credential's organization.
+    pub fn url(&self, base: &str, organization_name: Option<&str>) -> String {
+        let org = || organization(organization_name);
+        match *self {
+            Endpoint::InstallationToken { installation_id } => {
+                format!("{base}/app/installations/{installation_id}/access_tokens")
+            }
+            Endpoint::Status { repository: r, commit } => {
+                let sha = commit.as_str();
+                match r.api {
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{base}/repos/{}/statuses/{sha}", r.path()),
+                    ServerApi::GitLab => format!("{base}/projects/{}/statuses/{sha}", r.gitlab_id()),
+                    ServerApi::BitbucketCloud => {
+                        format!("{base}/repositories/{}/commit/{sha}/statuses/build", r.path())
+                    }
+                    ServerApi::BitbucketServer => format!("{base}/build-status/1.0/commits/{sha}"),
+                    ServerApi::AzureDevOps => format!(
+                        "{base}/{}/{}/_apis/git/repositories/{}/commits/{sha}/statuses?api-version=7.1",
+                        org(),
+                        r.part(0),
+                        r.part(1)
+                    ),
+                }
+            }
+            Endpoint::PullRequestFiles { repository: r, number: n } => match r.api {
+                ServerApi::GitHub => format!("{base}/repos/{}/pulls/{n}/files?per_page=100&page=1", r.path()),
+                ServerApi::Gitea => format!("{base}/repos/{}/pulls/{n}/files?page=1&limit=50", r.path()),
+                ServerApi::GitLab => {
+                    format!("{base}/projects/{}/merge_requests/{n}/diffs?per_page=100&page=1", r.gitlab_id())
+                }
+                ServerApi::BitbucketCloud => {
+                    format!("{base}/repositories/{}/pullrequests/{n}/diffstat?pagelen=500", r.path())
+                }
+                ServerApi::BitbucketServer => format!(
+                    "{base}/api/1.0/projects/{}/repos/{}/pull-requests/{n}/changes?start=0&limit=1000",
+                    r.part(0),
+                    r.part(1)
+                ),
+                // Azure DevOps lists a pull request's files by iteration.
+                ServerApi::AzureDevOps => Endpoint::PullRequestIterations { repository: r, number: n }
+                    .url(base, organization_name),
+            },
+            Endpoint::Comparison { repository: r, before, after } => {
+                let (b, a) = (before.as_str(), after.as_str());
+                match r.api {
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{base}/repos/{}/compare/{b}...{a}", r.path()),
+                    ServerApi::GitLab => {
+                        format!("{base}/projects/{}/repository/compare?from={b}&to={a}", r.gitlab_id())
+                    }
+                    // `a..b`: what `a` changed since its merge base with `b`.
+                    ServerApi::BitbucketCloud => format!("{base}/repositories/{}/diffstat/{a}..{b}?pagelen=500", r.path()),
+                    ServerApi::BitbucketServer => format!(
+                        "{base}/api/1.0/projects/{}/repos/{}/compare/changes?from={a}&to={b}&start=0&limit=1000",
+                        r.part(0),
+                        r.part(1)
+                    ),
+                    ServerApi::AzureDevOps => format!(
+                        "{base}/{}/{}/_apis/git/repositories/{}/diffs/commits?baseVersion={b}&baseVersionType=commit&targetVersion={a}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1",
+                        org(),
+                        r.part(0),
+                        r.part(1)
+                    ),
+                }
+            }
+            Endpoint::PullRequestIterations { repository: r, number: n } => format!(
+                "{base}/{}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations?api-version=7.1",
+                org(),
+                r.part(0),
+                r.part(1)
+            ),
+            Endpoint::IterationChanges { repository: r, number: n, iteration } => format!(
+                "{base}/{}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
+                org(),
+                r.part(0),
+                r.part(1)
+            ),
+        }
+    }
+}
+
+/// `url` (built here) with its query parameter `name` set to `value`, percent-encoded: how
+/// Herald goes to the next page, whatever URL a server's answer names.
+pub fn with_param(url: &str, name: &str, value: &str) -> String {
+    let value = utf8_percent_encode(value, SEGMENT).to_string();
+    let key = format!("{name}=");
+    let found = url.find(&format!("?{key}")).or_else(|| url.find(&format!("&{key}"))).map(|i| i + 1);
+    let Some(start) = found else {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{sep}{key}{value}");
+    };
+    let end = url[start..].find('&').map_or(url.len(), |e| start + e);
+    format!("{}{key}{value}{}", &url[..start], &url[end..])
+}
+
+/// The value of query parameter `name` in a URL a server answered (percent-decoded).
+pub fn param_of(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn repo(api: ServerApi, name: &str) -> Repository {
+        Repository::new(api, name).unwrap()
+    }
+
+    #[test]
+    fn every_endpoint_is_the_base_and_the_matched_name() {
+        let sha = CommitId::for_status(SHA).unwrap();
+        let status =
+            |api, name, base, org| Endpoint::Status { repository: &repo(api, name), commit: &sha }.url(base, org);
+        assert_eq!(
+            status(ServerApi::GitHub, "acme/app", "https://api.github.com", None),
+            format!("https://api.github.com/repos/acme/app/statuses/{SHA}")
+        );
+        assert_eq!(
+            status(ServerApi::GitLab, "group/sub/app", "https://gitlab.example.com/gitlab/api/v4", None),
+            format!("https://gitlab.example.com/gitlab/api/v4/projects/group%2Fsub%2Fapp/statuses/{SHA}")
+        );
+        assert_eq!(
+            status(ServerApi::BitbucketCloud, "team/repo", "https://api.bitbucket.org/2.0", None),
+            format!("https://api.bitbucket.org/2.0/repositories/team/repo/commit/{SHA}/statuses/build")
+        );
+        assert_eq!(
+            status(ServerApi::BitbucketServer, "~GOPHER/repo", "https://bb.example.com/rest", None),
+            format!("https://bb.example.com/rest/build-status/1.0/commits/{SHA}")
+        );
+        assert_eq!(
+            status(ServerApi::Gitea, "o/r", "https://git.example.com/api/v1", None),
+            format!("https://git.example.com/api/v1/repos/o/r/statuses/{SHA}")
+        );
+        assert_eq!(
+            status(ServerApi::AzureDevOps, "Fabrikam Fiber/app", "https://dev.azure.com", Some("fabrikam")),
+            format!("https://dev.azure.com/fabrikam/Fabrikam%20Fiber/_apis/git/repositories/app/commits/{SHA}/statuses?api-version=7.1")
+        );
+        let r = repo(ServerApi::GitHub, "acme/app");
+        let (before, after) = (CommitId::full(&"a".repeat(40)).unwrap(), CommitId::full(&"b".repeat(40)).unwrap());
+        assert_eq!(
+            Endpoint::Comparison { repository: &r, before: &before, after: &after }.url("https://api.github.com", None),
+            format!("https://api.github.com/repos/acme/app/compare/{}...{}", "a".repeat(40), "b".repeat(40))
+        );
+        assert_eq!(
+            Endpoint::InstallationToken { installation_id: 42 }.url("https://ghe.example.com/api/v3", None),
+            "https://ghe.example.com/api/v3/app/installations/42/access_tokens"
+        );
+    }
+
+    #[test]
+    fn names_a_server_does_not_allow_are_refused() {
+        let long = format!("acme/{}", "a".repeat(101));
+        for (api, name) in [
+            (ServerApi::GitHub, "acme/app#/x"),
+            (ServerApi::GitHub, "acme/app?x=1"),
+            (ServerApi::GitHub, "acme/.."),
+            (ServerApi::GitHub, "../acme"),
+            (ServerApi::GitHub, "acme/app/extra"),
+            (ServerApi::GitHub, "acme/a%2Fb"),
+            (ServerApi::GitHub, "ac@me/app"),
+            (ServerApi::GitHub, "acme/app\nX-Evil: 1"),
+            (ServerApi::GitHub, "acme"),
+            (ServerApi::GitHub, long.as_str()),
+            (ServerApi::GitLab, "group//app"),
+            (ServerApi::GitLab, "group/../app"),
+            (ServerApi::AzureDevOps, "project/repo?x"),
+            (ServerApi::AzureDevOps, "project/re%2Fpo"),
+            (ServerApi::BitbucketServer, "PRO-J/repo"),
+        ] {
+            assert!(Repository::new(api, name).is_err(), "{api:?} {name:?}");
+        }
+        assert!(Repository::new(ServerApi::GitLab, &["g"; 21].join("/")).is_ok());
+        assert!(Repository::new(ServerApi::GitLab, &["g"; 22].join("/")).is_err());
+    }
+
+    #[test]
+    fn commit_ids_are_hex_of_a_git_length() {
+        assert!(CommitId::for_status("abc1234").is_ok());
+        assert!(CommitId::for_status("abc123").is_err());
+        assert!(CommitId::for_status(&format!("{SHA}#")).is_err());
+        assert!(CommitId::full(SHA).is_ok());
+        assert!(CommitId::full(&"a".repeat(64)).is_ok());
+        assert!(CommitId::full("abc1234").is_err());
+        assert!(CommitId::full(&format!("{}/..", &SHA[..37])).is_err());
+    }
+
+    #[test]
+    fn page_parameters_are_set_on_herald_s_own_url() {
+        let url = "https://h/repos/o/r/pulls/1/files?per_page=100&page=1";
+        assert_eq!(with_param(url, "page", "2"), "https://h/repos/o/r/pulls/1/files?per_page=100&page=2");
+        assert_eq!(
+            with_param(url, "page", "2&x=/y#z"),
+            "https://h/repos/o/r/pulls/1/files?per_page=100&page=2%26x%3D%2Fy%23z"
+        );
+        assert_eq!(with_param("https://h/a?x=1", "page", "3"), "https://h/a?x=1&page=3");
+        assert_eq!(
+            param_of("https://other/repositories/9/pulls/1/files?page=3&per_page=100", "page").as_deref(),
+            Some("3")
+        );
+        assert_eq!(param_of("https://h/x?y=1", "page"), None);
+    }
+}
