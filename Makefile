@@ -7,13 +7,18 @@ SHELL := /bin/bash
 PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
 PIP_PACKAGES := moto[server]==5.2.5 cargo-lambda==1.9.2 ziglang==0.17.1 cfn-lint==1.58.0 aws-sam-cli==1.170.0
+# Descriptions no one here wrote, for the tests: GitHub's OpenAPI (the fakes' traffic is checked
+# against it, and its example answers are what the fake GitHub serves), real webhook payloads and
+# recorded answers. Installed once into an ignored folder (about 400 MB, mostly the OpenAPI).
+NPM_DIR := .npm-packages
+NPM_PACKAGES := @octokit/openapi@23.0.2 @octokit/webhooks-examples@7.6.1 @octokit/fixtures@23.1.2
 
 export CARGO_TERM_COLOR ?= never
 export SAM_CLI_TELEMETRY := 0
 # cargo-lambda, zig, sam and cfn-lint come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy package venv fmt lint deps template unit properties integration fuzz bench clean
+.PHONY: test demo build deploy package venv npm fmt lint deps template unit properties integration fuzz bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -22,6 +27,13 @@ $(VENV)/.installed: Makefile
 	touch $@
 
 venv: $(VENV)/.installed
+
+$(NPM_DIR)/.installed: Makefile
+	rm -rf $(NPM_DIR) && mkdir -p $(NPM_DIR)
+	npm install --prefix $(NPM_DIR) --no-audit --no-fund --no-package-lock --loglevel=error $(NPM_PACKAGES)
+	touch $@
+
+npm: $(NPM_DIR)/.installed
 
 fmt:
 	cargo fmt --all -- --check
@@ -58,19 +70,20 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p herald --test fuzz
 	PROPTEST_CASES=$$(( $(FUZZ_CASES) / 10 )) cargo test -p herald --test properties
 
-# The integration tests start moto themselves and run the real binaries.
-integration: venv
+# The integration tests start moto themselves and run the real binaries; the fake GitHub answers
+# and checks by GitHub's OpenAPI (npm).
+integration: venv npm
 	cargo build --workspace --bins
 	cargo test -p herald-tests
 
-test: venv fmt lint deps template unit properties integration
+test: venv npm fmt lint deps template unit properties integration
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
 
 # The criterion benchmarks, then the whole functions (release builds, beside the floor, and 20
 # real starts against moto): `target/release/lambda_bench [EVENTS]`.
-bench: venv
+bench: venv npm
 	cargo bench -p herald --bench webhook_hot_path --bench alert_path
 	cargo bench -p herald-tests --bench file_lookup
 	cargo build --release -p git-webhook -p herald-tests --bins
@@ -107,4 +120,4 @@ package: build
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(NPM_DIR)

@@ -4,6 +4,7 @@
 //! 422 when something is wrong), and records what arrived. A test may script the next answers
 //! (a 500, a 401) to see retries and permanent failures.
 
+use crate::openapi::{self, Flavor};
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -44,6 +45,8 @@ pub struct Arrival {
     pub status: u16,
     /// Why it refused, when it did.
     pub problem: Option<String>,
+    /// GitHub: the operation of GitHub's OpenAPI description the request is (its path template).
+    pub operation: Option<String>,
 }
 
 struct State {
@@ -197,18 +200,29 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     }
     let scripted = state.script.lock().expect("script").pop_front();
     let mut headers = Vec::new();
-    let checked = match scripted {
-        Some(code) => Err((code, format!("scripted {code}"))),
-        None if method == "GET" => {
+    // GitHub is judged by its own API description: github.com's at the root, GHES' under /api/v3.
+    let (path, flavor) = match (state.server, path.strip_prefix("/api/v3")) {
+        (Server::GitHub, Some(rest)) => (rest.to_owned(), Flavor::Enterprise),
+        _ => (path, Flavor::DotCom),
+    };
+    let described = match state.server {
+        Server::GitHub => Some(openapi::check(flavor, &method, &path, &query, &body)),
+        _ => None,
+    };
+    let operation = described.as_ref().and_then(|d| d.as_ref().ok().cloned());
+    let checked = match (scripted, described) {
+        (_, Some(Err(problem))) => Err((422, format!("not in GitHub's OpenAPI description: {problem}"))),
+        (Some(code), _) => Err((code, format!("scripted {code}"))),
+        (None, _) if method == "GET" => {
             if user_agent.as_deref().unwrap_or_default().is_empty() {
                 Err((403, "no User-Agent".into()))
             } else if !authorized(&state, &authorization, &private_token) {
                 Err((401, "bad credentials".into()))
             } else {
-                file_list(&state, &path, &query, &mut headers)
+                file_list(&state, &path, &query, flavor, &mut headers)
             }
         }
-        None => {
+        (None, _) => {
             check(&state, &method, &path, &query, &authorization, &private_token, &user_agent, &content_type, &body)
         }
     };
@@ -216,7 +230,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         Ok((status, answer)) => (status, answer, None),
         Err((status, problem)) => (status, json!({ "message": problem }), Some(problem)),
     };
-    state.arrivals.lock().expect("arrivals").push(Arrival { method, path, query, body, status, problem });
+    state.arrivals.lock().expect("arrivals").push(Arrival { method, path, query, body, status, problem, operation });
     let mut response = Response::builder().status(status).header("content-type", "application/json");
     for (name, value) in headers {
         response = response.header(name, value);
@@ -246,7 +260,13 @@ fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 /// a comparison), GitLab by `page` with `X-Next-Page`, Bitbucket Cloud with a `next` URL, Data
 /// Center with `isLastPage`/`nextPageStart`, Azure DevOps with `nextSkip` (pull requests, by
 /// iteration) and `allChangesIncluded` (comparisons).
-fn file_list(state: &State, path: &str, query: &str, headers: &mut Vec<(&'static str, String)>) -> Checked {
+fn file_list(
+    state: &State,
+    path: &str,
+    query: &str,
+    flavor: Flavor,
+    headers: &mut Vec<(&'static str, String)>,
+) -> Checked {
     let files = state.files.lock().expect("files").clone();
     let size = *state.page_size.lock().expect("page size");
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -266,13 +286,17 @@ fn file_list(state: &State, path: &str, query: &str, headers: &mut Vec<(&'static
                 let page = number("page", 1);
                 let (listed, more) = page_of(&capped, page);
                 if more {
-                    headers.push(("link", format!("<{}>; rel=\"next\"", link(state, path, query, "page", page + 1))));
+                    // As GitHub does: the next page's link names the repository by its id.
+                    let next = link(state, "/repositories/1296269/pulls/1/files", query, "page", page + 1);
+                    headers.push(("link", format!("<{next}>; rel=\"next\"")));
                 }
-                Ok((200, named(&listed, "filename")))
+                Ok((200, github_files(flavor, &listed)))
             }
             ["repos", _, _, "compare", range] if range.contains("...") => {
                 let capped: Vec<String> = files.into_iter().take(300).collect();
-                Ok((200, json!({ "files": named(&capped, "filename") })))
+                let mut comparison = openapi::example(flavor, "commit-comparison");
+                comparison["files"] = github_files(flavor, &capped);
+                Ok((200, comparison))
             }
             _ => not_found(),
         },
@@ -377,6 +401,21 @@ fn file_list(state: &State, path: &str, query: &str, headers: &mut Vec<(&'static
             }
         }
     }
+}
+
+/// GitHub's file entries: the OpenAPI description's own example entry (`diff-entry-items`, with
+/// its `patch` and URLs) for each file, as real answers carry them.
+fn github_files(flavor: Flavor, files: &[String]) -> Value {
+    let example = openapi::example(flavor, "diff-entry-items");
+    let template = example.get(0).cloned().expect("GitHub's OpenAPI has a diff-entry example");
+    json!(files
+        .iter()
+        .map(|f| {
+            let mut entry = template.clone();
+            entry["filename"] = json!(f);
+            entry
+        })
+        .collect::<Vec<_>>())
 }
 
 /// This fake's own URL for `path` with `name` set to `value` in `query`.
@@ -583,7 +622,16 @@ fn fixture(path: &str) -> Value {
 /// points the server's API at `api` — as GitHub Enterprise, self-managed GitLab, Data Center,
 /// Gitea and Azure DevOps payloads name their own hosts — as a Function URL event.
 pub fn delivery(server: Server, event: Event, api: &str, id: &str, secret: &str) -> Value {
-    let file = match (server, event) {
+    delivery_with(server, event, api, id, secret, |_| {})
+}
+
+/// The corpus payload of `server`'s `event`, unchanged.
+pub fn payload(server: Server, event: Event) -> Value {
+    fixture(fixture_file(server, event))
+}
+
+fn fixture_file(server: Server, event: Event) -> &'static str {
+    match (server, event) {
         (Server::GitHub, Event::Push) => "github/push.json",
         (Server::GitHub, Event::PullRequest) => "github/pull-request.json",
         (Server::GitLab, Event::Push) => "gitlab/push-event.json",
@@ -596,7 +644,20 @@ pub fn delivery(server: Server, event: Event, api: &str, id: &str, secret: &str)
         (Server::Gitea, Event::PullRequest) => "gitea/pull-request-event.json",
         (Server::AzureDevOps, Event::Push) => "azuredevops/git.push.json",
         (Server::AzureDevOps, Event::PullRequest) => "azuredevops/git.pullrequest.created.json",
-    };
+    }
+}
+
+/// As [`delivery`], with `change` applied to the payload last (a hostile sender's edits), then
+/// signed.
+pub fn delivery_with(
+    server: Server,
+    event: Event,
+    api: &str,
+    id: &str,
+    secret: &str,
+    change: impl FnOnce(&mut Value),
+) -> Value {
+    let file = fixture_file(server, event);
     let mut body = fixture(file);
     match server {
         Server::GitHub => {
@@ -631,6 +692,7 @@ pub fn delivery(server: Server, event: Event, api: &str, id: &str, secret: &str)
                 json!(format!("{api}/{AZURE_ORGANIZATION}/_apis/repos/git/repositories/{id}"));
         }
     }
+    change(&mut body);
     let bytes = body.to_string().into_bytes();
     let hex = herald::auth::sign_hex(&herald::auth::Secret::new(secret), &bytes);
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("azure:{secret}")));

@@ -5,6 +5,7 @@ pub mod events;
 pub mod faults;
 pub mod git_servers;
 pub mod moto;
+pub mod openapi;
 pub mod runtime;
 
 use std::path::PathBuf;
