@@ -332,3 +332,26 @@ mod tests {
         assert!(status_reporter(&settings, &sdk, &without, None, RetryPolicy::WEBHOOK).unwrap().is_none());
     }
 }
+
+#[cfg(test)]
+mod log_filter_tests {
+    use super::log_filter;
+    use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+    use lambda_runtime::tracing::Level;
+
+    #[test]
+    fn debug_and_trace_reach_herald_only() {
+        let trace = log_filter(LevelFilter::TRACE);
+        assert!(trace.would_enable("herald::webhook", &Level::TRACE));
+        assert!(trace.would_enable("git_webhook", &Level::TRACE));
+        for library in
+            ["lambda_runtime::layers::api_response", "lambda_runtime", "hyper_util::client", "aws_smithy_runtime"]
+        {
+            assert!(!trace.would_enable(library, &Level::DEBUG), "{library}");
+            assert!(trace.would_enable(library, &Level::INFO), "{library}");
+        }
+        let warn = log_filter(LevelFilter::WARN);
+        assert!(!warn.would_enable("herald", &Level::INFO));
+        assert!(!warn.would_enable("lambda_runtime", &Level::INFO));
+    }
+}

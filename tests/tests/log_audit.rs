@@ -1,6 +1,8 @@
 //! The log audit: every line the three functions print over a full run — every sample event,
 //! rejected and malformed deliveries, AWS failures — is read back, and none may carry a secret,
-//! a token, an `Authorization` value, a signature or a request body.
+//! a token, an `Authorization` value, a signature or a request body — at TRACE, the most a
+//! function can be set to log (libraries are kept at INFO: `lambda_runtime` logs the raw event at
+//! TRACE).
 
 use herald::auth::{sign_hex, sign_standard_webhook, Secret};
 use herald_tests::events::function_url;
@@ -113,7 +115,7 @@ async fn no_log_line_carries_a_secret_a_token_or_a_body() {
         ("HERALD_CONFIG", config.as_str()),
         ("HERALD_WEBHOOK_SECRET_ARN", arn.as_str()),
         ("HERALD_DEDUP_TABLE", "herald-dedup"),
-        ("RUST_LOG", "debug"),
+        ("RUST_LOG", "trace"),
     ];
     let mut webhook = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
     proxy.inject("StartPipelineExecution", Fault::ServerError, 3);
@@ -137,7 +139,7 @@ async fn no_log_line_carries_a_secret_a_token_or_a_body() {
     // s3-trigger: every sample.
     let s3_config = std::fs::read_to_string(workspace().join("events/s3-trigger/herald-config.json")).unwrap();
     let mut s3 =
-        Lambda::start("s3-trigger", &proxy.endpoint, &[("HERALD_CONFIG", s3_config.as_str()), ("RUST_LOG", "debug")])
+        Lambda::start("s3-trigger", &proxy.endpoint, &[("HERALD_CONFIG", s3_config.as_str()), ("RUST_LOG", "trace")])
             .await;
     for name in [
         "cloudtrail-put-object",
@@ -153,7 +155,7 @@ async fn no_log_line_carries_a_secret_a_token_or_a_body() {
 
     // pipeline-notifier: every sample, one publish failing.
     let alerts = r#"{"alerts": [{"name": "all", "pipelines": ["**"], "on": ["STARTED", "SUCCEEDED", "FAILED", "STAGE_FAILED", "ACTION_FAILED", "APPROVAL", "AUDIT"]}]}"#;
-    let env = [("HERALD_CONFIG", alerts), ("HERALD_TOPIC_ARN", topic.as_str()), ("RUST_LOG", "debug")];
+    let env = [("HERALD_CONFIG", alerts), ("HERALD_TOPIC_ARN", topic.as_str()), ("RUST_LOG", "trace")];
     let mut notifier = Lambda::start("pipeline-notifier", &proxy.endpoint, &env).await;
     proxy.inject("Publish", Fault::ServerError, 3);
     for entry in std::fs::read_dir(workspace().join("events/pipeline-notifier")).unwrap() {
