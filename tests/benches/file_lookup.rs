@@ -1,7 +1,7 @@
 //! What asking a Git server for a change's files adds to a delivery (README "Path filters"):
 //! `GitApi::changed_files` through the real HTTPS adapter (hyper, kept-alive connections) to a
 //! local fake GitHub on loopback, for a pull request of 3 files (one page) and of 250 files
-//! (three pages of 100). The Git server's own latency comes on top on a real network.
+//! (three pages of 100), with GitHub's example entries and with real-size patches. The Git server's own latency comes on top on a real network.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use herald::git_api::changed_files::{Lookup, LookupBounds};
@@ -13,11 +13,19 @@ use std::sync::Arc;
 
 fn lookups(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    for (name, count) in [("pull_request_3_files", 3usize), ("pull_request_250_files_3_pages", 250)] {
+    // The fake's entries are GitHub's OpenAPI example (about 600 bytes with URLs and a short
+    // patch); the last case grows each patch to 4 KB, as real pull requests run (~450 KB a page).
+    let cases = [
+        ("pull_request_3_files", 3usize, 0usize),
+        ("pull_request_250_files_3_pages", 250, 0),
+        ("pull_request_250_files_3_pages_4kb_patches", 250, 4096),
+    ];
+    for (name, count, patch_bytes) in cases {
         let (fake, credentials) = runtime.block_on(async {
             let fake = FakeGitServer::start(Server::GitHub, Auth::Token("t".into())).await;
             let files: Vec<String> = (0..count).map(|i| format!("services/web/f{i}.ts")).collect();
             fake.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+            fake.set_patch_bytes(patch_bytes);
             let (key, value) = fake.credential_entry();
             (fake, Credentials::parse(&serde_json::json!({ key: value }).to_string()).unwrap())
         });

@@ -60,6 +60,8 @@ struct State {
     page_size: Mutex<usize>,
     /// How long each answer takes.
     delay: Mutex<Duration>,
+    /// GitHub: each file's `patch` grown to this many bytes (0: the OpenAPI example's own).
+    patch_bytes: Mutex<usize>,
     /// `http://127.0.0.1:port`, for next-page links.
     url: String,
 }
@@ -90,6 +92,7 @@ impl FakeGitServer {
             files: Mutex::default(),
             page_size: Mutex::new(2),
             delay: Mutex::default(),
+            patch_bytes: Mutex::default(),
             url: format!("http://{host}"),
         });
         let served = state.clone();
@@ -109,6 +112,12 @@ impl FakeGitServer {
     pub fn set_files(&self, files: &[&str], page_size: usize) {
         *self.state.files.lock().expect("files") = files.iter().map(|f| (*f).to_owned()).collect();
         *self.state.page_size.lock().expect("page size") = page_size.max(1);
+    }
+
+    /// GitHub's file entries carry patches of `bytes` each (real pull requests: a few KB a
+    /// file, so a page of 100 runs to hundreds of KB).
+    pub fn set_patch_bytes(&self, bytes: usize) {
+        *self.state.patch_bytes.lock().expect("patch size") = bytes;
     }
 
     /// Every answer takes `delay` from now on.
@@ -290,12 +299,12 @@ fn file_list(
                     let next = link(state, "/repositories/1296269/pulls/1/files", query, "page", page + 1);
                     headers.push(("link", format!("<{next}>; rel=\"next\"")));
                 }
-                Ok((200, github_files(flavor, &listed)))
+                Ok((200, github_files(flavor, &listed, *state.patch_bytes.lock().expect("patch size"))))
             }
             ["repos", _, _, "compare", range] if range.contains("...") => {
                 let capped: Vec<String> = files.into_iter().take(300).collect();
                 let mut comparison = openapi::example(flavor, "commit-comparison");
-                comparison["files"] = github_files(flavor, &capped);
+                comparison["files"] = github_files(flavor, &capped, *state.patch_bytes.lock().expect("patch size"));
                 Ok((200, comparison))
             }
             _ => not_found(),
@@ -405,9 +414,13 @@ fn file_list(
 
 /// GitHub's file entries: the OpenAPI description's own example entry (`diff-entry-items`, with
 /// its `patch` and URLs) for each file, as real answers carry them.
-fn github_files(flavor: Flavor, files: &[String]) -> Value {
+fn github_files(flavor: Flavor, files: &[String], patch_bytes: usize) -> Value {
     let example = openapi::example(flavor, "diff-entry-items");
-    let template = example.get(0).cloned().expect("GitHub's OpenAPI has a diff-entry example");
+    let mut template = example.get(0).cloned().expect("GitHub's OpenAPI has a diff-entry example");
+    if patch_bytes > 0 {
+        let line = "+    let grown = \"a line of a real diff, as long as code lines are\";\n";
+        template["patch"] = json!(line.repeat(patch_bytes / line.len() + 1)[..patch_bytes].to_owned());
+    }
     json!(files
         .iter()
         .map(|f| {

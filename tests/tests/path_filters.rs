@@ -178,3 +178,36 @@ async fn a_token_never_goes_to_a_host_it_does_not_name() {
     assert!(other.arrivals().is_empty(), "nothing reached the host the payload named");
     assert!(trusted.arrivals().is_empty());
 }
+
+#[tokio::test]
+async fn a_pull_request_of_250_files_on_real_size_pages_is_filtered_exactly() {
+    // GitHub's answers as its OpenAPI describes them: 100 entries a page, each with its patch
+    // (4 KB here, about 450 KB a page: past the 64 KiB a status answer may take).
+    let fake = FakeGitServer::start(Server::GitHub, token(Server::GitHub)).await;
+    let mut files: Vec<String> = (0..249).map(|i| format!("services/web/src/f{i}.ts")).collect();
+    files.push("services/api/handler.ts".into());
+    fake.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+    fake.set_patch_bytes(4096);
+    let (key, value) = fake.credential_entry();
+    let moto = Moto::start();
+    let mut lambda = webhook(&moto, Some(json!({ key: value }))).await;
+    let answer = send(&mut lambda, delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr-250", SECRET)).await;
+    let mut pipelines = started(&answer);
+    pipelines.sort();
+    assert_eq!(pipelines, ["api-pipeline", "web-pipeline"], "{answer}");
+    assert_eq!(notes(&answer), Vec::<String>::new(), "decided on the whole list: {answer}");
+    let lookups = fake.lookups();
+    assert_eq!(lookups.len(), 3, "three pages of 100: {lookups:?}");
+    assert!(
+        lookups
+            .iter()
+            .all(|a| a.status == 200
+                && a.operation.as_deref() == Some("/repos/{owner}/{repo}/pulls/{pull_number}/files")),
+        "{lookups:?}"
+    );
+    // The last file alone decides api-pipeline: without it the trigger is skipped.
+    files.pop();
+    fake.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+    let answer = send(&mut lambda, delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr-249", SECRET)).await;
+    assert_eq!(started(&answer), ["web-pipeline"], "{answer}");
+}

@@ -1,0 +1,151 @@
+//! What Herald sends GitHub, judged by GitHub's own OpenAPI description (npm
+//! `@octokit/openapi`, `make npm`), not by a reading of ours: through the real `git-webhook`
+//! binary at github.com's shape and at GitHub Enterprise Server's (`/api/v3`, a GitHub App), every
+//! request the fake recorded is an operation the description has — method, path template and
+//! parameters, query parameters, and the request body's schema with its enums. The checker itself
+//! is shown to refuse what the description refuses.
+
+use herald::git_api::statuses;
+use herald::git_api::ServerApi;
+use herald::ports::{CommitStatus, StatusState};
+use herald_tests::events::body_of;
+use herald_tests::git_servers::{delivery_with, Auth, Event, FakeGitServer, Server};
+use herald_tests::moto::Moto;
+use herald_tests::openapi::{check, Flavor};
+use herald_tests::runtime::Lambda;
+use herald_tests::workspace;
+use serde_json::{json, Value};
+
+const SECRET: &str = "herald-openapi-secret";
+const CONFIG: &str = r#"{"triggers": [
+  {"name": "status", "pipeline": "oa-status", "git": {"repository": "**", "events": ["push", "pull_request"]}, "status": true},
+  {"name": "paths", "pipeline": "oa-paths", "git": {"repository": "**", "events": ["push", "pull_request"], "paths": ["services/web/**"]}}
+]}"#;
+
+#[test]
+fn the_check_refuses_what_github_describes_otherwise() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let status = format!("/repos/o/r/statuses/{sha}");
+    let ok =
+        json!({ "state": "pending", "context": "herald/app", "description": "running", "target_url": "https://x" });
+    assert_eq!(check(Flavor::DotCom, "POST", &status, "", &ok).as_deref(), Ok("/repos/{owner}/{repo}/statuses/{sha}"));
+    for (method, path, query, body, says) in [
+        ("POST", status.as_str(), "", json!({ "state": "running" }), "is not one of"),
+        ("POST", status.as_str(), "", json!({ "context": "x" }), "required field state"),
+        ("POST", status.as_str(), "", json!({ "state": "success", "key": "x" }), "not in the request schema"),
+        ("POST", status.as_str(), "", Value::Null, "body is required"),
+        ("PUT", status.as_str(), "", ok.clone(), "no such operation"),
+        ("POST", "/repos/o/r/statuses", "", ok.clone(), "no such path"),
+        ("GET", "/repos/o/r/pulls/7/files", "limit=50", Value::Null, "query parameter limit"),
+        ("GET", "/repos/o/r/pulls/x/files", "", Value::Null, "not an integer"),
+    ] {
+        let e = check(Flavor::DotCom, method, path, query, &body).unwrap_err();
+        assert!(e.contains(says), "{method} {path}?{query}: {e}");
+    }
+}
+
+#[test]
+fn every_status_state_herald_posts_is_one_github_and_ghes_accept() {
+    for state in [StatusState::Pending, StatusState::Success, StatusState::Failure, StatusState::Error] {
+        let status = CommitStatus {
+            context: "herald/app".into(),
+            state,
+            description: "é".repeat(300),
+            target_url: "https://console.aws.amazon.com/x".into(),
+        };
+        let request = statuses::request(ServerApi::GitHub, "unused".into(), &status, ("authorization", "t".into()));
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        for flavor in [Flavor::DotCom, Flavor::Enterprise] {
+            let path = "/repos/acme/app/statuses/0123456789abcdef0123456789abcdef01234567";
+            check(flavor, "POST", path, "", &body).unwrap_or_else(|e| panic!("{state:?} {flavor:?}: {e}"));
+        }
+    }
+}
+
+async fn webhook(moto: &Moto, credentials: &Value) -> Lambda {
+    moto.ctl(&["create-pipeline", "oa-status"]);
+    moto.ctl(&["create-pipeline", "oa-paths"]);
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let credentials = credentials.to_string();
+    let env = [
+        ("HERALD_CONFIG", CONFIG),
+        ("HERALD_WEBHOOK_SECRET", SECRET),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET", credentials.as_str()),
+    ];
+    Lambda::start("git-webhook", &moto.endpoint, &env).await
+}
+
+/// A pull request (its files, paged, and a pending status) and a forced push (a comparison).
+async fn deliveries(lambda: &mut Lambda, fake: &FakeGitServer, api: &str, tag: &str) {
+    for (event, id) in [(Event::PullRequest, "pr"), (Event::Push, "push")] {
+        let api = api.to_owned();
+        let delivery = delivery_with(Server::GitHub, event, &fake.url, &format!("{tag}-{id}"), SECRET, |b| {
+            let name = b["repository"]["full_name"].as_str().unwrap().to_owned();
+            b["repository"]["statuses_url"] = json!(format!("{api}/repos/{name}/statuses/{{sha}}"));
+            // A forced push lists no files: the comparison is asked for.
+            b["forced"] = json!(true);
+        });
+        let response = lambda.invoke(delivery).await.response();
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let answer = body_of(&response);
+        assert_eq!(answer["statuses"][0]["outcome"], "posted", "{tag} {id}: {answer} {:?}", fake.arrivals());
+    }
+}
+
+fn operations(fake: &FakeGitServer) -> Vec<String> {
+    let arrivals = fake.arrivals();
+    for a in &arrivals {
+        assert_eq!(a.problem, None, "{} {}?{}: {:?}", a.method, a.path, a.query, a.problem);
+    }
+    let mut ops: Vec<String> =
+        arrivals.iter().map(|a| format!("{} {}", a.method, a.operation.clone().unwrap_or_default())).collect();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
+#[tokio::test]
+async fn every_request_to_github_and_ghes_is_an_operation_github_describes() {
+    let moto = Moto::start();
+    let dotcom = FakeGitServer::start(Server::GitHub, Auth::Token("oa-token".into())).await;
+    let files: Vec<String> = (0..150).map(|i| format!("services/web/f{i}.ts")).collect();
+    dotcom.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+
+    use ring::signature::KeyPair;
+    let pem = std::fs::read_to_string(workspace().join("shared/tests/fixtures/github-app/test-key-pkcs1.pem")).unwrap();
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der).unwrap();
+    let public_key = ring::signature::RsaKeyPair::from_der(&der).unwrap().public_key().as_ref().to_vec();
+    let ghes = FakeGitServer::start(
+        Server::GitHub,
+        Auth::GitHubApp { installation_id: 77, public_key, token: "ghs_oa".into() },
+    )
+    .await;
+    ghes.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
+
+    let (key, value) = dotcom.credential_entry();
+    let credentials = json!({
+        key: value,
+        format!("github:{}", ghes.host): { "app_id": 1, "installation_id": 77, "private_key": pem, "api_url": format!("{}/api/v3", ghes.url) },
+    });
+    let mut lambda = webhook(&moto, &credentials).await;
+    deliveries(&mut lambda, &dotcom, &dotcom.url, "dotcom").await;
+    deliveries(&mut lambda, &ghes, &format!("{}/api/v3", ghes.url), "ghes").await;
+    lambda.stop().await;
+
+    let github_operations = [
+        "GET /repos/{owner}/{repo}/compare/{basehead}",
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
+        "POST /repos/{owner}/{repo}/statuses/{sha}",
+    ];
+    assert_eq!(operations(&dotcom), github_operations);
+    let mut with_app = vec!["POST /app/installations/{installation_id}/access_tokens"];
+    with_app.extend(github_operations);
+    with_app.sort();
+    assert_eq!(operations(&ghes), with_app);
+    // Two pages of the pull request's 150 files on each.
+    for fake in [&dotcom, &ghes] {
+        assert_eq!(fake.lookups().iter().filter(|a| a.path.ends_with("/files")).count(), 2);
+    }
+}
