@@ -318,8 +318,17 @@ fn file_list(
                 }
                 Ok((200, named(&listed, "filename")))
             }
+            // Gitea's `Compare` (its swagger): the commits, each with the files it touched.
             ["api", "v1", "repos", _, _, "compare", range] if range.contains("...") => {
-                Ok((200, json!({ "files": named(&files, "filename") })))
+                let commits: Vec<Value> = files
+                    .chunks(2)
+                    .map(|two| {
+                        let touched: Vec<Value> =
+                            two.iter().map(|f| json!({ "filename": f, "status": "modified" })).collect();
+                        json!({ "sha": "0".repeat(40), "files": touched })
+                    })
+                    .collect();
+                Ok((200, json!({ "total_commits": commits.len(), "commits": commits })))
             }
             _ => not_found(),
         },

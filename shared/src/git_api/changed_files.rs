@@ -268,9 +268,22 @@ struct GitHubFile {
     previous_filename: Option<String>,
 }
 
+/// GitHub's comparison lists `files`; Gitea's (its swagger's `Compare`) lists `commits`, each
+/// with the files it touched.
 #[derive(Deserialize)]
 struct GitHubComparison {
     files: Option<Vec<GitHubFile>>,
+    commits: Option<Vec<GiteaCommit>>,
+}
+
+#[derive(Deserialize)]
+struct GiteaCommit {
+    files: Option<Vec<GiteaAffectedFile>>,
+}
+
+#[derive(Deserialize)]
+struct GiteaAffectedFile {
+    filename: String,
 }
 
 fn github_files(files: &[GitHubFile]) -> Vec<String> {
@@ -287,7 +300,26 @@ fn github_page(api: ServerApi, files: &[GitHubFile], link: Option<NextPage>, bef
 }
 
 fn github_comparison(api: ServerApi, comparison: GitHubComparison) -> Page {
-    match comparison.files {
+    match (comparison.files, comparison.commits) {
+        (None, Some(commits)) if api == ServerApi::Gitea && !commits.is_empty() => gitea_comparison(&commits),
+        (files, _) => github_comparison_files(api, files),
+    }
+}
+
+/// Gitea: the files of every commit compared.
+fn gitea_comparison(commits: &[GiteaCommit]) -> Page {
+    let mut paths = Vec::new();
+    for commit in commits {
+        let Some(files) = &commit.files else {
+            return Page { paths, entries: 0, next: Next::Cut("this server's comparison lists no files".into()) };
+        };
+        paths.extend(files.iter().flat_map(|f| names([Some(f.filename.as_str())])));
+    }
+    Page { entries: paths.len(), paths, next: Next::Done }
+}
+
+fn github_comparison_files(api: ServerApi, files: Option<Vec<GitHubFile>>) -> Page {
+    match files {
         None => {
             Page { paths: Vec::new(), entries: 0, next: Next::Cut("this server's comparison lists no files".into()) }
         }

@@ -575,11 +575,21 @@ mod changed_files {
             "git.example.com",
             "o/r",
             push(),
-            &[(&format!("/compare/{b}...{a}"), json!({ "commits": [] }))],
+            &[(&format!("/compare/{b}...{a}"), json!({ "total_commits": 0 }))],
             &[],
         )
         .await;
         assert_eq!(out.unwrap().cut.as_deref(), Some("this server's comparison lists no files"));
+        // Gitea's swagger: a comparison lists its commits, each with the files it touched.
+        let compare = json!({ "total_commits": 2, "commits": [
+            { "files": [{ "filename": "a.go", "status": "modified" }] },
+            { "files": [{ "filename": "b.go", "status": "added" }, { "filename": "a.go", "status": "modified" }] },
+        ] });
+        let (out, _) =
+            ask(ServerApi::Gitea, "git.example.com", "o/r", push(), &[(&format!("/compare/{b}...{a}"), compare)], &[])
+                .await;
+        let files = out.unwrap();
+        assert_eq!((files.paths, files.cut), (vec!["a.go".to_owned(), "b.go".to_owned()], None));
     }
 
     #[tokio::test]
