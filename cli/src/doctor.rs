@@ -23,6 +23,13 @@ pub struct Args {
     /// The webhook secret (HERALD_WEBHOOK_SECRET_ARN)
     #[arg(long = "secret-arn")]
     pub secret_arn: Option<String>,
+    /// The Git server credentials (HERALD_STATUS_SECRET_ARN): read and checked for entries that
+    /// confine nothing while triggers name webhook secrets
+    #[arg(long = "status-secret-arn", conflicts_with = "credentials")]
+    pub status_secret_arn: Option<String>,
+    /// The same credentials document from a file
+    #[arg(long)]
+    pub credentials: Option<String>,
     /// Print JSON: {"findings": [{"subject", "problem", "fix"}], "checked": {...}}
     #[arg(long)]
     pub json: bool,
@@ -87,6 +94,20 @@ pub fn run(args: &Args) -> Outcome {
                     fix: "create it, or correct WebhookSecretArn".into(),
                 });
             }
+        }
+        let document = match (&args.status_secret_arn, &args.credentials) {
+            (Some(arn), _) => Some(herald::aws::inspect::secret_string(&sdk, arn).await.map_err(|why| (arn.clone(), why))),
+            (None, Some(file)) => Some(std::fs::read_to_string(file).map_err(|e| (file.clone(), e.to_string()))),
+            (None, None) => None,
+        };
+        match document.map(|d| d.and_then(|text| herald::git_api::credentials::Credentials::parse(&text).map_err(|e| (String::from("the credentials document"), e)))) {
+            None => {}
+            Some(Ok(credentials)) => findings.extend(herald::doctor::check_credentials(&config, &credentials)),
+            Some(Err((what, why))) => findings.push(herald::doctor::Finding {
+                subject: format!("credentials {what}"),
+                problem: format!("cannot be used: {why}"),
+                fix: "correct the Git server credentials document (README \"Commit statuses\")".into(),
+            }),
         }
         let mut text = format!(
             "checked {} pipeline(s), {} topic(s){}\n",

@@ -35,6 +35,36 @@ pub struct Account {
     pub table: Option<(String, Result<TableKeys, String>)>,
 }
 
+/// Git server credentials that confine nothing while triggers name webhook secrets (team
+/// isolation): any team's delivery could use them for any repository on their host.
+pub fn check_credentials(config: &Config, credentials: &crate::git_api::credentials::Credentials) -> Vec<Finding> {
+    let mut named: Vec<&str> = config.triggers.iter().filter_map(|t| t.secret.as_deref()).collect();
+    named.sort();
+    named.dedup();
+    if named.is_empty() {
+        return Vec::new();
+    }
+    credentials
+        .entries()
+        .into_iter()
+        .filter(|entry| !entry.confines())
+        .map(|entry| {
+            finding(
+                format!("credential {}", entry.key),
+                format!(
+                    "triggers name webhook secrets ({}), but this credential names no repositories or secrets: a delivery verified by any of them may use it for any repository on {}",
+                    named.join(", "),
+                    entry.host.0
+                ),
+                format!(
+                    "add \"repositories\": [\"<team>/*\"] and \"secrets\": [\"<team>\"] (\"{}\" for the unnamed secrets), or one entry per team's server",
+                    crate::git_api::credentials::UNNAMED_SCOPE
+                ),
+            )
+        })
+        .collect()
+}
+
 fn finding(subject: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Finding {
     Finding { subject: subject.into(), problem: problem.into(), fix: fix.into() }
 }
@@ -214,5 +244,30 @@ fn check_s3_source(rule: &crate::config::S3Rule, action: &ActionDefinition, subj
             format!("the trigger's keys match other keys than the action's {key}, and the action does not allow key overrides: those writes are skipped"),
             "set AllowOverrideForS3ObjectKey to true on the source action",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git_api::credentials::Credentials;
+
+    #[test]
+    fn a_credential_that_confines_nothing_is_found_once_triggers_name_secrets() {
+        let named = Config::from_json(
+            r#"{"triggers": [{"name": "a", "pipeline": "p", "secret": "team-a", "git": {"repository": "team-a/*"}}]}"#,
+        )
+        .unwrap();
+        let open = Config::from_json(r#"{"triggers": [{"name": "a", "pipeline": "p", "git": {"repository": "o/r"}}]}"#)
+            .unwrap();
+        let credentials = Credentials::parse(
+            r#"{"github": {"token": "t"}, "gitlab": {"token": "t", "repositories": ["team-a/*"], "secrets": ["team-a"]}}"#,
+        )
+        .unwrap();
+        let findings = check_credentials(&named, &credentials);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].subject, "credential github");
+        assert!(findings[0].problem.contains("(team-a)") && findings[0].problem.contains("api.github.com"));
+        assert!(check_credentials(&open, &credentials).is_empty(), "no named secrets: nothing to isolate");
     }
 }

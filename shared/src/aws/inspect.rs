@@ -66,6 +66,13 @@ pub async fn parameter(sdk: &SdkConfig, name: &str) -> Result<(), String> {
     client.get_parameter().name(name).send().await.map(|_| ()).map_err(|e| error_text("GetParameter", &e))
 }
 
+/// The secret's string (the Git server credentials document, which `herald doctor` checks).
+pub async fn secret_string(sdk: &SdkConfig, id: &str) -> Result<String, String> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client.get_secret_value().secret_id(id).send().await.map_err(|e| error_text("GetSecretValue", &e))?;
+    out.secret_string().map(str::to_owned).ok_or_else(|| "GetSecretValue: the secret has no string".into())
+}
+
 /// Whether the secret exists (its value is not read).
 pub async fn secret(sdk: &SdkConfig, id: &str) -> Result<(), String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
