@@ -62,6 +62,9 @@ struct State {
     delay: Mutex<Duration>,
     /// GitHub: each file's `patch` grown to this many bytes (0: the OpenAPI example's own).
     patch_bytes: Mutex<usize>,
+    /// Benchmarks only: no OpenAPI check (the fake's own cost), and with `bare` entries of a
+    /// file name alone (what this fake answered before it used GitHub's examples).
+    bench: Mutex<Option<Bare>>,
     /// `http://127.0.0.1:port`, for next-page links.
     url: String,
 }
@@ -93,6 +96,7 @@ impl FakeGitServer {
             page_size: Mutex::new(2),
             delay: Mutex::default(),
             patch_bytes: Mutex::default(),
+            bench: Mutex::default(),
             url: format!("http://{host}"),
         });
         let served = state.clone();
@@ -118,6 +122,12 @@ impl FakeGitServer {
     /// file, so a page of 100 runs to hundreds of KB).
     pub fn set_patch_bytes(&self, bytes: usize) {
         *self.state.patch_bytes.lock().expect("patch size") = bytes;
+    }
+
+    /// For benchmarks of Herald's side: the fake skips its OpenAPI check, and answers entries of
+    /// a file name alone when `bare` says so.
+    pub fn for_benchmarks(&self, bare: Bare) {
+        *self.state.bench.lock().expect("bench") = Some(bare);
     }
 
     /// Every answer takes `delay` from now on.
@@ -214,8 +224,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         (Server::GitHub, Some(rest)) => (rest.to_owned(), Flavor::Enterprise),
         _ => (path, Flavor::DotCom),
     };
-    let described = match state.server {
-        Server::GitHub => Some(openapi::check(flavor, &method, &path, &query, &body)),
+    let bench = *state.bench.lock().expect("bench");
+    let described = match (state.server, bench) {
+        (Server::GitHub, None) => Some(openapi::check(flavor, &method, &path, &query, &body)),
         _ => None,
     };
     let operation = described.as_ref().and_then(|d| d.as_ref().ok().cloned());
@@ -299,7 +310,10 @@ fn file_list(
                     let next = link(state, "/repositories/1296269/pulls/1/files", query, "page", page + 1);
                     headers.push(("link", format!("<{next}>; rel=\"next\"")));
                 }
-                Ok((200, github_files(flavor, &listed, *state.patch_bytes.lock().expect("patch size"))))
+                match *state.bench.lock().expect("bench") {
+                    Some(Bare::Yes) => Ok((200, named(&listed, "filename"))),
+                    _ => Ok((200, github_files(flavor, &listed, *state.patch_bytes.lock().expect("patch size")))),
+                }
             }
             ["repos", _, _, "compare", range] if range.contains("...") => {
                 let capped: Vec<String> = files.into_iter().take(300).collect();
@@ -628,6 +642,13 @@ fn verify_jwt(jwt: &str, public_key: &[u8]) -> Result<(), String> {
 /// The organization the Azure DevOps deliveries name (and their credentials serve).
 pub const AZURE_ORGANIZATION: &str = "fabrikam";
 
+/// Whether a benchmark's file entries are a file name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bare {
+    Yes,
+    No,
+}
+
 /// What a delivery from a Git server carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -750,4 +771,39 @@ pub fn delivery_with(
     let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     headers.push(("Content-Type", "application/json"));
     crate::events::function_url("POST", &headers, &bytes, false)
+}
+
+/// The test GitHub App's private key (PEM, PKCS#1 as GitHub downloads it) and its public key
+/// (DER), which the fake verifies JWTs with.
+pub fn test_app_key() -> (String, Vec<u8>) {
+    use ring::signature::KeyPair;
+    let pem = std::fs::read_to_string(crate::workspace().join("shared/tests/fixtures/github-app/test-key-pkcs1.pem"))
+        .expect("test App key");
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(der).expect("PEM body");
+    let public_key = ring::signature::RsaKeyPair::from_der(&der).expect("RSA key").public_key().as_ref().to_vec();
+    (pem, public_key)
+}
+
+/// `git-webhook` with `config` (its `pipelines` created in moto), the dedup table statuses need,
+/// the webhook secret `secret` and the Git server `credentials`.
+pub async fn webhook_with_credentials(
+    moto: &crate::moto::Moto,
+    config: &str,
+    pipelines: &[&str],
+    secret: &str,
+    credentials: &Value,
+) -> crate::runtime::Lambda {
+    for pipeline in pipelines {
+        moto.ctl(&["create-pipeline", pipeline]);
+    }
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let credentials = credentials.to_string();
+    let env = [
+        ("HERALD_CONFIG", config),
+        ("HERALD_WEBHOOK_SECRET", secret),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET", credentials.as_str()),
+    ];
+    crate::runtime::Lambda::start("git-webhook", &moto.endpoint, &env).await
 }

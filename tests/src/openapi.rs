@@ -55,13 +55,16 @@ pub fn example(flavor: Flavor, name: &str) -> Value {
     spec(flavor)["components"]["examples"][name]["value"].clone()
 }
 
+/// A path template that fits: the template, its literal segments, its parameters' values.
+type Match<'a> = (&'a str, usize, Vec<(String, String)>);
+
 /// The operation a request is: its path template, or why it is none GitHub describes.
 pub fn check(flavor: Flavor, method: &str, path: &str, query: &str, body: &Value) -> Result<String, String> {
     let spec = spec(flavor);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let paths = spec["paths"].as_object().ok_or("the description has no paths")?;
     // The matching template with the most literal segments (`/pulls/{n}/files` over `/{a}/{b}`).
-    let mut best: Option<(&str, usize, Vec<(String, String)>)> = None;
+    let mut best: Option<Match> = None;
     for template in paths.keys() {
         let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
         if parts.len() != segments.len() {

@@ -8,7 +8,7 @@ use herald_tests::events::body_of;
 use herald_tests::git_servers::{self, Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
 use herald_tests::runtime::{Lambda, Outcome};
-use herald_tests::{sample, workspace};
+use herald_tests::sample;
 use serde_json::{json, Value};
 
 const SECRET: &str = "herald-status-secret";
@@ -180,11 +180,7 @@ async fn a_500_is_retried_and_a_401_is_logged_and_counted() {
 
 #[tokio::test]
 async fn a_github_app_mints_its_installation_token_at_the_fake_github() {
-    use ring::signature::KeyPair;
-    let pem = std::fs::read_to_string(workspace().join("shared/tests/fixtures/github-app/test-key-pkcs1.pem")).unwrap();
-    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der).unwrap();
-    let public_key = ring::signature::RsaKeyPair::from_der(&der).unwrap().public_key().as_ref().to_vec();
+    let (pem, public_key) = git_servers::test_app_key();
     let fake = FakeGitServer::start(
         Server::GitHub,
         Auth::GitHubApp { installation_id: 77, public_key, token: "ghs_installation".into() },

@@ -9,11 +9,10 @@ use herald::git_api::statuses;
 use herald::git_api::ServerApi;
 use herald::ports::{CommitStatus, StatusState};
 use herald_tests::events::body_of;
-use herald_tests::git_servers::{delivery_with, Auth, Event, FakeGitServer, Server};
+use herald_tests::git_servers::{delivery_with, webhook_with_credentials, Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
 use herald_tests::openapi::{check, Flavor};
 use herald_tests::runtime::Lambda;
-use herald_tests::workspace;
 use serde_json::{json, Value};
 
 const SECRET: &str = "herald-openapi-secret";
@@ -63,17 +62,7 @@ fn every_status_state_herald_posts_is_one_github_and_ghes_accept() {
 }
 
 async fn webhook(moto: &Moto, credentials: &Value) -> Lambda {
-    moto.ctl(&["create-pipeline", "oa-status"]);
-    moto.ctl(&["create-pipeline", "oa-paths"]);
-    moto.ctl(&["create-table", "herald-dedup"]);
-    let credentials = credentials.to_string();
-    let env = [
-        ("HERALD_CONFIG", CONFIG),
-        ("HERALD_WEBHOOK_SECRET", SECRET),
-        ("HERALD_DEDUP_TABLE", "herald-dedup"),
-        ("HERALD_STATUS_SECRET", credentials.as_str()),
-    ];
-    Lambda::start("git-webhook", &moto.endpoint, &env).await
+    webhook_with_credentials(moto, CONFIG, &["oa-status", "oa-paths"], SECRET, credentials).await
 }
 
 /// A pull request (its files, paged, and a pending status) and a forced push (a comparison).
@@ -112,11 +101,7 @@ async fn every_request_to_github_and_ghes_is_an_operation_github_describes() {
     let files: Vec<String> = (0..150).map(|i| format!("services/web/f{i}.ts")).collect();
     dotcom.set_files(&files.iter().map(String::as_str).collect::<Vec<_>>(), 100);
 
-    use ring::signature::KeyPair;
-    let pem = std::fs::read_to_string(workspace().join("shared/tests/fixtures/github-app/test-key-pkcs1.pem")).unwrap();
-    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der).unwrap();
-    let public_key = ring::signature::RsaKeyPair::from_der(&der).unwrap().public_key().as_ref().to_vec();
+    let (pem, public_key) = herald_tests::git_servers::test_app_key();
     let ghes = FakeGitServer::start(
         Server::GitHub,
         Auth::GitHubApp { installation_id: 77, public_key, token: "ghs_oa".into() },
