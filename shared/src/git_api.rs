@@ -235,7 +235,7 @@ impl GitApi {
         let entry = entry_for(credentials, target)?;
         let auth = self.authorization(entry, now).await?;
         let endpoint = Endpoint::Status { repository: &target.repository, commit };
-        let url = endpoint.url(&entry.base, entry.organization.as_deref());
+        let url = endpoint.url(&entry.base);
         let request = statuses::request(target.api, url, status, auth);
         self.send(&request, &entry.host).await.map(|r| r.status)
     }

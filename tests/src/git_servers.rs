@@ -181,7 +181,9 @@ impl FakeGitServer {
     /// The API base, as a credential's `api_url` names it: the public services' paths.
     pub fn api_url(&self) -> String {
         let path = match self.state.server {
-            Server::GitHub | Server::AzureDevOps => "",
+            Server::GitHub => "",
+            // The organization's root, as `https://dev.azure.com/<organization>`.
+            Server::AzureDevOps => return format!("{}/{AZURE_ORGANIZATION}", self.url),
             Server::GitLab => "/api/v4",
             Server::BitbucketCloud => "/2.0",
             Server::BitbucketServer => "/rest",

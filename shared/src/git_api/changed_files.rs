@@ -100,10 +100,10 @@ impl GitApi {
             let _one = bounds.requests.acquire().await.map_err(|_| PostError::Refused("lookups closed".into()))?;
             self.authorization(entry, now).await?
         };
-        let (base, org, repository) = (&entry.base, entry.organization.as_deref(), &target.repository);
+        let (base, repository) = (&entry.base, &target.repository);
         let mut url = match lookup {
-            Lookup::PullRequest(number) => Endpoint::PullRequestFiles { repository, number: *number }.url(base, org),
-            Lookup::Push { before, after } => Endpoint::Comparison { repository, before, after }.url(base, org),
+            Lookup::PullRequest(number) => Endpoint::PullRequestFiles { repository, number: *number }.url(base),
+            Lookup::Push { before, after } => Endpoint::Comparison { repository, before, after }.url(base),
         };
         let mut paths: Vec<String> = Vec::new();
         let mut entries = 0;
@@ -120,7 +120,7 @@ impl GitApi {
             let Some(iteration) = iterations.value.iter().map(|i| i.id).max() else {
                 return cut(paths, "the pull request has no iteration".into());
             };
-            url = Endpoint::IterationChanges { repository, number: *number, iteration }.url(base, org);
+            url = Endpoint::IterationChanges { repository, number: *number, iteration }.url(base);
         }
         for _ in 0..MAX_PAGES {
             if !bounds.take_page() {

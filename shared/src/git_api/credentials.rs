@@ -182,11 +182,6 @@ fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
     if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!("{key:?}: unknown field {unknown:?}"));
     }
-    let base = match object.get("api_url") {
-        None => api.conventional_base(&host.0),
-        Some(Value::String(url)) => api_url(url, &host).map_err(|e| format!("{key:?}: api_url {e}"))?,
-        Some(_) => return Err(format!("{key:?}: api_url must be a URL")),
-    };
     let organization = match (api, object.get("organization")) {
         (ServerApi::AzureDevOps, Some(Value::String(org))) if valid_organization(org) => Some(org.clone()),
         (ServerApi::AzureDevOps, Some(_)) => {
@@ -197,6 +192,16 @@ fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
         }
         (_, Some(_)) => return Err(format!("{key:?}: organization is for Azure DevOps only")),
         (_, None) => None,
+    };
+    let base = match object.get("api_url") {
+        Some(Value::String(url)) => api_url(url, &host).map_err(|e| format!("{key:?}: api_url {e}"))?,
+        Some(_) => return Err(format!("{key:?}: api_url must be a URL")),
+        // Azure DevOps: the organization's root (`https://dev.azure.com/<org>`); an old
+        // `<org>.visualstudio.com` host is the organization's root itself.
+        None => match &organization {
+            Some(org) if !host.0.ends_with(".visualstudio.com") => format!("{}/{org}", api.conventional_base(&host.0)),
+            _ => api.conventional_base(&host.0),
+        },
     };
     let repositories = match object.get("repositories") {
         None => None,

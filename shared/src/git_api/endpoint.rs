@@ -132,11 +132,6 @@ impl CommitId {
     }
 }
 
-/// The organization part of an Azure DevOps URL: the credential's own (validated when read).
-fn organization(organization: Option<&str>) -> String {
-    utf8_percent_encode(organization.unwrap_or_default(), SEGMENT).to_string()
-}
-
 /// Every request Herald can make of a Git server.
 #[derive(Debug, Clone, Copy)]
 pub enum Endpoint<'a> {
@@ -155,10 +150,9 @@ pub enum Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
-    /// The URL at `base` (the credential's API base, no trailing `/`); `organization` is the
-    /// Azure DevOps credential's organization.
-    pub fn url(&self, base: &str, organization_name: Option<&str>) -> String {
-        let org = || organization(organization_name);
+    /// The URL at `base`: the credential's API base, no trailing `/` (for Azure DevOps the
+    /// organization's or collection's root, `https://dev.azure.com/<organization>`).
+    pub fn url(&self, base: &str) -> String {
         match *self {
             Endpoint::InstallationToken { installation_id } => {
                 format!("{base}/app/installations/{installation_id}/access_tokens")
@@ -173,8 +167,7 @@ impl Endpoint<'_> {
                     }
                     ServerApi::BitbucketServer => format!("{base}/build-status/1.0/commits/{sha}"),
                     ServerApi::AzureDevOps => format!(
-                        "{base}/{}/{}/_apis/git/repositories/{}/commits/{sha}/statuses?api-version=7.1",
-                        org(),
+                        "{base}/{}/_apis/git/repositories/{}/commits/{sha}/statuses?api-version=7.1",
                         r.part(0),
                         r.part(1)
                     ),
@@ -196,7 +189,7 @@ impl Endpoint<'_> {
                 ),
                 // Azure DevOps lists a pull request's files by iteration.
                 ServerApi::AzureDevOps => Endpoint::PullRequestIterations { repository: r, number: n }
-                    .url(base, organization_name),
+                    .url(base),
             },
             Endpoint::Comparison { repository: r, before, after } => {
                 let (b, a) = (before.as_str(), after.as_str());
@@ -213,22 +206,19 @@ impl Endpoint<'_> {
                         r.part(1)
                     ),
                     ServerApi::AzureDevOps => format!(
-                        "{base}/{}/{}/_apis/git/repositories/{}/diffs/commits?baseVersion={b}&baseVersionType=commit&targetVersion={a}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1",
-                        org(),
+                        "{base}/{}/_apis/git/repositories/{}/diffs/commits?baseVersion={b}&baseVersionType=commit&targetVersion={a}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1",
                         r.part(0),
                         r.part(1)
                     ),
                 }
             }
             Endpoint::PullRequestIterations { repository: r, number: n } => format!(
-                "{base}/{}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations?api-version=7.1",
-                org(),
+                "{base}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations?api-version=7.1",
                 r.part(0),
                 r.part(1)
             ),
             Endpoint::IterationChanges { repository: r, number: n, iteration } => format!(
-                "{base}/{}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
-                org(),
+                "{base}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
                 r.part(0),
                 r.part(1)
             ),
@@ -269,40 +259,39 @@ mod tests {
     #[test]
     fn every_endpoint_is_the_base_and_the_matched_name() {
         let sha = CommitId::for_status(SHA).unwrap();
-        let status =
-            |api, name, base, org| Endpoint::Status { repository: &repo(api, name), commit: &sha }.url(base, org);
+        let status = |api, name, base| Endpoint::Status { repository: &repo(api, name), commit: &sha }.url(base);
         assert_eq!(
-            status(ServerApi::GitHub, "acme/app", "https://api.github.com", None),
+            status(ServerApi::GitHub, "acme/app", "https://api.github.com"),
             format!("https://api.github.com/repos/acme/app/statuses/{SHA}")
         );
         assert_eq!(
-            status(ServerApi::GitLab, "group/sub/app", "https://gitlab.example.com/gitlab/api/v4", None),
+            status(ServerApi::GitLab, "group/sub/app", "https://gitlab.example.com/gitlab/api/v4"),
             format!("https://gitlab.example.com/gitlab/api/v4/projects/group%2Fsub%2Fapp/statuses/{SHA}")
         );
         assert_eq!(
-            status(ServerApi::BitbucketCloud, "team/repo", "https://api.bitbucket.org/2.0", None),
+            status(ServerApi::BitbucketCloud, "team/repo", "https://api.bitbucket.org/2.0"),
             format!("https://api.bitbucket.org/2.0/repositories/team/repo/commit/{SHA}/statuses/build")
         );
         assert_eq!(
-            status(ServerApi::BitbucketServer, "~GOPHER/repo", "https://bb.example.com/rest", None),
+            status(ServerApi::BitbucketServer, "~GOPHER/repo", "https://bb.example.com/rest"),
             format!("https://bb.example.com/rest/build-status/1.0/commits/{SHA}")
         );
         assert_eq!(
-            status(ServerApi::Gitea, "o/r", "https://git.example.com/api/v1", None),
+            status(ServerApi::Gitea, "o/r", "https://git.example.com/api/v1"),
             format!("https://git.example.com/api/v1/repos/o/r/statuses/{SHA}")
         );
         assert_eq!(
-            status(ServerApi::AzureDevOps, "Fabrikam Fiber/app", "https://dev.azure.com", Some("fabrikam")),
+            status(ServerApi::AzureDevOps, "Fabrikam Fiber/app", "https://dev.azure.com/fabrikam"),
             format!("https://dev.azure.com/fabrikam/Fabrikam%20Fiber/_apis/git/repositories/app/commits/{SHA}/statuses?api-version=7.1")
         );
         let r = repo(ServerApi::GitHub, "acme/app");
         let (before, after) = (CommitId::full(&"a".repeat(40)).unwrap(), CommitId::full(&"b".repeat(40)).unwrap());
         assert_eq!(
-            Endpoint::Comparison { repository: &r, before: &before, after: &after }.url("https://api.github.com", None),
+            Endpoint::Comparison { repository: &r, before: &before, after: &after }.url("https://api.github.com"),
             format!("https://api.github.com/repos/acme/app/compare/{}...{}", "a".repeat(40), "b".repeat(40))
         );
         assert_eq!(
-            Endpoint::InstallationToken { installation_id: 42 }.url("https://ghe.example.com/api/v3", None),
+            Endpoint::InstallationToken { installation_id: 42 }.url("https://ghe.example.com/api/v3"),
             "https://ghe.example.com/api/v3/app/installations/42/access_tokens"
         );
     }

@@ -131,7 +131,7 @@ impl AppTokens {
 fn mint(api: &GitApi, entry: &ServerEntry, app: Arc<GitHubApp>, now: i64) -> Result<Mint, PostError> {
     let request = OutboundRequest {
         method: "POST",
-        url: Endpoint::InstallationToken { installation_id: app.installation_id }.url(&entry.base, None),
+        url: Endpoint::InstallationToken { installation_id: app.installation_id }.url(&entry.base),
         headers: vec![
             ("authorization", format!("Bearer {}", app.jwt(now)?)),
             ("accept", "application/vnd.github+json".into()),

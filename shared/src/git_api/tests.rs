@@ -43,7 +43,8 @@ fn every_entry_has_an_api_base_from_configuration() {
             "gitlab:git.example.com": {"token": "c", "api_url": "https://git.example.com/gitlab/api/v4/"},
             "gitlab": {"token": "d"}, "bitbucket": {"token": "e"}, "bitbucket-server:bb.example.com:7990": {"token": "f"},
             "gitea:127.0.0.1:3000": {"token": "g", "api_url": "http://127.0.0.1:3000/api/v1"},
-            "azure-devops": {"token": "h", "organization": "fabrikam"}}"#,
+            "azure-devops": {"token": "h", "organization": "fabrikam"},
+            "azure-devops:fabrikam.visualstudio.com": {"token": "i", "organization": "fabrikam"}}"#,
     )
     .unwrap();
     let base = |api, host: &str| creds.for_host(api, &Host(host.into())).map(|e| e.base.clone());
@@ -57,7 +58,12 @@ fn every_entry_has_an_api_base_from_configuration() {
         Some("https://bb.example.com:7990/rest")
     );
     assert_eq!(base(ServerApi::Gitea, "127.0.0.1:3000").as_deref(), Some("http://127.0.0.1:3000/api/v1"));
-    assert_eq!(base(ServerApi::AzureDevOps, "dev.azure.com").as_deref(), Some("https://dev.azure.com"));
+    assert_eq!(base(ServerApi::AzureDevOps, "dev.azure.com").as_deref(), Some("https://dev.azure.com/fabrikam"));
+    assert_eq!(
+        base(ServerApi::AzureDevOps, "fabrikam.visualstudio.com").as_deref(),
+        Some("https://fabrikam.visualstudio.com"),
+        "an old host is its organization's root"
+    );
     for (doc, says) in [
         (
             r#"{"gitlab:git.example.com": {"token": "t", "api_url": "https://evil.example.com/api/v4"}}"#,
