@@ -277,7 +277,7 @@ fn explain_shows_the_status_a_start_would_post() {
     std::fs::remove_file(&config).unwrap();
     assert!(
         github.text.contains(
-            "status herald/demo-github pending at api.github.com (github credential), and herald/demo-github/<stage> per stage"
+            "status herald/demo-github pending on binkkatal/sample_app@fd489864e7642b48eaad6e3f155c10e46810ec72 at api.github.com (github:api.github.com or github credential), and herald/demo-github/<stage> per stage"
         ),
         "{}",
         github.text
@@ -285,7 +285,11 @@ fn explain_shows_the_status_a_start_would_post() {
     assert_eq!(github.text.matches("status herald/").count(), 1, "only the trigger with status: {}", github.text);
     let entry = &github.json["changes"][0]["decisions"][0]["status"];
     assert_eq!(entry["credential_for"], "github:api.github.com", "{}", github.json);
-    assert!(entry["url"].as_str().unwrap().starts_with("https://api.github.com/repos/"));
+    // Where it goes is the server and the matched repository; the URL is built from the credential.
+    assert_eq!(
+        (entry["server"].as_str(), entry["repository"].as_str()),
+        (Some("api.github.com"), Some("binkkatal/sample_app"))
+    );
     assert!(gogs.text.contains("no status: gogs has no commit status API"), "{}", gogs.text);
 }
 
