@@ -149,6 +149,19 @@ pub enum Endpoint<'a> {
     InstallationToken { installation_id: u64 },
 }
 
+impl Repository {
+    /// The repository's root in its server's API at `base`: every endpoint of it starts here.
+    fn root(&self, base: &str) -> String {
+        match self.api {
+            ServerApi::GitHub | ServerApi::Gitea => format!("{base}/repos/{}", self.path()),
+            ServerApi::GitLab => format!("{base}/projects/{}", self.gitlab_id()),
+            ServerApi::BitbucketCloud => format!("{base}/repositories/{}", self.path()),
+            ServerApi::BitbucketServer => format!("{base}/api/1.0/projects/{}/repos/{}", self.part(0), self.part(1)),
+            ServerApi::AzureDevOps => format!("{base}/{}/_apis/git/repositories/{}", self.part(0), self.part(1)),
+        }
+    }
+}
+
 impl Endpoint<'_> {
     /// The URL at `base`: the credential's API base, no trailing `/` (for Azure DevOps the
     /// organization's or collection's root, `https://dev.azure.com/<organization>`).
@@ -157,70 +170,51 @@ impl Endpoint<'_> {
             Endpoint::InstallationToken { installation_id } => {
                 format!("{base}/app/installations/{installation_id}/access_tokens")
             }
+            // Data Center's build status belongs to the commit, not to a repository.
+            Endpoint::Status { repository: r, commit } if r.api == ServerApi::BitbucketServer => {
+                format!("{base}/build-status/1.0/commits/{}", commit.as_str())
+            }
             Endpoint::Status { repository: r, commit } => {
-                let sha = commit.as_str();
+                let (root, sha) = (r.root(base), commit.as_str());
                 match r.api {
-                    ServerApi::GitHub | ServerApi::Gitea => format!("{base}/repos/{}/statuses/{sha}", r.path()),
-                    ServerApi::GitLab => format!("{base}/projects/{}/statuses/{sha}", r.gitlab_id()),
-                    ServerApi::BitbucketCloud => {
-                        format!("{base}/repositories/{}/commit/{sha}/statuses/build", r.path())
-                    }
-                    ServerApi::BitbucketServer => format!("{base}/build-status/1.0/commits/{sha}"),
-                    ServerApi::AzureDevOps => format!(
-                        "{base}/{}/_apis/git/repositories/{}/commits/{sha}/statuses?api-version=7.1",
-                        r.part(0),
-                        r.part(1)
-                    ),
+                    ServerApi::BitbucketCloud => format!("{root}/commit/{sha}/statuses/build"),
+                    ServerApi::AzureDevOps => format!("{root}/commits/{sha}/statuses?api-version=7.1"),
+                    _ => format!("{root}/statuses/{sha}"),
                 }
             }
-            Endpoint::PullRequestFiles { repository: r, number: n } => match r.api {
-                ServerApi::GitHub => format!("{base}/repos/{}/pulls/{n}/files?per_page=100&page=1", r.path()),
-                ServerApi::Gitea => format!("{base}/repos/{}/pulls/{n}/files?page=1&limit=50", r.path()),
-                ServerApi::GitLab => {
-                    format!("{base}/projects/{}/merge_requests/{n}/diffs?per_page=100&page=1", r.gitlab_id())
+            Endpoint::PullRequestFiles { repository: r, number: n } => {
+                let root = r.root(base);
+                match r.api {
+                    ServerApi::GitHub => format!("{root}/pulls/{n}/files?per_page=100&page=1"),
+                    ServerApi::Gitea => format!("{root}/pulls/{n}/files?page=1&limit=50"),
+                    ServerApi::GitLab => format!("{root}/merge_requests/{n}/diffs?per_page=100&page=1"),
+                    ServerApi::BitbucketCloud => format!("{root}/pullrequests/{n}/diffstat?pagelen=500"),
+                    ServerApi::BitbucketServer => format!("{root}/pull-requests/{n}/changes?start=0&limit=1000"),
+                    // Azure DevOps lists a pull request's files by iteration.
+                    ServerApi::AzureDevOps => Endpoint::PullRequestIterations { repository: r, number: n }.url(base),
                 }
-                ServerApi::BitbucketCloud => {
-                    format!("{base}/repositories/{}/pullrequests/{n}/diffstat?pagelen=500", r.path())
-                }
-                ServerApi::BitbucketServer => format!(
-                    "{base}/api/1.0/projects/{}/repos/{}/pull-requests/{n}/changes?start=0&limit=1000",
-                    r.part(0),
-                    r.part(1)
-                ),
-                // Azure DevOps lists a pull request's files by iteration.
-                ServerApi::AzureDevOps => Endpoint::PullRequestIterations { repository: r, number: n }
-                    .url(base),
-            },
+            }
             Endpoint::Comparison { repository: r, before, after } => {
-                let (b, a) = (before.as_str(), after.as_str());
+                let (root, b, a) = (r.root(base), before.as_str(), after.as_str());
                 match r.api {
-                    ServerApi::GitHub | ServerApi::Gitea => format!("{base}/repos/{}/compare/{b}...{a}", r.path()),
-                    ServerApi::GitLab => {
-                        format!("{base}/projects/{}/repository/compare?from={b}&to={a}", r.gitlab_id())
-                    }
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{root}/compare/{b}...{a}"),
+                    ServerApi::GitLab => format!("{root}/repository/compare?from={b}&to={a}"),
                     // `a..b`: what `a` changed since its merge base with `b`.
-                    ServerApi::BitbucketCloud => format!("{base}/repositories/{}/diffstat/{a}..{b}?pagelen=500", r.path()),
-                    ServerApi::BitbucketServer => format!(
-                        "{base}/api/1.0/projects/{}/repos/{}/compare/changes?from={a}&to={b}&start=0&limit=1000",
-                        r.part(0),
-                        r.part(1)
-                    ),
+                    ServerApi::BitbucketCloud => format!("{root}/diffstat/{a}..{b}?pagelen=500"),
+                    ServerApi::BitbucketServer => {
+                        format!("{root}/compare/changes?from={a}&to={b}&start=0&limit=1000")
+                    }
                     ServerApi::AzureDevOps => format!(
-                        "{base}/{}/_apis/git/repositories/{}/diffs/commits?baseVersion={b}&baseVersionType=commit&targetVersion={a}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1",
-                        r.part(0),
-                        r.part(1)
+                        "{root}/diffs/commits?baseVersion={b}&baseVersionType=commit&targetVersion={a}&targetVersionType=commit&$top=2000&$skip=0&api-version=7.1"
                     ),
                 }
             }
-            Endpoint::PullRequestIterations { repository: r, number: n } => format!(
-                "{base}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations?api-version=7.1",
-                r.part(0),
-                r.part(1)
-            ),
+            Endpoint::PullRequestIterations { repository: r, number: n } => {
+                format!("{}/pullRequests/{n}/iterations?api-version=7.1", r.root(base))
+            }
             Endpoint::IterationChanges { repository: r, number: n, iteration } => format!(
-                "{base}/{}/_apis/git/repositories/{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
-                r.part(0),
-                r.part(1)
+                "{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
+                r.root(base)
             ),
         }
     }
