@@ -67,13 +67,14 @@ impl FileLookups {
     }
 
     async fn ask(&self, change: &Change, scope: Option<&str>, bounds: &LookupBounds, now: i64) -> ChangedFiles {
+        // Gogs and generic senders have no API; a payload may name no server Herald can call.
+        if ServerApi::of(change.provider).is_none() || change.server.is_none() {
+            return change.files.clone();
+        }
+        // A name its server would not allow: no request, and why.
         let target = match Target::of(change, scope) {
             Ok(t) => t,
-            // Gogs and generic senders: no API; a name its server would not allow: no request.
-            Err(why) if ServerApi::of(change.provider).is_some() && change.server.is_some() => {
-                return ChangedFiles { why: Some(why), ..change.files.clone() }
-            }
-            Err(_) => return change.files.clone(),
+            Err(why) => return ChangedFiles { why: Some(why), ..change.files.clone() },
         };
         let lookup = match (&change.pull_request, &change.before) {
             (Some(pr), _) => Lookup::PullRequest(pr.number),

@@ -209,13 +209,16 @@ impl StatusReporter {
         // The record names the provider (`github`, `bitbucket-cloud`, `forgejo`...): each is a
         // word of the credentials document too.
         let Some(api) = ServerApi::parse_key(&record.provider) else { return Ok(None) };
-        let place =
+        // A record of an older Herald holds a URL, not the server and repository: nothing to build on.
+        let place = if record.host.is_empty() {
+            Err("recorded by an older Herald, without its server".to_owned())
+        } else {
             Target::new(api, &record.host, record.organization.as_deref(), &record.repository, record.scope.as_deref())
-                .and_then(|t| Ok((t, CommitId::for_status(&record.commit)?)));
+                .and_then(|t| Ok((t, CommitId::for_status(&record.commit)?)))
+        };
         let (target, commit) = match place {
-            Ok(place) if !record.host.is_empty() => place,
-            Ok(_) | Err(_) => {
-                let why = place.err().unwrap_or_else(|| "recorded by an older Herald, without its server".into());
+            Ok(place) => place,
+            Err(why) => {
                 tracing::warn!(pipeline = %record.pipeline, execution_id = %record.execution_id, reason = %why, "no commit status for this execution");
                 metrics::count("StatusFailed", 1, &[("reason", "no_target")]);
                 return Ok(Some(json!({ "context": status.context, "outcome": "skipped", "reason": why })));

@@ -244,3 +244,20 @@ async fn the_outcome_fails_only_on_transient_errors() {
     assert!(entry["error"].as_str().unwrap().contains("answered 401"));
     assert_eq!(http.requests.lock().unwrap().len(), 1, "a permanent failure is not retried");
 }
+
+#[tokio::test]
+async fn a_record_of_an_older_herald_gets_no_status_and_says_so() {
+    // The previous version recorded a URL, read back without host or repository.
+    let old: ExecutionRecord = serde_json::from_value(serde_json::json!({
+        "execution_id": "3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", "pipeline": "prod-api", "trigger": "main",
+        "provider": "github", "statuses_url": format!("https://api.github.com/repos/acme/app/statuses/{SHA}"),
+        "commit": SHA, "context": "herald/app", "stages": false,
+    }))
+    .unwrap();
+    let http = Arc::new(FakeHttp::default());
+    let r = reporter(http.clone(), Arc::new(FakeRecords::default()), r#"{"github": {"token": "t"}}"#);
+    let entry = r.finished(&event("pipeline-failed.json"), &old, None, None, 0).await.unwrap().unwrap();
+    assert_eq!(entry["outcome"], "skipped");
+    assert_eq!(entry["reason"], "recorded by an older Herald, without its server");
+    assert!(http.requests.lock().unwrap().is_empty());
+}
