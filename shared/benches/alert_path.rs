@@ -41,6 +41,7 @@ fn enrichment() -> Enrichment {
         }),
         duration_seconds: Some(312),
         previous: Some(Previous::Succeeded),
+        superseded_by: None,
         failed_calls: vec![],
     }
 }

@@ -48,6 +48,8 @@ pub enum EventKind {
     Push,
     Tag,
     PullRequest,
+    /// A GitHub merge queue asks for checks on a merge group (README "Merge queues").
+    MergeGroup,
 }
 
 impl EventKind {
@@ -56,6 +58,7 @@ impl EventKind {
             Self::Push => "push",
             Self::Tag => "tag",
             Self::PullRequest => "pull_request",
+            Self::MergeGroup => "merge_group",
         }
     }
 
@@ -64,9 +67,18 @@ impl EventKind {
             "push" => Some(Self::Push),
             "tag" => Some(Self::Tag),
             "pull_request" => Some(Self::PullRequest),
+            "merge_group" => Some(Self::MergeGroup),
             _ => None,
         }
     }
+}
+
+/// The merge-group part of a change: the queue's temporary branch is the change's `branch`, its
+/// head the commit, and the commit it starts from its `before`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeGroup {
+    /// The branch the group merges into (`main`): what `branches` filters, and `{target_branch}`.
+    pub base_branch: String,
 }
 
 /// Pull-request actions, the same words for every provider (README "Configuration").
@@ -173,6 +185,8 @@ pub struct Change {
     /// Head commit message (the title, for pull requests).
     pub message: String,
     pub pull_request: Option<PullRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_group: Option<MergeGroup>,
     pub clone_url: String,
     /// Which Git server the delivery names (README "Where Herald sends requests"): its host, and
     /// for Azure DevOps its organization. Nothing else of a payload's URLs is kept: every request
@@ -325,6 +339,7 @@ impl From<PushParts> for Change {
             author: p.author,
             message: p.message,
             pull_request: None,
+            merge_group: None,
             clone_url: p.clone_url,
             server: None,
             before: None,
@@ -363,6 +378,7 @@ impl From<PullRequestParts> for Change {
             author: p.author,
             message: p.title,
             pull_request: Some(PullRequest { source_branch: source, target_branch: target, ..p.pull_request }),
+            merge_group: None,
             clone_url: p.clone_url,
             server: None,
             before: None,
@@ -384,6 +400,13 @@ impl Change {
     /// The push with the commit its ref pointed to before (ignored when all zeros: a new ref).
     pub fn with_before(mut self, before: Option<String>) -> Self {
         self.before = before.filter(|b| !b.is_empty() && !is_zero_sha(b));
+        self
+    }
+
+    /// The push is a merge queue's group, to be merged into `base_branch`.
+    pub fn as_merge_group(mut self, base_branch: &str) -> Self {
+        self.event = EventKind::MergeGroup;
+        self.merge_group = Some(MergeGroup { base_branch: strip_heads(base_branch).to_owned() });
         self
     }
 

@@ -103,6 +103,9 @@ pub struct StatusSetting {
     pub context: String,
     /// One more status per stage (`<context>/<stage>`).
     pub stages: bool,
+    /// A change skipped by `paths` or `[skip ci]` gets a final passing status (default), so a
+    /// required check does not wait for it forever.
+    pub skipped: bool,
 }
 
 impl StatusSetting {
@@ -114,12 +117,12 @@ impl StatusSetting {
         let default_context = format!("herald/{}", pipeline.as_str());
         match value {
             serde_json::Value::Bool(false) => Ok(None),
-            serde_json::Value::Bool(true) => Ok(Some(Self { context: default_context, stages: false })),
+            serde_json::Value::Bool(true) => Ok(Some(Self { context: default_context, stages: false, skipped: true })),
             serde_json::Value::Object(fields) => {
-                if let Some(unknown) = fields.keys().find(|k| *k != "context" && *k != "stages") {
+                if let Some(unknown) = fields.keys().find(|k| !["context", "stages", "skipped"].contains(&k.as_str())) {
                     return Err(ConfigError::new(
                         path_of(path, "status"),
-                        format!("unknown field {unknown:?} (context, stages)"),
+                        format!("unknown field {unknown:?} (context, stages, skipped)"),
                     ));
                 }
                 let context = match fields.get("context") {
@@ -136,16 +139,16 @@ impl StatusSetting {
                         ))
                     }
                 };
-                let stages = match fields.get("stages") {
-                    None => false,
-                    Some(serde_json::Value::Bool(b)) => *b,
-                    Some(_) => return Err(ConfigError::new(path_of(path, "status.stages"), "must be true or false")),
+                let flag = |name: &str, default: bool| match fields.get(name) {
+                    None => Ok(default),
+                    Some(serde_json::Value::Bool(b)) => Ok(*b),
+                    Some(_) => Err(ConfigError::new(path_of(path, &format!("status.{name}")), "must be true or false")),
                 };
-                Ok(Some(Self { context, stages }))
+                Ok(Some(Self { context, stages: flag("stages", false)?, skipped: flag("skipped", true)? }))
             }
             _ => Err(ConfigError::new(
                 path_of(path, "status"),
-                "must be true, false or {\"context\": \"...\", \"stages\": true}",
+                "must be true, false or {\"context\": \"...\", \"stages\": true, \"skipped\": false}",
             )),
         }
     }
@@ -801,12 +804,17 @@ mod tests {
             );
             Config::from_json(&doc).map(|c| c.triggers[0].status.clone()).map_err(|e| e.to_string())
         };
-        assert_eq!(status("true"), Ok(Some(StatusSetting { context: "herald/app".into(), stages: false })));
+        assert_eq!(
+            status("true"),
+            Ok(Some(StatusSetting { context: "herald/app".into(), stages: false, skipped: true }))
+        );
         assert_eq!(status("false"), Ok(None));
         assert_eq!(
             status(r#"{"context":"ci/herald","stages":true}"#),
-            Ok(Some(StatusSetting { context: "ci/herald".into(), stages: true }))
+            Ok(Some(StatusSetting { context: "ci/herald".into(), stages: true, skipped: true }))
         );
+        assert!(!status(r#"{"skipped":false}"#).unwrap().unwrap().skipped);
+        assert!(status(r#"{"skipped":"no"}"#).unwrap_err().contains("status.skipped"));
         assert_eq!(status(r#"{"stages":true}"#).unwrap().unwrap().context, "herald/app");
         assert!(status(r#"{"contxt":"x"}"#).unwrap_err().contains("status: unknown field \"contxt\""));
         assert!(status(r#"{"context":""}"#).unwrap_err().contains("status.context"));

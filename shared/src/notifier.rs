@@ -152,7 +152,8 @@ impl NotifierService {
         let mut status_error = record_error.filter(AwsError::is_transient).map(|e| e.to_string());
         if let (Some(status), Some(record)) = (&self.ports.status, &record) {
             let failure = enrichment.failure.as_ref();
-            match status.finished(&event, record, failure, enrichment.duration_seconds, now).await {
+            let superseded_by = enrichment.superseded_by.as_deref();
+            match status.finished(&event, record, failure, enrichment.duration_seconds, superseded_by, now).await {
                 Ok(Some(entry)) => statuses.push(entry),
                 Ok(None) => {}
                 Err(e) => status_error = Some(e.to_string()),

@@ -307,6 +307,9 @@ pub enum StatusState {
     Failure,
     /// Stopped, superseded or canceled: it did not fail, it did not finish.
     Error,
+    /// Passed without running: `paths` or a `[skip ci]` marker left the change out, and the
+    /// context must not wait for it (README "Make Herald's checks required").
+    Skipped,
 }
 
 impl StatusState {
@@ -316,7 +319,13 @@ impl StatusState {
             Self::Success => "success",
             Self::Failure => "failure",
             Self::Error => "error",
+            Self::Skipped => "skipped",
         }
+    }
+
+    /// An end: nothing of the same attempt comes after it (README "Final and monotonic").
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
     }
 }
 
@@ -363,6 +372,66 @@ pub trait ExecutionRecords: Send + Sync {
     fn put<'a>(&'a self, record: &'a ExecutionRecord, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
     /// The record of `execution_id`; `None` for an execution Herald did not start with a status.
     fn get<'a>(&'a self, execution_id: &'a str, now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>>;
+    /// Takes the right to post `claim`'s status, with one conditional write: granted only when
+    /// [`HeldStatus::admits`] it and no other post of the context is under way.
+    fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>>;
+    /// Ends a granted claim's post (its state stays held).
+    fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>>;
+}
+
+/// A status about to be posted for one context of one execution (README "Final and monotonic").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusClaim {
+    pub execution_id: String,
+    /// `herald/app`, or a stage's `herald/app/Build`.
+    pub context: String,
+    /// `pipeline-execution-attempt`: 1, and one more per `RetryStageExecution`.
+    pub attempt: u32,
+    pub state: StatusState,
+    /// Tells this claim's lease from another's, so a release ends only its own.
+    pub owner: String,
+}
+
+/// What the table holds for one context of one execution: the last state claimed, and until
+/// when a post of it may still be under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldStatus {
+    pub attempt: u32,
+    pub is_final: bool,
+    /// Seconds since the epoch; 0 once the post ended.
+    pub lease_until: i64,
+}
+
+/// How long a claim's post may take before another may post the context: longer than a status
+/// post with its retries, short enough that an instance that died holding it delays little.
+pub const STATUS_LEASE_SECS: i64 = 30;
+
+impl HeldStatus {
+    /// Whether `claim` moves the context forward: a later attempt, or the same attempt before its
+    /// end, or the same end again (a retry of a post that failed). Never backwards.
+    pub fn admits(held: Option<&HeldStatus>, claim: &StatusClaim) -> bool {
+        match held {
+            None => true,
+            Some(h) if claim.attempt != h.attempt => claim.attempt > h.attempt,
+            Some(h) => !h.is_final || claim.state.is_final(),
+        }
+    }
+
+    /// The claim as it is held once granted.
+    pub fn of(claim: &StatusClaim, now: i64) -> Self {
+        Self { attempt: claim.attempt, is_final: claim.state.is_final(), lease_until: now + STATUS_LEASE_SECS }
+    }
+}
+
+/// The answer to a [`StatusClaim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimAnswer {
+    /// Post it, then release.
+    Granted,
+    /// It would move the context backwards: post nothing.
+    Stale,
+    /// Another post of the context is under way until then (seconds since the epoch).
+    Busy { lease_until: i64 },
 }
 
 /// An HTTPS request to a Git server's API.

@@ -38,6 +38,10 @@ pub struct Decision {
     pub trigger: String,
     pub pipeline: PipelineName,
     pub outcome: Outcome,
+    /// A skip that counts as passed: repository, event and branch matched, and only `paths` or
+    /// a `[skip ci]` marker left the change out, so the trigger's commit status still applies
+    /// and is posted as passed (README "Make Herald's checks required").
+    pub skip_passes: bool,
 }
 
 impl Decision {
@@ -110,13 +114,26 @@ pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_r
         .filter(|(t, _)| scope.admits(t.secret.as_deref()))
         .filter(|(_, rule)| rule.repository.is_match(&change.repository))
         .map(|(trigger, rule)| {
-            let outcome = match skip_reason(rule, trigger, change, &marker, &candidates, &changed) {
-                Err(reason) => Outcome::Skip(reason),
-                Ok(notes) => Outcome::Start(plan(trigger, change, notes, multi_ref)),
+            let (outcome, skip_passes) = match skip_reason(rule, trigger, change, &marker, &candidates, &changed) {
+                Err(Skip { reason, passes }) => (Outcome::Skip(reason), passes),
+                Ok(notes) => (Outcome::Start(plan(trigger, change, notes, multi_ref)), false),
             };
-            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome }
+            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome, skip_passes }
         })
         .collect()
+}
+
+/// Why a trigger skips a change, and whether the skip counts as passed ([`Decision::skip_passes`]).
+struct Skip {
+    reason: String,
+    passes: bool,
+}
+
+impl From<String> for Skip {
+    /// A skip of a change the trigger does not apply to.
+    fn from(reason: String) -> Self {
+        Self { reason, passes: false }
+    }
 }
 
 fn skip_reason<'c>(
@@ -126,7 +143,40 @@ fn skip_reason<'c>(
     marker: &OnceCell<Option<&'static str>>,
     candidates: &OnceCell<Vec<globset::Candidate<'c>>>,
     changed: &OnceCell<String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Skip> {
+    applies(rule, change)?;
+    if rule.skip_ci {
+        if let Some(found) = marker.get_or_init(|| skip_marker(&change.message)) {
+            return Err(Skip { reason: format!("{found} in the head commit message"), passes: true });
+        }
+    }
+    pinnable(trigger, change)?;
+    let mut notes = Vec::new();
+    if let Some(paths) = &rule.paths {
+        let files = candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
+        // A listed file that matches decides, whether or not the list is whole.
+        let matched = files.iter().any(|f| paths.is_match_candidate(f));
+        if change.files.complete && !matched {
+            let reason = format!(
+                "no changed file matches paths ({}); changed: {}",
+                paths.written(),
+                changed.get_or_init(|| first_files(&change.files.paths))
+            );
+            return Err(Skip { reason, passes: true });
+        }
+        if !matched {
+            notes.push(match &change.files.why {
+                None => format!("{INCOMPLETE_FILE_LIST}: paths filter not applied"),
+                Some(why) => format!("{INCOMPLETE_FILE_LIST} because {why}: paths filter not applied"),
+            });
+        }
+    }
+    Ok(notes)
+}
+
+/// Whether the trigger applies to the change at all: not deleted, its event, action and
+/// branches (or tags) enabled, not a fork it may not build.
+fn applies(rule: &GitRule, change: &Change) -> Result<(), String> {
     if change.deleted {
         let what = if change.event == EventKind::Tag { "tag" } else { "branch" };
         return Err(format!("{what} deleted"));
@@ -168,6 +218,12 @@ fn skip_reason<'c>(
                 return Err(format!("tag {tag} does not match tags ({})", tags.written()));
             }
         }
+        (None, EventKind::MergeGroup) => {
+            let base = change.merge_group.as_ref().map(|m| m.base_branch.as_str()).unwrap_or_default();
+            if let Some(branches) = rule.branches.as_ref().filter(|b| !b.is_match(base)) {
+                return Err(format!("merge group base branch {base} does not match branches ({})", branches.written()));
+            }
+        }
         (None, _) => {
             let branch = change.branch.as_deref().unwrap_or_default();
             if let Some(branches) = rule.branches.as_ref().filter(|b| !b.is_match(branch)) {
@@ -175,11 +231,11 @@ fn skip_reason<'c>(
             }
         }
     }
-    if rule.skip_ci {
-        if let Some(found) = marker.get_or_init(|| skip_marker(&change.message)) {
-            return Err(format!("{found} in the head commit message"));
-        }
-    }
+    Ok(())
+}
+
+/// Whether the change names a commit the trigger's source action can be pinned to.
+fn pinnable(trigger: &Trigger, change: &Change) -> Result<(), String> {
     if trigger.source_action.is_some() {
         if let Some(why) = change.no_commit {
             return Err(format!("no commit to pin the source action to: {why}"));
@@ -194,26 +250,7 @@ fn skip_reason<'c>(
             ));
         }
     }
-    let mut notes = Vec::new();
-    if let Some(paths) = &rule.paths {
-        let files = candidates.get_or_init(|| change.files.paths.iter().map(|p| crate::glob::candidate(p)).collect());
-        // A listed file that matches decides, whether or not the list is whole.
-        let matched = files.iter().any(|f| paths.is_match_candidate(f));
-        if change.files.complete && !matched {
-            return Err(format!(
-                "no changed file matches paths ({}); changed: {}",
-                paths.written(),
-                changed.get_or_init(|| first_files(&change.files.paths))
-            ));
-        }
-        if !matched {
-            notes.push(match &change.files.why {
-                None => format!("{INCOMPLETE_FILE_LIST}: paths filter not applied"),
-                Some(why) => format!("{INCOMPLETE_FILE_LIST} because {why}: paths filter not applied"),
-            });
-        }
-    }
-    Ok(notes)
+    Ok(())
 }
 
 fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: bool) -> StartPlan {
@@ -279,7 +316,7 @@ pub fn decide_s3<'s>(
                     }
                 }
             };
-            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome }
+            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome, skip_passes: false }
         })
         .collect()
 }
@@ -404,7 +441,11 @@ impl Fields for Change {
             Field::PrNumber => pr.map(|p| p.number.to_string()).unwrap_or_default().into(),
             Field::PrAction => pr.map(|p| p.action.as_str()).unwrap_or_default().into(),
             Field::SourceBranch => pr.map(|p| p.source_branch.as_str()).unwrap_or_default().into(),
-            Field::TargetBranch => pr.map(|p| p.target_branch.as_str()).unwrap_or_default().into(),
+            Field::TargetBranch => pr
+                .map(|p| p.target_branch.as_str())
+                .or(self.merge_group.as_ref().map(|m| m.base_branch.as_str()))
+                .unwrap_or_default()
+                .into(),
             Field::Delivery => self.delivery.as_str().into(),
             Field::CloneUrl => self.clone_url.as_str().into(),
             Field::Bucket | Field::Key | Field::VersionId | Field::Etag | Field::EventId => "".into(),

@@ -13,8 +13,8 @@ use crate::ports::EventPublisher;
 use crate::providers::{self, Content, Headers};
 use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
-use crate::start::{publish_decisions, StartResult, StartRunner, Verdict};
-use crate::status::{Started, StatusReporter};
+use crate::start::{publish_decisions, Decided, StartResult, StartRunner, Verdict};
+use crate::status::{SkippedChange, Started, StatusReporter};
 use crate::trigger::{decide_git, wants_file_list, Decision};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -216,38 +216,79 @@ impl WebhookService {
         publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
         answer.add(report);
         if let Some(status) = &self.status {
-            let started = ran.iter().filter_map(|d| match &d.verdict {
-                // A duplicate's status was posted by the first delivery and may have moved on.
-                Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) => {
-                    let trigger = config.triggers.iter().find(|t| t.name == d.decision.trigger)?;
-                    let setting = trigger.status.as_ref()?;
-                    Some(Started {
-                        trigger: &trigger.name,
-                        // A delivery starts only triggers of the secret scope that verified it.
-                        scope: trigger.secret.as_deref(),
-                        setting,
-                        change: d.context,
-                        pipeline: &plan.pipeline,
-                        execution_id: id,
-                    })
-                }
-                _ => None,
-            });
-            let posts = futures_util::future::join_all(started.map(|s| status.started(s, now)));
-            // What is left of the request budget, less time to answer: the starts stand whatever
-            // the Git server's status API does.
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).saturating_sub(ANSWER_MARGIN);
-            match tokio::time::timeout(STATUS_BUDGET.min(left), posts).await {
-                Ok(entries) if !entries.is_empty() => answer.body["statuses"] = Value::Array(entries),
-                Ok(_) => {}
-                Err(_) => {
-                    tracing::error!(
-                        budget_ms = STATUS_BUDGET.as_millis() as u64,
-                        "commit statuses ran out of time; the starts stand"
-                    );
-                    metrics::count("StatusFailed", 1, &[("reason", "timeout")]);
-                }
+            self.post_statuses(status, config, &ran, answer, now, deadline).await;
+        }
+    }
+
+    /// The `pending` statuses of the executions started, and the final passing status of each
+    /// change a trigger skipped by `paths` or `[skip ci]` (README "Make Herald's checks
+    /// required"), inside what is left of the request budget: the starts stand whatever the Git
+    /// server's status API does.
+    async fn post_statuses(
+        &self,
+        status: &StatusReporter,
+        config: &crate::config::Config,
+        ran: &[Decided<'_, &Change>],
+        answer: &mut Answer,
+        now: i64,
+        deadline: tokio::time::Instant,
+    ) {
+        let with_status = |name: &str| {
+            let trigger = config.triggers.iter().find(|t| t.name == name)?;
+            Some((trigger, trigger.status.as_ref()?))
+        };
+        let started = ran.iter().filter_map(|d| match &d.verdict {
+            // A duplicate's status was posted by the first delivery and may have moved on.
+            Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) => {
+                let (trigger, setting) = with_status(&d.decision.trigger)?;
+                Some(Started {
+                    trigger: &trigger.name,
+                    // A delivery starts only triggers of the secret scope that verified it.
+                    scope: trigger.secret.as_deref(),
+                    setting,
+                    change: d.context,
+                    pipeline: &plan.pipeline,
+                    execution_id: id,
+                })
             }
+            _ => None,
+        });
+        let skipped = ran.iter().filter_map(|d| match &d.verdict {
+            Verdict::Skipped(reason) if d.decision.skip_passes => {
+                let (trigger, setting) = with_status(&d.decision.trigger)?;
+                setting.skipped.then_some(SkippedChange {
+                    trigger: &trigger.name,
+                    scope: trigger.secret.as_deref(),
+                    setting,
+                    change: d.context,
+                    pipeline: trigger.pipeline.as_str(),
+                    reason,
+                })
+            }
+            _ => None,
+        });
+        let (skipped, dry): (Vec<_>, Vec<_>) = skipped.partition(|_| !self.runner.dry_run());
+        let mut entries: Vec<Value> = dry
+            .iter()
+            .map(|s| json!({ "trigger": s.trigger, "pipeline": s.pipeline, "context": s.setting.context, "state": "skipped", "outcome": "dry_run" }))
+            .collect();
+        let posts = futures_util::future::join(
+            futures_util::future::join_all(started.map(|s| status.started(s, now))),
+            futures_util::future::join_all(skipped.into_iter().map(|s| status.skipped(s, now))),
+        );
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).saturating_sub(ANSWER_MARGIN);
+        match tokio::time::timeout(STATUS_BUDGET.min(left), posts).await {
+            Ok((started, skipped)) => entries.extend(started.into_iter().chain(skipped)),
+            Err(_) => {
+                tracing::error!(
+                    budget_ms = STATUS_BUDGET.as_millis() as u64,
+                    "commit statuses ran out of time; the starts stand"
+                );
+                metrics::count("StatusFailed", 1, &[("reason", "timeout")]);
+            }
+        }
+        if !entries.is_empty() {
+            answer.body["statuses"] = Value::Array(entries);
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct Enrichment {
     pub duration_seconds: Option<i64>,
     /// `None`: not read, or the call failed.
     pub previous: Option<Previous>,
+    /// A superseded execution: the execution that took its place (the next one started after
+    /// it), when the list shows it.
+    pub superseded_by: Option<String>,
     /// The calls that failed (already logged).
     pub failed_calls: Vec<&'static str>,
 }
@@ -67,7 +70,8 @@ impl Needs {
             Kind::Pipeline => Self {
                 execution: true,
                 actions: state == "FAILED" || (history_for_tokens && state == "SUCCEEDED"),
-                history: history_for_tokens || ended,
+                // A superseded execution's status names the execution that took its place.
+                history: history_for_tokens || ended || state == "SUPERSEDED",
             },
         }
     }
@@ -104,6 +108,9 @@ pub async fn enrich(history: &dyn PipelineHistory, event: &PipelineEvent, needs:
     if let Some(executions) = &recent_ok {
         let retried = runs_ok.as_deref().is_some_and(|runs| earlier_attempt_failed(runs, event.state.as_deref()));
         out.previous = Some(if retried { Previous::Failed } else { previous_outcome(executions, execution_id) });
+        if event.state.as_deref() == Some("SUPERSEDED") {
+            out.superseded_by = next_execution(executions, execution_id);
+        }
     }
     if event.kind == Kind::Pipeline && ended(event) {
         out.duration_seconds = duration(event, recent_ok.as_deref().unwrap_or_default());
@@ -164,6 +171,13 @@ pub fn previous_outcome(executions: &[ExecutionSummary], current: &str) -> Previ
             _ => None,
         })
         .unwrap_or(Previous::Nothing)
+}
+
+/// The execution started right after `current` (`executions` is newest first): in `SUPERSEDED`
+/// mode, executions keep their order, so it is the one that took a superseded execution's place.
+pub fn next_execution(executions: &[ExecutionSummary], current: &str) -> Option<String> {
+    let at = executions.iter().position(|e| e.execution_id == current)?;
+    Some(executions.get(at.checked_sub(1)?)?.execution_id.clone())
 }
 
 fn ended(event: &PipelineEvent) -> bool {
@@ -243,6 +257,14 @@ mod tests {
         assert_eq!(previous_outcome(&list, "e"), Previous::Nothing);
         assert_eq!(previous_outcome(&list[2..], "not-listed-yet"), Previous::Failed);
         assert_eq!(previous_outcome(&[], "now"), Previous::Nothing);
+    }
+
+    #[test]
+    fn a_superseded_execution_was_replaced_by_the_next_one_started() {
+        let list = [summary("newest", "InProgress"), summary("next", "InProgress"), summary("old", "Superseded")];
+        assert_eq!(next_execution(&list, "old").as_deref(), Some("next"));
+        assert_eq!(next_execution(&list, "newest"), None, "nothing after the newest");
+        assert_eq!(next_execution(&list, "not-listed"), None);
     }
 
     #[test]

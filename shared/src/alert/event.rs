@@ -33,6 +33,9 @@ pub struct PipelineEvent {
     pub kind: Kind,
     pub pipeline: String,
     pub execution_id: Option<String>,
+    /// `pipeline-execution-attempt`: 1, and one more for each `RetryStageExecution` of the
+    /// execution (1 when the event does not say, as older events did not).
+    pub attempt: u32,
     /// `FAILED`, `SUCCEEDED`, ... (upper case, as CodePipeline sends it); `None` for audits.
     pub state: Option<String>,
     pub stage: Option<String>,
@@ -161,6 +164,7 @@ fn state_change(event: &Value, typed: &EventBridgeEvent<Value>, kind: Kind) -> I
         rollback,
         pipeline,
         execution_id: Some(execution_id),
+        attempt: attempt(event),
         state: Some(state),
         stage,
         action,
@@ -172,6 +176,15 @@ fn state_change(event: &Value, typed: &EventBridgeEvent<Value>, kind: Kind) -> I
         result,
         audit: None,
     }))
+}
+
+/// The event's attempt: CodePipeline writes it as a number (`1.0`), read as whole attempts from 1.
+fn attempt(event: &Value) -> u32 {
+    event
+        .pointer("/detail/pipeline-execution-attempt")
+        .and_then(Value::as_f64)
+        .filter(|a| a.is_finite() && *a >= 1.0 && *a <= f64::from(u32::MAX))
+        .map_or(1, |a| a as u32)
 }
 
 fn cloudtrail(event: &Value, typed: &EventBridgeEvent<Value>) -> Input {
@@ -205,6 +218,7 @@ fn cloudtrail(event: &Value, typed: &EventBridgeEvent<Value>) -> Input {
         kind: Kind::Audit,
         pipeline: pipeline.clone(),
         execution_id,
+        attempt: 1,
         state: None,
         stage: owned(params, "/stageName"),
         action: owned(params, "/actionName"),
@@ -300,6 +314,20 @@ mod tests {
         match parse_event(&read(name)) {
             Input::Event(e) => *e,
             Input::Ignored(why) => panic!("{name} ignored: {why}"),
+        }
+    }
+
+    #[test]
+    fn the_attempt_is_read_as_codepipeline_writes_it() {
+        assert_eq!(event("pipeline-failed.json").attempt, 1, "1.0");
+        let mut retried = read("stage-failed.json");
+        retried["detail"]["pipeline-execution-attempt"] = json!(3.0);
+        let Input::Event(e) = parse_event(&retried) else { panic!() };
+        assert_eq!(e.attempt, 3);
+        for odd in [json!(null), json!("2"), json!(-1.0), json!(0.0)] {
+            retried["detail"]["pipeline-execution-attempt"] = odd.clone();
+            let Input::Event(e) = parse_event(&retried) else { panic!() };
+            assert_eq!(e.attempt, 1, "{odd}");
         }
     }
 

@@ -3,11 +3,16 @@
 //!
 //! One item per key: `pk`, `status` (`IN_PROGRESS` / `COMPLETE`), `value`, `lease_until`
 //! (an in-progress claim older than this may be taken over) and `expires_at` (the table's TTL).
-//! An execution record is `pk` = `execution#<id>`, `record` (its JSON) and `expires_at`.
+//! An execution record is `pk` = `execution#<id>`, `record` (its JSON) and `expires_at`. The
+//! last status claimed for one context of an execution is `pk` = `status#<id>#<context>`,
+//! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (README "Final and monotonic").
 
 use super::classify;
-use crate::ports::{AwsError, BoxFuture, Claim, DedupStore, ExecutionRecord, ExecutionRecords};
+use crate::ports::{
+    AwsError, BoxFuture, Claim, ClaimAnswer, DedupStore, ExecutionRecord, ExecutionRecords, HeldStatus, StatusClaim,
+};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -149,6 +154,46 @@ fn execution_key(execution_id: &str) -> AttributeValue {
     AttributeValue::S(format!("execution#{execution_id}"))
 }
 
+fn status_key(claim: &StatusClaim) -> AttributeValue {
+    AttributeValue::S(format!("status#{}#{}", claim.execution_id, claim.context))
+}
+
+/// The condition under which a claim is granted: [`HeldStatus::admits`] and no lease under way,
+/// in DynamoDB's words (an expired item counts as absent, as everywhere in this table).
+fn claim_condition(claim: &StatusClaim) -> &'static str {
+    if claim.state.is_final() {
+        "attribute_not_exists(pk) OR expires_at < :now OR (attempt <= :attempt AND lease_until <= :now)"
+    } else {
+        "attribute_not_exists(pk) OR expires_at < :now OR ((attempt < :attempt OR (attempt = :attempt AND #final = :no)) AND lease_until <= :now)"
+    }
+}
+
+impl DynamoDbRecords {
+    /// What the table holds for `claim`'s context (`None`: nothing, or expired).
+    async fn held(&self, claim: &StatusClaim, now: i64) -> Result<Option<HeldStatus>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", status_key(claim))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item.and_then(|item| {
+            let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+            if number("expires_at").is_some_and(|at| at < now) {
+                return None;
+            }
+            Some(HeldStatus {
+                attempt: u32::try_from(number("attempt")?).ok()?,
+                is_final: item.get("final").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+                lease_until: number("lease_until").unwrap_or(0),
+            })
+        }))
+    }
+}
+
 impl ExecutionRecords for DynamoDbRecords {
     fn put<'a>(&'a self, record: &'a ExecutionRecord, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
@@ -185,6 +230,75 @@ impl ExecutionRecords for DynamoDbRecords {
                 .is_some_and(|at| at < now);
             let record = item.get("record").and_then(|v| v.as_s().ok());
             Ok(record.filter(|_| !expired).and_then(|json| serde_json::from_str(json).ok()))
+        })
+    }
+
+    fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>> {
+        Box::pin(async move {
+            let held = HeldStatus::of(claim, now);
+            let condition = claim_condition(claim);
+            // Two tries: a lease that ends between our write and read is taken on the second.
+            for _ in 0..2 {
+                let mut put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", status_key(claim))
+                    .item("attempt", n(i64::from(held.attempt)))
+                    .item("final", AttributeValue::Bool(held.is_final))
+                    .item("lease_until", n(held.lease_until))
+                    .item("owner", AttributeValue::S(claim.owner.clone()))
+                    .item("expires_at", n(now + EXECUTION_RECORD_TTL_SECS))
+                    .condition_expression(condition)
+                    .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":attempt", n(i64::from(claim.attempt)));
+                if !claim.state.is_final() {
+                    put = put
+                        .expression_attribute_names("#final", "final")
+                        .expression_attribute_values(":no", AttributeValue::Bool(false));
+                }
+                match put.send().await {
+                    Ok(_) => return Ok(ClaimAnswer::Granted),
+                    Err(e)
+                        if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) =>
+                    {
+                        let current = self.held(claim, now).await?;
+                        if !HeldStatus::admits(current.as_ref(), claim) {
+                            return Ok(ClaimAnswer::Stale);
+                        }
+                        if let Some(h) = current.filter(|h| h.lease_until > now) {
+                            return Ok(ClaimAnswer::Busy { lease_until: h.lease_until });
+                        }
+                    }
+                    Err(e) => return Err(classify("PutItem", e)),
+                }
+            }
+            Ok(ClaimAnswer::Busy { lease_until: now + 1 })
+        })
+    }
+
+    fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", status_key(claim))
+                .update_expression("SET lease_until = :zero")
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::S(claim.owner.clone()))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match update {
+                Ok(_) => Ok(()),
+                // Our lease ran out and another post took the context: its lease is not ours to end.
+                Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                    Ok(())
+                }
+                Err(e) => Err(classify("UpdateItem", e)),
+            }
         })
     }
 }

@@ -67,29 +67,38 @@ fn cut(description: &str, max: usize) -> String {
     out
 }
 
-/// GitHub / GHES: `pending`, `success`, `failure`, `error`.
+/// GitHub / GHES: `pending`, `success`, `failure`, `error`; a skipped change is `success` (its
+/// description says it was skipped), the only state that lets a required check pass.
 fn github(status: &CommitStatus, description: &str) -> Value {
-    json!({ "state": status.state.as_str(), "context": status.context, "description": description, "target_url": status.target_url })
+    let state = match status.state {
+        StatusState::Skipped => "success",
+        other => other.as_str(),
+    };
+    json!({ "state": state, "context": status.context, "description": description, "target_url": status.target_url })
 }
 
-/// GitLab: `running` (Herald posts once the execution runs), `success`, `failed`, `canceled`.
+/// GitLab: `running` (Herald posts once the execution runs), `success`, `failed`, `canceled`,
+/// `skipped` (GitLab 17.5 and later; older servers refuse it with a 400, logged).
 fn gitlab(status: &CommitStatus, description: &str) -> Value {
     let state = match status.state {
         StatusState::Pending => "running",
         StatusState::Success => "success",
         StatusState::Failure => "failed",
         StatusState::Error => "canceled",
+        StatusState::Skipped => "skipped",
     };
     json!({ "state": state, "name": status.context, "description": description, "target_url": status.target_url })
 }
 
 /// Bitbucket Cloud: `INPROGRESS`, `SUCCESSFUL`, `FAILED`, `STOPPED`; `key` identifies the status.
+/// A skipped change is `SUCCESSFUL`: merge checks count only successful builds.
 fn bitbucket_cloud(status: &CommitStatus, description: &str) -> Value {
     let state = match status.state {
         StatusState::Pending => "INPROGRESS",
         StatusState::Success => "SUCCESSFUL",
         StatusState::Failure => "FAILED",
         StatusState::Error => "STOPPED",
+        StatusState::Skipped => "SUCCESSFUL",
     };
     json!({ "key": status.context, "name": status.context, "state": state, "description": description, "url": status.target_url })
 }
@@ -98,7 +107,7 @@ fn bitbucket_cloud(status: &CommitStatus, description: &str) -> Value {
 fn bitbucket_server(status: &CommitStatus, description: &str) -> Value {
     let state = match status.state {
         StatusState::Pending => "INPROGRESS",
-        StatusState::Success => "SUCCESSFUL",
+        StatusState::Success | StatusState::Skipped => "SUCCESSFUL",
         StatusState::Failure | StatusState::Error => "FAILED",
     };
     json!({ "key": status.context, "name": status.context, "state": state, "description": description, "url": status.target_url })
@@ -109,7 +118,8 @@ fn gitea(status: &CommitStatus, description: &str) -> Value {
     github(status, description)
 }
 
-/// Azure DevOps: `pending`, `succeeded`, `failed`, `error`; the context is a genre and a name
+/// Azure DevOps: `pending`, `succeeded`, `failed`, `error`, and `notApplicable` for a skipped
+/// change (a branch policy treats it as not blocking); the context is a genre and a name
 /// (`herald/app-pipeline` → genre `herald`, name `app-pipeline`).
 fn azure_devops(status: &CommitStatus, description: &str) -> Value {
     let state = match status.state {
@@ -117,6 +127,7 @@ fn azure_devops(status: &CommitStatus, description: &str) -> Value {
         StatusState::Success => "succeeded",
         StatusState::Failure => "failed",
         StatusState::Error => "error",
+        StatusState::Skipped => "notApplicable",
     };
     let (genre, name) = status.context.split_once('/').unwrap_or(("herald", status.context.as_str()));
     json!({ "state": state, "description": description, "targetUrl": status.target_url, "context": { "genre": genre, "name": name } })

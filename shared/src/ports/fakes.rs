@@ -221,6 +221,8 @@ impl DocumentSource for FakeDocument {
 pub struct FakeRecords {
     pub records: Mutex<HashMap<String, ExecutionRecord>>,
     pub fail_put: Option<AwsError>,
+    /// (execution id, context) -> what is held, and the owner of its lease.
+    pub statuses: Mutex<HashMap<(String, String), (HeldStatus, String)>>,
 }
 
 impl ExecutionRecords for FakeRecords {
@@ -236,6 +238,34 @@ impl ExecutionRecords for FakeRecords {
 
     fn get<'a>(&'a self, execution_id: &'a str, _now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>> {
         Box::pin(async move { Ok(self.records.lock().unwrap().get(execution_id).cloned()) })
+    }
+
+    fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>> {
+        Box::pin(async move {
+            let mut statuses = self.statuses.lock().unwrap();
+            let key = (claim.execution_id.clone(), claim.context.clone());
+            let held = statuses.get(&key).map(|(h, _)| *h);
+            if !HeldStatus::admits(held.as_ref(), claim) {
+                return Ok(ClaimAnswer::Stale);
+            }
+            if let Some(h) = held.filter(|h| h.lease_until > now) {
+                return Ok(ClaimAnswer::Busy { lease_until: h.lease_until });
+            }
+            statuses.insert(key, (HeldStatus::of(claim, now), claim.owner.clone()));
+            Ok(ClaimAnswer::Granted)
+        })
+    }
+
+    fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let mut statuses = self.statuses.lock().unwrap();
+            if let Some((held, owner)) = statuses.get_mut(&(claim.execution_id.clone(), claim.context.clone())) {
+                if *owner == claim.owner {
+                    held.lease_until = 0;
+                }
+            }
+            Ok(())
+        })
     }
 }
 

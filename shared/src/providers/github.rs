@@ -25,6 +25,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let content = match event.as_str() {
         "push" => Content::Changes(vec![push(from_json(body)?, &delivery)]),
         "pull_request" => pull_request(from_json(body)?, &delivery),
+        "merge_group" => merge_group(from_json(body)?, &delivery),
         "ping" => Content::Ping,
         other => Content::Ignored(format!("GitHub event {other:?} does not start pipelines")),
     };
@@ -205,6 +206,65 @@ fn pull_request(e: PullRequestEvent, delivery: &str) -> Content {
     Content::Changes(vec![change.with_server(server)])
 }
 
+#[derive(Deserialize)]
+struct MergeGroupEvent {
+    action: String,
+    merge_group: MergeGroupBody,
+    /// `destroyed`: `merged`, `invalidated` or `dequeued`.
+    reason: Option<String>,
+    repository: Repository,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct MergeGroupBody {
+    head_sha: String,
+    /// `refs/heads/gh-readonly-queue/main/pr-104-…`
+    head_ref: String,
+    base_sha: String,
+    /// `refs/heads/main`
+    base_ref: String,
+    head_commit: Option<Commit>,
+}
+
+/// A merge queue's group (README "Merge queues"): `checks_requested` is a change of its own kind,
+/// pinned to `head_sha`, its files those between `base_sha` and `head_sha`.
+fn merge_group(e: MergeGroupEvent, delivery: &str) -> Content {
+    match e.action.as_str() {
+        "checks_requested" => {}
+        "destroyed" => {
+            let reason = e.reason.as_deref().unwrap_or("no reason given");
+            return Content::Ignored(format!(
+                "merge group {} destroyed ({reason}): nothing to start",
+                e.merge_group.head_ref
+            ));
+        }
+        other => return Content::Ignored(format!("merge group action {other:?} does not start pipelines")),
+    }
+    let group = e.merge_group;
+    let head = group.head_commit.as_ref();
+    let author = head
+        .and_then(|c| c.author.as_ref())
+        .map(|a| a.username.clone().unwrap_or_else(|| a.name.clone()))
+        .or_else(|| e.sender.map(|u| u.login))
+        .unwrap_or_default();
+    let server = server(&e.repository);
+    let change: crate::change::Change = PushParts {
+        provider: ProviderKind::GitHub,
+        delivery: delivery.to_owned(),
+        repository: e.repository.full_name,
+        deleted: false,
+        commit: group.head_sha,
+        git_ref: group.head_ref,
+        files: ChangedFiles::unknown(),
+        author,
+        message: head.map(|c| c.message.clone()).unwrap_or_default(),
+        clone_url: e.repository.clone_url,
+    }
+    .into();
+    Content::Changes(vec![change.as_merge_group(&group.base_ref).with_server(server).with_before(Some(group.base_sha))])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +338,41 @@ mod tests {
             panic!()
         };
         assert!(c[0].pull_request.as_ref().unwrap().from_fork);
+    }
+
+    #[test]
+    fn a_merge_group_is_its_own_kind_pinned_to_its_head() {
+        // The fields GitHub documents for `merge_group` (the integration tests read
+        // @octokit/webhooks-examples' own payloads).
+        let group = |action: &str| {
+            serde_json::json!({
+                "action": action,
+                "reason": "merged",
+                "merge_group": {
+                    "head_sha": "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d",
+                    "head_ref": "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
+                    "base_sha": "380387fbc80638b734a49e1be1c4dfec1c01b33c",
+                    "base_ref": "refs/heads/main",
+                    "head_commit": { "id": "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "message": "Merge pull request #2048", "author": { "name": "Codertocat" } }
+                },
+                "repository": { "full_name": "octo-org/octo-repo", "url": "https://api.github.com/repos/octo-org/octo-repo", "clone_url": "https://github.com/octo-org/octo-repo.git" },
+                "sender": { "login": "Codertocat" }
+            })
+            .to_string()
+        };
+        let c = &changes_of("merge_group", group("checks_requested").as_bytes())[0];
+        assert_eq!(c.event, EventKind::MergeGroup);
+        assert_eq!(c.commit, "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d", "head_sha, not head_commit.id");
+        assert_eq!(c.before.as_deref(), Some("380387fbc80638b734a49e1be1c4dfec1c01b33c"));
+        assert_eq!(c.branch.as_deref(), Some("gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"));
+        assert_eq!(c.merge_group.as_ref().map(|m| m.base_branch.as_str()), Some("main"));
+        assert_eq!(c.server.as_ref().map(|s| s.host.as_str()), Some("api.github.com"));
+        assert!(!c.files.complete);
+        let Content::Ignored(why) = parse(&headers("merge_group"), group("destroyed").as_bytes()).unwrap().content
+        else {
+            panic!("destroyed starts nothing")
+        };
+        assert!(why.contains("destroyed (merged)"), "{why}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn push(provider: ProviderKind, url: Option<&str>) -> Change {
 }
 
 fn setting(stages: bool) -> StatusSetting {
-    StatusSetting { context: "herald/app".into(), stages }
+    StatusSetting { context: "herald/app".into(), stages, skipped: true }
 }
 
 fn event(file: &str) -> PipelineEvent {
@@ -114,16 +114,16 @@ fn each_execution_state_has_its_status() {
         summary: Some("exit status 2\nmore".into()),
         external_url: None,
     };
-    let failed = for_event(&event("pipeline-failed.json"), &record("x", false), Some(&failure), None).unwrap();
+    let failed = for_event(&event("pipeline-failed.json"), &record("x", false), Some(&failure), None, None).unwrap();
     assert_eq!(failed.state, StatusState::Failure);
     assert_eq!(failed.description, "prod-api failed at Build / Compile: exit status 2");
     assert_eq!(failed.context, "herald/app");
     assert!(failed.target_url.starts_with(
         "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/prod-api/executions/3f2a9c1e"
     ));
-    let ok = for_event(&event("pipeline-succeeded.json"), &record("x", false), None, Some(312)).unwrap();
+    let ok = for_event(&event("pipeline-succeeded.json"), &record("x", false), None, Some(312), None).unwrap();
     assert_eq!((ok.state, ok.description.as_str()), (StatusState::Success, "prod-api succeeded in 5m 12s"));
-    assert_eq!(for_event(&event("pipeline-started.json"), &record("x", false), None, None), None);
+    assert_eq!(for_event(&event("pipeline-started.json"), &record("x", false), None, None, None), None);
     let mut stopped = event("pipeline-failed.json");
     for (state, want) in [
         ("STOPPED", StatusState::Error),
@@ -132,13 +132,13 @@ fn each_execution_state_has_its_status() {
         ("RESUMED", StatusState::Pending),
     ] {
         stopped.state = Some(state.into());
-        assert_eq!(for_event(&stopped, &record("x", false), None, None).unwrap().state, want, "{state}");
+        assert_eq!(for_event(&stopped, &record("x", false), None, None, None).unwrap().state, want, "{state}");
     }
     stopped.state = Some("STOPPING".into());
-    assert_eq!(for_event(&stopped, &record("x", false), None, None), None);
+    assert_eq!(for_event(&stopped, &record("x", false), None, None, None), None);
     // Stage events move a status only with `stages`.
-    assert_eq!(for_event(&event("stage-failed.json"), &record("x", false), Some(&failure), None), None);
-    let stage = for_event(&event("stage-failed.json"), &record("x", true), Some(&failure), None).unwrap();
+    assert_eq!(for_event(&event("stage-failed.json"), &record("x", false), Some(&failure), None, None), None);
+    let stage = for_event(&event("stage-failed.json"), &record("x", true), Some(&failure), None, None).unwrap();
     assert_eq!((stage.context.as_str(), stage.state), ("herald/app/Build", StatusState::Failure));
     assert_eq!(stage.description, "Stage Build failed at Build / Compile: exit status 2");
 }
@@ -235,11 +235,11 @@ async fn the_outcome_fails_only_on_transient_errors() {
     let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", false);
     let http = Arc::new(FakeHttp::answering(&[500, 503, 500]));
     let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
-    assert!(r.finished(&failed, &rec, None, None, 0).await.unwrap_err().is_transient());
+    assert!(r.finished(&failed, &rec, None, None, None, 0).await.unwrap_err().is_transient());
     assert_eq!(http.requests.lock().unwrap().len(), 3);
     let http = Arc::new(FakeHttp::answering(&[401]));
     let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
-    let entry = r.finished(&failed, &rec, None, None, 0).await.unwrap().unwrap();
+    let entry = r.finished(&failed, &rec, None, None, None, 0).await.unwrap().unwrap();
     assert_eq!(entry["outcome"], "failed");
     assert!(entry["error"].as_str().unwrap().contains("answered 401"));
     assert_eq!(http.requests.lock().unwrap().len(), 1, "a permanent failure is not retried");
@@ -256,7 +256,7 @@ async fn a_record_of_an_older_herald_gets_no_status_and_says_so() {
     .unwrap();
     let http = Arc::new(FakeHttp::default());
     let r = reporter(http.clone(), Arc::new(FakeRecords::default()), r#"{"github": {"token": "t"}}"#);
-    let entry = r.finished(&event("pipeline-failed.json"), &old, None, None, 0).await.unwrap().unwrap();
+    let entry = r.finished(&event("pipeline-failed.json"), &old, None, None, None, 0).await.unwrap().unwrap();
     assert_eq!(entry["outcome"], "skipped");
     assert_eq!(entry["reason"], "recorded by an older Herald, without its server");
     assert!(http.requests.lock().unwrap().is_empty());

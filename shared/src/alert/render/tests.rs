@@ -33,6 +33,7 @@ fn enriched_failure() -> Enrichment {
         }),
         duration_seconds: Some(312),
         previous: Some(Previous::Succeeded),
+        superseded_by: None,
         failed_calls: vec![],
     }
 }
