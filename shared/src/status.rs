@@ -119,6 +119,9 @@ pub fn for_event(
                     },
                 ),
                 "CANCELED" => (StatusState::Error, format!("{pipeline} was canceled")),
+                // The webhook posted `pending` already; this one mends a lost post, and is
+                // never posted after the attempt's end (the claim refuses it).
+                "STARTED" => (StatusState::Pending, format!("CodePipeline {pipeline} is running")),
                 "RESUMED" => (StatusState::Pending, format!("{pipeline} resumed")),
                 _ => return None,
             };

@@ -604,6 +604,53 @@ mod tests {
     }
 
     #[test]
+    fn only_paths_and_skip_markers_make_a_skip_that_passes() {
+        let c = config(spec_trigger());
+        let passes = |change: &Change| decide_git(&c, &SecretScope::Default, change, false)[0].skip_passes;
+        assert!(passes(&push("refs/heads/main", Some(&["docs/guide.md"]), "x")), "paths");
+        assert!(passes(&push("refs/heads/main", Some(&["services/app/a"]), "[skip ci]")), "marker");
+        // The context does not apply to these: nothing is posted.
+        assert!(!passes(&push("refs/heads/develop", Some(&["docs/guide.md"]), "x")), "branch");
+        assert!(!passes(&pr(PrAction::Merged, false)), "action");
+        assert!(!passes(&pr(PrAction::Opened, true)), "fork");
+        let mut deleted = push("refs/heads/main", None, "x");
+        deleted.deleted = true;
+        assert!(!passes(&deleted));
+        assert!(!passes(&push("refs/heads/main", Some(&["services/app/a"]), "x")), "a start");
+    }
+
+    #[test]
+    fn a_merge_group_is_filtered_by_its_base_branch_and_pinned_to_its_head() {
+        let c = config(serde_json::json!([{ "name": "queue", "pipeline": "p",
+            "git": { "repository": "acme/app", "events": ["merge_group"], "branches": ["main"], "paths": ["services/**"] },
+            "source_action": "Source",
+            "variables": { "QUEUE": "{branch}", "BASE": "{target_branch}", "EVENT": "{event}" } }]));
+        let group = |base: &str, files: &[&str]| {
+            let mut change =
+                push("refs/heads/gh-readonly-queue/main/pr-104-929f", Some(files), "Merge pull request #104")
+                    .as_merge_group(&format!("refs/heads/{base}"));
+            change.before = Some("380387fbc80638b734a49e1be1c4dfec1c01b33c".into());
+            change
+        };
+        let plan = outcomes(&c, &group("main", &["services/a.rs"])).remove(0).1.unwrap();
+        assert_eq!(plan.source_revisions[0].revision_value, "0123456789abcdef0123456789abcdef01234567");
+        let vars: Vec<_> = plan.variables.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(vars, [("BASE", "main"), ("EVENT", "merge_group"), ("QUEUE", "gh-readonly-queue/main/pr-104-929f")]);
+        assert_eq!(
+            outcomes(&c, &group("release", &["services/a.rs"]))[0].1.as_ref().unwrap_err(),
+            "merge group base branch release does not match branches (main)"
+        );
+        let docs = decide_git(&c, &SecretScope::Default, &group("main", &["docs/a.md"]), false);
+        assert!(docs[0].skip_passes, "a queue of docs-only changes gets its passing status");
+        // A push trigger does not take merge groups.
+        let pushes = config(serde_json::json!([{ "name": "t", "pipeline": "p", "git": { "repository": "acme/app" } }]));
+        assert_eq!(
+            outcomes(&pushes, &group("main", &["services/a.rs"]))[0].1.as_ref().unwrap_err(),
+            "event merge_group not enabled (events: push)"
+        );
+    }
+
+    #[test]
     fn incomplete_file_lists_start_with_a_note() {
         let c = config(spec_trigger());
         let plan = outcomes(&c, &push("refs/heads/main", None, "x")).remove(0).1.unwrap();

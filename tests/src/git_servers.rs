@@ -149,11 +149,11 @@ impl FakeGitServer {
         self.state.arrivals.lock().expect("arrivals").clone()
     }
 
-    /// The bodies of the statuses it accepted, in order.
+    /// The bodies of the statuses it accepted, in order (not file lookups, not token mints).
     pub fn accepted(&self) -> Vec<Value> {
         self.arrivals()
             .into_iter()
-            .filter(|a| a.status < 300 && !a.path.contains("/access_tokens"))
+            .filter(|a| a.status < 300 && a.method == "POST" && !a.path.contains("/access_tokens"))
             .map(|a| a.body)
             .collect()
     }
@@ -772,6 +772,38 @@ pub fn delivery_with(
     };
     let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     headers.push(("Content-Type", "application/json"));
+    crate::events::function_url("POST", &headers, &bytes, false)
+}
+
+/// GitHub's own `merge_group` payload (`checks_requested`, from @octokit/webhooks-examples), its
+/// repository's API URLs on `api`, `edit` applied, signed, as a Function URL event.
+pub fn merge_group_delivery(api: &str, id: &str, secret: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let path =
+        crate::workspace().join(".npm-packages/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (make npm installs @octokit/webhooks-examples)", path.display()));
+    let all: Value = serde_json::from_str(&text).expect("webhooks-examples JSON");
+    let event =
+        all.as_array().expect("a list of events").iter().find(|e| e["name"] == "merge_group").expect("merge_group");
+    let mut body = event["examples"]
+        .as_array()
+        .expect("examples")
+        .iter()
+        .find(|e| e["action"] == "checks_requested")
+        .expect("a checks_requested example")
+        .clone();
+    let name = body["repository"]["full_name"].as_str().expect("full_name").to_owned();
+    body["repository"]["url"] = json!(format!("{api}/repos/{name}"));
+    body["repository"]["statuses_url"] = json!(format!("{api}/repos/{name}/statuses/{{sha}}"));
+    edit(&mut body);
+    let bytes = body.to_string().into_bytes();
+    let hex = herald::auth::sign_hex(&herald::auth::Secret::new(secret), &bytes);
+    let headers = [
+        ("X-GitHub-Event", "merge_group"),
+        ("X-GitHub-Delivery", id),
+        ("X-Hub-Signature-256", &format!("sha256={hex}")),
+        ("Content-Type", "application/json"),
+    ];
     crate::events::function_url("POST", &headers, &bytes, false)
 }
 

@@ -373,4 +373,55 @@ mod tests {
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&taken, &stale, &claimed]);
         assert_eq!(DynamoDbDedup::new(client, "t").claim("k", 100).await, Ok(Claim::Claimed));
     }
+
+    fn claim(state: crate::ports::StatusState, attempt: u32) -> StatusClaim {
+        StatusClaim { execution_id: "e-1".into(), context: "herald/app".into(), attempt, state, owner: "me".into() }
+    }
+
+    #[tokio::test]
+    async fn a_status_claim_is_one_conditional_write_that_never_goes_back() {
+        use crate::ports::StatusState;
+        let granted = mock!(Client::put_item)
+            .match_requests(|r| {
+                r.condition_expression()
+                    .is_some_and(|c| c.contains("#final = :no") && c.contains("lease_until <= :now"))
+                    && r.item().and_then(|i| i.get("pk")).and_then(|v| v.as_s().ok()).map(String::as_str)
+                        == Some("status#e-1#herald/app")
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let refused = mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+        });
+        let ended = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("attempt", AttributeValue::N("1".into()))
+                .item("final", AttributeValue::Bool(true))
+                .item("lease_until", AttributeValue::N("0".into()))
+                .build()
+        });
+        let refused_again = mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+        });
+        let posting = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("attempt", AttributeValue::N("1".into()))
+                .item("final", AttributeValue::Bool(false))
+                .item("lease_until", AttributeValue::N("130".into()))
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::Sequential,
+            &[&granted, &refused, &ended, &refused_again, &posting]
+        );
+        let records = DynamoDbRecords::new(client, "t");
+        assert_eq!(records.claim_status(&claim(StatusState::Pending, 1), 100).await, Ok(ClaimAnswer::Granted));
+        // After the attempt's end, a late `pending` of it is stale.
+        assert_eq!(records.claim_status(&claim(StatusState::Pending, 1), 100).await, Ok(ClaimAnswer::Stale));
+        // While another instance posts, a final waits.
+        assert_eq!(
+            records.claim_status(&claim(StatusState::Success, 1), 100).await,
+            Ok(ClaimAnswer::Busy { lease_until: 130 })
+        );
+    }
 }

@@ -209,6 +209,16 @@ fn each_server_gets_its_own_words_and_header() {
     assert_eq!(pending(ServerApi::GitLab), "running");
     assert_eq!(pending(ServerApi::BitbucketCloud), "INPROGRESS");
     assert_eq!(pending(ServerApi::AzureDevOps), "pending");
+    // Passed without running: each server's word that lets a required check pass.
+    let skipped = |api| {
+        body(&statuses::request(api, "u".into(), &status(StatusState::Skipped), ("a", "b".into())))["state"].clone()
+    };
+    assert_eq!(skipped(ServerApi::GitHub), "success");
+    assert_eq!(skipped(ServerApi::Gitea), "success");
+    assert_eq!(skipped(ServerApi::GitLab), "skipped");
+    assert_eq!(skipped(ServerApi::BitbucketCloud), "SUCCESSFUL");
+    assert_eq!(skipped(ServerApi::BitbucketServer), "SUCCESSFUL");
+    assert_eq!(skipped(ServerApi::AzureDevOps), "notApplicable");
 }
 
 #[test]

@@ -123,7 +123,11 @@ fn each_execution_state_has_its_status() {
     ));
     let ok = for_event(&event("pipeline-succeeded.json"), &record("x", false), None, Some(312), None).unwrap();
     assert_eq!((ok.state, ok.description.as_str()), (StatusState::Success, "prod-api succeeded in 5m 12s"));
-    assert_eq!(for_event(&event("pipeline-started.json"), &record("x", false), None, None, None), None);
+    let started = for_event(&event("pipeline-started.json"), &record("x", false), None, None, None).unwrap();
+    assert_eq!(
+        (started.state, started.description.as_str()),
+        (StatusState::Pending, "CodePipeline prod-api is running")
+    );
     let mut stopped = event("pipeline-failed.json");
     for (state, want) in [
         ("STOPPED", StatusState::Error),
@@ -260,4 +264,149 @@ async fn a_record_of_an_older_herald_gets_no_status_and_says_so() {
     assert_eq!(entry["outcome"], "skipped");
     assert_eq!(entry["reason"], "recorded by an older Herald, without its server");
     assert!(http.requests.lock().unwrap().is_empty());
+}
+
+/// The states posted to the fake server, in order.
+fn posted_states(http: &FakeHttp) -> Vec<String> {
+    http.requests.lock().unwrap().iter().map(|r| body(r)["state"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+fn with_state(file: &str, state: &str, attempt: u32) -> PipelineEvent {
+    let mut e = event(file);
+    e.state = Some(state.into());
+    e.attempt = attempt;
+    e
+}
+
+#[tokio::test]
+async fn a_late_or_repeated_event_never_moves_the_status_back() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", true);
+    let stage = |state: &str, attempt| with_state("stage-failed.json", state, attempt);
+    let done = with_state("pipeline-succeeded.json", "SUCCEEDED", 1);
+    // Build starts, the execution succeeds, then Build's STARTED and a RESUMED arrive again.
+    r.finished(&stage("STARTED", 1), &rec, None, None, None, 10).await.unwrap();
+    r.finished(&stage("SUCCEEDED", 1), &rec, None, None, None, 11).await.unwrap();
+    r.finished(&done, &rec, None, None, None, 12).await.unwrap();
+    let late = r.finished(&stage("STARTED", 1), &rec, None, None, None, 13).await.unwrap().unwrap();
+    assert_eq!(late["outcome"], "stale", "{late}");
+    let resumed = with_state("pipeline-succeeded.json", "RESUMED", 1);
+    assert_eq!(r.finished(&resumed, &rec, None, None, None, 14).await.unwrap().unwrap()["outcome"], "stale");
+    assert_eq!(posted_states(&http), ["pending", "success", "success"], "Build pending, Build success, the execution");
+    // The same end delivered again is posted again: its first post may have failed.
+    r.finished(&done, &rec, None, None, None, 15).await.unwrap();
+    assert_eq!(posted_states(&http).len(), 4);
+}
+
+#[tokio::test]
+async fn a_retried_attempt_is_pending_again_then_ends_in_its_own_state() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", false);
+    let pipeline = |state: &str, attempt| with_state("pipeline-failed.json", state, attempt);
+    r.finished(&pipeline("FAILED", 1), &rec, None, None, None, 10).await.unwrap();
+    // RetryStageExecution: CodePipeline announces the second attempt with RESUMED.
+    r.finished(&pipeline("RESUMED", 2), &rec, None, None, None, 20).await.unwrap();
+    r.finished(&pipeline("SUCCEEDED", 2), &rec, None, None, None, 30).await.unwrap();
+    // The first attempt's failure, delivered late, does not undo the second's success.
+    let late = r.finished(&pipeline("FAILED", 1), &rec, None, None, None, 40).await.unwrap().unwrap();
+    assert_eq!(late["outcome"], "stale");
+    assert_eq!(posted_states(&http), ["failure", "pending", "success"]);
+}
+
+#[tokio::test]
+async fn two_instances_given_the_same_events_never_post_backwards() {
+    // Both instances share the table (the fake) and the server; each handles STARTED and
+    // SUCCEEDED of the same stage, in opposite orders, at once. Every interleaving must leave
+    // no `pending` after a `success`.
+    for round in 0..50 {
+        let http = Arc::new(FakeHttp::default());
+        let records = Arc::new(FakeRecords::default());
+        let a = Arc::new(reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#));
+        let b = Arc::new(reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#));
+        let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", true);
+        let started = with_state("stage-failed.json", "STARTED", 1);
+        let succeeded = with_state("stage-failed.json", "SUCCEEDED", 1);
+        let run = |r: Arc<StatusReporter>, first: PipelineEvent, second: PipelineEvent, rec: ExecutionRecord| async move {
+            r.finished(&first, &rec, None, None, None, 100).await.unwrap();
+            r.finished(&second, &rec, None, None, None, 100).await.unwrap();
+        };
+        let (x, y) = (
+            tokio::spawn(run(a, started.clone(), succeeded.clone(), rec.clone())),
+            tokio::spawn(run(b, succeeded, started, rec)),
+        );
+        x.await.unwrap();
+        y.await.unwrap();
+        let states = posted_states(&http);
+        let first_success = states.iter().position(|s| s == "success").expect("success posted");
+        assert!(!states[first_success..].contains(&"pending".to_owned()), "round {round}: {states:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_context_held_by_another_post_waits_then_fails_for_a_retry() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", false);
+    // An instance that died mid-post holds the context for its lease.
+    let now = crate::clock::unix_now();
+    let held = StatusClaim {
+        execution_id: rec.execution_id.clone(),
+        context: rec.context.clone(),
+        attempt: 1,
+        state: StatusState::Pending,
+        owner: "gone".into(),
+    };
+    assert_eq!(records.claim_status(&held, now).await, Ok(ClaimAnswer::Granted));
+    let failed = with_state("pipeline-failed.json", "FAILED", 1);
+    let began = std::time::Instant::now();
+    let error = r.finished(&failed, &rec, None, None, None, now).await.unwrap_err();
+    assert!(error.is_transient(), "EventBridge retries it: {error}");
+    assert!(began.elapsed() >= BUSY_WAIT - BUSY_POLL, "it waited {:?}", began.elapsed());
+    assert!(http.requests.lock().unwrap().is_empty());
+    // Once the lease has lapsed, the retry posts.
+    let later = now + crate::ports::STATUS_LEASE_SECS + 1;
+    assert_eq!(r.finished(&failed, &rec, None, None, None, later).await.unwrap().unwrap()["outcome"], "posted");
+}
+
+#[tokio::test]
+async fn a_superseded_execution_names_the_newer_commit_herald_recorded() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let mut newer = record("e-newer", false);
+    newer.commit = "abcdef0123456789abcdef0123456789abcdef01".into();
+    records.records.lock().unwrap().insert("e-newer".into(), newer);
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let rec = record("3f2a9c1e-7b1d-4c55-9a0e-2d1f6b8e4c10", false);
+    let superseded = with_state("pipeline-failed.json", "SUPERSEDED", 1);
+    r.finished(&superseded, &rec, None, None, Some("e-newer"), 10).await.unwrap();
+    let posted = body(&http.requests.lock().unwrap()[0]);
+    assert_eq!(posted["state"], "error");
+    assert_eq!(posted["description"], "prod-api: superseded by a newer execution, of commit abcdef0");
+    // Not started by Herald: the description says what it knows.
+    let rec2 = record("e-other", false);
+    r.finished(&superseded, &rec2, None, None, Some("e-unknown"), 10).await.unwrap();
+    assert_eq!(body(&http.requests.lock().unwrap()[1])["description"], "prod-api: superseded by a newer execution");
+}
+
+#[tokio::test]
+async fn a_skipped_change_gets_its_final_passing_status_without_a_record() {
+    let http = Arc::new(FakeHttp::default());
+    let records = Arc::new(FakeRecords::default());
+    let r = reporter(http.clone(), records.clone(), r#"{"github": {"token": "t"}}"#);
+    let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app"));
+    let s = setting(false);
+    let reason = "no changed file matches paths (services/app/**); changed: docs/guide.md";
+    let skipped = SkippedChange { trigger: "main", scope: None, setting: &s, change: &change, pipeline: "app", reason };
+    let entry = r.skipped(skipped, 100).await;
+    assert_eq!((entry["outcome"].as_str(), entry["state"].as_str()), (Some("posted"), Some("skipped")), "{entry}");
+    let sent = body(&http.requests.lock().unwrap()[0]);
+    assert_eq!(sent["state"], "success", "GitHub's word for passed without running");
+    assert_eq!(sent["context"], "herald/app");
+    assert_eq!(sent["description"], format!("skipped: {reason}"));
+    assert!(records.records.lock().unwrap().is_empty(), "no execution, no record");
 }

@@ -548,3 +548,42 @@ async fn a_pull_request_starts_only_the_pipeline_whose_paths_it_touched() {
         .starts_with("no changed file matches paths (services/api/**)"));
     assert_eq!(http.requests.lock().unwrap().len(), 1, "one lookup for both triggers");
 }
+
+#[tokio::test]
+async fn a_change_a_path_filter_skips_gets_a_final_passing_status_where_the_context_applies() {
+    use crate::ports::fakes::{FakeHttp, FakeRecords};
+    // The fixture pushes `.razorops.yaml` and `app/controllers/...` to master.
+    let config = config(json!([
+        { "name": "services", "pipeline": "svc", "git": { "repository": "binkkatal/sample_app", "paths": ["services/**"] }, "status": true },
+        { "name": "quiet", "pipeline": "quiet", "git": { "repository": "binkkatal/sample_app", "paths": ["services/**"] }, "status": { "skipped": false } },
+        { "name": "other-branch", "pipeline": "rel", "git": { "repository": "binkkatal/sample_app", "branches": ["release/*"], "paths": ["services/**"] }, "status": true }
+    ]));
+    let run = |dry_run: bool| {
+        let config = config.clone();
+        async move {
+            let http = Arc::new(FakeHttp::default());
+            let records = Arc::new(FakeRecords::default());
+            let reporter = crate::status::tests::reporter(http.clone(), records, r#"{"github": {"token": "t"}}"#);
+            let h = harness_with(config, SECRET, FakeStarter::default(), false, dry_run);
+            let answer = h.service.with_status(Some(Arc::new(reporter))).handle(push()).await;
+            let requests = http.requests.lock().unwrap().clone();
+            (answer, requests)
+        }
+    };
+    let (answer, requests) = run(false).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["started"], json!([]));
+    assert_eq!(
+        answer.body["statuses"],
+        json!([{ "trigger": "services", "pipeline": "svc", "context": "herald/svc", "state": "skipped", "outcome": "posted" }]),
+        "not for skipped: false, not where the branch does not match"
+    );
+    assert_eq!(requests.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent["state"], "success");
+    assert!(sent["description"].as_str().unwrap().starts_with("skipped: no changed file matches paths (services/**)"));
+    // A dry run says what it would post and posts nothing.
+    let (answer, requests) = run(true).await;
+    assert_eq!(answer.body["statuses"][0]["outcome"], "dry_run", "{}", answer.body);
+    assert!(requests.is_empty());
+}
