@@ -169,7 +169,7 @@ async fn a_superseded_execution_ends_as_error_naming_the_newer_commit() {
     assert_eq!(state_of(last), "error");
     assert_eq!(last["description"], "app: superseded by a newer execution, of commit bbbbbbb");
     let arrivals = fake.arrivals();
-    let posted_on = arrivals.iter().filter(|a| a.method == "POST").last().unwrap();
+    let posted_on = arrivals.iter().rfind(|a| a.method == "POST").unwrap();
     assert!(posted_on.path.ends_with("/statuses/fd489864e7642b48eaad6e3f155c10e46810ec72"), "{}", posted_on.path);
 }
 
