@@ -9,7 +9,7 @@ use herald::config::Config;
 use herald::files::{FileLookups, LOOKUP_BUDGET};
 use herald::git_api::credentials::Credentials;
 use herald::git_api::{GitApi, RetryPolicy, ServerApi};
-use herald::ports::{SourceAction, StartPlan};
+use herald::ports::{SourceAction, StartPlan, StatusState};
 use herald::providers::{self, Content, Headers};
 use herald::secrets::ServerCredentials;
 use herald::secrets::{SecretScope, WebhookSecrets};
@@ -167,23 +167,47 @@ fn plan_json(plan: &StartPlan) -> Value {
     })
 }
 
-/// The commit status a start would post (README "Commit statuses"): where, and as what.
-fn status(out: &mut String, config: &Config, trigger: &str, change: Option<&Change>) -> Option<Value> {
-    let trigger = config.triggers.iter().find(|t| t.name == trigger)?;
+/// The commit status a decision would post (README "Commit statuses"): where, and as what —
+/// `pending` for a start, the server's passing word for a skip that passes (README "Make
+/// Herald's checks required"); `None` when the trigger posts nothing for it.
+fn status(out: &mut String, config: &Config, decision: &Decision, change: Option<&Change>) -> Option<Value> {
+    let trigger = config.triggers.iter().find(|t| t.name == decision.trigger)?;
     let setting = trigger.status.as_ref()?;
     let change = change?;
+    let skipped = match &decision.outcome {
+        Decided::Start(_) => None,
+        Decided::Skip(reason) if decision.skip_passes && setting.skipped => Some(reason.as_str()),
+        Decided::Skip(_) => return None,
+    };
     let (line, json) = match herald::status::target(change, trigger.secret.as_deref()) {
         Ok((target, commit)) => {
             let (server, key, repository) = (&target.host.0, target.api.key(), target.repository.name());
-            let stages =
-                if setting.stages { format!(", and {}/<stage> per stage", setting.context) } else { String::new() };
+            let (state, word) = match skipped {
+                None => ("pending", "pending".to_owned()),
+                Some(_) => (
+                    "skipped",
+                    format!(
+                        "{} (passed without running)",
+                        herald::git_api::statuses::word(target.api, StatusState::Skipped)
+                    ),
+                ),
+            };
+            let stages = if setting.stages && skipped.is_none() {
+                format!(", and {}/<stage> per stage", setting.context)
+            } else {
+                String::new()
+            };
+            let mut json = json!({ "context": setting.context, "state": state, "server": server, "repository": repository, "commit": commit.as_str(), "credential_for": format!("{key}:{server}"), "stages": setting.stages });
+            if let Some(reason) = skipped {
+                json["description"] = json!(format!("skipped: {reason}"));
+            }
             (
                 format!(
-                    "status {} pending on {repository}@{} at {server} ({key}:{server} or {key} credential){stages}",
+                    "status {} {word} on {repository}@{} at {server} ({key}:{server} or {key} credential){stages}",
                     setting.context,
                     commit.as_str()
                 ),
-                json!({ "context": setting.context, "state": "pending", "server": server, "repository": repository, "commit": commit.as_str(), "credential_for": format!("{key}:{server}"), "stages": setting.stages }),
+                json,
             )
         }
         Err(why) => (format!("no status: {why}"), json!({ "context": setting.context, "none": why })),
@@ -214,7 +238,11 @@ fn decisions(
                     decision.trigger,
                     decision.pipeline.as_str()
                 );
-                json.push(json!({ "trigger": decision.trigger, "pipeline": decision.pipeline.as_str(), "outcome": "skip", "reason": reason }));
+                let mut entry = json!({ "trigger": decision.trigger, "pipeline": decision.pipeline.as_str(), "outcome": "skip", "reason": reason });
+                if let Some(status) = status(out, config, decision, change) {
+                    entry["status"] = status;
+                }
+                json.push(entry);
             }
             Decided::Start(plan) => {
                 let _ = writeln!(out, "    {} {:width$} -> {}", mark(true, "start"), decision.trigger, plan.pipeline);
@@ -237,7 +265,7 @@ fn decisions(
                 for note in &plan.notes {
                     let _ = writeln!(out, "          note: {note}");
                 }
-                let status = status(out, config, &decision.trigger, change);
+                let status = status(out, config, decision, change);
                 let mut entry = plan_json(plan);
                 entry["trigger"] = json!(decision.trigger);
                 entry["outcome"] = json!("start");

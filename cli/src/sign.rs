@@ -23,7 +23,8 @@ pub struct Args {
     pub secret: String,
     /// The payload to send
     pub file: String,
-    /// The server's event name (default: its push event)
+    /// The server's event name (default: GitHub's as the payload's shape says — `merge_group`,
+    /// `pull_request`, `ping` or `push`; other servers' push event)
     #[arg(long)]
     pub event: Option<String>,
     /// Print a complete curl command POSTing FILE to this URL
@@ -92,6 +93,15 @@ pub fn headers(
     Ok(out)
 }
 
+/// The GitHub event a payload is, by the field only that event has (`None`: not JSON, or a push).
+pub fn github_event_of(body: &[u8]) -> Option<&'static str> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    ["merge_group", "pull_request"]
+        .into_iter()
+        .find(|field| doc.get(field).is_some_and(Value::is_object))
+        .or_else(|| doc.get("hook_id").map(|_| "ping"))
+}
+
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
@@ -101,7 +111,8 @@ pub fn run(args: &Args) -> Outcome {
         Ok(b) => b,
         Err(e) => return Outcome::usage(format!("{}: {e}", args.file)),
     };
-    let headers = match headers(&args.provider, &args.secret, &body, args.event.as_deref(), herald::clock::unix_now()) {
+    let event = args.event.as_deref().or_else(|| (args.provider == "github").then(|| github_event_of(&body)).flatten());
+    let headers = match headers(&args.provider, &args.secret, &body, event, herald::clock::unix_now()) {
         Ok(h) => h,
         Err(e) => return Outcome::usage(e),
     };

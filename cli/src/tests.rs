@@ -150,6 +150,40 @@ fn signed_deliveries_verify_for_every_provider() {
     assert!(sign::headers("github", standard, &body, None, now).unwrap_err().contains("shared secret"));
 }
 
+/// A merge queue's delivery: `sign` names the event from the payload, and the webhook reads it
+/// as a merge group (README "Merge queues").
+#[test]
+fn sign_makes_a_merge_group_delivery_from_github_s_own_payload() {
+    let file = path("events/git-webhook/payloads/github-merge-group.json");
+    let body = std::fs::read(&file).unwrap();
+    assert_eq!(sign::github_event_of(&body), Some("merge_group"));
+    let pr = std::fs::read(path("events/git-webhook/payloads/github-pull-request.json")).unwrap();
+    assert_eq!(sign::github_event_of(&pr), Some("pull_request"));
+    let push = std::fs::read(path("events/git-webhook/payloads/github-push.json")).unwrap();
+    assert_eq!(sign::github_event_of(&push), None, "a push: the default");
+    let args = sign::Args {
+        provider: "github".into(),
+        secret: "shared-secret-0123456789".into(),
+        file,
+        event: None,
+        url: None,
+        json: true,
+    };
+    let out = sign::run(&args);
+    let headers: Vec<(String, String)> = out.json["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let headers: Headers = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(headers.get("x-github-event"), Some("merge_group"));
+    let delivery = providers::parse(herald::change::ProviderKind::GitHub, &headers, &body).unwrap();
+    let providers::Content::Changes(changes) = delivery.content else { panic!("{:?}", delivery.content) };
+    assert_eq!(changes[0].event, herald::change::EventKind::MergeGroup);
+    assert_eq!(changes[0].commit, "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d");
+}
+
 fn validate_text(doc: &str) -> output::Outcome {
     let file = std::env::temp_dir().join(format!("herald-cli-{}-{}.json", std::process::id(), doc.len()));
     std::fs::write(&file, doc).unwrap();
@@ -291,6 +325,39 @@ fn explain_shows_the_status_a_start_would_post() {
         (Some("api.github.com"), Some("binkkatal/sample_app"))
     );
     assert!(gogs.text.contains("no status: gogs has no commit status API"), "{}", gogs.text);
+}
+
+#[test]
+fn explain_shows_the_passing_status_of_a_skip_and_none_where_the_context_does_not_apply() {
+    let config = std::env::temp_dir().join(format!("herald-cli-skip-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"triggers":[
+            {"name":"api","pipeline":"api","git":{"repository":"**","paths":["services/api/**"]},"status":true},
+            {"name":"quiet","pipeline":"quiet","git":{"repository":"**","paths":["services/api/**"]},"status":{"skipped":false}},
+            {"name":"release","pipeline":"rel","git":{"repository":"**","branches":["release/*"]},"status":true}]}"#,
+    )
+    .unwrap();
+    let mut args = explain_args("", "events/git-webhook/github-push.json");
+    args.config = config.to_str().unwrap().to_owned();
+    let out = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        out.text.contains(
+            "status herald/api success (passed without running) on binkkatal/sample_app@fd489864e7642b48eaad6e3f155c10e46810ec72 at api.github.com"
+        ),
+        "{}",
+        out.text
+    );
+    assert_eq!(
+        out.text.matches("status herald/").count(),
+        1,
+        "not for skipped: false, not for another branch: {}",
+        out.text
+    );
+    let entry = &out.json["changes"][0]["decisions"][0]["status"];
+    assert_eq!(entry["state"], "skipped", "{}", out.json);
+    assert!(entry["description"].as_str().unwrap().starts_with("skipped: no changed file matches paths"));
 }
 
 #[test]

@@ -16,13 +16,12 @@ pub const USER_AGENT: &str = "herald-codepipeline";
 /// The request that posts `status` to `url`.
 pub fn request(api: ServerApi, url: String, status: &CommitStatus, auth: (&'static str, String)) -> OutboundRequest {
     let description = cut(&status.description, api.description_limit());
+    let state = word(api, status.state);
     let body = match api {
-        ServerApi::GitHub => github(status, &description),
-        ServerApi::GitLab => gitlab(status, &description),
-        ServerApi::BitbucketCloud => bitbucket_cloud(status, &description),
-        ServerApi::BitbucketServer => bitbucket_server(status, &description),
-        ServerApi::Gitea => gitea(status, &description),
-        ServerApi::AzureDevOps => azure_devops(status, &description),
+        ServerApi::GitHub | ServerApi::Gitea => github(status, state, &description),
+        ServerApi::GitLab => gitlab(status, state, &description),
+        ServerApi::BitbucketCloud | ServerApi::BitbucketServer => bitbucket(status, state, &description),
+        ServerApi::AzureDevOps => azure_devops(status, state, &description),
     };
     let accept = if api == ServerApi::GitHub { "application/vnd.github+json" } else { "application/json" };
     let mut headers = vec![
@@ -67,68 +66,59 @@ fn cut(description: &str, max: usize) -> String {
     out
 }
 
-/// GitHub / GHES: `pending`, `success`, `failure`, `error`; a skipped change is `success` (its
-/// description says it was skipped), the only state that lets a required check pass.
-fn github(status: &CommitStatus, description: &str) -> Value {
-    let state = match status.state {
-        StatusState::Skipped => "success",
-        other => other.as_str(),
-    };
+/// Each server's word for `state`, one table for every server (README "Commit statuses"):
+///
+/// - GitHub / GHES and Gitea / Forgejo: `pending`, `success`, `failure`, `error`.
+/// - GitLab: `running` (Herald posts once the execution runs), `success`, `failed`, `canceled`.
+/// - Bitbucket Cloud: `INPROGRESS`, `SUCCESSFUL`, `FAILED`, `STOPPED`.
+/// - Bitbucket Data Center (`build-status/1.0`): `INPROGRESS`, `SUCCESSFUL`, `FAILED` only.
+/// - Azure DevOps: `pending`, `succeeded`, `failed`, `error`.
+///
+/// A skipped change gets the word that lets a required check pass (its description says it
+/// was skipped): `success`, `SUCCESSFUL` (Bitbucket's merge checks count only successful
+/// builds), GitLab's `skipped` (GitLab 17.5 and later; an older server refuses it with a 400,
+/// logged) and Azure DevOps' `notApplicable`.
+pub fn word(api: ServerApi, state: StatusState) -> &'static str {
+    use StatusState::*;
+    match (api, state) {
+        (ServerApi::GitHub | ServerApi::Gitea, Skipped) => "success",
+        (ServerApi::GitHub | ServerApi::Gitea, other) => other.as_str(),
+        (ServerApi::GitLab, Pending) => "running",
+        (ServerApi::GitLab, Success) => "success",
+        (ServerApi::GitLab, Failure) => "failed",
+        (ServerApi::GitLab, Error) => "canceled",
+        (ServerApi::GitLab, Skipped) => "skipped",
+        (ServerApi::BitbucketCloud | ServerApi::BitbucketServer, Pending) => "INPROGRESS",
+        (ServerApi::BitbucketCloud | ServerApi::BitbucketServer, Success | Skipped) => "SUCCESSFUL",
+        (ServerApi::BitbucketCloud | ServerApi::BitbucketServer, Failure) => "FAILED",
+        (ServerApi::BitbucketCloud, Error) => "STOPPED",
+        (ServerApi::BitbucketServer, Error) => "FAILED",
+        (ServerApi::AzureDevOps, Pending) => "pending",
+        (ServerApi::AzureDevOps, Success) => "succeeded",
+        (ServerApi::AzureDevOps, Failure) => "failed",
+        (ServerApi::AzureDevOps, Error) => "error",
+        (ServerApi::AzureDevOps, Skipped) => "notApplicable",
+    }
+}
+
+/// GitHub / GHES and Gitea / Forgejo.
+fn github(status: &CommitStatus, state: &str, description: &str) -> Value {
     json!({ "state": state, "context": status.context, "description": description, "target_url": status.target_url })
 }
 
-/// GitLab: `running` (Herald posts once the execution runs), `success`, `failed`, `canceled`,
-/// `skipped` (GitLab 17.5 and later; older servers refuse it with a 400, logged).
-fn gitlab(status: &CommitStatus, description: &str) -> Value {
-    let state = match status.state {
-        StatusState::Pending => "running",
-        StatusState::Success => "success",
-        StatusState::Failure => "failed",
-        StatusState::Error => "canceled",
-        StatusState::Skipped => "skipped",
-    };
+/// GitLab: the context is the status's `name`.
+fn gitlab(status: &CommitStatus, state: &str, description: &str) -> Value {
     json!({ "state": state, "name": status.context, "description": description, "target_url": status.target_url })
 }
 
-/// Bitbucket Cloud: `INPROGRESS`, `SUCCESSFUL`, `FAILED`, `STOPPED`; `key` identifies the status.
-/// A skipped change is `SUCCESSFUL`: merge checks count only successful builds.
-fn bitbucket_cloud(status: &CommitStatus, description: &str) -> Value {
-    let state = match status.state {
-        StatusState::Pending => "INPROGRESS",
-        StatusState::Success => "SUCCESSFUL",
-        StatusState::Failure => "FAILED",
-        StatusState::Error => "STOPPED",
-        StatusState::Skipped => "SUCCESSFUL",
-    };
+/// Bitbucket Cloud and Data Center: `key` identifies the status.
+fn bitbucket(status: &CommitStatus, state: &str, description: &str) -> Value {
     json!({ "key": status.context, "name": status.context, "state": state, "description": description, "url": status.target_url })
 }
 
-/// Bitbucket Data Center (`build-status/1.0`): `INPROGRESS`, `SUCCESSFUL`, `FAILED` only.
-fn bitbucket_server(status: &CommitStatus, description: &str) -> Value {
-    let state = match status.state {
-        StatusState::Pending => "INPROGRESS",
-        StatusState::Success | StatusState::Skipped => "SUCCESSFUL",
-        StatusState::Failure | StatusState::Error => "FAILED",
-    };
-    json!({ "key": status.context, "name": status.context, "state": state, "description": description, "url": status.target_url })
-}
-
-/// Gitea / Forgejo: GitHub's words.
-fn gitea(status: &CommitStatus, description: &str) -> Value {
-    github(status, description)
-}
-
-/// Azure DevOps: `pending`, `succeeded`, `failed`, `error`, and `notApplicable` for a skipped
-/// change (a branch policy treats it as not blocking); the context is a genre and a name
-/// (`herald/app-pipeline` → genre `herald`, name `app-pipeline`).
-fn azure_devops(status: &CommitStatus, description: &str) -> Value {
-    let state = match status.state {
-        StatusState::Pending => "pending",
-        StatusState::Success => "succeeded",
-        StatusState::Failure => "failed",
-        StatusState::Error => "error",
-        StatusState::Skipped => "notApplicable",
-    };
+/// Azure DevOps: the context is a genre and a name (`herald/app-pipeline` → genre `herald`,
+/// name `app-pipeline`).
+fn azure_devops(status: &CommitStatus, state: &str, description: &str) -> Value {
     let (genre, name) = status.context.split_once('/').unwrap_or(("herald", status.context.as_str()));
     json!({ "state": state, "description": description, "targetUrl": status.target_url, "context": { "genre": genre, "name": name } })
 }
