@@ -9,7 +9,11 @@ subscribers received them. Last, commit statuses: a push to a fake GitHub and a 
 integration tests' fakes of their status APIs) starts pipelines whose triggers say `"status":
 true`; the GitLab push lists no files, so git-webhook asks the fake GitLab for them before its
 path filter decides; each server receives `pending`, then the outcome (a failure naming the
-failing action, a success). Stops everything it started.
+failing action, a success). Then required checks: a path-filtered trigger that skips the push
+posts its final passing status, a superseded execution ends as `error` naming the newer commit, a
+late STARTED posts nothing, and a GitHub merge queue's `merge_group` (GitHub's own example
+payload) starts a pipeline pinned to its head, whose result reaches that head. Stops everything it
+started.
 """
 import hashlib
 import hmac
@@ -185,6 +189,17 @@ def signed_push(provider, url):
     return event
 
 
+# Required checks (README "Make Herald's checks required"): a service whose paths the GitHub sample
+# push does not touch, and a merge queue trigger for GitHub's merge_group example.
+REQUIRED_CHECK_TRIGGERS = [
+    {"name": "github-docs", "pipeline": "demo-docs",
+     "git": {"repository": "binkkatal/sample_app", "branches": ["master"], "paths": ["docs/**"]}, "status": True},
+    {"name": "merge-queue", "pipeline": "demo-github",
+     "git": {"repository": "octo-org/octo-repo", "events": ["merge_group"], "branches": ["main"]},
+     "source_action": "Source", "variables": {"COMMIT_ID": "{commit}", "REF": "{ref}"}, "status": True},
+]
+
+
 def posted(arrivals):
     """The statuses among what arrived (changed-file lookups are GETs)."""
     return [a for a in arrivals if a["method"] == "POST"]
@@ -215,7 +230,10 @@ def statuses(url, lambda_port, servers):
         started = answer.get("started", [])
         executions[provider] = (started[0]["pipeline"], started[0]["execution_id"]) if started else None
         print(f"   {provider} push: HTTP {status}, started {', '.join(s['pipeline'] for s in started) or 'nothing'}")
-        wait_arrivals(arrivals, 1)
+        for s in answer.get("statuses", []):
+            if s["state"] == "skipped":
+                print(f"   {s['trigger']} skipped the push: its context {s['context']} passes without running")
+        wait_arrivals(arrivals, len(answer.get("statuses", [])))
         for arrival in arrivals[:]:
             show_arrival(provider, arrival)
     outcomes = {"github": "pipeline-failed", "gitlab": "pipeline-succeeded"}
@@ -228,9 +246,68 @@ def statuses(url, lambda_port, servers):
         event["id"] = f"demo-{provider}-{outcomes[provider]}"
         invoke(lambda_port, "pipeline-notifier", event)
         print(f"   pipeline-notifier: {pipeline} {event['detail']['state']}")
-        wait_arrivals(arrivals, 2)
-        for arrival in posted(arrivals)[1:2]:
+        seen = len(posted(arrivals))
+        wait_arrivals(arrivals, seen + 1)
+        for arrival in posted(arrivals)[seen:]:
             show_arrival(provider, arrival)
+
+
+def github_delivery(url, body, event, delivery):
+    """A GitHub delivery of `body` whose repository's API is at the fake `url`, signed."""
+    name = body["repository"]["full_name"]
+    body["repository"]["url"] = f"{url}/repos/{name}"
+    body["repository"]["statuses_url"] = f"{url}/repos/{name}/statuses/{{sha}}"
+    text = json.dumps(body)
+    digest = hmac.new(SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
+    headers = {"x-github-event": event, "x-github-delivery": delivery, "x-hub-signature-256": f"sha256={digest}",
+               "content-type": "application/json"}
+    return {"version": "2.0", "rawPath": "/", "requestContext": {"http": {"method": "POST"}},
+            "headers": headers, "body": text, "isBase64Encoded": False}
+
+
+def notify(lambda_port, sample, pipeline, execution, state, event_id):
+    event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{sample}.json").read_text())
+    event["detail"].update({"pipeline": pipeline, "execution-id": execution, "state": state})
+    event["id"] = event_id
+    return invoke(lambda_port, "pipeline-notifier", event)
+
+
+def required_checks(url, lambda_port, servers):
+    print("\n── required checks: every end is final, nothing moves backwards, merge queues start")
+    _, fake, _, arrivals, _ = servers["github"]
+    push = json.loads(json.loads((ROOT / "events" / "git-webhook" / "github-push.json").read_text())["body"])
+    started = {}
+    for commit in ("c" * 40, "d" * 40):
+        body = json.loads(json.dumps(push))
+        body["after"] = body["head_commit"]["id"] = commit
+        _, answer = post(url, github_delivery(fake, body, "push", f"demo-supersede-{commit[0]}"))
+        started[commit] = next(s["execution_id"] for s in answer["started"] if s["pipeline"] == "demo-github")
+        print(f"   github push of {commit[:7]}: started demo-github execution {started[commit]}")
+    older = started["c" * 40]
+    seen = len(posted(arrivals))
+    notify(lambda_port, "pipeline-failed", "demo-github", older, "SUPERSEDED", "demo-superseded")
+    print(f"   pipeline-notifier: demo-github {older} SUPERSEDED")
+    wait_arrivals(arrivals, seen + 1)
+    for arrival in posted(arrivals)[seen:]:
+        show_arrival("github", arrival)
+    answer = notify(lambda_port, "pipeline-started", "demo-github", older, "STARTED", "demo-late-started")
+    outcome = (answer.get("statuses") or [{}])[0]
+    print(f"   pipeline-notifier: the same execution's STARTED, delivered late: {outcome.get('outcome')} "
+          f"({outcome.get('reason')}); nothing posted")
+
+    group = json.loads((ROOT / "events" / "git-webhook" / "payloads" / "github-merge-group.json").read_text())
+    head = group["merge_group"]["head_sha"]
+    seen = len(posted(arrivals))
+    status, answer = post(url, github_delivery(fake, group, "merge_group", "demo-merge-group"))
+    queued = answer["started"][0]
+    print(f"   github merge_group checks_requested ({group['merge_group']['head_ref']} into main): HTTP {status}, "
+          f"started {queued['pipeline']} execution {queued['execution_id']} pinned to head_sha {head[:7]}")
+    wait_arrivals(arrivals, seen + 1)
+    notify(lambda_port, "pipeline-succeeded", queued["pipeline"], queued["execution_id"], "SUCCEEDED", "demo-mg-done")
+    print(f"   pipeline-notifier: {queued['pipeline']} SUCCEEDED")
+    wait_arrivals(arrivals, seen + 2)
+    for arrival in posted(arrivals)[seen:]:
+        show_arrival("github", arrival)
 
 
 def main():
@@ -256,7 +333,7 @@ def main():
             if trigger["pipeline"] == "demo-github":
                 trigger.setdefault("variables", {}).update(FAILS)
         s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
-        config = {"triggers": git["triggers"] + s3["triggers"], "alerts": ALERTS}
+        config = {"triggers": git["triggers"] + REQUIRED_CHECK_TRIGGERS + s3["triggers"], "alerts": ALERTS}
         ctl(endpoint, "put-parameter", "/herald/demo/config", json.dumps(config))
         ctl(endpoint, "create-bucket", BUCKET)
         print(f"created pipelines {', '.join(PIPELINES)}; configuration in SSM /herald/demo/config")
@@ -329,6 +406,7 @@ def main():
                 print(f"   {name:<24} {ex['id']}  {variables}")
         alerts(endpoint, lambda_port, topic)
         statuses(url, lambda_port, servers)
+        required_checks(url, lambda_port, servers)
     finally:
         for proc in reversed(procs):
             stop(proc)
