@@ -244,9 +244,14 @@ def statuses(url, lambda_port, servers):
         event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{outcomes[provider]}.json").read_text())
         event["detail"].update({"pipeline": pipeline, "execution-id": execution})
         event["id"] = f"demo-{provider}-{outcomes[provider]}"
-        invoke(lambda_port, "pipeline-notifier", event)
-        print(f"   pipeline-notifier: {pipeline} {event['detail']['state']}")
         seen = len(posted(arrivals))
+        answer = invoke(lambda_port, "pipeline-notifier", event)
+        print(f"   pipeline-notifier: {pipeline} {event['detail']['state']}")
+        for s in answer.get("statuses", []) if isinstance(answer, dict) else []:
+            if s.get("outcome") != "posted":
+                print(f"   status {s.get('context')}: {s.get('outcome')} {s.get('error') or s.get('reason') or ''}")
+        if isinstance(answer, dict) and "errorMessage" in answer:
+            print(f"   pipeline-notifier failed: {answer['errorMessage']}")
         wait_arrivals(arrivals, seen + 1)
         for arrival in posted(arrivals)[seen:]:
             show_arrival(provider, arrival)
@@ -280,7 +285,10 @@ def required_checks(url, lambda_port, servers):
     for commit in ("c" * 40, "d" * 40):
         body = json.loads(json.dumps(push))
         body["after"] = body["head_commit"]["id"] = commit
+        before = len(posted(arrivals))
         _, answer = post(url, github_delivery(fake, body, "push", f"demo-supersede-{commit[0]}"))
+        # Its statuses (demo-github pending, demo-docs skipped) reach the fake's log a moment later.
+        wait_arrivals(arrivals, before + len(answer.get("statuses", [])))
         started[commit] = next(s["execution_id"] for s in answer["started"] if s["pipeline"] == "demo-github")
         print(f"   github push of {commit[:7]}: started demo-github execution {started[commit]}")
     older = started["c" * 40]
