@@ -421,6 +421,11 @@ mod tests {
         assert!(matches!(parse(&headers("push"), b"{"), Err(BodyError::Json(_))));
         assert!(matches!(parse(&headers("push"), b"{\"ref\": 3}"), Err(BodyError::Json(_))));
         assert!(matches!(parse(&headers("pull_request"), b"[]"), Err(BodyError::Json(_))));
+        assert!(matches!(
+            parse(&headers("merge_group"), b"{\"action\": \"checks_requested\"}"),
+            Err(BodyError::Json(_))
+        ));
+        assert!(matches!(parse(&headers("merge_group"), b"{\"merge_group\": 1}"), Err(BodyError::Json(_))));
     }
 
     #[test]
