@@ -216,6 +216,42 @@ fn status(out: &mut String, config: &Config, decision: &Decision, change: Option
     Some(json)
 }
 
+/// The command lines of a pull request comment, read against the repository's triggers.
+fn comment_commands(config: &Config, comment: &herald::change::Comment) -> (String, Value) {
+    use herald::commands::{parse, Line};
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  comment {} by {} on pull request #{} of {}",
+        comment.id, comment.author.name, comment.pull_request, comment.repository
+    );
+    let is_trigger = |name: &str| {
+        config.git_triggers().any(|(t, rule)| t.name == name && rule.repository.is_match(&comment.repository))
+    };
+    let lines: Vec<Value> = parse(&comment.body, is_trigger)
+        .into_iter()
+        .map(|line| match line {
+            Line::Command(c) => {
+                let triggers =
+                    if c.triggers.is_empty() { "every trigger it applies to".into() } else { c.triggers.join(", ") };
+                let text = c.text.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default();
+                let _ = writeln!(out, "    /herald {} ({triggers}){text}", c.verb.as_str());
+                json!({ "command": c.verb.as_str(), "triggers": c.triggers, "text": c.text })
+            }
+            Line::Refused { line, reason } => {
+                let _ = writeln!(out, "    refused {line:?}: {reason}");
+                json!({ "line": line, "refused": reason })
+            }
+        })
+        .collect();
+    if lines.is_empty() {
+        out.push_str("    no /herald command: acknowledged\n");
+    } else {
+        out.push_str("    git-webhook reads these commands but does not act on them yet\n");
+    }
+    (out, json!({ "comment": comment, "commands": lines }))
+}
+
 fn decisions(
     out: &mut String,
     config: &Config,
@@ -378,6 +414,11 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
             Content::Ignored(reason) => {
                 let _ = writeln!(out, "  ignored: {reason}");
                 content_json = json!({ "ignored": reason });
+            }
+            Content::Comment(comment) => {
+                let (text, json) = comment_commands(config, &comment);
+                out.push_str(&text);
+                content_json = json;
             }
             Content::Changes(changes) => {
                 let multi_ref = changes.len() > 1;

@@ -259,6 +259,38 @@ impl ServerAddress {
     }
 }
 
+/// A new comment on a pull request, as far as a command needs it (README "Commands from the pull
+/// request"): who wrote what, where. The pull request's head commit, target branch and fork-ness
+/// are not taken from it: a command asks the server for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    pub provider: ProviderKind,
+    pub delivery: String,
+    /// The repository of the pull request (its target), full name as for changes.
+    pub repository: String,
+    /// The server the payload names (its host only, as for changes).
+    pub server: Option<ServerAddress>,
+    /// The server's id of the comment: with the server and repository, what a command is claimed by.
+    pub id: String,
+    /// The pull request's number (GitLab: the merge request's `iid`).
+    pub pull_request: u64,
+    pub author: CommentAuthor,
+    pub body: String,
+}
+
+/// Who wrote a comment, in the words each server's permission check needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommentAuthor {
+    /// The login / username.
+    pub name: String,
+    /// The server's user id, where its permission API takes one (GitLab's members API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// GitHub's `author_association` (`OWNER`, `MEMBER`, `COLLABORATOR`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association: Option<String>,
+}
+
 /// How the write reached Herald.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Source {

@@ -185,6 +185,16 @@ impl WebhookService {
                 answer.body["ignored"] = json!(reason);
             }
             Content::Changes(changes) => self.process(changes, &scope, &mut answer, now, deadline).await,
+            // Read and verified, not yet acted on: the commands' effects are still to come.
+            Content::Comment(comment) => {
+                let lines = crate::commands::parse(&comment.body, |_| true).len();
+                let reason = format!(
+                    "comment {} on pull request #{}: {lines} command line(s); this Herald reads commands but does not act on them yet",
+                    comment.id, comment.pull_request
+                );
+                tracing::info!(provider = %provider, delivery = %delivery.delivery, reason = %reason, "ignored");
+                answer.body["ignored"] = json!(reason);
+            }
         }
         metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
         answer.into_response()

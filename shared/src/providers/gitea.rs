@@ -6,7 +6,8 @@
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    is_zero_sha, Change, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts,
+    PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -36,6 +37,9 @@ pub fn parse(provider: ProviderKind, headers: &Headers, body: &[u8]) -> Result<D
     let content = match event.as_str() {
         "push" => Content::Changes(vec![push(provider, from_json(body)?, &delivery)]),
         "pull_request" => pull_request(provider, from_json(body)?, &delivery),
+        // Gitea and Forgejo name pull request comments `issue_comment` too (`X-Gitea-Event-Type:
+        // pull_request_comment`); the payload says which.
+        "issue_comment" if provider != ProviderKind::Gogs => issue_comment(provider, from_json(body)?, &delivery),
         "create" => Content::Ignored("ref creation is handled by the push event".into()),
         "delete" => Content::Ignored("deletions never start a pipeline".into()),
         other => Content::Ignored(format!("{provider} event {other:?} does not start pipelines")),
@@ -100,6 +104,50 @@ impl Repository {
         }
         ServerAddress::from_url(self.html_url.as_deref()?)
     }
+}
+
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: String,
+    issue: Issue,
+    comment: IssueComment,
+    repository: Repository,
+    #[serde(default)]
+    is_pull: bool,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct IssueComment {
+    id: u64,
+    #[serde(default)]
+    body: String,
+    user: Option<User>,
+}
+
+/// A comment on a pull request's conversation.
+fn issue_comment(provider: ProviderKind, e: IssueCommentEvent, delivery: &str) -> Content {
+    if e.action != "created" {
+        return Content::Ignored(format!("comment {}: only new comments hold commands", e.action));
+    }
+    if !e.is_pull && e.issue.pull_request.as_ref().is_none_or(serde_json::Value::is_null) {
+        return Content::Ignored("a comment on an issue, not a pull request".into());
+    }
+    Content::Comment(Comment {
+        provider,
+        delivery: delivery.to_owned(),
+        server: e.repository.server(provider),
+        repository: e.repository.full_name,
+        id: e.comment.id.to_string(),
+        pull_request: e.issue.number,
+        author: CommentAuthor { name: e.comment.user.map(User::name).unwrap_or_default(), id: None, association: None },
+        body: e.comment.body,
+    })
 }
 
 /// Gogs' default `FEED_MAX_COMMIT_NUM`: a push lists at most this many commits.
@@ -222,6 +270,33 @@ fn pull_request(provider: ProviderKind, e: PullRequestEvent, delivery: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_pull_request_comment_is_read_on_gitea_and_forgejo() {
+        let comment = |provider: ProviderKind, action: &str, is_pull: bool| {
+            let doc = serde_json::json!({
+                "action": action,
+                "issue": { "number": 3, "pull_request": if is_pull { serde_json::json!({ "merged": false }) } else { serde_json::Value::Null } },
+                "comment": { "id": 71, "body": "/herald stop", "user": { "login": "alice", "username": "alice" } },
+                "repository": { "full_name": "example/example", "html_url": "https://code.example.com/example/example" },
+                "is_pull": is_pull
+            });
+            let event = header(provider, "event");
+            let headers: Headers = [(event.as_str(), "issue_comment")].into_iter().collect();
+            parse(provider, &headers, doc.to_string().as_bytes()).unwrap().content
+        };
+        for provider in [ProviderKind::Gitea, ProviderKind::Forgejo] {
+            let Content::Comment(c) = comment(provider, "created", true) else { panic!("{provider}") };
+            assert_eq!((c.id.as_str(), c.pull_request, c.author.name.as_str()), ("71", 3, "alice"));
+            assert_eq!(c.server.unwrap().host, "code.example.com");
+            assert!(matches!(comment(provider, "edited", true), Content::Ignored(_)));
+            assert!(matches!(comment(provider, "created", false), Content::Ignored(_)));
+        }
+        assert!(
+            matches!(comment(ProviderKind::Gogs, "created", true), Content::Ignored(_)),
+            "Gogs has no API to act with"
+        );
+    }
     use crate::auth::{sign_hex, Secret};
     use crate::change::EventKind;
     use crate::providers::fixtures::read;

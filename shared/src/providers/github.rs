@@ -6,7 +6,8 @@
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{
-    is_zero_sha, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    is_zero_sha, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts,
+    PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -26,6 +27,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
         "push" => Content::Changes(vec![push(from_json(body)?, &delivery)]),
         "pull_request" => pull_request(from_json(body)?, &delivery),
         "merge_group" => merge_group(from_json(body)?, &delivery),
+        "issue_comment" => issue_comment(from_json(body)?, &delivery),
         "ping" => Content::Ping,
         other => Content::Ignored(format!("GitHub event {other:?} does not start pipelines")),
     };
@@ -265,6 +267,54 @@ fn merge_group(e: MergeGroupEvent, delivery: &str) -> Content {
     Content::Changes(vec![change.as_merge_group(&group.base_ref).with_server(server).with_before(Some(group.base_sha))])
 }
 
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: String,
+    issue: Issue,
+    comment: IssueComment,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: u64,
+    /// Present when the issue is a pull request.
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct IssueComment {
+    id: u64,
+    #[serde(default)]
+    body: String,
+    user: Option<User>,
+    author_association: Option<String>,
+}
+
+/// A comment on a pull request's conversation (`issue_comment` on an issue that is a pull request).
+fn issue_comment(e: IssueCommentEvent, delivery: &str) -> Content {
+    if e.action != "created" {
+        return Content::Ignored(format!("comment {}: only new comments hold commands", e.action));
+    }
+    if e.issue.pull_request.is_none() {
+        return Content::Ignored("a comment on an issue, not a pull request".into());
+    }
+    Content::Comment(Comment {
+        provider: ProviderKind::GitHub,
+        delivery: delivery.to_owned(),
+        server: server(&e.repository),
+        repository: e.repository.full_name,
+        id: e.comment.id.to_string(),
+        pull_request: e.issue.number,
+        author: CommentAuthor {
+            name: e.comment.user.map(|u| u.login).unwrap_or_default(),
+            id: None,
+            association: e.comment.author_association,
+        },
+        body: e.comment.body,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +423,31 @@ mod tests {
             panic!("destroyed starts nothing")
         };
         assert!(why.contains("destroyed (merged)"), "{why}");
+    }
+
+    #[test]
+    fn a_new_pull_request_comment_is_read_and_others_are_acknowledged() {
+        // The shape of @octokit/webhooks-examples' issue_comment (created), on a pull request.
+        let comment = |action: &str, on_pull_request: bool| {
+            let mut doc = serde_json::json!({
+                "action": action,
+                "issue": { "number": 1, "title": "Spelling error in the README file" },
+                "comment": { "id": 492700400, "body": "/herald retry", "user": { "login": "Codertocat" }, "author_association": "OWNER" },
+                "repository": { "full_name": "Codertocat/Hello-World", "url": "https://api.github.com/repos/Codertocat/Hello-World" }
+            });
+            if on_pull_request {
+                doc["issue"]["pull_request"] =
+                    serde_json::json!({ "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1" });
+            }
+            parse(&headers("issue_comment"), doc.to_string().as_bytes()).unwrap().content
+        };
+        let Content::Comment(c) = comment("created", true) else { panic!("{:?}", comment("created", true)) };
+        assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("492700400", 1, "Codertocat/Hello-World"));
+        assert_eq!((c.author.name.as_str(), c.author.association.as_deref()), ("Codertocat", Some("OWNER")));
+        assert_eq!((c.body.as_str(), c.server.unwrap().host.as_str()), ("/herald retry", "api.github.com"));
+        for (action, pr) in [("edited", true), ("deleted", true), ("created", false)] {
+            assert!(matches!(comment(action, pr), Content::Ignored(_)), "{action} {pr}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 use super::{delivery_id, from_json, generic, BodyError, Content, Delivery, Headers};
 use crate::auth::secrets_equal;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    is_zero_sha, Change, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts,
+    PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -30,6 +31,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     let content = match event.as_str() {
         "Push Hook" | "Tag Push Hook" => Content::Changes(vec![push(from_json(body)?, &delivery)]),
         "Merge Request Hook" => merge_request(from_json(body)?, &delivery),
+        "Note Hook" => note(from_json(body)?, &delivery),
         other => Content::Ignored(format!("GitLab event {other:?} does not start pipelines")),
     };
     Ok(Delivery { event, delivery, content })
@@ -116,6 +118,59 @@ fn push(p: Push, delivery: &str) -> Change {
 }
 
 #[derive(Deserialize)]
+struct NoteEvent {
+    user: Option<NoteUser>,
+    project: Project,
+    object_attributes: Note,
+    merge_request: Option<NotedMergeRequest>,
+}
+
+#[derive(Deserialize)]
+struct NoteUser {
+    id: Option<u64>,
+    #[serde(default)]
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct Note {
+    id: u64,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    noteable_type: String,
+    /// `create` or `update`; servers before GitLab 16.11 send only new notes, without it.
+    action: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NotedMergeRequest {
+    iid: u64,
+}
+
+/// A comment (note) on a merge request.
+fn note(e: NoteEvent, delivery: &str) -> Content {
+    let action = e.object_attributes.action.as_deref().unwrap_or("create");
+    if action != "create" {
+        return Content::Ignored(format!("note {action}: only new comments hold commands"));
+    }
+    let (true, Some(merge_request)) = (e.object_attributes.noteable_type == "MergeRequest", e.merge_request) else {
+        return Content::Ignored(format!("a comment on a {}, not a merge request", e.object_attributes.noteable_type));
+    };
+    let user = e.user.unwrap_or(NoteUser { id: None, username: String::new() });
+    Content::Comment(Comment {
+        provider: ProviderKind::GitLab,
+        delivery: delivery.to_owned(),
+        server: e.project.server(),
+        repository: e.project.path_with_namespace,
+        id: e.object_attributes.id.to_string(),
+        pull_request: merge_request.iid,
+        author: CommentAuthor { name: user.username, id: user.id.map(|id| id.to_string()), association: None },
+        body: e.object_attributes.note,
+    })
+}
+
+#[derive(Deserialize)]
 struct MergeRequestEvent {
     user: Option<User>,
     project: Project,
@@ -183,6 +238,34 @@ fn merge_request(e: MergeRequestEvent, delivery: &str) -> Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_merge_request_note_is_read_and_others_are_acknowledged() {
+        // The fields GitLab documents for "Comment on merge request" (Note Hook).
+        let note = |action: Option<&str>, on: &str| {
+            let mut doc = serde_json::json!({
+                "object_kind": "note", "event_type": "note",
+                "user": { "id": 1, "name": "Administrator", "username": "root" },
+                "project_id": 5,
+                "project": { "path_with_namespace": "gitlab-org/gitlab-test", "web_url": "http://example.com/gitlab-org/gitlab-test" },
+                "object_attributes": { "id": 1244, "note": "/herald run api", "noteable_type": on },
+                "merge_request": { "id": 7, "iid": 1, "target_branch": "markdown" }
+            });
+            if let Some(a) = action {
+                doc["object_attributes"]["action"] = a.into();
+            }
+            let headers: Headers =
+                [("X-Gitlab-Event", "Note Hook"), ("X-Gitlab-Event-UUID", "n-1")].into_iter().collect();
+            parse(&headers, doc.to_string().as_bytes()).unwrap().content
+        };
+        let Content::Comment(c) = note(Some("create"), "MergeRequest") else { panic!() };
+        assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("1244", 1, "gitlab-org/gitlab-test"));
+        assert_eq!((c.author.name.as_str(), c.author.id.as_deref()), ("root", Some("1")));
+        assert_eq!(c.server.unwrap().host, "example.com");
+        assert!(matches!(note(None, "MergeRequest"), Content::Comment(_)), "older servers send new notes only");
+        assert!(matches!(note(Some("update"), "MergeRequest"), Content::Ignored(_)));
+        assert!(matches!(note(Some("create"), "Issue"), Content::Ignored(_)));
+    }
     use crate::auth::{sign_standard_webhook, Secret};
     use crate::change::EventKind;
     use crate::providers::fixtures::read;

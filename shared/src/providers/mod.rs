@@ -12,7 +12,7 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 
-use crate::change::{Change, ProviderKind};
+use crate::change::{Change, Comment, ProviderKind};
 use crate::secrets::{SecretScope, WebhookSecrets};
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -131,6 +131,9 @@ pub enum Content {
     Changes(Vec<Change>),
     /// The provider's ping or test event.
     Ping,
+    /// A new comment on a pull request, which may hold commands (README "Commands from the pull
+    /// request").
+    Comment(Comment),
     /// Understood and deliberately ignored, with the reason.
     Ignored(String),
 }

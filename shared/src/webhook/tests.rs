@@ -587,3 +587,24 @@ async fn a_change_a_path_filter_skips_gets_a_final_passing_status_where_the_cont
     assert_eq!(answer.body["statuses"][0]["outcome"], "dry_run", "{}", answer.body);
     assert!(requests.is_empty());
 }
+
+#[tokio::test]
+async fn a_pull_request_comment_is_read_and_acknowledged_without_starting_anything() {
+    let h = harness();
+    let body = json!({
+        "action": "created",
+        "issue": { "number": 1, "pull_request": { "url": "https://api.github.com/repos/binkkatal/sample_app/pulls/1" } },
+        "comment": { "id": 9, "body": "LGTM\n/herald run\n/herald approve ship it", "user": { "login": "ann" }, "author_association": "MEMBER" },
+        "repository": { "full_name": "binkkatal/sample_app", "url": "https://api.github.com/repos/binkkatal/sample_app" }
+    })
+    .to_string();
+    let r = h.service.handle(github(body.as_bytes(), "issue_comment", "d-comment", SECRET)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reason = r.body["ignored"].as_str().unwrap();
+    assert!(reason.contains("comment 9 on pull request #1: 2 command line(s)"), "{reason}");
+    assert!(h.starter.started.lock().unwrap().is_empty());
+    // Unsigned, it is refused before it is read.
+    let mut unsigned = github(body.as_bytes(), "issue_comment", "d-comment-2", SECRET);
+    unsigned.headers = [("X-GitHub-Event", "issue_comment"), ("X-GitHub-Delivery", "d-2")].into_iter().collect();
+    assert_eq!(h.service.handle(unsigned).await.status, 401);
+}
