@@ -138,7 +138,7 @@ fn issue_comment(provider: ProviderKind, e: IssueCommentEvent, delivery: &str) -
     if !e.is_pull && e.issue.pull_request.as_ref().is_none_or(serde_json::Value::is_null) {
         return Content::Ignored("a comment on an issue, not a pull request".into());
     }
-    Content::Comment(Comment {
+    Content::Comment(Box::new(Comment {
         provider,
         delivery: delivery.to_owned(),
         server: e.repository.server(provider),
@@ -147,7 +147,7 @@ fn issue_comment(provider: ProviderKind, e: IssueCommentEvent, delivery: &str) -
         pull_request: e.issue.number,
         author: CommentAuthor { name: e.comment.user.map(User::name).unwrap_or_default(), id: None, association: None },
         body: e.comment.body,
-    })
+    }))
 }
 
 /// Gogs' default `FEED_MAX_COMMIT_NUM`: a push lists at most this many commits.

@@ -299,7 +299,7 @@ fn issue_comment(e: IssueCommentEvent, delivery: &str) -> Content {
     if e.issue.pull_request.is_none() {
         return Content::Ignored("a comment on an issue, not a pull request".into());
     }
-    Content::Comment(Comment {
+    Content::Comment(Box::new(Comment {
         provider: ProviderKind::GitHub,
         delivery: delivery.to_owned(),
         server: server(&e.repository),
@@ -312,7 +312,7 @@ fn issue_comment(e: IssueCommentEvent, delivery: &str) -> Content {
             association: e.comment.author_association,
         },
         body: e.comment.body,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ fn note(e: NoteEvent, delivery: &str) -> Content {
         return Content::Ignored(format!("a comment on a {}, not a merge request", e.object_attributes.noteable_type));
     };
     let user = e.user.unwrap_or(NoteUser { id: None, username: String::new() });
-    Content::Comment(Comment {
+    Content::Comment(Box::new(Comment {
         provider: ProviderKind::GitLab,
         delivery: delivery.to_owned(),
         server: e.project.server(),
@@ -167,7 +167,7 @@ fn note(e: NoteEvent, delivery: &str) -> Content {
         pull_request: merge_request.iid,
         author: CommentAuthor { name: user.username, id: user.id.map(|id| id.to_string()), association: None },
         body: e.object_attributes.note,
-    })
+    }))
 }
 
 #[derive(Deserialize)]

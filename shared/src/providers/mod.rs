@@ -133,7 +133,7 @@ pub enum Content {
     Ping,
     /// A new comment on a pull request, which may hold commands (README "Commands from the pull
     /// request").
-    Comment(Comment),
+    Comment(Box<Comment>),
     /// Understood and deliberately ignored, with the reason.
     Ignored(String),
 }
