@@ -7,7 +7,8 @@
 use super::{from_json, starts_with_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::secrets_equal;
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    is_zero_sha, Change, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts,
+    PushParts, ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -42,6 +43,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, BodyError> {
         "git.pullrequest.created" | "git.pullrequest.updated" | "git.pullrequest.merged" => {
             pull_request(&event, from_json(body)?, &delivery)
         }
+        "ms.vss-code.git-pullrequest-comment-event" => pull_request_comment(from_json(body)?, &delivery),
         "" => return Err(BodyError::Invalid("Azure DevOps body has no eventType".into())),
         other => Content::Ignored(format!("Azure DevOps event {other:?} does not start pipelines")),
     };
@@ -127,6 +129,82 @@ impl Repository {
         };
         Some(address.with_organization(organization.filter(|o| !o.is_empty() && o != "_apis")))
     }
+}
+
+#[derive(Deserialize)]
+struct CommentEvent {
+    resource: CommentResource,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentResource {
+    comment: PrComment,
+    pull_request: CommentedPullRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrComment {
+    id: u64,
+    #[serde(default)]
+    content: String,
+    author: Option<Identity>,
+    published_date: Option<String>,
+    last_content_updated_date: Option<String>,
+    #[serde(rename = "_links")]
+    links: Option<CommentLinks>,
+}
+
+#[derive(Deserialize)]
+struct CommentLinks {
+    threads: Option<Link>,
+}
+
+#[derive(Deserialize)]
+struct Link {
+    href: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentedPullRequest {
+    pull_request_id: u64,
+    repository: Repository,
+}
+
+/// A comment on a pull request (`ms.vss-code.git-pullrequest-comment-event`). Azure DevOps sends
+/// the same event when a comment is edited: an edited one (its content updated after it was
+/// published) holds no command. A comment's id is its thread's own, so the thread (from its link,
+/// read as an id, never requested) is part of the comment's.
+fn pull_request_comment(e: CommentEvent, delivery: &str) -> Content {
+    let (comment, pr) = (e.resource.comment, e.resource.pull_request);
+    if comment.last_content_updated_date.is_some() && comment.last_content_updated_date != comment.published_date {
+        return Content::Ignored("comment edited: only new comments hold commands".into());
+    }
+    let thread = comment
+        .links
+        .and_then(|l| l.threads)
+        .and_then(|t| t.href.trim_end_matches('/').rsplit('/').next().map(str::to_owned))
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    let id = match thread {
+        Some(thread) => format!("{thread}/{}", comment.id),
+        None => comment.id.to_string(),
+    };
+    Content::Comment(Box::new(Comment {
+        provider: ProviderKind::AzureDevOps,
+        delivery: delivery.to_owned(),
+        server: pr.repository.server(),
+        repository: pr.repository.full_name(),
+        id,
+        pull_request: pr.pull_request_id,
+        author: CommentAuthor {
+            name: comment.author.and_then(|a| a.unique_name.or(a.display_name)).unwrap_or_default(),
+            id: None,
+            association: None,
+        },
+        body: comment.content,
+    }))
 }
 
 fn push(e: PushEvent, delivery: &str) -> Vec<Change> {
@@ -232,6 +310,32 @@ fn pull_request(event: &str, e: PullRequestEvent, delivery: &str) -> Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_pull_request_comment_is_read_and_an_edited_one_acknowledged() {
+        // The fields of Azure DevOps' "Pull request commented on" service hook event.
+        let comment = |updated: &str| {
+            serde_json::json!({
+                "id": "e-1", "eventType": "ms.vss-code.git-pullrequest-comment-event",
+                "resource": {
+                    "comment": { "id": 2, "content": "/herald retry", "author": { "displayName": "Normal Paulk", "uniqueName": "fabrikamfiber16@hotmail.com" },
+                        "publishedDate": "2014-06-17T16:55:46.997Z", "lastContentUpdatedDate": updated,
+                        "_links": { "threads": { "href": "https://dev.azure.com/fabrikam/_apis/git/repositories/4bc14d40/pullRequests/1/threads/5" } } },
+                    "pullRequest": { "pullRequestId": 1,
+                        "repository": { "name": "Fabrikam", "project": { "name": "Fabrikam-Fiber-Git" }, "url": "https://dev.azure.com/fabrikam/_apis/git/repositories/4bc14d40-c903-45e2-872e-0462c7748079" } }
+                }
+            })
+            .to_string()
+        };
+        let Content::Comment(c) = parse(comment("2014-06-17T16:55:46.997Z").as_bytes()).unwrap().content else {
+            panic!()
+        };
+        assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("5/2", 1, "Fabrikam-Fiber-Git/Fabrikam"));
+        assert_eq!((c.author.name.as_str(), c.body.as_str()), ("fabrikamfiber16@hotmail.com", "/herald retry"));
+        let server = c.server.unwrap();
+        assert_eq!((server.host.as_str(), server.organization.as_deref()), ("dev.azure.com", Some("fabrikam")));
+        assert!(matches!(parse(comment("2014-06-18T10:00:00Z").as_bytes()).unwrap().content, Content::Ignored(_)));
+    }
     use crate::change::EventKind;
     use crate::providers::fixtures::read;
 

@@ -7,7 +7,8 @@
 use super::{delivery_id, from_json, strip_prefix_ignore_case, BodyError, Content, Delivery, Headers};
 use crate::auth::verify_hex_hmac;
 use crate::change::{
-    Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    Change, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts,
+    ServerAddress,
 };
 use crate::secrets::{Scheme, SecretScope, WebhookSecrets};
 use serde::Deserialize;
@@ -30,6 +31,10 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
     };
     let content = match (event.as_str(), pr_action) {
         ("repo:push", _) => Content::Changes(push(from_json(body)?, &delivery)),
+        ("pullrequest:comment_created", _) => comment_created(from_json(body)?, &delivery),
+        ("pullrequest:comment_updated" | "pullrequest:comment_deleted", _) => {
+            Content::Ignored(format!("{event}: only new comments hold commands"))
+        }
         (_, Some(action)) => Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)]),
         (other, None) => Content::Ignored(format!("Bitbucket event {other:?} does not start pipelines")),
     };
@@ -118,6 +123,45 @@ impl Repository {
             None => ServerAddress::from_url("https://api.bitbucket.org"),
         }
     }
+}
+
+#[derive(Deserialize)]
+struct CommentEvent {
+    actor: Option<Actor>,
+    pullrequest: CommentedPullRequest,
+    repository: Repository,
+    comment: PrComment,
+}
+
+#[derive(Deserialize)]
+struct CommentedPullRequest {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct PrComment {
+    id: u64,
+    content: Option<CommentContent>,
+}
+
+#[derive(Deserialize)]
+struct CommentContent {
+    #[serde(default)]
+    raw: String,
+}
+
+/// A new comment on a pull request (`pullrequest:comment_created`).
+fn comment_created(e: CommentEvent, delivery: &str) -> Content {
+    Content::Comment(Box::new(Comment {
+        provider: ProviderKind::BitbucketCloud,
+        delivery: delivery.to_owned(),
+        server: e.repository.server(),
+        repository: e.repository.full_name,
+        id: e.comment.id.to_string(),
+        pull_request: e.pullrequest.id,
+        author: CommentAuthor { name: e.actor.map(Actor::name).unwrap_or_default(), id: None, association: None },
+        body: e.comment.content.map(|c| c.raw).unwrap_or_default(),
+    }))
 }
 
 fn full_ref(state: &RefState) -> String {
@@ -215,6 +259,27 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_pull_request_comment_is_read() {
+        // The fields Bitbucket Cloud documents for pullrequest:comment_created.
+        let doc = serde_json::json!({
+            "actor": { "display_name": "Ann Lee", "nickname": "ann", "uuid": "{u-1}" },
+            "pullrequest": { "id": 12, "title": "Add thing" },
+            "repository": { "full_name": "team_name/repo_name", "links": { "self": { "href": "https://api.bitbucket.org/2.0/repositories/team_name/repo_name" } } },
+            "comment": { "id": 17, "content": { "raw": "/herald approve ship it", "markup": "markdown" } }
+        });
+        let event = |key: &str| {
+            let headers: Headers = [("X-Event-Key", key), ("X-Request-UUID", "r-1")].into_iter().collect();
+            parse(&headers, doc.to_string().as_bytes()).unwrap().content
+        };
+        let Content::Comment(c) = event("pullrequest:comment_created") else { panic!() };
+        assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("17", 12, "team_name/repo_name"));
+        assert_eq!((c.author.name.as_str(), c.body.as_str()), ("ann", "/herald approve ship it"));
+        assert_eq!(c.server.unwrap().host, "api.bitbucket.org");
+        assert!(matches!(event("pullrequest:comment_updated"), Content::Ignored(_)));
+        assert!(matches!(event("pullrequest:comment_deleted"), Content::Ignored(_)));
+    }
     use crate::auth::{sign_hex, Secret};
     use crate::change::EventKind;
     use crate::providers::fixtures::read;

@@ -6,7 +6,8 @@
 
 use super::{delivery_id, from_json, BodyError, Content, Delivery, Headers};
 use crate::change::{
-    is_zero_sha, Change, ChangedFiles, PrAction, ProviderKind, PullRequest, PullRequestParts, PushParts, ServerAddress,
+    is_zero_sha, Change, ChangedFiles, Comment, CommentAuthor, PrAction, ProviderKind, PullRequest, PullRequestParts,
+    PushParts, ServerAddress,
 };
 use serde::Deserialize;
 
@@ -25,6 +26,10 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<Delivery, BodyError> {
         ("repo:refs_changed", _) => Content::Changes(refs_changed(from_json(body)?, &delivery)),
         ("diagnostics:ping", _) => Content::Ping,
         ("pr:modified", _) => Content::Ignored("pull request edited without new commits (pr:modified)".into()),
+        ("pr:comment:added", _) => comment_added(from_json(body)?, &delivery),
+        ("pr:comment:edited" | "pr:comment:deleted", _) => {
+            Content::Ignored(format!("{event}: only new comments hold commands"))
+        }
         (_, Some(action)) => Content::Changes(vec![pull_request(from_json(body)?, action, &delivery)]),
         (other, None) => Content::Ignored(format!("Bitbucket Data Center event {other:?} does not start pipelines")),
     };
@@ -163,6 +168,43 @@ struct Endpoint {
     repository: Repository,
 }
 
+#[derive(Deserialize)]
+struct CommentEvent {
+    actor: Option<Actor>,
+    #[serde(rename = "pullRequest")]
+    pull_request: CommentedPullRequest,
+    comment: PrComment,
+}
+
+#[derive(Deserialize)]
+struct CommentedPullRequest {
+    id: u64,
+    #[serde(rename = "toRef")]
+    to_ref: Endpoint,
+}
+
+#[derive(Deserialize)]
+struct PrComment {
+    id: u64,
+    #[serde(default)]
+    text: String,
+}
+
+/// A new comment on a pull request (`pr:comment:added`).
+fn comment_added(e: CommentEvent, delivery: &str) -> Content {
+    let repository = &e.pull_request.to_ref.repository;
+    Content::Comment(Box::new(Comment {
+        provider: ProviderKind::BitbucketServer,
+        delivery: delivery.to_owned(),
+        server: repository.server(),
+        repository: repository.full_name(),
+        id: e.comment.id.to_string(),
+        pull_request: e.pull_request.id,
+        author: CommentAuthor { name: e.actor.map(Actor::name).unwrap_or_default(), id: None, association: None },
+        body: e.comment.text,
+    }))
+}
+
 fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change {
     let pr = e.pull_request;
     let target = pr.to_ref.repository.full_name();
@@ -190,6 +232,29 @@ fn pull_request(e: PullRequestEvent, action: PrAction, delivery: &str) -> Change
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_pull_request_comment_is_read() {
+        // The fields Bitbucket Data Center documents for pr:comment:added.
+        let doc = serde_json::json!({
+            "eventKey": "pr:comment:added",
+            "actor": { "name": "admin", "displayName": "Administrator", "slug": "admin" },
+            "pullRequest": { "id": 9, "toRef": { "displayId": "master", "latestCommit": "178864a7d521b6f5e720b386b2c2b0ef8563e0dc",
+                "repository": { "slug": "repo1", "project": { "key": "PROJ" },
+                    "links": { "self": [{ "href": "https://bitbucket.example.com/projects/PROJ/repos/repo1/browse" }] } } } },
+            "comment": { "id": 62, "version": 0, "text": "/herald stop" }
+        });
+        let event = |key: &str| {
+            let headers: Headers = [("X-Event-Key", key), ("X-Request-Id", "r-1")].into_iter().collect();
+            parse(&headers, doc.to_string().as_bytes()).unwrap().content
+        };
+        let Content::Comment(c) = event("pr:comment:added") else { panic!() };
+        assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("62", 9, "PROJ/repo1"));
+        assert_eq!((c.author.name.as_str(), c.body.as_str()), ("admin", "/herald stop"));
+        assert_eq!(c.server.unwrap().host, "bitbucket.example.com");
+        assert!(matches!(event("pr:comment:edited"), Content::Ignored(_)));
+        assert!(matches!(event("pr:comment:deleted"), Content::Ignored(_)));
+    }
     use crate::change::EventKind;
     use crate::providers::fixtures::read;
 
