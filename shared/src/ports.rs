@@ -280,6 +280,63 @@ pub trait PipelineHistory: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<ExecutionSummary>, AwsError>>;
 }
 
+/// A stage as `GetPipelineState` reports it: its latest execution and the approvals waiting in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageState {
+    pub stage: String,
+    /// The execution the stage ran last (or runs now).
+    pub execution_id: Option<String>,
+    /// `InProgress`, `Failed`, `Succeeded`, `Stopped`, `Stopping`, `Cancelled`.
+    pub status: Option<String>,
+    /// Manual approvals waiting for an answer: (action, the token `PutApprovalResult` needs).
+    pub approvals: Vec<(String, String)>,
+}
+
+/// What `RetryStageExecution` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// The new attempt runs in the same execution.
+    Retrying(String),
+    /// CodePipeline will not retry it (`NotLatestPipelineExecutionException`,
+    /// `StageNotRetryableException`): a new start is the way; the reason in its words.
+    NotRetryable(String),
+}
+
+/// What commands from pull requests do to executions (README "Commands from the pull request"):
+/// `GetPipelineState`, `RetryStageExecution`, `StopPipelineExecution`, `PutApprovalResult`.
+pub trait PipelineControl: Send + Sync {
+    /// Every stage's latest execution and waiting approvals.
+    fn state<'a>(&'a self, pipeline: &'a str) -> BoxFuture<'a, Result<Vec<StageState>, AwsError>>;
+    /// Retries the failed actions of `stage` in `execution_id` (`FAILED_ACTIONS`).
+    fn retry_stage<'a>(
+        &'a self,
+        pipeline: &'a str,
+        stage: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<Retried, AwsError>>;
+    /// Stops `execution_id`, letting in-progress actions finish (`abandon: false`).
+    fn stop<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Answers the approval `action` of `stage` waiting with `token`.
+    fn answer_approval<'a>(&'a self, approval: &'a ApprovalAnswer) -> BoxFuture<'a, Result<(), AwsError>>;
+}
+
+/// An answer to a waiting manual approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalAnswer {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    pub token: String,
+    pub approved: bool,
+    /// Names the person, repository and pull request (CodePipeline keeps at most 512 characters).
+    pub summary: String,
+}
+
 /// One SNS message, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnsMessage {

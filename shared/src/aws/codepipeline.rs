@@ -1,12 +1,14 @@
 //! CodePipeline adapter: `StartPipelineExecution` for [`PipelineStarter`]; `GetPipelineExecution`,
-//! `ListActionExecutions` and `ListPipelineExecutions` for [`PipelineHistory`].
+//! `ListActionExecutions` and `ListPipelineExecutions` for [`PipelineHistory`]; `GetPipelineState`,
+//! `RetryStageExecution`, `StopPipelineExecution` and `PutApprovalResult` for [`PipelineControl`].
 
 use super::classify;
 use crate::ports::{
-    ActionDefinition, ActionRun, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails, ExecutionSummary,
-    ExecutionTrigger, PipelineDefinition, PipelineDefinitions, PipelineHistory, PipelineStarter, SourceAction,
-    StartPlan,
+    ActionDefinition, ActionRun, ApprovalAnswer, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails,
+    ExecutionSummary, ExecutionTrigger, PipelineControl, PipelineDefinition, PipelineDefinitions, PipelineHistory,
+    PipelineStarter, Retried, SourceAction, StageState, StartPlan,
 };
+use aws_sdk_codepipeline::operation::retry_stage_execution::RetryStageExecutionError;
 use aws_sdk_codepipeline::types::{
     ActionExecutionFilter, PipelineDeclaration, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
 };
@@ -53,6 +55,127 @@ impl PipelineStarter for CodePipelineStarter {
             output
                 .pipeline_execution_id
                 .ok_or_else(|| AwsError::Transient("StartPipelineExecution answered without an execution id".into()))
+        })
+    }
+}
+
+/// Acts on executions for commands from pull requests.
+#[derive(Clone, Debug)]
+pub struct CodePipelineControl {
+    client: Client,
+}
+
+impl CodePipelineControl {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+/// CodePipeline's approval summary limit (characters).
+pub const APPROVAL_SUMMARY_CHARS: usize = 512;
+
+impl PipelineControl for CodePipelineControl {
+    fn state<'a>(&'a self, pipeline: &'a str) -> BoxFuture<'a, Result<Vec<StageState>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_pipeline_state()
+                .name(pipeline)
+                .send()
+                .await
+                .map_err(|e| classify("GetPipelineState", e))?;
+            Ok(out
+                .stage_states()
+                .iter()
+                .map(|stage| StageState {
+                    stage: stage.stage_name().unwrap_or_default().to_owned(),
+                    execution_id: stage.latest_execution().map(|e| e.pipeline_execution_id().to_owned()),
+                    status: stage.latest_execution().map(|e| e.status().as_str().to_owned()),
+                    approvals: stage
+                        .action_states()
+                        .iter()
+                        .filter_map(|action| {
+                            let latest = action.latest_execution()?;
+                            let waiting = latest.status()
+                                == Some(&aws_sdk_codepipeline::types::ActionExecutionStatus::InProgress);
+                            let token = latest.token().filter(|_| waiting)?;
+                            Some((action.action_name()?.to_owned(), token.to_owned()))
+                        })
+                        .collect(),
+                })
+                .collect())
+        })
+    }
+
+    fn retry_stage<'a>(
+        &'a self,
+        pipeline: &'a str,
+        stage: &'a str,
+        execution_id: &'a str,
+    ) -> BoxFuture<'a, Result<Retried, AwsError>> {
+        Box::pin(async move {
+            let sent = self
+                .client
+                .retry_stage_execution()
+                .pipeline_name(pipeline)
+                .stage_name(stage)
+                .pipeline_execution_id(execution_id)
+                .retry_mode(aws_sdk_codepipeline::types::StageRetryMode::FailedActions)
+                .send()
+                .await;
+            match sent {
+                Ok(out) => Ok(Retried::Retrying(out.pipeline_execution_id().unwrap_or(execution_id).to_owned())),
+                Err(e) => match e.as_service_error() {
+                    Some(
+                        refused @ (RetryStageExecutionError::NotLatestPipelineExecutionException(_)
+                        | RetryStageExecutionError::StageNotRetryableException(_)),
+                    ) => Ok(Retried::NotRetryable(refused.to_string())),
+                    _ => Err(classify("RetryStageExecution", e)),
+                },
+            }
+        })
+    }
+
+    fn stop<'a>(
+        &'a self,
+        pipeline: &'a str,
+        execution_id: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .stop_pipeline_execution()
+                .pipeline_name(pipeline)
+                .pipeline_execution_id(execution_id)
+                .abandon(false)
+                .reason(crate::template::truncate_chars(reason, 200))
+                .send()
+                .await
+                .map_err(|e| classify("StopPipelineExecution", e))?;
+            Ok(())
+        })
+    }
+
+    fn answer_approval<'a>(&'a self, approval: &'a ApprovalAnswer) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
+            let status = if approval.approved { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
+            let result = ApprovalResult::builder()
+                .summary(crate::template::truncate_chars(&approval.summary, APPROVAL_SUMMARY_CHARS))
+                .status(status)
+                .build()
+                .map_err(|e| AwsError::Permanent(format!("PutApprovalResult: {e}")))?;
+            self.client
+                .put_approval_result()
+                .pipeline_name(&approval.pipeline)
+                .stage_name(&approval.stage)
+                .action_name(&approval.action)
+                .token(&approval.token)
+                .result(result)
+                .send()
+                .await
+                .map_err(|e| classify("PutApprovalResult", e))?;
+            Ok(())
         })
     }
 }
@@ -474,6 +597,115 @@ mod tests {
             let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&denied]);
             let e = CodePipelineHistory::new(client).action_runs("prod-api", "x1").await.unwrap_err();
             assert!(e.to_string().starts_with("ListActionExecutions: AccessDeniedException"), "{e}");
+        }
+    }
+
+    mod control {
+        use super::super::*;
+        use crate::aws::mock_client;
+        use aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput;
+        use aws_sdk_codepipeline::operation::put_approval_result::PutApprovalResultOutput;
+        use aws_sdk_codepipeline::operation::retry_stage_execution::RetryStageExecutionOutput;
+        use aws_sdk_codepipeline::operation::stop_pipeline_execution::StopPipelineExecutionOutput;
+        use aws_sdk_codepipeline::types::error::StageNotRetryableException;
+        use aws_sdk_codepipeline::types::{
+            ActionExecution, ActionExecutionStatus, ActionState, ApprovalStatus, StageExecution, StageExecutionStatus,
+            StageRetryMode, StageState as SdkStage,
+        };
+        use aws_smithy_mocks::{mock, RuleMode};
+
+        #[tokio::test]
+        async fn the_state_names_each_stage_s_execution_and_waiting_approvals() {
+            let state =
+                mock!(Client::get_pipeline_state).match_requests(|r| r.name() == Some("app")).then_output(|| {
+                    let stage = |name: &str, status, actions: Vec<ActionState>| {
+                        SdkStage::builder()
+                            .stage_name(name)
+                            .latest_execution(
+                                StageExecution::builder().pipeline_execution_id("e-1").status(status).build().unwrap(),
+                            )
+                            .set_action_states(Some(actions))
+                            .build()
+                    };
+                    let action = |name: &str, status, token: Option<&str>| {
+                        ActionState::builder()
+                            .action_name(name)
+                            .latest_execution(
+                                ActionExecution::builder().status(status).set_token(token.map(str::to_owned)).build(),
+                            )
+                            .build()
+                    };
+                    GetPipelineStateOutput::builder()
+                        .stage_states(stage(
+                            "Build",
+                            StageExecutionStatus::Failed,
+                            vec![action("Compile", ActionExecutionStatus::Failed, None)],
+                        ))
+                        .stage_states(stage(
+                            "Release",
+                            StageExecutionStatus::InProgress,
+                            vec![
+                                action("Gate", ActionExecutionStatus::InProgress, Some("tok-1")),
+                                action("Old", ActionExecutionStatus::Succeeded, Some("tok-0")),
+                            ],
+                        ))
+                        .build()
+                });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&state]);
+            let stages = CodePipelineControl::new(client).state("app").await.unwrap();
+            assert_eq!(stages[0].status.as_deref(), Some("Failed"));
+            assert!(stages[0].approvals.is_empty());
+            assert_eq!(stages[1].approvals, [("Gate".to_owned(), "tok-1".to_owned())], "only the one waiting");
+            assert_eq!(stages[1].execution_id.as_deref(), Some("e-1"));
+        }
+
+        #[tokio::test]
+        async fn a_retry_retries_failed_actions_and_a_refusal_says_to_start_again() {
+            let retried = mock!(Client::retry_stage_execution)
+                .match_requests(|r| {
+                    r.retry_mode() == Some(&StageRetryMode::FailedActions)
+                        && r.stage_name() == Some("Build")
+                        && r.pipeline_execution_id() == Some("e-1")
+                })
+                .then_output(|| RetryStageExecutionOutput::builder().pipeline_execution_id("e-1").build());
+            let refused = mock!(Client::retry_stage_execution).then_error(|| {
+                RetryStageExecutionError::StageNotRetryableException(
+                    StageNotRetryableException::builder().message("the stage is not retryable").build(),
+                )
+            });
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&retried, &refused]);
+            let control = CodePipelineControl::new(client);
+            assert_eq!(control.retry_stage("app", "Build", "e-1").await, Ok(Retried::Retrying("e-1".into())));
+            let Ok(Retried::NotRetryable(why)) = control.retry_stage("app", "Build", "e-1").await else { panic!() };
+            assert!(why.contains("not retryable"), "{why}");
+        }
+
+        #[tokio::test]
+        async fn stop_lets_actions_finish_and_an_answer_names_its_status() {
+            let stop = mock!(Client::stop_pipeline_execution)
+                .match_requests(|r| r.abandon() == Some(false) && r.pipeline_execution_id() == Some("e-1"))
+                .then_output(|| StopPipelineExecutionOutput::builder().pipeline_execution_id("e-1").build());
+            let approve = mock!(Client::put_approval_result)
+                .match_requests(|r| {
+                    r.token() == Some("tok-1")
+                        && r.result().is_some_and(|a| {
+                            a.status() == &ApprovalStatus::Rejected
+                                && a.summary().chars().count() == APPROVAL_SUMMARY_CHARS
+                        })
+                })
+                .then_output(|| PutApprovalResultOutput::builder().build());
+            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&stop, &approve]);
+            let control = CodePipelineControl::new(client);
+            assert_eq!(control.stop("app", "e-1", "stopped by ann in acme/app #3").await, Ok(()));
+            let answer = ApprovalAnswer {
+                pipeline: "app".into(),
+                stage: "Release".into(),
+                action: "Gate".into(),
+                token: "tok-1".into(),
+                approved: false,
+                summary: "x".repeat(600),
+            };
+            assert_eq!(control.answer_approval(&answer).await, Ok(()), "the summary is cut to CodePipeline's limit");
         }
     }
 }

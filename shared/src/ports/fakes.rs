@@ -322,3 +322,4 @@ impl HttpClient for FakeHttp {
         })
     }
 }
+
