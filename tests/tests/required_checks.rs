@@ -317,3 +317,61 @@ async fn a_merge_group_starts_pinned_to_its_head_and_its_result_reaches_the_head
         .await;
     assert!(destroyed["ignored"].as_str().unwrap().contains("destroyed (merged)"), "{destroyed}");
 }
+
+/// What ordering costs, counted through a proxy before moto: the webhook's `pending` and the
+/// notifier's outcome each take one conditional PutItem (the claim) and one UpdateItem (its end)
+/// beside the calls they made before; a late event refused by the claim posts nothing.
+#[tokio::test]
+async fn the_claim_costs_one_conditional_write_and_one_update_per_status() {
+    use herald_tests::faults::FaultProxy;
+    let config = r#"{"triggers": [{"name": "app", "pipeline": "app", "git": {"repository": "**"}, "status": true}]}"#;
+    let fake = FakeGitServer::start(Server::GitHub, auth_for(Server::GitHub)).await;
+    let (key, value) = fake.credential_entry();
+    let moto = Moto::start();
+    moto.ctl(&["create-pipeline", "app"]);
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let topic = moto.ctl(&["topic-to-queue", "herald-alerts", "inbox"])["topic_arn"].as_str().unwrap().to_owned();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let credentials = json!({ key: value }).to_string();
+    let env = [
+        ("HERALD_CONFIG", config),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET", credentials.as_str()),
+        ("HERALD_WEBHOOK_SECRET", SECRET),
+        ("HERALD_TOPIC_ARN", topic.as_str()),
+    ];
+    let mut webhook = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
+    let mut notifier = Lambda::start("pipeline-notifier", &proxy.endpoint, &env).await;
+    let count = |calls: &[String], name: &str| calls.iter().filter(|c| *c == name).count();
+
+    let before = proxy.calls().len();
+    let response =
+        webhook.invoke(git_servers::delivery(Server::GitHub, Event::Push, &fake.url, "d-count", SECRET)).await;
+    let answer = body_of(&response.response());
+    let execution = answer["started"][0]["execution_id"].as_str().unwrap().to_owned();
+    let start_calls = proxy.calls()[before..].to_vec();
+    // Exactly once (claim, complete), the record, the status claim and its end.
+    assert_eq!(count(&start_calls, "StartPipelineExecution"), 1, "{start_calls:?}");
+    assert_eq!(count(&start_calls, "PutItem"), 4, "dedup claim, dedup complete, record, status claim: {start_calls:?}");
+    assert_eq!(count(&start_calls, "UpdateItem"), 1, "the status claim's end: {start_calls:?}");
+
+    let before = proxy.calls().len();
+    notifier
+        .invoke(pipeline_event("pipeline-succeeded.json", "app", &execution, "SUCCEEDED", "count-done"))
+        .await
+        .response();
+    let end_calls = proxy.calls()[before..].to_vec();
+    assert_eq!(count(&end_calls, "PutItem"), 1, "the status claim: {end_calls:?}");
+    assert_eq!(count(&end_calls, "UpdateItem"), 1, "its end: {end_calls:?}");
+    assert_eq!(count(&end_calls, "GetItem"), 1, "the record; no read unless a claim is refused: {end_calls:?}");
+
+    let before = proxy.calls().len();
+    let late = notifier
+        .invoke(pipeline_event("pipeline-started.json", "app", &execution, "STARTED", "count-late"))
+        .await
+        .response();
+    assert_eq!(late["statuses"][0]["outcome"], "stale", "{late}");
+    let late_calls = proxy.calls()[before..].to_vec();
+    assert_eq!(count(&late_calls, "UpdateItem"), 0, "refused: nothing posted, nothing to end: {late_calls:?}");
+    assert_eq!(fake.accepted().len(), 2, "pending and success only");
+}
