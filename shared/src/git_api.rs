@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod github_app;
 pub mod https;
+pub mod pull_requests;
 pub mod statuses;
 
 use crate::change::{Change, ProviderKind};

@@ -43,9 +43,39 @@ fn the_check_refuses_what_github_describes_otherwise() {
     }
 }
 
+/// Commands from pull requests (groundwork): the pull request Herald reads and the reply it posts
+/// are GitHub's own operations, and GitHub's example pull request reads as its head, target and
+/// fork-ness.
+#[test]
+fn the_pull_request_read_and_the_reply_are_github_operations() {
+    use herald::git_api::endpoint::{Endpoint, Repository};
+    use herald::git_api::pull_requests;
+    let repository = Repository::new(ServerApi::GitHub, "acme/app").unwrap();
+    for flavor in [Flavor::DotCom, Flavor::Enterprise] {
+        let pull = Endpoint::PullRequest { repository: &repository, number: 7 }.url("");
+        assert_eq!(
+            check(flavor, "GET", &pull, "", &Value::Null).as_deref(),
+            Ok("/repos/{owner}/{repo}/pulls/{pull_number}")
+        );
+        let reply = Endpoint::PullRequestComment { repository: &repository, number: 7 }.url("");
+        let body = pull_requests::comment_body(ServerApi::GitHub, "| command | what happened |\n|---|---|");
+        assert_eq!(
+            check(flavor, "POST", &reply, "", &body).as_deref(),
+            Ok("/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+            "{flavor:?}"
+        );
+        let example = herald_tests::openapi::example(flavor, "pull-request");
+        let head = pull_requests::read(ServerApi::GitHub, example.to_string().as_bytes()).unwrap();
+        assert_eq!(head.head_commit, example["head"]["sha"].as_str().unwrap(), "{flavor:?}");
+        assert_eq!(head.target_branch, example["base"]["ref"].as_str().unwrap());
+    }
+}
+
 #[test]
 fn every_status_state_herald_posts_is_one_github_and_ghes_accept() {
-    for state in [StatusState::Pending, StatusState::Success, StatusState::Failure, StatusState::Error] {
+    for state in
+        [StatusState::Pending, StatusState::Success, StatusState::Failure, StatusState::Error, StatusState::Skipped]
+    {
         let status = CommitStatus {
             context: "herald/app".into(),
             state,

@@ -145,6 +145,10 @@ pub enum Endpoint<'a> {
     PullRequestIterations { repository: &'a Repository, number: u64 },
     /// Azure DevOps: the first page of the changes of iteration `iteration`.
     IterationChanges { repository: &'a Repository, number: u64, iteration: u64 },
+    /// A pull request (merge request) itself: its head commit, target branch and source.
+    PullRequest { repository: &'a Repository, number: u64 },
+    /// Post a comment on a pull request's conversation (Azure DevOps: a new thread).
+    PullRequestComment { repository: &'a Repository, number: u64 },
     /// GitHub Apps: mint an installation token.
     InstallationToken { installation_id: u64 },
 }
@@ -211,6 +215,27 @@ impl Endpoint<'_> {
             }
             Endpoint::PullRequestIterations { repository: r, number: n } => {
                 format!("{}/pullRequests/{n}/iterations?api-version=7.1", r.root(base))
+            }
+            Endpoint::PullRequest { repository: r, number: n } => {
+                let root = r.root(base);
+                match r.api {
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{root}/pulls/{n}"),
+                    ServerApi::GitLab => format!("{root}/merge_requests/{n}"),
+                    ServerApi::BitbucketCloud => format!("{root}/pullrequests/{n}"),
+                    ServerApi::BitbucketServer => format!("{root}/pull-requests/{n}"),
+                    ServerApi::AzureDevOps => format!("{root}/pullrequests/{n}?api-version=7.1"),
+                }
+            }
+            Endpoint::PullRequestComment { repository: r, number: n } => {
+                let root = r.root(base);
+                match r.api {
+                    // A pull request's conversation is its issue's.
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{root}/issues/{n}/comments"),
+                    ServerApi::GitLab => format!("{root}/merge_requests/{n}/notes"),
+                    ServerApi::BitbucketCloud => format!("{root}/pullrequests/{n}/comments"),
+                    ServerApi::BitbucketServer => format!("{root}/pull-requests/{n}/comments"),
+                    ServerApi::AzureDevOps => format!("{root}/pullRequests/{n}/threads?api-version=7.1"),
+                }
             }
             Endpoint::IterationChanges { repository: r, number: n, iteration } => format!(
                 "{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
@@ -288,6 +313,66 @@ mod tests {
             Endpoint::InstallationToken { installation_id: 42 }.url("https://ghe.example.com/api/v3"),
             "https://ghe.example.com/api/v3/app/installations/42/access_tokens"
         );
+    }
+
+    #[test]
+    fn a_pull_request_and_its_conversation_are_under_the_matched_repository() {
+        let at = |api, name, base, comment: bool| {
+            let r = repo(api, name);
+            if comment {
+                Endpoint::PullRequestComment { repository: &r, number: 7 }.url(base)
+            } else {
+                Endpoint::PullRequest { repository: &r, number: 7 }.url(base)
+            }
+        };
+        let cases = [
+            (
+                ServerApi::GitHub,
+                "acme/app",
+                "https://api.github.com",
+                "https://api.github.com/repos/acme/app/pulls/7",
+                "https://api.github.com/repos/acme/app/issues/7/comments",
+            ),
+            (
+                ServerApi::GitLab,
+                "group/app",
+                "https://gitlab.com/api/v4",
+                "https://gitlab.com/api/v4/projects/group%2Fapp/merge_requests/7",
+                "https://gitlab.com/api/v4/projects/group%2Fapp/merge_requests/7/notes",
+            ),
+            (
+                ServerApi::BitbucketCloud,
+                "team/repo",
+                "https://api.bitbucket.org/2.0",
+                "https://api.bitbucket.org/2.0/repositories/team/repo/pullrequests/7",
+                "https://api.bitbucket.org/2.0/repositories/team/repo/pullrequests/7/comments",
+            ),
+            (
+                ServerApi::BitbucketServer,
+                "PROJ/repo",
+                "https://bb.example.com/rest",
+                "https://bb.example.com/rest/api/1.0/projects/PROJ/repos/repo/pull-requests/7",
+                "https://bb.example.com/rest/api/1.0/projects/PROJ/repos/repo/pull-requests/7/comments",
+            ),
+            (
+                ServerApi::Gitea,
+                "o/r",
+                "https://git.example.com/api/v1",
+                "https://git.example.com/api/v1/repos/o/r/pulls/7",
+                "https://git.example.com/api/v1/repos/o/r/issues/7/comments",
+            ),
+            (
+                ServerApi::AzureDevOps,
+                "proj/app",
+                "https://dev.azure.com/org",
+                "https://dev.azure.com/org/proj/_apis/git/repositories/app/pullrequests/7?api-version=7.1",
+                "https://dev.azure.com/org/proj/_apis/git/repositories/app/pullRequests/7/threads?api-version=7.1",
+            ),
+        ];
+        for (api, name, base, pull, comment) in cases {
+            assert_eq!(at(api, name, base, false), pull, "{api:?}");
+            assert_eq!(at(api, name, base, true), comment, "{api:?}");
+        }
     }
 
     #[test]

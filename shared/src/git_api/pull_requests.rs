@@ -1,0 +1,246 @@
+//! A pull request as its server describes it, for commands from the pull request (README
+//! "Commands from the pull request"): the head commit, the target branch and whether it comes from
+//! a fork, read from the server's API (`Endpoint::PullRequest`), never from a comment's payload;
+//! and the reply comment's body in each server's words (`Endpoint::PullRequestComment`).
+//!
+//! Not called by deliveries yet: commands are read and acknowledged, not acted on.
+
+use super::ServerApi;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// What a command needs of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestHead {
+    /// The head commit as the server names it (Bitbucket Cloud: 12 characters, a prefix).
+    pub head_commit: String,
+    /// The branch it merges into, without `refs/heads/`.
+    pub target_branch: String,
+    /// The source repository is another than the target.
+    pub from_fork: bool,
+}
+
+#[derive(Deserialize)]
+struct GitHubSide {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    #[serde(default)]
+    sha: String,
+    /// `null` once a fork is deleted.
+    repo: Option<GitHubRepo>,
+}
+
+#[derive(Deserialize)]
+struct GitHubRepo {
+    /// GitHub names repositories by `full_name`; Gitea's pull request answers carry `id` too.
+    full_name: Option<String>,
+    id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct GitHubPull {
+    head: GitHubSide,
+    base: GitHubSide,
+}
+
+#[derive(Deserialize)]
+struct GitLabMergeRequest {
+    sha: String,
+    target_branch: String,
+    source_project_id: u64,
+    target_project_id: u64,
+}
+
+#[derive(Deserialize)]
+struct BitbucketCloudPull {
+    source: BitbucketCloudSide,
+    destination: BitbucketCloudSide,
+}
+
+#[derive(Deserialize)]
+struct BitbucketCloudSide {
+    branch: BitbucketBranch,
+    commit: Option<BitbucketCommit>,
+    repository: Option<BitbucketCloudRepo>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketBranch {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct BitbucketCommit {
+    hash: String,
+}
+
+#[derive(Deserialize)]
+struct BitbucketCloudRepo {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct BitbucketServerPull {
+    #[serde(rename = "fromRef")]
+    from_ref: BitbucketServerRef,
+    #[serde(rename = "toRef")]
+    to_ref: BitbucketServerRef,
+}
+
+#[derive(Deserialize)]
+struct BitbucketServerRef {
+    #[serde(rename = "displayId")]
+    display_id: String,
+    #[serde(rename = "latestCommit", default)]
+    latest_commit: String,
+    repository: BitbucketServerRepo,
+}
+
+#[derive(Deserialize)]
+struct BitbucketServerRepo {
+    slug: String,
+    project: BitbucketServerProject,
+}
+
+#[derive(Deserialize)]
+struct BitbucketServerProject {
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzurePull {
+    last_merge_source_commit: AzureCommit,
+    target_ref_name: String,
+    /// Present when the source is a fork.
+    fork_source: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureCommit {
+    commit_id: String,
+}
+
+/// Reads a pull request answer of `api`; what is wrong, in words, when it is not one.
+pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
+    let bad = |e: serde_json::Error| format!("the pull request answer is not one: {e}");
+    let strip = |name: &str| name.strip_prefix("refs/heads/").unwrap_or(name).to_owned();
+    let head = match api {
+        ServerApi::GitHub | ServerApi::Gitea => {
+            let p: GitHubPull = serde_json::from_slice(body).map_err(bad)?;
+            let same = match (&p.head.repo, &p.base.repo) {
+                (Some(h), Some(b)) => match (h.id, b.id) {
+                    (Some(h), Some(b)) => h == b,
+                    _ => {
+                        h.full_name.is_some()
+                            && h.full_name.as_deref().map(str::to_lowercase)
+                                == b.full_name.as_deref().map(str::to_lowercase)
+                    }
+                },
+                _ => false,
+            };
+            PullRequestHead { head_commit: p.head.sha, target_branch: strip(&p.base.git_ref), from_fork: !same }
+        }
+        ServerApi::GitLab => {
+            let m: GitLabMergeRequest = serde_json::from_slice(body).map_err(bad)?;
+            PullRequestHead {
+                head_commit: m.sha,
+                target_branch: m.target_branch,
+                from_fork: m.source_project_id != m.target_project_id,
+            }
+        }
+        ServerApi::BitbucketCloud => {
+            let p: BitbucketCloudPull = serde_json::from_slice(body).map_err(bad)?;
+            let name = |side: &BitbucketCloudSide| side.repository.as_ref().map(|r| r.full_name.to_lowercase());
+            let from_fork = name(&p.source).is_none() || name(&p.source) != name(&p.destination);
+            PullRequestHead {
+                head_commit: p.source.commit.map(|c| c.hash).unwrap_or_default(),
+                target_branch: p.destination.branch.name,
+                from_fork,
+            }
+        }
+        ServerApi::BitbucketServer => {
+            let p: BitbucketServerPull = serde_json::from_slice(body).map_err(bad)?;
+            let name =
+                |r: &BitbucketServerRef| format!("{}/{}", r.repository.project.key, r.repository.slug).to_lowercase();
+            PullRequestHead {
+                from_fork: name(&p.from_ref) != name(&p.to_ref),
+                head_commit: p.from_ref.latest_commit,
+                target_branch: p.to_ref.display_id,
+            }
+        }
+        ServerApi::AzureDevOps => {
+            let p: AzurePull = serde_json::from_slice(body).map_err(bad)?;
+            PullRequestHead {
+                head_commit: p.last_merge_source_commit.commit_id,
+                target_branch: strip(&p.target_ref_name),
+                from_fork: p.fork_source.is_some_and(|f| !f.is_null()),
+            }
+        }
+    };
+    if head.head_commit.is_empty() {
+        return Err("the pull request answer names no head commit".into());
+    }
+    Ok(head)
+}
+
+/// The body that posts `markdown` as a comment on a pull request of `api`.
+pub fn comment_body(api: ServerApi, markdown: &str) -> Value {
+    match api {
+        ServerApi::GitHub | ServerApi::Gitea | ServerApi::GitLab => json!({ "body": markdown }),
+        ServerApi::BitbucketCloud => json!({ "content": { "raw": markdown } }),
+        ServerApi::BitbucketServer => json!({ "text": markdown }),
+        // A new thread, closed: a reply is a record, not a discussion to resolve.
+        ServerApi::AzureDevOps => {
+            json!({ "comments": [{ "parentCommentId": 0, "content": markdown, "commentType": 1 }], "status": 4 })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_server_s_pull_request_gives_its_head_target_and_fork() {
+        let sha = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
+        let github = json!({ "head": { "ref": "new-topic", "sha": sha, "repo": { "full_name": "someone/Hello-World" } },
+                             "base": { "ref": "master", "sha": "x", "repo": { "full_name": "octocat/Hello-World" } } });
+        let gitea = json!({ "head": { "ref": "feature", "sha": sha, "repo": { "id": 3, "full_name": "o/r" } },
+                            "base": { "ref": "main", "repo": { "id": 3, "full_name": "o/r" } } });
+        let gitlab = json!({ "sha": sha, "target_branch": "main", "source_project_id": 5, "target_project_id": 5 });
+        let bitbucket = json!({ "source": { "branch": { "name": "f" }, "commit": { "hash": "6dcb09b5b578" }, "repository": { "full_name": "team/repo" } },
+                                "destination": { "branch": { "name": "main" }, "repository": { "full_name": "team/repo" } } });
+        let data_center = json!({ "fromRef": { "displayId": "f", "latestCommit": sha, "repository": { "slug": "fork", "project": { "key": "~ANN" } } },
+                                  "toRef": { "displayId": "main", "latestCommit": "y", "repository": { "slug": "repo", "project": { "key": "PROJ" } } } });
+        let azure = json!({ "lastMergeSourceCommit": { "commitId": sha }, "targetRefName": "refs/heads/main" });
+        let read_as = |api, doc: Value| read(api, doc.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            read_as(ServerApi::GitHub, github),
+            PullRequestHead { head_commit: sha.into(), target_branch: "master".into(), from_fork: true }
+        );
+        assert!(!read_as(ServerApi::Gitea, gitea).from_fork);
+        assert_eq!(read_as(ServerApi::GitLab, gitlab).target_branch, "main");
+        let cloud = read_as(ServerApi::BitbucketCloud, bitbucket);
+        assert_eq!(
+            (cloud.head_commit.as_str(), cloud.from_fork),
+            ("6dcb09b5b578", false),
+            "Bitbucket names 12 characters"
+        );
+        assert!(read_as(ServerApi::BitbucketServer, data_center).from_fork);
+        let azure = read_as(ServerApi::AzureDevOps, azure);
+        assert_eq!((azure.target_branch.as_str(), azure.from_fork), ("main", false));
+        assert!(read(ServerApi::GitHub, b"{}").unwrap_err().contains("not one"));
+        let no_head = json!({ "sha": "", "target_branch": "main", "source_project_id": 1, "target_project_id": 1 });
+        assert!(read(ServerApi::GitLab, no_head.to_string().as_bytes()).unwrap_err().contains("no head commit"));
+    }
+
+    #[test]
+    fn a_reply_is_in_each_server_s_words() {
+        assert_eq!(comment_body(ServerApi::GitHub, "done")["body"], "done");
+        assert_eq!(comment_body(ServerApi::BitbucketCloud, "done")["content"]["raw"], "done");
+        assert_eq!(comment_body(ServerApi::BitbucketServer, "done")["text"], "done");
+        assert_eq!(comment_body(ServerApi::AzureDevOps, "done")["comments"][0]["content"], "done");
+    }
+}
