@@ -149,8 +149,35 @@ pub enum Endpoint<'a> {
     PullRequest { repository: &'a Repository, number: u64 },
     /// Post a comment on a pull request's conversation (Azure DevOps: a new thread).
     PullRequestComment { repository: &'a Repository, number: u64 },
+    /// What `user` may do in the repository, where the server says it per user: GitLab's
+    /// members API (by user id), Gitea / Forgejo's collaborator permission, Bitbucket Data
+    /// Center's user permissions (filtered by name). `None` for the other servers.
+    Permission { repository: &'a Repository, user: &'a UserName },
     /// GitHub Apps: mint an installation token.
     InstallationToken { installation_id: u64 },
+}
+
+/// A user's name or id as a permission request may carry it: checked, then percent-encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    /// `name` when it is a user name or id its server could have (1 to 255 of letters, digits,
+    /// `-`, `_`, `.`, `@`); a payload's other text is never put in a URL.
+    pub fn new(name: &str) -> Result<Self, String> {
+        let ok = (1..=255).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+            && !name.starts_with('.');
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(format!("the user name {:?} is not one a server gives", crate::template::truncate_chars(name, 40)))
+        }
+    }
+
+    fn encoded(&self) -> String {
+        utf8_percent_encode(&self.0, SEGMENT).to_string()
+    }
 }
 
 impl Repository {
@@ -224,6 +251,15 @@ impl Endpoint<'_> {
                     ServerApi::BitbucketCloud => format!("{root}/pullrequests/{n}"),
                     ServerApi::BitbucketServer => format!("{root}/pull-requests/{n}"),
                     ServerApi::AzureDevOps => format!("{root}/pullrequests/{n}?api-version=7.1"),
+                }
+            }
+            Endpoint::Permission { repository: r, user } => {
+                let (root, user) = (r.root(base), user.encoded());
+                match r.api {
+                    ServerApi::GitLab => format!("{root}/members/all/{user}"),
+                    ServerApi::Gitea => format!("{root}/collaborators/{user}/permission"),
+                    ServerApi::BitbucketServer => format!("{root}/permissions/users?filter={user}"),
+                    ServerApi::GitHub | ServerApi::BitbucketCloud | ServerApi::AzureDevOps => String::new(),
                 }
             }
             Endpoint::PullRequestComment { repository: r, number: n } => {
@@ -372,6 +408,28 @@ mod tests {
         for (api, name, base, pull, comment) in cases {
             assert_eq!(at(api, name, base, false), pull, "{api:?}");
             assert_eq!(at(api, name, base, true), comment, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn a_permission_is_asked_of_the_matched_repository_for_a_checked_user() {
+        let user = UserName::new("ann.lee").unwrap();
+        let at = |api, name, base| Endpoint::Permission { repository: &repo(api, name), user: &user }.url(base);
+        assert_eq!(
+            at(ServerApi::GitLab, "group/app", "https://gitlab.com/api/v4"),
+            "https://gitlab.com/api/v4/projects/group%2Fapp/members/all/ann.lee"
+        );
+        assert_eq!(
+            at(ServerApi::Gitea, "o/r", "https://git.example.com/api/v1"),
+            "https://git.example.com/api/v1/repos/o/r/collaborators/ann.lee/permission"
+        );
+        assert_eq!(
+            at(ServerApi::BitbucketServer, "PROJ/repo", "https://bb.example.com/rest"),
+            "https://bb.example.com/rest/api/1.0/projects/PROJ/repos/repo/permissions/users?filter=ann.lee"
+        );
+        assert_eq!(at(ServerApi::GitHub, "o/r", "https://api.github.com"), "", "GitHub says it in the payload");
+        for bad in ["", "../admin", "ann?x=1", "a/b", "a%2Fb", ".hidden", "ann lee"] {
+            assert!(UserName::new(bad).is_err(), "{bad}");
         }
     }
 

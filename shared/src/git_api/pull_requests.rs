@@ -1,7 +1,9 @@
 //! A pull request as its server describes it, for commands from the pull request (README
 //! "Commands from the pull request"): the head commit, the target branch and whether it comes from
 //! a fork, read from the server's API (`Endpoint::PullRequest`), never from a comment's payload;
-//! and the reply comment's body in each server's words (`Endpoint::PullRequestComment`).
+//! whether the commenter may write to the repository, where the server answers it per user
+//! (`Endpoint::Permission`); and the reply comment's body in each server's words
+//! (`Endpoint::PullRequestComment`).
 //!
 //! Not called by deliveries yet: commands are read and acknowledged, not acted on.
 
@@ -198,6 +200,39 @@ pub fn comment_body(api: ServerApi, markdown: &str) -> Value {
     }
 }
 
+/// GitHub's `author_association` values of people who can write to the repository.
+pub const GITHUB_WRITERS: [&str; 3] = ["OWNER", "MEMBER", "COLLABORATOR"];
+/// GitLab's Developer access level: the least that may push, and so run a command.
+pub const GITLAB_DEVELOPER: u64 = 30;
+
+/// Whether the server's permission answer (`Endpoint::Permission`) lets `user` write to the
+/// repository: GitLab access level Developer (30) or more; Gitea / Forgejo `write`, `admin` or
+/// `owner`; Bitbucket Data Center `REPO_WRITE` or `REPO_ADMIN` for that user name exactly.
+pub fn may_write(api: ServerApi, body: &[u8], user: &str) -> Result<bool, String> {
+    let bad = |e: serde_json::Error| format!("the permission answer is not one: {e}");
+    let doc: Value = serde_json::from_slice(body).map_err(bad)?;
+    match api {
+        ServerApi::GitLab => {
+            let level = doc["access_level"].as_u64().ok_or("the member answer has no access_level")?;
+            Ok(level >= GITLAB_DEVELOPER)
+        }
+        ServerApi::Gitea => {
+            let permission = doc["permission"].as_str().ok_or("the permission answer has no permission")?;
+            Ok(matches!(permission, "write" | "admin" | "owner"))
+        }
+        ServerApi::BitbucketServer => {
+            let values = doc["values"].as_array().ok_or("the permission answer has no values")?;
+            Ok(values.iter().any(|v| {
+                v["user"]["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(user))
+                    && matches!(v["permission"].as_str(), Some("REPO_WRITE" | "REPO_ADMIN"))
+            }))
+        }
+        ServerApi::GitHub | ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
+            Err(format!("{} has no per-user permission answer Herald reads", api.key()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +269,42 @@ mod tests {
         assert!(read(ServerApi::GitHub, b"{}").unwrap_err().contains("not one"));
         let no_head = json!({ "sha": "", "target_branch": "main", "source_project_id": 1, "target_project_id": 1 });
         assert!(read(ServerApi::GitLab, no_head.to_string().as_bytes()).unwrap_err().contains("no head commit"));
+    }
+
+    #[test]
+    fn each_server_s_permission_answer_says_who_may_write() {
+        let gitlab = |level: u64| {
+            may_write(
+                ServerApi::GitLab,
+                json!({ "id": 1, "username": "ann", "access_level": level }).to_string().as_bytes(),
+                "ann",
+            )
+        };
+        assert_eq!(
+            (gitlab(20), gitlab(30), gitlab(50)),
+            (Ok(false), Ok(true), Ok(true)),
+            "Reporter no; Developer, Owner yes"
+        );
+        let gitea = |p: &str| {
+            may_write(ServerApi::Gitea, json!({ "permission": p, "role_name": p }).to_string().as_bytes(), "ann")
+        };
+        assert_eq!(
+            (gitea("read"), gitea("write"), gitea("admin"), gitea("owner")),
+            (Ok(false), Ok(true), Ok(true), Ok(true))
+        );
+        let data_center = json!({ "values": [
+            { "user": { "name": "ann" }, "permission": "REPO_READ" },
+            { "user": { "name": "annie" }, "permission": "REPO_WRITE" },
+            { "user": { "name": "bo" }, "permission": "REPO_ADMIN" } ] })
+        .to_string();
+        assert_eq!(
+            may_write(ServerApi::BitbucketServer, data_center.as_bytes(), "ann"),
+            Ok(false),
+            "the filter matches prefixes; the name must be exact"
+        );
+        assert_eq!(may_write(ServerApi::BitbucketServer, data_center.as_bytes(), "bo"), Ok(true));
+        assert!(may_write(ServerApi::GitLab, b"{}", "ann").is_err());
+        assert!(may_write(ServerApi::AzureDevOps, b"{}", "ann").is_err());
     }
 
     #[test]
