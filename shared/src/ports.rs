@@ -424,11 +424,27 @@ pub struct ExecutionRecord {
     pub stages: bool,
 }
 
+impl ExecutionRecord {
+    /// What finds the executions of one commit of one repository on one server: provider, host,
+    /// repository (lower case, as repositories match) and commit.
+    pub fn commit_key(&self) -> String {
+        commit_key(&self.provider, &self.host, &self.repository, &self.commit)
+    }
+}
+
+/// [`ExecutionRecord::commit_key`] of a commit not yet recorded.
+pub fn commit_key(provider: &str, host: &str, repository: &str, commit: &str) -> String {
+    format!("{provider}#{host}#{}#{commit}", repository.to_lowercase())
+}
+
 /// The execution records (`HERALD_DEDUP_TABLE`, 30 days).
 pub trait ExecutionRecords: Send + Sync {
     fn put<'a>(&'a self, record: &'a ExecutionRecord, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
     /// The record of `execution_id`; `None` for an execution Herald did not start with a status.
     fn get<'a>(&'a self, execution_id: &'a str, now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>>;
+    /// The records of the executions Herald started for one commit ([`ExecutionRecord::commit_key`]),
+    /// in no set order: what a command from a pull request acts on.
+    fn by_commit<'a>(&'a self, commit_key: &'a str, now: i64) -> BoxFuture<'a, Result<Vec<ExecutionRecord>, AwsError>>;
     /// Takes the right to post `claim`'s status, with one conditional write: granted only when
     /// [`HeldStatus::admits`] it and no other post of the context is under way.
     fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>>;

@@ -130,7 +130,11 @@ def create_table(endpoint, name):
     ddb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "commit_key", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-commit",
+                                 "KeySchema": [{"AttributeName": "commit_key", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
         BillingMode="PAY_PER_REQUEST",
     )
     # As the template creates it: records expire through TTL attribute expires_at.

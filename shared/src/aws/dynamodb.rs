@@ -3,7 +3,8 @@
 //!
 //! One item per key: `pk`, `status` (`IN_PROGRESS` / `COMPLETE`), `value`, `lease_until`
 //! (an in-progress claim older than this may be taken over) and `expires_at` (the table's TTL).
-//! An execution record is `pk` = `execution#<id>`, `record` (its JSON) and `expires_at`. The
+//! An execution record is `pk` = `execution#<id>`, `record` (its JSON), `commit_key` (found
+//! through the table's index `by-commit`: [`COMMIT_INDEX`]) and `expires_at`. The
 //! last status claimed for one context of an execution is `pk` = `status#<id>#<context>`,
 //! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (README "Final and monotonic").
 
@@ -137,6 +138,12 @@ impl DedupStore for DynamoDbDedup {
 /// How long an execution record is kept: longer than any execution runs.
 pub const EXECUTION_RECORD_TTL_SECS: i64 = 30 * 24 * 3600;
 
+/// The table's global secondary index on `commit_key`: the executions of one commit.
+pub const COMMIT_INDEX: &str = "by-commit";
+/// The most records of one commit read (one page of the index): far more than the triggers one
+/// commit starts.
+pub const MAX_RECORDS_PER_COMMIT: i32 = 100;
+
 /// Execution records for commit statuses.
 #[derive(Clone, Debug)]
 pub struct DynamoDbRecords {
@@ -203,6 +210,7 @@ impl ExecutionRecords for DynamoDbRecords {
                 .table_name(&self.table)
                 .item("pk", execution_key(&record.execution_id))
                 .item("record", AttributeValue::S(json))
+                .item("commit_key", AttributeValue::S(record.commit_key()))
                 .item("expires_at", n(now + EXECUTION_RECORD_TTL_SECS))
                 .send()
                 .await
@@ -230,6 +238,32 @@ impl ExecutionRecords for DynamoDbRecords {
                 .is_some_and(|at| at < now);
             let record = item.get("record").and_then(|v| v.as_s().ok());
             Ok(record.filter(|_| !expired).and_then(|json| serde_json::from_str(json).ok()))
+        })
+    }
+
+    fn by_commit<'a>(&'a self, commit_key: &'a str, now: i64) -> BoxFuture<'a, Result<Vec<ExecutionRecord>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(COMMIT_INDEX)
+                .key_condition_expression("commit_key = :k")
+                .expression_attribute_values(":k", AttributeValue::S(commit_key.to_owned()))
+                .limit(MAX_RECORDS_PER_COMMIT)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            Ok(out
+                .items()
+                .iter()
+                .filter(|item| {
+                    let expires =
+                        item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+                    !expires.is_some_and(|at| at < now)
+                })
+                .filter_map(|item| item.get("record")?.as_s().ok().and_then(|json| serde_json::from_str(json).ok()))
+                .collect())
         })
     }
 

@@ -240,6 +240,16 @@ impl ExecutionRecords for FakeRecords {
         Box::pin(async move { Ok(self.records.lock().unwrap().get(execution_id).cloned()) })
     }
 
+    fn by_commit<'a>(
+        &'a self,
+        commit_key: &'a str,
+        _now: i64,
+    ) -> BoxFuture<'a, Result<Vec<ExecutionRecord>, AwsError>> {
+        Box::pin(async move {
+            Ok(self.records.lock().unwrap().values().filter(|r| r.commit_key() == commit_key).cloned().collect())
+        })
+    }
+
     fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>> {
         Box::pin(async move {
             let mut statuses = self.statuses.lock().unwrap();
