@@ -260,7 +260,7 @@ impl ExecutionRecords for DynamoDbRecords {
                 .filter(|item| {
                     let expires =
                         item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
-                    !expires.is_some_and(|at| at < now)
+                    expires.is_none_or(|at| at >= now)
                 })
                 .filter_map(|item| item.get("record")?.as_s().ok().and_then(|json| serde_json::from_str(json).ok()))
                 .collect())
