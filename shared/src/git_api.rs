@@ -241,6 +241,93 @@ impl GitApi {
         self.send(&request, &entry.host).await.map(|r| r.status)
     }
 
+    /// The pull request `number` of the target's repository as its server describes it (README
+    /// "Commands from the pull request"): head commit, target branch, fork-ness.
+    pub async fn pull_request(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        number: u64,
+        now: i64,
+    ) -> Result<pull_requests::PullRequestHead, PostError> {
+        let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
+        let url = Endpoint::PullRequest { repository: &target.repository, number }.url(&entry.base);
+        let response = self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await?;
+        self.answer(&entry.host, &response).and_then(|body| {
+            pull_requests::read(target.api, body).map_err(|why| self.unreadable(&entry.host, &response, why))
+        })
+    }
+
+    /// Whether `user` may write to the target's repository, where its server answers that per
+    /// user (GitLab by user id, Gitea / Forgejo, Bitbucket Data Center by name).
+    pub async fn may_write(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        user: &endpoint::UserName,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, PostError> {
+        if !matches!(target.api, ServerApi::GitLab | ServerApi::Gitea | ServerApi::BitbucketServer) {
+            return Err(PostError::Refused(format!(
+                "{} has no per-user permission answer Herald reads",
+                target.api.key()
+            )));
+        }
+        let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
+        let url = Endpoint::Permission { repository: &target.repository, user }.url(&entry.base);
+        match self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await {
+            // GitLab and Gitea answer 404 for someone who is not a member or collaborator.
+            Err(PostError::Permanent { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+            Ok(response) => self.answer(&entry.host, &response).and_then(|body| {
+                pull_requests::may_write(target.api, body, name)
+                    .map_err(|why| self.unreadable(&entry.host, &response, why))
+            }),
+        }
+    }
+
+    /// Posts `markdown` as a comment on pull request `number` (Azure DevOps: a closed thread).
+    pub async fn reply(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        number: u64,
+        markdown: &str,
+        now: i64,
+    ) -> Result<u16, PostError> {
+        let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
+        let url = Endpoint::PullRequestComment { repository: &target.repository, number }.url(&entry.base);
+        let body = pull_requests::comment_body(target.api, markdown);
+        self.send(&json_request(target.api, "POST", url, auth, Some(&body)), &entry.host).await.map(|r| r.status)
+    }
+
+    async fn entry_and_auth<'c>(
+        &self,
+        credentials: &'c Credentials,
+        target: &Target,
+        now: i64,
+    ) -> Result<(&'c ServerEntry, (&'static str, String)), PostError> {
+        let entry = entry_for(credentials, target)?;
+        Ok((entry, self.authorization(entry, now).await?))
+    }
+
+    /// The body of an answer read whole; a cut one says so.
+    fn answer<'r>(&self, host: &Host, response: &'r OutboundResponse) -> Result<&'r [u8], PostError> {
+        if response.exceeded {
+            return Err(self.unreadable(
+                host,
+                response,
+                format!("the answer exceeded {} KiB", STATUS_ANSWER_LIMIT / 1024),
+            ));
+        }
+        Ok(&response.body)
+    }
+
+    fn unreadable(&self, host: &Host, response: &OutboundResponse, why: String) -> PostError {
+        PostError::Permanent { server: host.0.clone(), status: response.status, message: why }
+    }
+
     /// The authentication header of `entry`: its credential, or a GitHub App's installation
     /// token minted on demand.
     async fn authorization(&self, entry: &ServerEntry, now: i64) -> Result<(&'static str, String), PostError> {
@@ -256,6 +343,32 @@ impl GitApi {
     /// Sends with retries on network failures, 429 and 5xx; any other 4xx is permanent.
     pub(crate) async fn send(&self, request: &OutboundRequest, host: &Host) -> Result<OutboundResponse, PostError> {
         send(&*self.http, self.policy, request, host).await
+    }
+}
+
+/// A JSON request to a server's API (commands from pull requests), answers read up to
+/// [`STATUS_ANSWER_LIMIT`]: one pull request or permission is a few KB.
+fn json_request(
+    api: ServerApi,
+    method: &'static str,
+    url: String,
+    auth: (&'static str, String),
+    body: Option<&serde_json::Value>,
+) -> OutboundRequest {
+    let accept = if api == ServerApi::GitHub { "application/vnd.github+json" } else { "application/json" };
+    let mut headers = vec![auth, ("accept", accept.to_owned()), ("user-agent", statuses::USER_AGENT.to_owned())];
+    if body.is_some() {
+        headers.push(("content-type", "application/json".to_owned()));
+    }
+    if api == ServerApi::GitHub {
+        headers.push(("x-github-api-version", statuses::GITHUB_API_VERSION.to_owned()));
+    }
+    OutboundRequest {
+        method,
+        url,
+        headers,
+        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+        limit: STATUS_ANSWER_LIMIT,
     }
 }
 

@@ -728,3 +728,40 @@ mod hostile_answers {
         }
     }
 }
+
+#[tokio::test]
+async fn a_pull_request_is_read_a_permission_asked_and_a_reply_posted_with_the_entry_s_credential() {
+    let creds = Credentials::parse(r#"{"gitlab:gitlab.example.com": {"token": "glpat-1"}}"#).unwrap();
+    let to = target(ServerApi::GitLab, "gitlab.example.com", "group/app");
+    let mut http = FakeHttp::answering(&[200, 200, 404, 201]);
+    http.bodies.insert(
+        "/merge_requests/4".into(),
+        serde_json::json!({ "sha": SHA, "target_branch": "main", "source_project_id": 9, "target_project_id": 5 })
+            .to_string(),
+    );
+    http.bodies.insert("/members/all/17".into(), serde_json::json!({ "id": 17, "access_level": 40 }).to_string());
+    let http = Arc::new(http);
+    let api = GitApi::new(http.clone(), quick(1));
+    let head = api.pull_request(&creds, &to, 4, 0).await.unwrap();
+    assert_eq!((head.head_commit.as_str(), head.target_branch.as_str(), head.from_fork), (SHA, "main", true));
+    let user = endpoint::UserName::new("17").unwrap();
+    assert_eq!(api.may_write(&creds, &to, &user, "ann", 0).await, Ok(true), "Maintainer");
+    assert_eq!(api.may_write(&creds, &to, &user, "ann", 0).await, Ok(false), "404: not a member");
+    assert_eq!(api.reply(&creds, &to, 4, "| command | what happened |", 0).await, Ok(201));
+    let requests = http.requests.lock().unwrap().clone();
+    assert_eq!(requests[0].url, "https://gitlab.example.com/api/v4/projects/group%2Fapp/merge_requests/4");
+    assert_eq!(requests[1].url, "https://gitlab.example.com/api/v4/projects/group%2Fapp/members/all/17");
+    assert_eq!(
+        (requests[3].method, requests[3].url.as_str()),
+        ("POST", "https://gitlab.example.com/api/v4/projects/group%2Fapp/merge_requests/4/notes")
+    );
+    assert_eq!(body(&requests[3])["body"], "| command | what happened |");
+    assert!(requests.iter().all(|r| header(r, "private-token") == Some("glpat-1")));
+    assert_eq!(header(&requests[3], "content-type"), Some("application/json"));
+    // A host without its credential gets nothing; GitHub says who may in the payload.
+    let other = target(ServerApi::GitLab, "evil.example.net", "group/app");
+    assert!(matches!(api.pull_request(&creds, &other, 4, 0).await, Err(PostError::NoCredential { .. })));
+    let github = target(ServerApi::GitHub, "api.github.com", "o/r");
+    assert!(matches!(api.may_write(&creds, &github, &user, "ann", 0).await, Err(PostError::Refused(_))));
+    assert_eq!(http.requests.lock().unwrap().len(), 4, "no request for either");
+}
