@@ -108,6 +108,20 @@ def start_execution(endpoint, name, status, commit=None, message=None, failed_ac
     return {"execution_id": execution_id}
 
 
+def start_with(endpoint, name, *controls):
+    """An execution moto records with the shim's controls, each `MOTO_NAME=value`
+    (tests/support/moto_server.py), e.g. MOTO_WAITING_APPROVAL=Build/Build."""
+    variables = [{"name": k, "value": v} for k, _, v in (c.partition("=") for c in controls)]
+    cp = client(endpoint, "codepipeline")
+    return {"execution_id": cp.start_pipeline_execution(name=name, variables=variables)["pipelineExecutionId"]}
+
+
+def execution_status(endpoint, name, execution_id):
+    cp = client(endpoint, "codepipeline")
+    ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)["pipelineExecution"]
+    return {"status": ex["status"]}
+
+
 def topic_to_queue(endpoint, topic, queue):
     """An SNS topic delivering raw messages to an SQS queue (what an `sqs` subscriber gets)."""
     sns = client(endpoint, "sns")
@@ -223,6 +237,8 @@ COMMANDS = {
     "receive": receive,
     "receive-raw": receive_raw,
     "start-execution": start_execution,
+    "start-with": start_with,
+    "execution-status": execution_status,
     "topic-to-queue": topic_to_queue,
     "subscribe-http": subscribe_http,
 }

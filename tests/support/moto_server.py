@@ -7,18 +7,27 @@ shown. Here a start may carry extra variables, removed before moto stores the ex
 the execution's artifact revision, as a Git source would), `MOTO_FAILED_ACTION` (`Stage/Action`)
 and `MOTO_FAILURE` (its error message), answered by a minimal `ListActionExecutions`.
 
+moto has no `GetPipelineState`, `RetryStageExecution`, `StopPipelineExecution` or
+`PutApprovalResult`: here they answer from the recorded executions, as CodePipeline documents
+them. `MOTO_WAITING_APPROVAL` (`Stage/Action`) leaves an approval waiting in the execution, with
+the token `token-<execution id>`; `MOTO_NOT_RETRYABLE` (any value) makes a retry refused with
+`StageNotRetryableException`. Their effects show in the execution's status (`InProgress` after
+a retry, `Stopping` after a stop) and in the state (an answered approval no longer waits).
+
 Usage: moto_server.py -H 127.0.0.1 -p PORT (the arguments of moto_server).
 """
 import json
 
 from moto.codepipeline import models
+from moto.core.exceptions import JsonRESTError
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.server import main
 
 _init = models.PipelineExecution.__init__
 _to_dict = models.PipelineExecution.to_dict
 
-CONTROL = ("MOTO_EXECUTION_STATUS", "MOTO_COMMIT_ID", "MOTO_COMMIT_MESSAGE", "MOTO_FAILED_ACTION", "MOTO_FAILURE")
+CONTROL = ("MOTO_EXECUTION_STATUS", "MOTO_COMMIT_ID", "MOTO_COMMIT_MESSAGE", "MOTO_FAILED_ACTION", "MOTO_FAILURE",
+           "MOTO_WAITING_APPROVAL", "MOTO_NOT_RETRYABLE")
 
 
 def _patched_init(self, pipeline_name, pipeline_version, variables):
@@ -36,6 +45,11 @@ def _patched_init(self, pipeline_name, pipeline_version, variables):
             "revisionUrl": f"https://github.com/acme/api/commit/{control['MOTO_COMMIT_ID']}",
         }
     self.actions = []
+    self.waiting = control.get("MOTO_WAITING_APPROVAL")
+    self.not_retryable = "MOTO_NOT_RETRYABLE" in control
+    if self.waiting:
+        self.status = "InProgress"
+    self.failed_stage = control.get("MOTO_FAILED_ACTION", "").partition("/")[0] or None
     if "MOTO_FAILED_ACTION" in control:
         stage, _, action = control["MOTO_FAILED_ACTION"].partition("/")
         build = f"{pipeline_name}-build:{self.pipeline_execution_id}"
@@ -69,7 +83,70 @@ def _list_action_executions(self):
     return json.dumps({"actionExecutionDetails": getattr(execution, "actions", [])})
 
 
+class _ControlError(JsonRESTError):
+    code = 400
+
+    def __init__(self, kind, message):
+        super().__init__(kind, message)
+
+
+def _execution(self, name, execution_id):
+    return self.codepipeline_backend.get_pipeline_execution(name, execution_id)
+
+
+def _get_pipeline_state(self):
+    name = self._get_param("name")
+    pipeline = self.codepipeline_backend.get_pipeline(name)[0]
+    executions = list(self.codepipeline_backend.pipelines[name].executions.values())
+    latest = executions[-1] if executions else None
+    states = []
+    for stage in pipeline["stages"]:
+        state = {"stageName": stage["name"], "actionStates": []}
+        if latest is not None:
+            status = "Succeeded"
+            if latest.failed_stage == stage["name"] and latest.status == "Failed":
+                status = "Failed"
+            waiting_stage, _, waiting_action = (latest.waiting or "").partition("/")
+            if waiting_stage == stage["name"]:
+                status = "InProgress"
+                state["actionStates"].append({"actionName": waiting_action, "latestExecution": {
+                    "status": "InProgress", "token": f"token-{latest.pipeline_execution_id}"}})
+            state["latestExecution"] = {"pipelineExecutionId": latest.pipeline_execution_id, "status": status}
+        states.append(state)
+    return json.dumps({"pipelineName": name, "pipelineVersion": 1, "stageStates": states})
+
+
+def _retry_stage_execution(self):
+    params = {k: self._get_param(k) for k in ("pipelineName", "stageName", "pipelineExecutionId", "retryMode")}
+    execution = _execution(self, params["pipelineName"], params["pipelineExecutionId"])
+    if execution.not_retryable:
+        raise _ControlError("StageNotRetryableException", "the stage has no failed actions to retry")
+    execution.status = "InProgress"
+    return json.dumps({"pipelineExecutionId": execution.pipeline_execution_id})
+
+
+def _stop_pipeline_execution(self):
+    params = {k: self._get_param(k) for k in ("pipelineName", "pipelineExecutionId", "abandon", "reason")}
+    execution = _execution(self, params["pipelineName"], params["pipelineExecutionId"])
+    execution.status = "Stopping"
+    return json.dumps({"pipelineExecutionId": execution.pipeline_execution_id})
+
+
+def _put_approval_result(self):
+    params = {k: self._get_param(k) for k in ("pipelineName", "stageName", "actionName", "result", "token")}
+    executions = self.codepipeline_backend.pipelines[params["pipelineName"]].executions.values()
+    waiting = [e for e in executions if e.waiting and params["token"] == f"token-{e.pipeline_execution_id}"]
+    if not waiting or waiting[0].waiting != f"{params['stageName']}/{params['actionName']}":
+        raise _ControlError("InvalidApprovalTokenException", "the approval token does not match a waiting approval")
+    waiting[0].waiting = None
+    return json.dumps({"approvedAt": 0})
+
+
 models.PipelineExecution.__init__ = _patched_init
+CodePipelineResponse.get_pipeline_state = _get_pipeline_state
+CodePipelineResponse.retry_stage_execution = _retry_stage_execution
+CodePipelineResponse.stop_pipeline_execution = _stop_pipeline_execution
+CodePipelineResponse.put_approval_result = _put_approval_result
 CodePipelineResponse.list_action_executions = _list_action_executions
 models.PipelineExecution.to_dict = _patched_to_dict
 

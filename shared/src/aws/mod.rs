@@ -10,8 +10,8 @@ pub mod sns;
 pub mod ssm;
 
 use crate::ports::{
-    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, ExecutionRecords, PipelineDefinitions,
-    PipelineHistory, PipelineStarter, SecretSource,
+    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, ExecutionRecords, PipelineControl,
+    PipelineDefinitions, PipelineHistory, PipelineStarter, SecretSource,
 };
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -127,6 +127,11 @@ pub fn pipeline_definitions(sdk: &SdkConfig) -> Arc<dyn PipelineDefinitions> {
 /// `GetPipelineExecution`, `ListActionExecutions`, `ListPipelineExecutions`.
 pub fn pipeline_history(sdk: &SdkConfig) -> Arc<dyn PipelineHistory> {
     Arc::new(codepipeline::CodePipelineHistory::new(aws_sdk_codepipeline::Client::new(sdk)))
+}
+
+/// What commands from pull requests do to executions (not called by the functions yet).
+pub fn pipeline_control(sdk: &SdkConfig) -> Arc<dyn PipelineControl> {
+    Arc::new(codepipeline::CodePipelineControl::new(aws_sdk_codepipeline::Client::new(sdk)))
 }
 
 /// The dedup table `table`.
