@@ -2,8 +2,8 @@
 //! A comment line that starts with `/herald` is a command, one per line, at most
 //! [`MAX_PER_COMMENT`] per comment. Pure: which triggers a name may mean is the caller's to say.
 //!
-//! Not wired to deliveries yet: the webhook still acknowledges comment events without acting on
-//! them (the effects, permissions and replies are the rest of this feature).
+//! Also the reply's Markdown ([`reply`]). Not wired to deliveries yet: the webhook acknowledges
+//! comment events without acting on them.
 
 /// The most commands one comment may hold; the rest are refused, each saying why.
 pub const MAX_PER_COMMENT: usize = 5;
@@ -147,6 +147,42 @@ fn shown(text: &str) -> String {
     crate::template::truncate_chars(text, 80).to_owned()
 }
 
+/// What one command did, for the reply and the webhook's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Done {
+    /// The command as written (`/herald retry api`).
+    pub command: String,
+    /// `started`, `retried`, `stopped`, `approved`, `rejected`, `refused`, `failed`, `nothing`.
+    pub outcome: &'static str,
+    /// What happened or why not, in words.
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// The execution's console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// The reply comment, in Markdown: one row per command.
+pub fn reply(done: &[Done]) -> String {
+    let mut out = String::from("| command | what happened | pipeline | link |\n|---|---|---|---|\n");
+    for d in done {
+        let link = d.link.as_deref().map(|l| format!("[execution]({})", cell(l))).unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {link} |\n",
+            d.command.replace('`', "'"),
+            cell(&d.what),
+            cell(d.pipeline.as_deref().unwrap_or_default())
+        ));
+    }
+    out
+}
+
+/// Text safe inside a Markdown table cell: no line breaks, no column separators, no HTML.
+fn cell(text: &str) -> String {
+    text.replace(['\n', '\r'], " ").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +246,35 @@ mod tests {
         for line in &lines[5..] {
             assert!(matches!(line, Line::Refused { reason, .. } if reason == "a comment holds at most 5 commands"));
         }
+    }
+
+    #[test]
+    fn the_reply_is_one_table_row_per_command_and_cells_stay_cells() {
+        let done = [
+            Done {
+                command: "/herald retry api".into(),
+                outcome: "retried",
+                what: "retried stage Build".into(),
+                pipeline: Some("api-pipeline".into()),
+                link: Some("https://console.aws.amazon.com/x".into()),
+            },
+            Done {
+                command: "/herald approve".into(),
+                outcome: "refused",
+                what: "only approvers may approve | <b>x</b>\nsecond line".into(),
+                pipeline: None,
+                link: None,
+            },
+        ];
+        let text = reply(&done);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "| command | what happened | pipeline | link |");
+        assert_eq!(lines[2], "| `/herald retry api` | retried stage Build | api-pipeline | [execution](https://console.aws.amazon.com/x) |");
+        assert_eq!(
+            lines[3],
+            "| `/herald approve` | only approvers may approve \\| &lt;b&gt;x&lt;/b&gt; second line |  |  |"
+        );
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]
