@@ -76,7 +76,7 @@ fn cut(description: &str, max: usize) -> String {
 ///
 /// A skipped change gets the word that lets a required check pass (its description says it
 /// was skipped): `success`, `SUCCESSFUL` (Bitbucket's merge checks count only successful
-/// builds), GitLab's `skipped` (GitLab 17.5 and later; an older server refuses it with a 400,
+/// builds), GitLab's `skipped` (recent servers, gitlab-org/gitlab!168350; older ones answer 400,
 /// logged) and Azure DevOps' `notApplicable`.
 pub fn word(api: ServerApi, state: StatusState) -> &'static str {
     use StatusState::*;
