@@ -85,6 +85,12 @@ impl FakeGitServer {
 
     /// On `port` (0: any free one).
     pub async fn start_on(server: Server, auth: Auth, port: u16) -> Self {
+        if server == Server::GitHub {
+            // GitHub's description is 13 MB: read before the first request, whose answer would
+            // otherwise wait for it and, on a loaded machine, outlast the client's timeout.
+            openapi::spec(Flavor::DotCom);
+            openapi::spec(Flavor::Enterprise);
+        }
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind fake Git server");
         let host = listener.local_addr().expect("address").to_string();
         let state = Arc::new(State {
