@@ -2,8 +2,9 @@
 //! A comment line that starts with `/herald` is a command, one per line, at most
 //! [`MAX_PER_COMMENT`] per comment. Pure: which triggers a name may mean is the caller's to say.
 //!
-//! Also the reply's Markdown ([`reply`]). Not wired to deliveries yet: the webhook acknowledges
-//! comment events without acting on them.
+//! Also the reply's Markdown ([`reply`]); [`executor`] carries the commands out.
+
+pub mod executor;
 
 /// The most commands one comment may hold; the rest are refused, each saying why.
 pub const MAX_PER_COMMENT: usize = 5;
@@ -148,19 +149,21 @@ fn shown(text: &str) -> String {
 }
 
 /// What one command did, for the reply and the webhook's answer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
     /// The command as written (`/herald retry api`).
     pub command: String,
     /// `started`, `retried`, `stopped`, `approved`, `rejected`, `refused`, `failed`, `nothing`.
     pub outcome: &'static str,
-    /// What happened or why not, in words.
+    /// What happened or why not, in words (the answer's `reason`).
     pub what: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
     pub pipeline: Option<String>,
+    pub execution_id: Option<String>,
     /// The execution's console page.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// A failure worth a retry (AWS or the Git server failed).
+    pub transient: bool,
 }
 
 /// The reply comment, in Markdown: one row per command.
@@ -257,6 +260,9 @@ mod tests {
                 what: "retried stage Build".into(),
                 pipeline: Some("api-pipeline".into()),
                 link: Some("https://console.aws.amazon.com/x".into()),
+                trigger: Some("api".into()),
+                execution_id: Some("e-1".into()),
+                transient: false,
             },
             Done {
                 command: "/herald approve".into(),
@@ -264,6 +270,9 @@ mod tests {
                 what: "only approvers may approve | <b>x</b>\nsecond line".into(),
                 pipeline: None,
                 link: None,
+                trigger: None,
+                execution_id: None,
+                transient: false,
             },
         ];
         let text = reply(&done);

@@ -62,6 +62,8 @@ pub fn is_valid_name(name: &str) -> bool {
 pub struct Config {
     pub triggers: Vec<Trigger>,
     pub alerts: Vec<AlertRule>,
+    /// Commands from pull requests: who may, which.
+    pub commands: CommandSettings,
     /// Values that are valid but can never match, or probably mean something else: `herald
     /// validate` prints them and the functions log them once at cold start.
     pub warnings: Vec<Warning>,
@@ -174,7 +176,84 @@ pub struct GitRule {
     pub pull_request_actions: Vec<PrAction>,
     pub paths: Option<GlobList>,
     pub skip_ci: bool,
-    pub allow_forks: bool,
+    pub allow_forks: ForkPolicy,
+}
+
+/// Whether a trigger builds pull requests from forks (`allow_forks`): a fork's code must not run
+/// with the pipeline's credentials unless the trigger says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForkPolicy {
+    /// `false` (the default): never.
+    Never,
+    /// `true`: always.
+    Always,
+    /// `"on-approval"`: a fork's head commit once someone allowed to comments `/herald
+    /// ok-to-test` (README "Commands from the pull request").
+    OnApproval,
+}
+
+impl ForkPolicy {
+    fn from_raw(value: Option<&serde_json::Value>, path: &str) -> Result<Self, ConfigError> {
+        match value {
+            None | Some(serde_json::Value::Bool(false)) => Ok(Self::Never),
+            Some(serde_json::Value::Bool(true)) => Ok(Self::Always),
+            Some(serde_json::Value::String(s)) if s == "on-approval" => Ok(Self::OnApproval),
+            Some(_) => Err(ConfigError::new(path, "must be true, false or \"on-approval\"")),
+        }
+    }
+}
+
+/// Who may give commands from pull requests, and which (README "Commands from the pull
+/// request"). Absent: the server's rule, every command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandSettings {
+    /// When given, these user names alone may give commands (replaces the server's rule).
+    pub users: Option<Vec<String>>,
+    /// When given, these alone may approve or reject (and must pass the rule above too).
+    pub approvers: Option<Vec<String>>,
+    /// The commands enabled (default: all).
+    pub allow: Vec<crate::commands::Verb>,
+}
+
+impl CommandSettings {
+    /// The most user names a list may hold.
+    pub const MAX_USERS: usize = 200;
+
+    fn from_raw(raw: Option<RawCommands>) -> Result<Self, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(Self { allow: crate::commands::Verb::ALL.to_vec(), ..Self::default() });
+        };
+        let names = |field: &str, list: Option<Vec<String>>| -> Result<Option<Vec<String>>, ConfigError> {
+            let Some(list) = list else { return Ok(None) };
+            if list.len() > Self::MAX_USERS {
+                return Err(ConfigError::new(
+                    format!("commands.{field}"),
+                    format!("at most {} names", Self::MAX_USERS),
+                ));
+            }
+            if let Some(bad) = list
+                .iter()
+                .find(|n| n.is_empty() || n.len() > 256 || n.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                return Err(ConfigError::new(
+                    format!("commands.{field}"),
+                    format!("{bad:?} is not a user name (no spaces, 1 to 256 characters)"),
+                ));
+            }
+            Ok(Some(list))
+        };
+        let allow = match raw.allow {
+            None => crate::commands::Verb::ALL.to_vec(),
+            Some(list) => words(
+                "commands.allow",
+                list,
+                crate::commands::Verb::parse,
+                "run, retry, stop, approve, reject, ok-to-test",
+            )?,
+        };
+        Ok(Self { users: names("users", raw.users)?, approvers: names("approvers", raw.approvers)?, allow })
+    }
 }
 
 /// The S3 part of a trigger.
@@ -277,6 +356,15 @@ struct RawConfig {
     #[serde(default)]
     triggers: Vec<RawTrigger>,
     alerts: Option<Vec<RawAlert>>,
+    commands: Option<RawCommands>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommands {
+    users: Option<Vec<String>>,
+    approvers: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +392,7 @@ struct RawGit {
     pull_request_actions: Option<Vec<String>>,
     paths: Option<Vec<String>>,
     skip_ci: Option<bool>,
-    allow_forks: Option<bool>,
+    allow_forks: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -370,7 +458,8 @@ impl Config {
                 out
             }
         };
-        Ok(Self { triggers, alerts, warnings })
+        let commands = CommandSettings::from_raw(raw.commands)?;
+        Ok(Self { triggers, alerts, commands, warnings })
     }
 
     /// The triggers that listen to Git.
@@ -665,7 +754,7 @@ impl GitRule {
             pull_request_actions,
             paths: optional_globs(&field("paths"), g.paths, false)?,
             skip_ci: g.skip_ci.unwrap_or(true),
-            allow_forks: g.allow_forks.unwrap_or(false),
+            allow_forks: ForkPolicy::from_raw(g.allow_forks.as_ref(), &field("allow_forks"))?,
         })
     }
 }
@@ -741,7 +830,7 @@ mod tests {
         let (_, git) = c.git_triggers().next().unwrap();
         assert_eq!(git.events, [EventKind::Push]);
         assert_eq!(git.pull_request_actions, [PrAction::Opened, PrAction::Updated, PrAction::Reopened]);
-        assert!(git.skip_ci && !git.allow_forks && git.branches.is_none() && git.paths.is_none());
+        assert!(git.skip_ci && git.allow_forks == ForkPolicy::Never && git.branches.is_none() && git.paths.is_none());
         assert_eq!(c.alerts.len(), 1);
         assert_eq!(c.alerts[0].name, "default");
         assert_eq!(c.alerts[0].on, [AlertToken::Failed, AlertToken::Recovered]);

@@ -258,6 +258,24 @@ impl GitApi {
         })
     }
 
+    /// The full id of `commit`, a prefix a Bitbucket Cloud pull request names (its API answers
+    /// 12 characters), from the server's commit answer.
+    pub async fn full_commit(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        commit: &str,
+        now: i64,
+    ) -> Result<String, PostError> {
+        let prefix = CommitId::for_status(commit).map_err(PostError::Refused)?;
+        let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
+        let url = Endpoint::Commit { repository: &target.repository, commit: &prefix }.url(&entry.base);
+        let response = self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await?;
+        self.answer(&entry.host, &response).and_then(|body| {
+            pull_requests::full_commit(body).map_err(|why| self.unreadable(&entry.host, &response, why))
+        })
+    }
+
     /// Whether `user` may write to the target's repository, where its server answers that per
     /// user (GitLab by user id, Gitea / Forgejo, Bitbucket Data Center by name).
     pub async fn may_write(

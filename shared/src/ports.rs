@@ -214,6 +214,8 @@ pub struct ExecutionDetails {
     pub trigger: Option<ExecutionTrigger>,
     /// The execution's `statusSummary` (e.g. why it stopped).
     pub status_summary: Option<String>,
+    /// `InProgress`, `Failed`, `Succeeded`, `Stopped`, `Stopping`, `Superseded`, `Cancelled`.
+    pub status: Option<String>,
 }
 
 /// One source revision of an execution.
@@ -422,9 +424,19 @@ pub struct ExecutionRecord {
     pub context: String,
     /// One more status per stage (`<context>/<stage>`).
     pub stages: bool,
+    /// When Herald started it (Unix seconds): which of a commit's executions is the latest.
+    /// Records of an older Herald have none (0).
+    #[serde(default)]
+    pub started_at: i64,
 }
 
 impl ExecutionRecord {
+    /// Whether the execution reports commit statuses: records are kept for every Git start, so
+    /// commands find them, and only those of a trigger with `status` name a context.
+    pub fn reports_status(&self) -> bool {
+        !self.context.is_empty()
+    }
+
     /// What finds the executions of one commit of one repository on one server: provider, host,
     /// repository (lower case, as repositories match) and commit.
     pub fn commit_key(&self) -> String {

@@ -1,6 +1,7 @@
 //! Cold-start wiring shared by the functions: logging, the configuration, the adapters.
 
 use crate::aws;
+use crate::commands::executor::{CommandExecutor, CommandPorts};
 use crate::config::Config;
 use crate::files::FileLookups;
 use crate::git_api::{GitApi, RetryPolicy};
@@ -181,14 +182,37 @@ pub fn webhook_service(
     let credentials = server_credentials(settings, sdk);
     let status = status_reporter(settings, sdk, &config, credentials.as_ref(), RetryPolicy::WEBHOOK)?;
     let lookups = file_lookups(credentials.as_ref());
-    Ok(WebhookService::new(
-        live_config(settings, sdk, config),
-        secrets,
-        start_runner(settings, sdk),
-        event_publisher(settings, sdk),
-    )
-    .with_status(status)
-    .with_file_lookups(lookups))
+    let runner = start_runner(settings, sdk);
+    let records = settings.dedup_table.as_deref().map(|table| aws::execution_records(sdk, table));
+    let commands = command_executor(settings, sdk, credentials.as_ref(), &runner, status.as_ref());
+    Ok(WebhookService::new(live_config(settings, sdk, config), secrets, runner, event_publisher(settings, sdk))
+        .with_status(status)
+        .with_file_lookups(lookups)
+        .with_records(records)
+        .with_commands(commands))
+}
+
+/// Commands from pull requests (README "Commands from the pull request"): they need the dedup
+/// table (each comment is claimed once, executions are found by commit) and the Git servers'
+/// credentials (the pull request is read from its server, and the reply posted there).
+fn command_executor(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    credentials: Option<&Arc<ServerCredentials>>,
+    runner: &StartRunner,
+    status: Option<&Arc<StatusReporter>>,
+) -> Option<Arc<CommandExecutor>> {
+    let table = settings.dedup_table.as_deref()?;
+    let credentials = credentials?.clone();
+    let ports = CommandPorts {
+        dedup: aws::dedup_store(sdk, table),
+        records: aws::execution_records(sdk, table),
+        control: aws::pipeline_control(sdk),
+        history: aws::pipeline_history(sdk),
+    };
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let api = GitApi::new(git_https()?, RetryPolicy::WEBHOOK);
+    Some(Arc::new(CommandExecutor::new(credentials, api, ports, runner.clone(), status.cloned(), region)))
 }
 
 /// Time kept back from the Lambda deadline to report the invocation's outcome.

@@ -45,6 +45,40 @@ pub fn target(change: &Change, scope: Option<&str>) -> Result<(Target, CommitId)
     Ok((Target::of(change, scope)?, commit))
 }
 
+/// An execution Herald started for a change.
+pub struct StartedExecution<'a> {
+    pub trigger: &'a str,
+    pub pipeline: &'a str,
+    pub execution_id: &'a str,
+    pub change: &'a Change,
+}
+
+/// The record of a start (README "Commit statuses", "Commands from the pull request"): where
+/// its statuses go, and which commit it builds. Without `setting`, a record commands find and no
+/// status is posted for.
+pub fn execution_record(
+    s: &StartedExecution<'_>,
+    target: &Target,
+    commit: &CommitId,
+    setting: Option<&StatusSetting>,
+    now: i64,
+) -> ExecutionRecord {
+    ExecutionRecord {
+        execution_id: s.execution_id.to_owned(),
+        pipeline: s.pipeline.to_owned(),
+        trigger: s.trigger.to_owned(),
+        provider: s.change.provider.as_str().to_owned(),
+        host: target.host.0.clone(),
+        organization: target.organization.clone(),
+        repository: target.repository.name(),
+        scope: target.scope.clone(),
+        commit: commit.as_str().to_owned(),
+        context: setting.map(|s| s.context.clone()).unwrap_or_default(),
+        stages: setting.is_some_and(|s| s.stages),
+        started_at: now,
+    }
+}
+
 /// The `pending` status of an execution just started.
 pub fn pending(setting: &StatusSetting, pipeline: &str, execution_id: Option<&str>, region: &str) -> CommitStatus {
     CommitStatus {
@@ -62,6 +96,17 @@ pub fn skipped(setting: &StatusSetting, pipeline: &str, reason: &str, region: &s
         context: setting.context.clone(),
         state: StatusState::Skipped,
         description: format!("skipped: {reason}"),
+        target_url: console_url(region, pipeline, None),
+    }
+}
+
+/// The `pending` of a fork's pull request on a trigger with `allow_forks: "on-approval"`: it
+/// waits for `/herald ok-to-test` (README "Commands from the pull request").
+pub fn waiting(setting: &StatusSetting, pipeline: &str, region: &str) -> CommitStatus {
+    CommitStatus {
+        context: setting.context.clone(),
+        state: StatusState::Pending,
+        description: format!("{pipeline}: {}", crate::trigger::WAITS_FOR_OK_TO_TEST),
         target_url: console_url(region, pipeline, None),
     }
 }
@@ -169,6 +214,17 @@ pub struct Started<'a> {
     pub execution_id: &'a str,
 }
 
+impl Started<'_> {
+    fn as_start(&self) -> StartedExecution<'_> {
+        StartedExecution {
+            trigger: self.trigger,
+            pipeline: self.pipeline,
+            execution_id: self.execution_id,
+            change: self.change,
+        }
+    }
+}
+
 /// A skip that still settles the trigger's context: `paths` or `[skip ci]` left the change out.
 pub struct SkippedChange<'a> {
     pub trigger: &'a str,
@@ -177,6 +233,8 @@ pub struct SkippedChange<'a> {
     pub change: &'a Change,
     pub pipeline: &'a str,
     pub reason: &'a str,
+    /// Not a pass: a fork waiting for `/herald ok-to-test`, posted `pending` ([`waiting`]).
+    pub waits: bool,
 }
 
 /// What a post is about, for its log lines.
@@ -211,19 +269,7 @@ impl StatusReporter {
             Ok(t) => t,
             Err(why) => return no_target(entry, s.trigger, s.pipeline, &why),
         };
-        let record = ExecutionRecord {
-            execution_id: s.execution_id.to_owned(),
-            pipeline: s.pipeline.to_owned(),
-            trigger: s.trigger.to_owned(),
-            provider: s.change.provider.as_str().to_owned(),
-            host: target.host.0.clone(),
-            organization: target.organization.clone(),
-            repository: target.repository.name(),
-            scope: target.scope.clone(),
-            commit: commit.as_str().to_owned(),
-            context: s.setting.context.clone(),
-            stages: s.setting.stages,
-        };
+        let record = execution_record(&s.as_start(), &target, &commit, Some(s.setting), now);
         // Without the record the outcome could never be posted: no `pending` that would stay forever.
         if let Err(e) = self.records.put(&record, now).await {
             tracing::error!(trigger = s.trigger, pipeline = s.pipeline, execution_id = s.execution_id, error = %e, "could not record the execution; no commit status for it");
@@ -248,7 +294,11 @@ impl StatusReporter {
             Ok(t) => t,
             Err(why) => return no_target(entry, s.trigger, s.pipeline, &why),
         };
-        let status = skipped(s.setting, s.pipeline, s.reason, &self.region);
+        let status = if s.waits {
+            waiting(s.setting, s.pipeline, &self.region)
+        } else {
+            skipped(s.setting, s.pipeline, s.reason, &self.region)
+        };
         let about = About { pipeline: s.pipeline, execution_id: None, provider: s.change.provider.as_str() };
         let (outcome, _) = self.post(&target, &commit, &status, &about, now).await;
         crate::report::with_fields(entry, outcome)
@@ -260,7 +310,7 @@ impl StatusReporter {
         if !matches!(event.kind, Kind::Pipeline | Kind::Stage) {
             return Ok(None);
         }
-        self.records.get(execution_id, now).await
+        Ok(self.records.get(execution_id, now).await?.filter(ExecutionRecord::reports_status))
     }
 
     /// The commit Herald recorded for `execution_id` (the execution that superseded another),

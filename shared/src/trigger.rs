@@ -2,7 +2,7 @@
 //! others do not. Pure and synchronous; the `explain` of every skip lives here.
 
 use crate::change::{Change, EventKind, S3Object};
-use crate::config::{Config, GitRule, PipelineName, S3Rule, Trigger};
+use crate::config::{Config, ForkPolicy, GitRule, PipelineName, S3Rule, Trigger};
 use crate::ports::{RevisionType, SourceAction, SourceRevision, StartPlan};
 use crate::secrets::SecretScope;
 use crate::template::{first_line, Field, Fields};
@@ -42,6 +42,9 @@ pub struct Decision {
     /// a `[skip ci]` marker left the change out, so the trigger's commit status still applies
     /// and is posted as passed (README "Make Herald's checks required").
     pub skip_passes: bool,
+    /// A fork's pull request on a trigger with `allow_forks: "on-approval"`: it waits for a
+    /// `/herald ok-to-test`, and a trigger with `status` says so with `pending`.
+    pub awaits_ok_to_test: bool,
 }
 
 impl Decision {
@@ -114,11 +117,54 @@ pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_r
         .filter(|(t, _)| scope.admits(t.secret.as_deref()))
         .filter(|(_, rule)| rule.repository.is_match(&change.repository))
         .map(|(trigger, rule)| {
-            let (outcome, skip_passes) = match skip_reason(rule, trigger, change, &marker, &candidates, &changed) {
-                Err(Skip { reason, passes }) => (Outcome::Skip(reason), passes),
-                Ok(notes) => (Outcome::Start(plan(trigger, change, notes, multi_ref)), false),
+            let (outcome, skip_passes, awaits_ok_to_test) =
+                match skip_reason(rule, trigger, change, &marker, &candidates, &changed) {
+                    Err(Skip { reason, passes, awaits }) => (Outcome::Skip(reason), passes, awaits),
+                    Ok(notes) => (Outcome::Start(plan(trigger, change, notes, multi_ref)), false, false),
+                };
+            Decision {
+                trigger: trigger.name.clone(),
+                pipeline: trigger.pipeline.clone(),
+                outcome,
+                skip_passes,
+                awaits_ok_to_test,
+            }
+        })
+        .collect()
+}
+
+/// A command's starts (`/herald run`, `/herald ok-to-test`): every Git trigger of the scope and
+/// repository, or those `named`, whose event, branch and fork rules admit the pull request,
+/// ignoring `paths` and `[skip ci]`, pinned to its head commit. `change` is the pull request as
+/// its server describes it; its `delivery` makes the tokens, so a redelivered comment starts
+/// nothing twice.
+pub fn decide_command(
+    config: &Config,
+    scope: &SecretScope,
+    change: &Change,
+    named: &[String],
+    ok_to_test: bool,
+) -> Vec<Decision> {
+    let admit = if ok_to_test { Admit::OkToTest } else { Admit::Run };
+    config
+        .git_triggers()
+        .filter(|(t, _)| scope.admits(t.secret.as_deref()))
+        .filter(|(_, rule)| rule.repository.is_match(&change.repository))
+        .filter(|(t, _)| named.is_empty() || named.contains(&t.name))
+        // `ok-to-test` is for the triggers that wait for it.
+        .filter(|(_, rule)| !ok_to_test || rule.allow_forks == ForkPolicy::OnApproval)
+        .map(|(trigger, rule)| {
+            let outcome = match applies(rule, change, admit).and_then(|()| pinnable(trigger, change)) {
+                Ok(()) => Outcome::Start(plan(trigger, change, Vec::new(), false)),
+                Err(reason) => Outcome::Skip(reason),
             };
-            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome, skip_passes }
+            Decision {
+                trigger: trigger.name.clone(),
+                pipeline: trigger.pipeline.clone(),
+                outcome,
+                skip_passes: false,
+                awaits_ok_to_test: false,
+            }
         })
         .collect()
 }
@@ -127,14 +173,19 @@ pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_r
 struct Skip {
     reason: String,
     passes: bool,
+    /// Waits for `/herald ok-to-test` ([`Decision::awaits_ok_to_test`]).
+    awaits: bool,
 }
 
 impl From<String> for Skip {
     /// A skip of a change the trigger does not apply to.
     fn from(reason: String) -> Self {
-        Self { reason, passes: false }
+        Self { reason, passes: false, awaits: false }
     }
 }
+
+/// Why a fork's pull request waits on a trigger with `allow_forks: "on-approval"`.
+pub const WAITS_FOR_OK_TO_TEST: &str = "waiting for /herald ok-to-test";
 
 fn skip_reason<'c>(
     rule: &GitRule,
@@ -144,10 +195,14 @@ fn skip_reason<'c>(
     candidates: &OnceCell<Vec<globset::Candidate<'c>>>,
     changed: &OnceCell<String>,
 ) -> Result<Vec<String>, Skip> {
-    applies(rule, change)?;
+    applies(rule, change, Admit::Delivery)?;
+    if rule.allow_forks == ForkPolicy::OnApproval && change.pull_request.as_ref().is_some_and(|pr| pr.from_fork) {
+        let reason = format!("pull request from a fork: {WAITS_FOR_OK_TO_TEST} from someone who may write");
+        return Err(Skip { reason, passes: false, awaits: true });
+    }
     if rule.skip_ci {
         if let Some(found) = marker.get_or_init(|| skip_marker(&change.message)) {
-            return Err(Skip { reason: format!("{found} in the head commit message"), passes: true });
+            return Err(Skip { reason: format!("{found} in the head commit message"), passes: true, awaits: false });
         }
     }
     pinnable(trigger, change)?;
@@ -162,7 +217,7 @@ fn skip_reason<'c>(
                 paths.written(),
                 changed.get_or_init(|| first_files(&change.files.paths))
             );
-            return Err(Skip { reason, passes: true });
+            return Err(Skip { reason, passes: true, awaits: false });
         }
         if !matched {
             notes.push(match &change.files.why {
@@ -174,9 +229,21 @@ fn skip_reason<'c>(
     Ok(notes)
 }
 
+/// What a change is admitted as: a delivery, or a command's start (README "Commands from the
+/// pull request").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// A delivery: every rule applies; a fork on `"on-approval"` passes here and waits after.
+    Delivery,
+    /// `/herald run`: the pull request action is not the point, and a fork needs `allow_forks: true`.
+    Run,
+    /// `/herald ok-to-test`: only a fork, on a trigger with `allow_forks: "on-approval"`.
+    OkToTest,
+}
+
 /// Whether the trigger applies to the change at all: not deleted, its event, action and
 /// branches (or tags) enabled, not a fork it may not build.
-fn applies(rule: &GitRule, change: &Change) -> Result<(), String> {
+fn applies(rule: &GitRule, change: &Change, admit: Admit) -> Result<(), String> {
     if change.deleted {
         let what = if change.event == EventKind::Tag { "tag" } else { "branch" };
         return Err(format!("{what} deleted"));
@@ -187,7 +254,7 @@ fn applies(rule: &GitRule, change: &Change) -> Result<(), String> {
     }
     match (&change.pull_request, change.event) {
         (Some(pr), _) => {
-            if !rule.pull_request_actions.contains(&pr.action) {
+            if admit == Admit::Delivery && !rule.pull_request_actions.contains(&pr.action) {
                 return Err(format!("pull request action {} not enabled", pr.action.as_str()));
             }
             if let Some(branches) = &rule.branches {
@@ -208,8 +275,21 @@ fn applies(rule: &GitRule, change: &Change) -> Result<(), String> {
                     ));
                 }
             }
-            if pr.from_fork && !rule.allow_forks {
-                return Err("pull request from a fork (set allow_forks to build forks)".into());
+            match (admit, pr.from_fork, rule.allow_forks) {
+                (Admit::OkToTest, true, ForkPolicy::OnApproval) => {}
+                (Admit::OkToTest, false, _) => {
+                    return Err("not a fork: ok-to-test is for pull requests from forks".into())
+                }
+                (Admit::OkToTest, true, _) => {
+                    return Err("ok-to-test starts only triggers with allow_forks \"on-approval\"".into())
+                }
+                (Admit::Run, true, ForkPolicy::OnApproval) => {
+                    return Err(format!("pull request from a fork: {WAITS_FOR_OK_TO_TEST}"))
+                }
+                (_, true, ForkPolicy::Never) => {
+                    return Err("pull request from a fork (set allow_forks to build forks)".into())
+                }
+                _ => {}
             }
         }
         (None, EventKind::Tag) => {
@@ -316,7 +396,13 @@ pub fn decide_s3<'s>(
                     }
                 }
             };
-            Decision { trigger: trigger.name.clone(), pipeline: trigger.pipeline.clone(), outcome, skip_passes: false }
+            Decision {
+                trigger: trigger.name.clone(),
+                pipeline: trigger.pipeline.clone(),
+                outcome,
+                skip_passes: false,
+                awaits_ok_to_test: false,
+            }
         })
         .collect()
 }

@@ -3,18 +3,19 @@
 //! Checks run in this order: method (405), size (413), provider and authentication
 //! (400/401), body (400). Only then are triggers decided and pipelines started.
 
-use crate::change::{Change, ProviderKind};
+use crate::change::{Change, Comment, ProviderKind};
 use crate::clock::unix_now;
+use crate::commands::executor::{events as command_events, CommandExecutor, CommentAnswer};
 use crate::files::{FileLookups, LOOKUP_BUDGET, MAX_CHANGES_LOOKED_UP};
 use crate::git_api::changed_files::LookupBounds;
 use crate::live::LiveConfig;
 use crate::metrics;
-use crate::ports::EventPublisher;
+use crate::ports::{EventPublisher, ExecutionRecords};
 use crate::providers::{self, Content, Headers};
 use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
 use crate::start::{publish_decisions, Decided, StartResult, StartRunner, Verdict};
-use crate::status::{SkippedChange, Started, StatusReporter};
+use crate::status::{SkippedChange, Started, StartedExecution, StatusReporter};
 use crate::trigger::{decide_git, wants_file_list, Decision};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -65,6 +66,9 @@ pub struct WebhookService {
     budget: Duration,
     status: Option<Arc<StatusReporter>>,
     files: Option<Arc<FileLookups>>,
+    /// Every Git start is recorded by commit when the dedup table is set, so commands find it.
+    records: Option<Arc<dyn ExecutionRecords>>,
+    commands: Option<Arc<CommandExecutor>>,
 }
 
 /// The most the `pending` statuses of one delivery may take, after the starts: the answer must
@@ -89,7 +93,21 @@ impl WebhookService {
             budget: REQUEST_BUDGET,
             status: None,
             files: None,
+            records: None,
+            commands: None,
         }
+    }
+
+    /// Records every start by commit (README "Commands from the pull request").
+    pub fn with_records(mut self, records: Option<Arc<dyn ExecutionRecords>>) -> Self {
+        self.records = records;
+        self
+    }
+
+    /// Carries out commands from pull request comments.
+    pub fn with_commands(mut self, commands: Option<Arc<CommandExecutor>>) -> Self {
+        self.commands = commands;
+        self
     }
 
     /// Asks Git servers for the changed files a payload lacks (README "Path filters").
@@ -185,19 +203,47 @@ impl WebhookService {
                 answer.body["ignored"] = json!(reason);
             }
             Content::Changes(changes) => self.process(changes, &scope, &mut answer, now, deadline).await,
-            // Read and verified, not yet acted on: the commands' effects are still to come.
-            Content::Comment(comment) => {
-                let lines = crate::commands::parse(&comment.body, |_| true).len();
-                let reason = format!(
-                    "comment {} on pull request #{}: {lines} command line(s); this Herald reads commands but does not act on them yet",
-                    comment.id, comment.pull_request
-                );
-                tracing::info!(provider = %provider, delivery = %delivery.delivery, reason = %reason, "ignored");
-                answer.body["ignored"] = json!(reason);
-            }
+            Content::Comment(comment) => self.comment(comment, &scope, &mut answer, now).await,
         }
         metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
         answer.into_response()
+    }
+
+    /// A pull request comment: its `/herald` commands, carried out once (README "Commands from
+    /// the pull request").
+    async fn comment(&self, comment: &Comment, scope: &SecretScope, answer: &mut Answer, now: i64) {
+        let config = &*self.config.get().await;
+        let lines = CommandExecutor::lines(config, scope, comment);
+        if lines.is_empty() {
+            let reason =
+                format!("comment {} on pull request #{} holds no /herald command", comment.id, comment.pull_request);
+            tracing::info!(provider = %comment.provider, delivery = %comment.delivery, reason = %reason, "ignored");
+            answer.body["ignored"] = json!(reason);
+            return;
+        }
+        let Some(executor) = &self.commands else {
+            let reason = "commands need HERALD_DEDUP_TABLE and Git server credentials (HERALD_STATUS_SECRET_ARN); nothing was done";
+            tracing::warn!(provider = %comment.provider, delivery = %comment.delivery, reason, "command not carried out");
+            answer.body["commands"] =
+                json!(lines.iter().map(|_| json!({ "outcome": "refused", "reason": reason })).collect::<Vec<_>>());
+            return;
+        };
+        match executor.handle(config, scope, comment, &lines, now).await {
+            CommentAnswer::Done { commands } => {
+                publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &command_events(comment, &commands)).await;
+                answer.body["commands"] = Value::Array(commands);
+            }
+            CommentAnswer::Duplicate { commands } => {
+                answer.body["duplicate"] = json!(true);
+                answer.body["commands"] = commands;
+            }
+            CommentAnswer::Retry { reason, retry_after_secs } => {
+                tracing::warn!(provider = %comment.provider, delivery = %comment.delivery, reason = %reason, "commands not carried out yet; the sender should retry");
+                answer.transient = true;
+                answer.retry_after_secs = answer.retry_after_secs.max(retry_after_secs);
+                answer.body["error"] = json!(format!("commands not carried out yet: {reason}; retry"));
+            }
+        }
     }
 
     async fn process(
@@ -225,8 +271,41 @@ impl WebhookService {
         report.emit_metrics();
         publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
         answer.add(report);
+        self.record_starts(config, &ran, now).await;
         if let Some(status) = &self.status {
             self.post_statuses(status, config, &ran, answer, now, deadline).await;
+        }
+    }
+
+    /// Records the starts of triggers without `status` (those with it are recorded with their
+    /// `pending`), so commands from the pull request find them by commit. A failure is logged:
+    /// the starts stand, and only a later command misses them.
+    async fn record_starts(&self, config: &crate::config::Config, ran: &[Decided<'_, &Change>], now: i64) {
+        let Some(records) = &self.records else { return };
+        let mut to_record = Vec::new();
+        for d in ran {
+            let Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) = &d.verdict
+            else {
+                continue;
+            };
+            let Some(trigger) = config.triggers.iter().find(|t| t.name == d.decision.trigger) else { continue };
+            if trigger.status.is_some() && self.status.is_some() {
+                continue;
+            }
+            let Ok((target, commit)) = crate::status::target(d.context, trigger.secret.as_deref()) else { continue };
+            let start = StartedExecution {
+                trigger: &trigger.name,
+                pipeline: &plan.pipeline,
+                execution_id: id,
+                change: d.context,
+            };
+            to_record.push(crate::status::execution_record(&start, &target, &commit, None, now));
+        }
+        let written = futures_util::future::join_all(to_record.iter().map(|r| records.put(r, now))).await;
+        for (record, result) in to_record.iter().zip(written) {
+            if let Err(e) = result {
+                tracing::warn!(trigger = %record.trigger, execution_id = %record.execution_id, error = %e, "could not record the execution by commit; commands from the pull request will not find it");
+            }
         }
     }
 
@@ -264,9 +343,11 @@ impl WebhookService {
             _ => None,
         });
         let skipped = ran.iter().filter_map(|d| match &d.verdict {
-            Verdict::Skipped(reason) if d.decision.skip_passes => {
+            Verdict::Skipped(reason) if d.decision.skip_passes || d.decision.awaits_ok_to_test => {
                 let (trigger, setting) = with_status(&d.decision.trigger)?;
-                setting.skipped.then_some(SkippedChange {
+                let waits = d.decision.awaits_ok_to_test;
+                (setting.skipped || waits).then_some(SkippedChange {
+                    waits,
                     trigger: &trigger.name,
                     scope: trigger.secret.as_deref(),
                     setting,
@@ -280,7 +361,10 @@ impl WebhookService {
         let (skipped, dry): (Vec<_>, Vec<_>) = skipped.partition(|_| !self.runner.dry_run());
         let mut entries: Vec<Value> = dry
             .iter()
-            .map(|s| json!({ "trigger": s.trigger, "pipeline": s.pipeline, "context": s.setting.context, "state": "skipped", "outcome": "dry_run" }))
+            .map(|s| {
+                let state = if s.waits { "pending" } else { "skipped" };
+                json!({ "trigger": s.trigger, "pipeline": s.pipeline, "context": s.setting.context, "state": state, "outcome": "dry_run" })
+            })
             .collect();
         let posts = futures_util::future::join(
             futures_util::future::join_all(started.map(|s| status.started(s, now))),

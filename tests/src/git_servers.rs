@@ -65,8 +65,21 @@ struct State {
     /// Benchmarks only: no OpenAPI check (the fake's own cost), and with `bare` entries of a
     /// file name alone (what this fake answered before it used GitHub's examples).
     bench: Mutex<Option<Bare>>,
+    /// The pull requests it describes, by number (README "Commands from the pull request").
+    pulls: Mutex<std::collections::HashMap<u64, FakePull>>,
+    /// Who may write (GitLab: user ids; Gitea / Forgejo: user names).
+    writers: Mutex<Vec<String>>,
     /// `http://127.0.0.1:port`, for next-page links.
     url: String,
+}
+
+/// A pull request as the fake describes it.
+#[derive(Debug, Clone)]
+pub struct FakePull {
+    pub head: String,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub from_fork: bool,
 }
 
 /// A running fake; it stops with the test's runtime.
@@ -103,6 +116,8 @@ impl FakeGitServer {
             delay: Mutex::default(),
             patch_bytes: Mutex::default(),
             bench: Mutex::default(),
+            pulls: Mutex::default(),
+            writers: Mutex::default(),
             url: format!("http://{host}"),
         });
         let served = state.clone();
@@ -141,6 +156,32 @@ impl FakeGitServer {
         *self.state.delay.lock().expect("delay") = delay;
     }
 
+    /// Pull request `number` is `pull` from now on.
+    pub fn set_pull_request(&self, number: u64, pull: FakePull) {
+        self.state.pulls.lock().expect("pulls").insert(number, pull);
+    }
+
+    /// Who may write to every repository (GitLab: user ids; Gitea: user names).
+    pub fn set_writers(&self, writers: &[&str]) {
+        *self.state.writers.lock().expect("writers") = writers.iter().map(|w| (*w).to_owned()).collect();
+    }
+
+    /// The comments posted on pull requests (their bodies, in each server's words), in order.
+    pub fn comments(&self) -> Vec<Arrival> {
+        self.arrivals().into_iter().filter(|a| a.method == "POST" && a.status < 300 && is_comment(&a.path)).collect()
+    }
+
+    /// Waits until `count` comments were posted (at most 10 s).
+    pub async fn wait_comments(&self, count: usize) -> Vec<Arrival> {
+        for _ in 0..200 {
+            if self.comments().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.comments()
+    }
+
     /// The file-list requests that arrived (GETs), in order.
     pub fn lookups(&self) -> Vec<Arrival> {
         self.arrivals().into_iter().filter(|a| a.method == "GET").collect()
@@ -159,7 +200,9 @@ impl FakeGitServer {
     pub fn accepted(&self) -> Vec<Value> {
         self.arrivals()
             .into_iter()
-            .filter(|a| a.status < 300 && a.method == "POST" && !a.path.contains("/access_tokens"))
+            .filter(|a| {
+                a.status < 300 && a.method == "POST" && !a.path.contains("/access_tokens") && !is_comment(&a.path)
+            })
             .map(|a| a.body)
             .collect()
     }
@@ -246,8 +289,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
                 Err((403, "no User-Agent".into()))
             } else if !authorized(&state, &authorization, &private_token) {
                 Err((401, "bad credentials".into()))
+            } else if let Some(answer) = pull_request_api(&state, &method, &path, flavor, &body) {
+                answer
             } else {
                 file_list(&state, &path, &query, flavor, &mut headers)
+            }
+        }
+        (None, _) if is_comment(&path) => {
+            if user_agent.as_deref().unwrap_or_default().is_empty() {
+                Err((403, "no User-Agent".into()))
+            } else if !content_type.as_deref().unwrap_or_default().starts_with("application/json") {
+                Err((415, "the body must be JSON".into()))
+            } else if !authorized(&state, &authorization, &private_token) {
+                Err((401, "bad credentials".into()))
+            } else {
+                pull_request_api(&state, &method, &path, flavor, &body)
+                    .unwrap_or_else(|| Err((404, format!("{method} {path}: no such comment API"))))
             }
         }
         (None, _) => {
@@ -264,6 +321,81 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         response = response.header(name, value);
     }
     Ok(response.body(Full::new(Bytes::from(answer.to_string()))).expect("response"))
+}
+
+/// Whether `path` posts a comment on a pull request (GitLab: a note).
+fn is_comment(path: &str) -> bool {
+    path.ends_with("/comments") || path.ends_with("/notes")
+}
+
+/// The pull request APIs commands use, as each server documents them: the pull request itself,
+/// the commenter's permission, and a new comment. `None` for any other path.
+fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, body: &Value) -> Option<Checked> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let pulls = state.pulls.lock().expect("pulls").clone();
+    let writers = state.writers.lock().expect("writers").clone();
+    let pull = |n: &str| -> Result<FakePull, (u16, String)> {
+        let n: u64 = n.parse().map_err(|_| (404, format!("{n} is not a pull request number")))?;
+        pulls.get(&n).cloned().ok_or((404, format!("no pull request {n}")))
+    };
+    let comment = |field: &Value| -> Checked {
+        match field.as_str() {
+            Some(text) if !text.is_empty() => Ok((201, json!({ "id": 1, "body": text }))),
+            _ => Err((422, "body expected".into())),
+        }
+    };
+    Some(match (state.server, method, segments.as_slice()) {
+        // GET /repos/{owner}/{repo}/pulls/{pull_number}: GitHub's own example, head and base set.
+        (Server::GitHub, "GET", ["repos", owner, repo, "pulls", n]) => pull(n).map(|p| {
+            let mut answer = openapi::example(flavor, "pull-request");
+            answer["head"]["sha"] = json!(p.head);
+            answer["head"]["ref"] = json!(p.source_branch);
+            answer["base"]["ref"] = json!(p.target_branch);
+            answer["base"]["repo"]["full_name"] = json!(format!("{owner}/{repo}"));
+            answer["base"]["repo"]["id"] = json!(1296269);
+            let head_repo = if p.from_fork { "someone-else/fork".to_owned() } else { format!("{owner}/{repo}") };
+            answer["head"]["repo"]["full_name"] = json!(head_repo);
+            answer["head"]["repo"]["id"] = json!(if p.from_fork { 99 } else { 1296269 });
+            (200, answer)
+        }),
+        // POST /repos/{owner}/{repo}/issues/{issue_number}/comments
+        (Server::GitHub, "POST", ["repos", _, _, "issues", _, "comments"]) => comment(&body["body"]),
+        // GET /projects/:id/merge_requests/:iid, /projects/:id/members/all/:user_id
+        (Server::GitLab, "GET", ["api", "v4", "projects", id, "merge_requests", n]) if id.contains("%2F") => {
+            pull(n).map(|p| {
+                (200, json!({ "iid": n.parse::<u64>().unwrap_or_default(), "sha": p.head, "source_branch": p.source_branch,
+                              "target_branch": p.target_branch, "source_project_id": if p.from_fork { 99 } else { 5 }, "target_project_id": 5 }))
+            })
+        }
+        (Server::GitLab, "GET", ["api", "v4", "projects", id, "members", "all", user]) if id.contains("%2F") => {
+            if writers.iter().any(|w| w == user) {
+                Ok((200, json!({ "id": user.parse::<u64>().unwrap_or_default(), "username": "dev", "access_level": 30 })))
+            } else if *user == "20" {
+                Ok((200, json!({ "id": 20, "username": "reporter", "access_level": 20 })))
+            } else {
+                Err((404, "404 Not found".into()))
+            }
+        }
+        // POST /projects/:id/merge_requests/:iid/notes
+        (Server::GitLab, "POST", ["api", "v4", "projects", id, "merge_requests", _, "notes"]) if id.contains("%2F") => {
+            comment(&body["body"])
+        }
+        // GET /repos/{owner}/{repo}/pulls/{index}, /repos/{owner}/{repo}/collaborators/{collaborator}/permission
+        (Server::Gitea, "GET", ["api", "v1", "repos", owner, repo, "pulls", n]) => pull(n).map(|p| {
+            let full = format!("{owner}/{repo}");
+            let head_repo = if p.from_fork { json!({ "id": 99, "full_name": "someone-else/fork" }) } else { json!({ "id": 3, "full_name": full }) };
+            (200, json!({ "number": n.parse::<u64>().unwrap_or_default(),
+                          "head": { "ref": p.source_branch, "sha": p.head, "repo": head_repo },
+                          "base": { "ref": p.target_branch, "sha": "0000000000000000000000000000000000000000", "repo": { "id": 3, "full_name": full } } }))
+        }),
+        (Server::Gitea, "GET", ["api", "v1", "repos", _, _, "collaborators", user, "permission"]) => {
+            let permission = if writers.iter().any(|w| w == user) { "write" } else { "read" };
+            Ok((200, json!({ "permission": permission, "role_name": permission, "user": { "login": user } })))
+        }
+        // POST /repos/{owner}/{repo}/issues/{index}/comments
+        (Server::Gitea, "POST", ["api", "v1", "repos", _, _, "issues", _, "comments"]) => comment(&body["body"]),
+        _ => return None,
+    })
 }
 
 /// Whether the request carries this fake's credential, in its server's header.
@@ -708,8 +840,23 @@ pub fn delivery_with(
     secret: &str,
     change: impl FnOnce(&mut Value),
 ) -> Value {
-    let file = fixture_file(server, event);
-    let mut body = fixture(file);
+    let mut body = pointed(server, event, api);
+    change(&mut body);
+    let kind = |push: &'static str, pr: &'static str| if event == Event::Push { push } else { pr };
+    let name = match server {
+        Server::GitHub => kind("push", "pull_request"),
+        Server::GitLab => kind("Push Hook", "Merge Request Hook"),
+        Server::BitbucketCloud => kind("repo:push", "pullrequest:created"),
+        Server::BitbucketServer => kind("repo:refs_changed", "pr:opened"),
+        Server::Gitea => kind("push", "pull_request"),
+        Server::AzureDevOps => "",
+    };
+    signed(server, name, id, secret, &body)
+}
+
+/// The corpus payload of `server`'s `event`, its server's API URLs on `api`.
+fn pointed(server: Server, event: Event, api: &str) -> Value {
+    let mut body = fixture(fixture_file(server, event));
     match server {
         Server::GitHub => {
             let name = body["repository"]["full_name"].as_str().expect("full_name").to_owned();
@@ -743,37 +890,37 @@ pub fn delivery_with(
                 json!(format!("{api}/{AZURE_ORGANIZATION}/_apis/repos/git/repositories/{id}"));
         }
     }
-    change(&mut body);
+    body
+}
+
+/// `body` as `server` sends its event `name` (`X-GitHub-Event` and the like), signed with
+/// `secret`, as a Function URL event.
+fn signed(server: Server, name: &str, id: &str, secret: &str, body: &Value) -> Value {
     let bytes = body.to_string().into_bytes();
     let hex = herald::auth::sign_hex(&herald::auth::Secret::new(secret), &bytes);
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("azure:{secret}")));
-    let kind = |push: &str, pr: &str| if event == Event::Push { push.to_owned() } else { pr.to_owned() };
     let headers: Vec<(&str, String)> = match server {
         Server::GitHub => vec![
-            ("X-GitHub-Event", kind("push", "pull_request")),
+            ("X-GitHub-Event", name.into()),
             ("X-GitHub-Delivery", id.into()),
             ("X-Hub-Signature-256", format!("sha256={hex}")),
         ],
-        Server::GitLab => vec![
-            ("X-Gitlab-Event", kind("Push Hook", "Merge Request Hook")),
-            ("X-Gitlab-Event-UUID", id.into()),
-            ("X-Gitlab-Token", secret.into()),
-        ],
+        Server::GitLab => {
+            vec![("X-Gitlab-Event", name.into()), ("X-Gitlab-Event-UUID", id.into()), ("X-Gitlab-Token", secret.into())]
+        }
         Server::BitbucketCloud => vec![
-            ("X-Event-Key", kind("repo:push", "pullrequest:created")),
+            ("X-Event-Key", name.into()),
             ("X-Request-UUID", id.into()),
             ("X-Hub-Signature", format!("sha256={hex}")),
         ],
         Server::BitbucketServer => vec![
-            ("X-Event-Key", kind("repo:refs_changed", "pr:opened")),
+            ("X-Event-Key", name.into()),
             ("X-Request-Id", id.into()),
             ("X-Hub-Signature", format!("sha256={hex}")),
         ],
-        Server::Gitea => vec![
-            ("X-Gitea-Event", kind("push", "pull_request")),
-            ("X-Gitea-Delivery", id.into()),
-            ("X-Gitea-Signature", hex),
-        ],
+        Server::Gitea => {
+            vec![("X-Gitea-Event", name.into()), ("X-Gitea-Delivery", id.into()), ("X-Gitea-Signature", hex)]
+        }
         Server::AzureDevOps => vec![("Authorization", basic)],
     };
     let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -781,36 +928,86 @@ pub fn delivery_with(
     crate::events::function_url("POST", &headers, &bytes, false)
 }
 
-/// GitHub's own `merge_group` payload (`checks_requested`, from @octokit/webhooks-examples), its
-/// repository's API URLs on `api`, `edit` applied, signed, as a Function URL event.
-pub fn merge_group_delivery(api: &str, id: &str, secret: &str, edit: impl FnOnce(&mut Value)) -> Value {
+/// Who writes a comment: the name, the server's user id, GitHub's `author_association`.
+#[derive(Debug, Clone, Copy)]
+pub struct Commenter<'a> {
+    pub name: &'a str,
+    pub id: u64,
+    pub association: &'a str,
+}
+
+/// A new comment on a pull request: its id, the pull request's number, who, what.
+#[derive(Debug, Clone, Copy)]
+pub struct NewComment<'a> {
+    pub id: u64,
+    pub number: u64,
+    pub by: Commenter<'a>,
+    pub text: &'a str,
+}
+
+/// A new comment `text` (id `comment_id`) on pull request `number` of the corpus pull request's
+/// repository, as `server` sends it (GitHub: `issue_comment` from @octokit/webhooks-examples, on a
+/// pull request; GitLab: a `Note Hook`; Gitea: `issue_comment` with `is_pull`), signed.
+pub fn comment_delivery(server: Server, api: &str, id: &str, secret: &str, comment: NewComment<'_>) -> Value {
+    let NewComment { id: comment_id, number, by, text } = comment;
+    let pull = pointed(server, Event::PullRequest, api);
+    let (name, body) = match server {
+        Server::GitHub => {
+            let mut body = webhooks_example("issue_comment", "created");
+            body["repository"] = pull["repository"].clone();
+            body["issue"]["number"] = json!(number);
+            // What GitHub adds to an issue that is a pull request.
+            body["issue"]["pull_request"] = json!({ "url": format!("{api}/repos/x/y/pulls/{number}") });
+            body["comment"]["id"] = json!(comment_id);
+            body["comment"]["body"] = json!(text);
+            body["comment"]["user"]["login"] = json!(by.name);
+            body["comment"]["author_association"] = json!(by.association);
+            ("issue_comment", body)
+        }
+        Server::GitLab => (
+            "Note Hook",
+            json!({ "object_kind": "note", "event_type": "note", "user": { "id": by.id, "username": by.name },
+                    "project": pull["project"], "repository": pull["repository"],
+                    "object_attributes": { "id": comment_id, "note": text, "noteable_type": "MergeRequest", "action": "create" },
+                    "merge_request": { "iid": number } }),
+        ),
+        Server::Gitea => (
+            "issue_comment",
+            json!({ "action": "created", "is_pull": true, "repository": pull["repository"],
+                    "issue": { "number": number, "pull_request": { "merged": false } },
+                    "comment": { "id": comment_id, "body": text, "user": { "login": by.name, "username": by.name } } }),
+        ),
+        other => panic!("no comment delivery for {other:?} here"),
+    };
+    signed(server, name, id, secret, &body)
+}
+
+/// The first example of `event` with `action` in @octokit/webhooks-examples.
+fn webhooks_example(event: &str, action: &str) -> Value {
     let path =
         crate::workspace().join(".npm-packages/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (make npm installs @octokit/webhooks-examples)", path.display()));
     let all: Value = serde_json::from_str(&text).expect("webhooks-examples JSON");
-    let event =
-        all.as_array().expect("a list of events").iter().find(|e| e["name"] == "merge_group").expect("merge_group");
-    let mut body = event["examples"]
+    let found = all.as_array().expect("a list of events").iter().find(|e| e["name"] == event).expect("the event");
+    found["examples"]
         .as_array()
         .expect("examples")
         .iter()
-        .find(|e| e["action"] == "checks_requested")
-        .expect("a checks_requested example")
-        .clone();
+        .find(|e| e["action"] == action)
+        .unwrap_or_else(|| panic!("a {event} {action} example"))
+        .clone()
+}
+
+/// GitHub's own `merge_group` payload (`checks_requested`, from @octokit/webhooks-examples), its
+/// repository's API URLs on `api`, `edit` applied, signed, as a Function URL event.
+pub fn merge_group_delivery(api: &str, id: &str, secret: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut body = webhooks_example("merge_group", "checks_requested");
     let name = body["repository"]["full_name"].as_str().expect("full_name").to_owned();
     body["repository"]["url"] = json!(format!("{api}/repos/{name}"));
     body["repository"]["statuses_url"] = json!(format!("{api}/repos/{name}/statuses/{{sha}}"));
     edit(&mut body);
-    let bytes = body.to_string().into_bytes();
-    let hex = herald::auth::sign_hex(&herald::auth::Secret::new(secret), &bytes);
-    let headers = [
-        ("X-GitHub-Event", "merge_group"),
-        ("X-GitHub-Delivery", id),
-        ("X-Hub-Signature-256", &format!("sha256={hex}")),
-        ("Content-Type", "application/json"),
-    ];
-    crate::events::function_url("POST", &headers, &bytes, false)
+    signed(Server::GitHub, "merge_group", id, secret, &body)
 }
 
 /// The test GitHub App's private key (PEM, PKCS#1 as GitHub downloads it) and its public key

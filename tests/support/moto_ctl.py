@@ -122,6 +122,15 @@ def execution_status(endpoint, name, execution_id):
     return {"status": ex["status"]}
 
 
+def pipeline_state(endpoint, name):
+    """GetPipelineState's stages: each one's latest execution and its actions' latest runs."""
+    cp = client(endpoint, "codepipeline")
+    stages = cp.get_pipeline_state(name=name)["stageStates"]
+    return {"stages": [{"stage": s["stageName"], "execution": s.get("latestExecution", {}),
+                        "actions": [{"action": a.get("actionName"), **a.get("latestExecution", {})}
+                                    for a in s.get("actionStates", [])]} for s in stages]}
+
+
 def topic_to_queue(endpoint, topic, queue):
     """An SNS topic delivering raw messages to an SQS queue (what an `sqs` subscriber gets)."""
     sns = client(endpoint, "sns")
@@ -239,6 +248,7 @@ COMMANDS = {
     "start-execution": start_execution,
     "start-with": start_with,
     "execution-status": execution_status,
+    "pipeline-state": pipeline_state,
     "topic-to-queue": topic_to_queue,
     "subscribe-http": subscribe_http,
 }

@@ -10,7 +10,8 @@ and `MOTO_FAILURE` (its error message), answered by a minimal `ListActionExecuti
 moto has no `GetPipelineState`, `RetryStageExecution`, `StopPipelineExecution` or
 `PutApprovalResult`: here they answer from the recorded executions, as CodePipeline documents
 them. `MOTO_WAITING_APPROVAL` (`Stage/Action`) leaves an approval waiting in the execution, with
-the token `token-<execution id>`; `MOTO_NOT_RETRYABLE` (any value) makes a retry refused with
+the token `token-<execution id>` (once answered, the state shows the action's status and the answer's
+summary, as CodePipeline does); `MOTO_NOT_RETRYABLE` (any value) makes a retry refused with
 `StageNotRetryableException`. Their effects show in the execution's status (`InProgress` after
 a retry, `Stopping` after a stop) and in the state (an answered approval no longer waits).
 
@@ -111,6 +112,13 @@ def _get_pipeline_state(self):
                 status = "InProgress"
                 state["actionStates"].append({"actionName": waiting_action, "latestExecution": {
                     "status": "InProgress", "token": f"token-{latest.pipeline_execution_id}"}})
+            answered = getattr(latest, "answered", None)
+            if answered and answered[0] == stage["name"]:
+                # As CodePipeline shows an answered approval: its action's status and summary.
+                result = answered[2]
+                state["actionStates"].append({"actionName": answered[1], "latestExecution": {
+                    "status": "Succeeded" if result.get("status") == "Approved" else "Failed",
+                    "summary": result.get("summary", "")}})
             state["latestExecution"] = {"pipelineExecutionId": latest.pipeline_execution_id, "status": status}
         states.append(state)
     return json.dumps({"pipelineName": name, "pipelineVersion": 1, "stageStates": states})
@@ -138,7 +146,9 @@ def _put_approval_result(self):
     waiting = [e for e in executions if e.waiting and params["token"] == f"token-{e.pipeline_execution_id}"]
     if not waiting or waiting[0].waiting != f"{params['stageName']}/{params['actionName']}":
         raise _ControlError("InvalidApprovalTokenException", "the approval token does not match a waiting approval")
+    stage, _, action = waiting[0].waiting.partition("/")
     waiting[0].waiting = None
+    waiting[0].answered = (stage, action, params["result"])
     return json.dumps({"approvedAt": 0})
 
 

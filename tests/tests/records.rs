@@ -20,6 +20,7 @@ fn record(execution_id: &str, repository: &str, commit: &str) -> ExecutionRecord
         commit: commit.into(),
         context: "herald/app".into(),
         stages: false,
+        started_at: 1_700_000_000,
     }
 }
 

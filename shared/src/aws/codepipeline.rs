@@ -280,6 +280,7 @@ impl PipelineHistory for CodePipelineHistory {
                     })
                 }),
                 status_summary: execution.status_summary.filter(|s| !s.is_empty()),
+                status: execution.status.map(|s| s.as_str().to_owned()),
             })
         })
     }

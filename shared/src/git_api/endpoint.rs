@@ -153,6 +153,9 @@ pub enum Endpoint<'a> {
     /// members API (by user id), Gitea / Forgejo's collaborator permission, Bitbucket Data
     /// Center's user permissions (filtered by name). `None` for the other servers.
     Permission { repository: &'a Repository, user: &'a UserName },
+    /// Bitbucket Cloud: one commit, named by the prefix its pull request answers give (12
+    /// characters), for its full id.
+    Commit { repository: &'a Repository, commit: &'a CommitId },
     /// GitHub Apps: mint an installation token.
     InstallationToken { installation_id: u64 },
 }
@@ -262,6 +265,7 @@ impl Endpoint<'_> {
                     ServerApi::GitHub | ServerApi::BitbucketCloud | ServerApi::AzureDevOps => String::new(),
                 }
             }
+            Endpoint::Commit { repository: r, commit } => format!("{}/commit/{}", r.root(base), commit.as_str()),
             Endpoint::PullRequestComment { repository: r, number: n } => {
                 let root = r.root(base);
                 match r.api {

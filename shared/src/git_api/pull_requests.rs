@@ -18,6 +18,8 @@ pub struct PullRequestHead {
     pub head_commit: String,
     /// The branch it merges into, without `refs/heads/`.
     pub target_branch: String,
+    /// The branch it comes from, without `refs/heads/`.
+    pub source_branch: String,
     /// The source repository is another than the target.
     pub from_fork: bool,
 }
@@ -49,6 +51,7 @@ struct GitHubPull {
 struct GitLabMergeRequest {
     sha: String,
     target_branch: String,
+    source_branch: String,
     source_project_id: u64,
     target_project_id: u64,
 }
@@ -114,6 +117,7 @@ struct BitbucketServerProject {
 struct AzurePull {
     last_merge_source_commit: AzureCommit,
     target_ref_name: String,
+    source_ref_name: String,
     /// Present when the source is a fork.
     fork_source: Option<Value>,
 }
@@ -142,13 +146,19 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 },
                 _ => false,
             };
-            PullRequestHead { head_commit: p.head.sha, target_branch: strip(&p.base.git_ref), from_fork: !same }
+            PullRequestHead {
+                head_commit: p.head.sha,
+                target_branch: strip(&p.base.git_ref),
+                source_branch: strip(&p.head.git_ref),
+                from_fork: !same,
+            }
         }
         ServerApi::GitLab => {
             let m: GitLabMergeRequest = serde_json::from_slice(body).map_err(bad)?;
             PullRequestHead {
                 head_commit: m.sha,
                 target_branch: m.target_branch,
+                source_branch: m.source_branch,
                 from_fork: m.source_project_id != m.target_project_id,
             }
         }
@@ -159,6 +169,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
             PullRequestHead {
                 head_commit: p.source.commit.map(|c| c.hash).unwrap_or_default(),
                 target_branch: p.destination.branch.name,
+                source_branch: p.source.branch.name,
                 from_fork,
             }
         }
@@ -170,6 +181,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 from_fork: name(&p.from_ref) != name(&p.to_ref),
                 head_commit: p.from_ref.latest_commit,
                 target_branch: p.to_ref.display_id,
+                source_branch: p.from_ref.display_id,
             }
         }
         ServerApi::AzureDevOps => {
@@ -177,6 +189,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
             PullRequestHead {
                 head_commit: p.last_merge_source_commit.commit_id,
                 target_branch: strip(&p.target_ref_name),
+                source_branch: strip(&p.source_ref_name),
                 from_fork: p.fork_source.is_some_and(|f| !f.is_null()),
             }
         }
@@ -185,6 +198,16 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
         return Err("the pull request answer names no head commit".into());
     }
     Ok(head)
+}
+
+/// The full id in Bitbucket Cloud's commit answer (`Endpoint::Commit`).
+pub fn full_commit(body: &[u8]) -> Result<String, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| format!("the commit answer is not one: {e}"))?;
+    let hash = doc["hash"].as_str().unwrap_or_default();
+    match super::CommitId::full(hash) {
+        Ok(id) => Ok(id.as_str().to_owned()),
+        Err(_) => Err("the commit answer names no full commit id".into()),
+    }
 }
 
 /// The body that posts `markdown` as a comment on a pull request of `api`.
@@ -244,16 +267,21 @@ mod tests {
                              "base": { "ref": "master", "sha": "x", "repo": { "full_name": "octocat/Hello-World" } } });
         let gitea = json!({ "head": { "ref": "feature", "sha": sha, "repo": { "id": 3, "full_name": "o/r" } },
                             "base": { "ref": "main", "repo": { "id": 3, "full_name": "o/r" } } });
-        let gitlab = json!({ "sha": sha, "target_branch": "main", "source_project_id": 5, "target_project_id": 5 });
+        let gitlab = json!({ "sha": sha, "target_branch": "main", "source_branch": "f", "source_project_id": 5, "target_project_id": 5 });
         let bitbucket = json!({ "source": { "branch": { "name": "f" }, "commit": { "hash": "6dcb09b5b578" }, "repository": { "full_name": "team/repo" } },
                                 "destination": { "branch": { "name": "main" }, "repository": { "full_name": "team/repo" } } });
         let data_center = json!({ "fromRef": { "displayId": "f", "latestCommit": sha, "repository": { "slug": "fork", "project": { "key": "~ANN" } } },
                                   "toRef": { "displayId": "main", "latestCommit": "y", "repository": { "slug": "repo", "project": { "key": "PROJ" } } } });
-        let azure = json!({ "lastMergeSourceCommit": { "commitId": sha }, "targetRefName": "refs/heads/main" });
+        let azure = json!({ "lastMergeSourceCommit": { "commitId": sha }, "targetRefName": "refs/heads/main", "sourceRefName": "refs/heads/f" });
         let read_as = |api, doc: Value| read(api, doc.to_string().as_bytes()).unwrap();
         assert_eq!(
             read_as(ServerApi::GitHub, github),
-            PullRequestHead { head_commit: sha.into(), target_branch: "master".into(), from_fork: true }
+            PullRequestHead {
+                head_commit: sha.into(),
+                target_branch: "master".into(),
+                source_branch: "new-topic".into(),
+                from_fork: true
+            }
         );
         assert!(!read_as(ServerApi::Gitea, gitea).from_fork);
         assert_eq!(read_as(ServerApi::GitLab, gitlab).target_branch, "main");
@@ -267,7 +295,7 @@ mod tests {
         let azure = read_as(ServerApi::AzureDevOps, azure);
         assert_eq!((azure.target_branch.as_str(), azure.from_fork), ("main", false));
         assert!(read(ServerApi::GitHub, b"{}").unwrap_err().contains("not one"));
-        let no_head = json!({ "sha": "", "target_branch": "main", "source_project_id": 1, "target_project_id": 1 });
+        let no_head = json!({ "sha": "", "target_branch": "main", "source_branch": "f", "source_project_id": 1, "target_project_id": 1 });
         assert!(read(ServerApi::GitLab, no_head.to_string().as_bytes()).unwrap_err().contains("no head commit"));
     }
 

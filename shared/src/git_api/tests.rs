@@ -736,7 +736,7 @@ async fn a_pull_request_is_read_a_permission_asked_and_a_reply_posted_with_the_e
     let mut http = FakeHttp::answering(&[200, 200, 404, 201]);
     http.bodies.insert(
         "/merge_requests/4".into(),
-        serde_json::json!({ "sha": SHA, "target_branch": "main", "source_project_id": 9, "target_project_id": 5 })
+        serde_json::json!({ "sha": SHA, "target_branch": "main", "source_branch": "f", "source_project_id": 9, "target_project_id": 5 })
             .to_string(),
     );
     http.bodies.insert("/members/all/17".into(), serde_json::json!({ "id": 17, "access_level": 40 }).to_string());

@@ -111,6 +111,7 @@ impl PipelineHistory for FakeHistory {
             }],
             trigger: None,
             status_summary: None,
+            status: Some("Failed".into()),
         };
         Box::pin(async move { self.result("GetPipelineExecution", details) })
     }

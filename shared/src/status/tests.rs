@@ -52,6 +52,7 @@ pub fn record(execution_id: &str, stages: bool) -> ExecutionRecord {
         commit: SHA.into(),
         context: "herald/app".into(),
         stages,
+        started_at: 1,
     }
 }
 
@@ -401,7 +402,15 @@ async fn a_skipped_change_gets_its_final_passing_status_without_a_record() {
     let change = push(ProviderKind::GitHub, Some("https://api.github.com/repos/acme/app"));
     let s = setting(false);
     let reason = "no changed file matches paths (services/app/**); changed: docs/guide.md";
-    let skipped = SkippedChange { trigger: "main", scope: None, setting: &s, change: &change, pipeline: "app", reason };
+    let skipped = SkippedChange {
+        trigger: "main",
+        scope: None,
+        setting: &s,
+        change: &change,
+        pipeline: "app",
+        reason,
+        waits: false,
+    };
     let entry = r.skipped(skipped, 100).await;
     assert_eq!((entry["outcome"].as_str(), entry["state"].as_str()), (Some("posted"), Some("skipped")), "{entry}");
     let sent = body(&http.requests.lock().unwrap()[0]);

@@ -589,7 +589,7 @@ async fn a_change_a_path_filter_skips_gets_a_final_passing_status_where_the_cont
 }
 
 #[tokio::test]
-async fn a_pull_request_comment_is_read_and_acknowledged_without_starting_anything() {
+async fn a_command_without_the_dedup_table_and_credentials_is_answered_with_the_reason_and_nothing_runs() {
     let h = harness();
     let body = json!({
         "action": "created",
@@ -600,8 +600,12 @@ async fn a_pull_request_comment_is_read_and_acknowledged_without_starting_anythi
     .to_string();
     let r = h.service.handle(github(body.as_bytes(), "issue_comment", "d-comment", SECRET)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let reason = r.body["ignored"].as_str().unwrap();
-    assert!(reason.contains("comment 9 on pull request #1: 2 command line(s)"), "{reason}");
+    let commands = r.body["commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 2, "{}", r.body);
+    assert!(commands
+        .iter()
+        .all(|c| c["outcome"] == "refused"
+            && c["reason"].as_str().unwrap().starts_with("commands need HERALD_DEDUP_TABLE")));
     assert!(h.starter.started.lock().unwrap().is_empty());
     // Unsigned, it is refused before it is read.
     let mut unsigned = github(body.as_bytes(), "issue_comment", "d-comment-2", SECRET);

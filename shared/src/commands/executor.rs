@@ -1,0 +1,746 @@
+//! Carrying out the commands of one pull request comment (README "Commands from the pull
+//! request"): claim the comment once, read the pull request from its server, check who may, act
+//! on CodePipeline through the ports, reply on the pull request.
+//!
+//! Every request to the Git server is built from the credential and the repository the comment's
+//! verified delivery names (`git_api::Target`), never from a URL in the payload.
+
+use super::{parse, reply, Command, Done, Line, Verb};
+use crate::alert::render::console_url;
+use crate::change::{Change, ChangedFiles, Comment, EventKind, PrAction, PullRequest};
+use crate::config::Config;
+use crate::git_api::credentials::Credentials;
+use crate::git_api::endpoint::UserName;
+use crate::git_api::pull_requests::{PullRequestHead, GITHUB_WRITERS};
+use crate::git_api::{GitApi, PostError, ServerApi, Target};
+use crate::metrics;
+use crate::once::{once, Once};
+use crate::ports::{
+    commit_key, ApprovalAnswer, AwsError, BusEvent, DedupStore, ExecutionRecord, ExecutionRecords, PipelineControl,
+    PipelineHistory, Retried,
+};
+use crate::secrets::{SecretScope, ServerCredentials};
+use crate::start::{StartResult, StartRunner};
+use crate::status::{self, StartedExecution, StatusReporter};
+use crate::trigger::{decide_command, Outcome};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// What became of a comment's commands, for the webhook's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommentAnswer {
+    /// Acted on now (or looked at in a dry run): one entry per command.
+    Done { commands: Vec<Value> },
+    /// Acted on by an earlier delivery of the same comment: what it recorded.
+    Duplicate { commands: Value },
+    /// Another invocation is acting on it, or nothing could be done yet for a reason worth a
+    /// retry (the Git server or AWS failed before any effect): the sender should retry.
+    Retry { reason: String, retry_after_secs: u32 },
+}
+
+/// Acts on commands, through the Git server's API and CodePipeline.
+pub struct CommandExecutor {
+    credentials: Arc<ServerCredentials>,
+    api: GitApi,
+    dedup: Arc<dyn DedupStore>,
+    records: Arc<dyn ExecutionRecords>,
+    control: Arc<dyn PipelineControl>,
+    history: Arc<dyn PipelineHistory>,
+    runner: StartRunner,
+    /// Posts `pending` for the executions a command starts, on triggers with `status`.
+    status: Option<Arc<StatusReporter>>,
+    region: String,
+}
+
+/// The ports a [`CommandExecutor`] acts through.
+pub struct CommandPorts {
+    pub dedup: Arc<dyn DedupStore>,
+    pub records: Arc<dyn ExecutionRecords>,
+    pub control: Arc<dyn PipelineControl>,
+    pub history: Arc<dyn PipelineHistory>,
+}
+
+/// One command line's context: the comment, its pull request, and where requests go.
+struct Context<'a> {
+    config: &'a Config,
+    scope: &'a SecretScope,
+    comment: &'a Comment,
+    target: &'a Target,
+    head: &'a PullRequestHead,
+    credentials: &'a Credentials,
+    /// Whether the commenter may write, as the server says (asked once, when a command needs it).
+    writer: tokio::sync::OnceCell<Result<(), String>>,
+    now: i64,
+}
+
+impl CommandExecutor {
+    pub fn new(
+        credentials: Arc<ServerCredentials>,
+        api: GitApi,
+        ports: CommandPorts,
+        runner: StartRunner,
+        status: Option<Arc<StatusReporter>>,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            credentials,
+            api,
+            dedup: ports.dedup,
+            records: ports.records,
+            control: ports.control,
+            history: ports.history,
+            runner,
+            status,
+            region: region.into(),
+        }
+    }
+
+    /// The command lines of `comment`, read against the triggers its delivery may start.
+    pub fn lines(config: &Config, scope: &SecretScope, comment: &Comment) -> Vec<Line> {
+        let names = repository_triggers(config, scope, &comment.repository);
+        parse(&comment.body, |name| names.iter().any(|n| n == name))
+    }
+
+    /// Acts on the command `lines` of `comment` once, whatever the redeliveries, and replies.
+    pub async fn handle(
+        &self,
+        config: &Config,
+        scope: &SecretScope,
+        comment: &Comment,
+        lines: &[Line],
+        now: i64,
+    ) -> CommentAnswer {
+        if self.runner.dry_run() {
+            return CommentAnswer::Done { commands: lines.iter().map(dry_run).collect() };
+        }
+        let key = claim_key(comment);
+        let work = async {
+            let done = self.act(config, scope, comment, lines, now).await?;
+            Ok(serde_json::to_string(&done.iter().map(Done::entry).collect::<Vec<_>>()).unwrap_or_default())
+        };
+        match once(Some(&*self.dedup), &key, now, work).await {
+            Ok(Once::Done(json)) => {
+                let commands: Vec<Value> = serde_json::from_str(&json).unwrap_or_default();
+                CommentAnswer::Done { commands }
+            }
+            Ok(Once::Recorded(json)) => {
+                tracing::info!(comment = %comment.id, pull_request = comment.pull_request, "comment already acted on; nothing done again");
+                CommentAnswer::Duplicate { commands: serde_json::from_str(&json).unwrap_or(Value::Null) }
+            }
+            Ok(Once::InProgress { retry_after_secs }) => {
+                CommentAnswer::Retry { reason: "another invocation is acting on this comment".into(), retry_after_secs }
+            }
+            Err(e) => CommentAnswer::Retry { reason: e.to_string(), retry_after_secs: 0 },
+        }
+    }
+
+    /// Reads the pull request, carries out each line, replies. `Err` only when nothing was done
+    /// and a retry may succeed (the claim is then given back).
+    async fn act(
+        &self,
+        config: &Config,
+        scope: &SecretScope,
+        comment: &Comment,
+        lines: &[Line],
+        now: i64,
+    ) -> Result<Vec<Done>, AwsError> {
+        let credentials = self.credentials.get().await?;
+        let target = match comment_target(comment, scope) {
+            Ok(t) => t,
+            // Nowhere to reply either: the answer alone says why.
+            Err(why) => return Ok(lines.iter().map(|l| refused_line(l, "failed", &why)).collect()),
+        };
+        let head = match self.head(&credentials, &target, comment, now).await {
+            Ok(head) => head,
+            Err(e) if e.is_transient() => return Err(AwsError::Transient(format!("reading the pull request: {e}"))),
+            Err(e) => {
+                let why = format!("could not read pull request #{}: {e}", comment.pull_request);
+                let done: Vec<Done> = lines.iter().map(|l| refused_line(l, "failed", &why)).collect();
+                self.reply(&credentials, &target, comment, &done, now).await;
+                return Ok(done);
+            }
+        };
+        let cx = Context {
+            config,
+            scope,
+            comment,
+            target: &target,
+            head: &head,
+            credentials: &credentials,
+            writer: tokio::sync::OnceCell::new(),
+            now,
+        };
+        let mut done = Vec::new();
+        for line in lines {
+            match line {
+                Line::Refused { line, reason } => done.push(Done::new(line.clone(), "refused", reason.clone())),
+                Line::Command(command) => done.extend(self.command(&cx, command).await),
+            }
+        }
+        let transient = done.iter().filter(|d| d.transient).count();
+        if transient > 0 && done.iter().all(|d| d.transient || !d.acted()) {
+            let why = done.iter().find(|d| d.transient).map(|d| d.what.clone()).unwrap_or_default();
+            return Err(AwsError::Transient(why));
+        }
+        for d in &done {
+            tracing::info!(
+                user = %comment.author.name,
+                command = %d.command,
+                trigger = d.trigger.as_deref().unwrap_or_default(),
+                pipeline = d.pipeline.as_deref().unwrap_or_default(),
+                execution_id = d.execution_id.as_deref().unwrap_or_default(),
+                outcome = d.outcome,
+                reason = %d.what,
+                "command"
+            );
+            metrics::count("Commands", 1, &[("command", d.verb()), ("outcome", d.outcome)]);
+        }
+        self.reply(&credentials, &target, comment, &done, now).await;
+        Ok(done)
+    }
+
+    /// The pull request's head commit (in full), target branch and fork-ness, from its server.
+    async fn head(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        comment: &Comment,
+        now: i64,
+    ) -> Result<PullRequestHead, PostError> {
+        let mut head = self.api.pull_request(credentials, target, comment.pull_request, now).await?;
+        if !crate::trigger::is_full_commit_id(&head.head_commit) && target.api == ServerApi::BitbucketCloud {
+            head.head_commit = self.api.full_commit(credentials, target, &head.head_commit, now).await?;
+        }
+        Ok(head)
+    }
+
+    async fn reply(&self, credentials: &Credentials, target: &Target, comment: &Comment, done: &[Done], now: i64) {
+        if done.is_empty() {
+            return;
+        }
+        let text = reply(done);
+        match self.api.reply(credentials, target, comment.pull_request, &text, now).await {
+            Ok(_) => metrics::count("CommandReplies", 1, &[("outcome", "posted")]),
+            Err(e) => {
+                tracing::error!(comment = %comment.id, pull_request = comment.pull_request, error = %e, "could not reply to the command comment; the commands stand");
+                metrics::count("CommandReplies", 1, &[("outcome", "failed")]);
+            }
+        }
+    }
+
+    /// One command: who may, then what it does.
+    async fn command(&self, cx: &Context<'_>, command: &Command) -> Vec<Done> {
+        let written = written(command);
+        if let Err(why) = self.may(cx, command.verb).await {
+            return vec![Done::new(written, "refused", why)];
+        }
+        match command.verb {
+            Verb::Run => self.run(cx, command, false, &written).await,
+            Verb::OkToTest => self.run(cx, command, true, &written).await,
+            Verb::Retry => self.retry(cx, command, &written).await,
+            Verb::Stop => self.stop(cx, command, &written).await,
+            Verb::Approve | Verb::Reject => self.answer_approval(cx, command, &written).await,
+        }
+    }
+
+    /// Whether the commenter may give `verb` (README "Who may").
+    async fn may(&self, cx: &Context<'_>, verb: Verb) -> Result<(), String> {
+        let settings = &cx.config.commands;
+        let user = &cx.comment.author.name;
+        if !settings.allow.contains(&verb) {
+            return Err(format!("/herald {} is not enabled here (commands.allow)", verb.as_str()));
+        }
+        if matches!(verb, Verb::Approve | Verb::Reject) {
+            if let Some(approvers) = &settings.approvers {
+                if !approvers.iter().any(|a| a.eq_ignore_ascii_case(user)) {
+                    return Err(format!("{user} is not one of the approvers (commands.approvers)"));
+                }
+            }
+        }
+        if let Some(users) = &settings.users {
+            return if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+                Ok(())
+            } else {
+                Err(format!("{user} is not one of the users who may give commands (commands.users)"))
+            };
+        }
+        cx.writer.get_or_init(|| self.server_says(cx)).await.clone()
+    }
+
+    /// The server's rule: the commenter can write to the repository.
+    async fn server_says(&self, cx: &Context<'_>) -> Result<(), String> {
+        let author = &cx.comment.author;
+        let no = || Err(format!("{} cannot write to {}", author.name, cx.target.repository.name()));
+        let asked = match cx.target.api {
+            ServerApi::GitHub => {
+                let association = author.association.as_deref().unwrap_or("NONE");
+                return if GITHUB_WRITERS.contains(&association) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} is {association} on this repository; OWNER, MEMBER or COLLABORATOR may",
+                        author.name
+                    ))
+                };
+            }
+            ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
+                return Err(format!(
+                    "Herald does not read {} permissions per user: list who may in commands.users",
+                    cx.target.api.key()
+                ))
+            }
+            // GitLab's members API takes the user id.
+            ServerApi::GitLab => author.id.as_deref().ok_or("the comment names no user id to look up")?,
+            ServerApi::Gitea | ServerApi::BitbucketServer => author.name.as_str(),
+        };
+        let user = UserName::new(asked)?;
+        match self.api.may_write(cx.credentials, cx.target, &user, &author.name, cx.now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => no(),
+            Err(e) => Err(format!("could not read {}'s permission: {e}", author.name)),
+        }
+    }
+
+    /// `/herald run` and `/herald ok-to-test`: pinned starts of the pull request's head.
+    async fn run(&self, cx: &Context<'_>, command: &Command, ok_to_test: bool, written: &str) -> Vec<Done> {
+        // A redelivered comment starts nothing twice; an ok-to-test holds for one head commit.
+        let token_base = if ok_to_test {
+            format!("ok-to-test#{}", cx.head.head_commit)
+        } else {
+            format!("comment#{}", cx.comment.id)
+        };
+        let change = head_change(cx, &token_base);
+        let decisions = decide_command(cx.config, cx.scope, &change, &command.triggers, ok_to_test);
+        if decisions.is_empty() {
+            let why = if ok_to_test {
+                "no trigger of this repository waits for /herald ok-to-test (allow_forks \"on-approval\")"
+            } else {
+                "no trigger of this repository applies"
+            };
+            return vec![Done::new(written.into(), "nothing", why.into())];
+        }
+        let mut out = Vec::new();
+        for decision in &decisions {
+            let mut done = Done::new(written.into(), "nothing", String::new())
+                .about(&decision.trigger, decision.pipeline.as_str());
+            match &decision.outcome {
+                Outcome::Skip(reason) => done.what = format!("not started: {reason}"),
+                Outcome::Start(plan) => match self.runner.run(plan, cx.now).await {
+                    StartResult::Started { execution_id: Some(id), duplicate } => {
+                        if !duplicate {
+                            self.record(cx, &decision.trigger, plan.pipeline.as_str(), &id, &change).await;
+                        }
+                        done.outcome = if duplicate { "nothing" } else { "started" };
+                        done.what = if duplicate {
+                            format!("already started for {}", short(&cx.head.head_commit))
+                        } else {
+                            format!("started, pinned to {}", short(&cx.head.head_commit))
+                        };
+                        done = done.execution(&self.region, &id);
+                    }
+                    StartResult::Started { execution_id: None, .. } => done.what = "started (dry run)".into(),
+                    StartResult::InProgress { .. } => {
+                        done.outcome = "failed";
+                        done.what = "another invocation is starting it".into();
+                    }
+                    StartResult::Failed { error, transient } => {
+                        done.outcome = "failed";
+                        done.transient = transient;
+                        done.what = format!("could not start: {error}");
+                    }
+                },
+            }
+            out.push(done);
+        }
+        out
+    }
+
+    /// Records a command's start, so later commands find it; with `pending` on a `status` trigger.
+    async fn record(&self, cx: &Context<'_>, trigger: &str, pipeline: &str, execution_id: &str, change: &Change) {
+        let found = cx.config.triggers.iter().find(|t| t.name == trigger);
+        let setting = found.and_then(|t| t.status.as_ref());
+        if let (Some(status), Some(setting)) = (&self.status, setting) {
+            let started =
+                status::Started { trigger, scope: cx.target.scope.as_deref(), setting, change, pipeline, execution_id };
+            status.started(started, cx.now).await;
+            return;
+        }
+        let Ok(commit) = crate::git_api::endpoint::CommitId::full(&change.commit) else { return };
+        let start = StartedExecution { trigger, pipeline, execution_id, change };
+        let record = status::execution_record(&start, cx.target, &commit, None, cx.now);
+        if let Err(e) = self.records.put(&record, cx.now).await {
+            tracing::error!(trigger, pipeline, execution_id, error = %e, "could not record the execution; later commands will not find it");
+        }
+    }
+
+    /// The latest execution Herald started for the head commit, per trigger (of those named).
+    async fn latest(&self, cx: &Context<'_>, command: &Command) -> Result<Vec<ExecutionRecord>, AwsError> {
+        let mut all = self.of_head(cx, command).await?;
+        all.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        let mut latest: Vec<ExecutionRecord> = Vec::new();
+        for record in all {
+            if !latest.iter().any(|l| l.trigger == record.trigger) {
+                latest.push(record);
+            }
+        }
+        latest.sort_by(|a, b| a.trigger.cmp(&b.trigger));
+        Ok(latest)
+    }
+
+    /// Every execution Herald started for the head commit (of the triggers named).
+    async fn of_head(&self, cx: &Context<'_>, command: &Command) -> Result<Vec<ExecutionRecord>, AwsError> {
+        let key = commit_key(
+            cx.comment.provider.as_str(),
+            &cx.target.host.0,
+            &cx.target.repository.name(),
+            &cx.head.head_commit.to_ascii_lowercase(),
+        );
+        let records = self.records.by_commit(&key, cx.now).await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| command.triggers.is_empty() || command.triggers.contains(&r.trigger))
+            // Only triggers this delivery's secret scope may act on.
+            .filter(|r| cx.config.triggers.iter().any(|t| t.name == r.trigger && cx.scope.admits(t.secret.as_deref())))
+            .collect())
+    }
+
+    /// `/herald retry`: the failed stage again, or a new start where CodePipeline will not.
+    async fn retry(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
+        let latest = match self.latest(cx, command).await {
+            Ok(l) => l,
+            Err(e) => return vec![aws_failed(written, &e)],
+        };
+        if latest.is_empty() {
+            return vec![none_started(written, cx)];
+        }
+        let mut out = Vec::new();
+        for record in &latest {
+            let done = Done::new(written.into(), "nothing", String::new()).about(&record.trigger, &record.pipeline);
+            out.push(match self.retry_one(cx, record, done.clone()).await {
+                Ok(done) => done,
+                Err(e) => aws_failed(written, &e).about(&record.trigger, &record.pipeline),
+            });
+        }
+        out
+    }
+
+    async fn retry_one(&self, cx: &Context<'_>, record: &ExecutionRecord, done: Done) -> Result<Done, AwsError> {
+        let status = self.history.execution(&record.pipeline, &record.execution_id).await?.status;
+        if status.as_deref() != Some("Failed") {
+            let status = status.unwrap_or_else(|| "unknown".into());
+            return Ok(Done { what: format!("execution is {status}, not Failed: nothing to retry"), ..done }
+                .execution(&self.region, &record.execution_id));
+        }
+        let stages = self.control.state(&record.pipeline).await?;
+        let failed = stages.iter().find(|s| {
+            s.execution_id.as_deref() == Some(record.execution_id.as_str()) && s.status.as_deref() == Some("Failed")
+        });
+        let refused = match failed {
+            Some(stage) => {
+                match self.control.retry_stage(&record.pipeline, &stage.stage, &record.execution_id).await? {
+                    Retried::Retrying(id) => {
+                        return Ok(Done { outcome: "retried", what: format!("retrying stage {}", stage.stage), ..done }
+                            .execution(&self.region, &id))
+                    }
+                    Retried::NotRetryable(why) => why,
+                }
+            }
+            None => "a newer execution has run its stages since".to_owned(),
+        };
+        // CodePipeline will not retry it: a new start pinned to the head, once per comment.
+        let retry = Command { verb: Verb::Run, triggers: vec![record.trigger.clone()], text: None };
+        let change = head_change(cx, &format!("retry#{}", cx.comment.id));
+        let decisions = decide_command(cx.config, cx.scope, &change, &retry.triggers, false);
+        let Some(Outcome::Start(plan)) = decisions.first().map(|d| &d.outcome) else {
+            return Ok(Done {
+                what: format!(
+                    "CodePipeline will not retry it ({refused}), and the trigger cannot start the head again"
+                ),
+                ..done
+            });
+        };
+        match self.runner.run(plan, cx.now).await {
+            StartResult::Started { execution_id: Some(id), duplicate } => {
+                if !duplicate {
+                    self.record(cx, &record.trigger, &record.pipeline, &id, &change).await;
+                }
+                Ok(Done {
+                    outcome: "started",
+                    what: format!("CodePipeline will not retry it ({refused}); started again"),
+                    ..done
+                }
+                .execution(&self.region, &id))
+            }
+            StartResult::Failed { error, transient } => {
+                Ok(Done { outcome: "failed", transient, what: format!("could not start again: {error}"), ..done })
+            }
+            _ => Ok(Done { outcome: "failed", what: "another invocation is starting it".into(), ..done }),
+        }
+    }
+
+    /// `/herald stop`: the head commit's running executions.
+    async fn stop(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
+        let records = match self.of_head(cx, command).await {
+            Ok(r) => r,
+            Err(e) => return vec![aws_failed(written, &e)],
+        };
+        if records.is_empty() {
+            return vec![none_started(written, cx)];
+        }
+        let reason =
+            format!("stopped by {} in {} #{}", cx.comment.author.name, cx.comment.repository, cx.comment.pull_request);
+        let mut out = Vec::new();
+        for record in &records {
+            let done = Done::new(written.into(), "nothing", String::new()).about(&record.trigger, &record.pipeline);
+            let stopped = async {
+                let status = self.history.execution(&record.pipeline, &record.execution_id).await?.status;
+                if status.as_deref() != Some("InProgress") {
+                    return Ok(None);
+                }
+                self.control.stop(&record.pipeline, &record.execution_id, &reason).await.map(|()| Some(()))
+            };
+            match stopped.await {
+                Ok(Some(())) => out.push(
+                    Done { outcome: "stopped", what: "stopping (running actions finish)".into(), ..done }
+                        .execution(&self.region, &record.execution_id),
+                ),
+                Ok(None) => {}
+                Err(e) => out.push(aws_failed(written, &e).about(&record.trigger, &record.pipeline)),
+            }
+        }
+        if out.is_empty() {
+            out.push(Done::new(
+                written.into(),
+                "nothing",
+                format!("no execution of {} is running", short(&cx.head.head_commit)),
+            ));
+        }
+        out
+    }
+
+    /// `/herald approve` / `/herald reject`: the manual approvals waiting in the head commit's
+    /// latest executions, answered in the commenter's name.
+    async fn answer_approval(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
+        let approved = command.verb == Verb::Approve;
+        let latest = match self.latest(cx, command).await {
+            Ok(l) => l,
+            Err(e) => return vec![aws_failed(written, &e)],
+        };
+        if latest.is_empty() {
+            return vec![none_started(written, cx)];
+        }
+        let word = if approved { "approved" } else { "rejected" };
+        let mut summary =
+            format!("{word} by {} in {} #{}", cx.comment.author.name, cx.comment.repository, cx.comment.pull_request);
+        if let Some(text) = &command.text {
+            summary.push_str(": ");
+            summary.push_str(text);
+        }
+        let mut out = Vec::new();
+        for record in &latest {
+            let done = Done::new(written.into(), "nothing", String::new()).about(&record.trigger, &record.pipeline);
+            let stages = match self.control.state(&record.pipeline).await {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(aws_failed(written, &e).about(&record.trigger, &record.pipeline));
+                    continue;
+                }
+            };
+            // Collected, not a lazy iterator: its closures' lifetimes would make the future not `Send`.
+            let mut waiting: Vec<(&str, &String, &String)> = Vec::new();
+            for s in stages.iter().filter(|s| s.execution_id.as_deref() == Some(record.execution_id.as_str())) {
+                waiting.extend(s.approvals.iter().map(|(action, token)| (s.stage.as_str(), action, token)));
+            }
+            for (stage, action, token) in waiting {
+                let answer = ApprovalAnswer {
+                    pipeline: record.pipeline.clone(),
+                    stage: stage.to_owned(),
+                    action: action.clone(),
+                    token: token.clone(),
+                    approved,
+                    summary: summary.clone(),
+                };
+                out.push(match self.control.answer_approval(&answer).await {
+                    Ok(()) => Done { outcome: word, what: format!("{word} {stage}/{action}"), ..done.clone() }
+                        .execution(&self.region, &record.execution_id),
+                    Err(e) => aws_failed(written, &e).about(&record.trigger, &record.pipeline),
+                });
+            }
+        }
+        if out.is_empty() {
+            out.push(Done::new(
+                written.into(),
+                "nothing",
+                format!("no manual approval is waiting in the executions of {}", short(&cx.head.head_commit)),
+            ));
+        }
+        out
+    }
+}
+
+/// What claims a comment in the dedup table: its server, repository and comment id.
+fn claim_key(comment: &Comment) -> String {
+    let host = comment.server.as_ref().map(|s| s.host.as_str()).unwrap_or_default();
+    format!("command#{}#{host}#{}#{}", comment.provider.as_str(), comment.repository.to_lowercase(), comment.id)
+}
+
+/// Where the comment's requests go: its verified server and repository, and the secret scope.
+fn comment_target(comment: &Comment, scope: &SecretScope) -> Result<Target, String> {
+    let api = ServerApi::of(comment.provider)
+        .ok_or_else(|| format!("{} has no API Herald calls", comment.provider.as_str()))?;
+    let server = comment.server.as_ref().ok_or("the payload names no server Herald can call")?;
+    Target::new(api, &server.host, server.organization.as_deref(), &comment.repository, scope.name())
+}
+
+/// The names of the Git triggers `scope` may start for `repository`.
+pub fn repository_triggers(config: &Config, scope: &SecretScope, repository: &str) -> Vec<String> {
+    config
+        .git_triggers()
+        .filter(|(t, rule)| scope.admits(t.secret.as_deref()) && rule.repository.is_match(repository))
+        .map(|(t, _)| t.name.clone())
+        .collect()
+}
+
+/// The pull request as its server describes it, as a change a trigger decides; `delivery`
+/// makes the start tokens.
+fn head_change(cx: &Context<'_>, delivery: &str) -> Change {
+    let head = cx.head;
+    Change {
+        provider: cx.comment.provider,
+        event: EventKind::PullRequest,
+        delivery: delivery.to_owned(),
+        repository: cx.comment.repository.clone(),
+        git_ref: format!("refs/heads/{}", head.source_branch),
+        branch: Some(head.source_branch.clone()),
+        tag: None,
+        commit: head.head_commit.to_ascii_lowercase(),
+        no_commit: None,
+        deleted: false,
+        files: ChangedFiles::unknown(),
+        author: cx.comment.author.name.clone(),
+        message: String::new(),
+        pull_request: Some(PullRequest {
+            number: cx.comment.pull_request,
+            action: PrAction::Updated,
+            source_branch: head.source_branch.clone(),
+            target_branch: head.target_branch.clone(),
+            from_fork: head.from_fork,
+        }),
+        merge_group: None,
+        clone_url: String::new(),
+        server: cx.comment.server.clone(),
+        before: None,
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+/// The command as its reply shows it.
+fn written(command: &Command) -> String {
+    let mut out = format!("/herald {}", command.verb.as_str());
+    for t in &command.triggers {
+        out.push(' ');
+        out.push_str(t);
+    }
+    if let Some(text) = &command.text {
+        out.push(' ');
+        out.push_str(text);
+    }
+    out
+}
+
+fn line_text(line: &Line) -> String {
+    match line {
+        Line::Command(c) => written(c),
+        Line::Refused { line, .. } => line.clone(),
+    }
+}
+
+fn refused_line(line: &Line, outcome: &'static str, why: &str) -> Done {
+    Done::new(line_text(line), outcome, why.to_owned())
+}
+
+fn dry_run(line: &Line) -> Value {
+    let why = match line {
+        Line::Command(_) => "HERALD_DRY_RUN is set: nothing done, no reply".to_owned(),
+        Line::Refused { reason, .. } => reason.clone(),
+    };
+    Done::new(line_text(line), "dry_run", why).entry()
+}
+
+fn aws_failed(written: &str, e: &AwsError) -> Done {
+    let mut done =
+        Done::new(written.into(), "failed", format!("CodePipeline: {e}; comment the command again to retry"));
+    done.transient = e.is_transient();
+    done
+}
+
+fn none_started(written: &str, cx: &Context<'_>) -> Done {
+    Done::new(
+        written.into(),
+        "nothing",
+        format!("Herald started no execution for {}: /herald run starts one", short(&cx.head.head_commit)),
+    )
+}
+
+impl Done {
+    fn new(command: String, outcome: &'static str, what: String) -> Self {
+        Self { command, outcome, what, trigger: None, pipeline: None, execution_id: None, link: None, transient: false }
+    }
+
+    fn about(mut self, trigger: &str, pipeline: &str) -> Self {
+        self.trigger = Some(trigger.to_owned());
+        self.pipeline = Some(pipeline.to_owned());
+        self
+    }
+
+    fn execution(mut self, region: &str, id: &str) -> Self {
+        self.link = self.pipeline.as_deref().map(|p| console_url(region, p, Some(id)));
+        self.execution_id = Some(id.to_owned());
+        self
+    }
+
+    /// Something was done to CodePipeline.
+    fn acted(&self) -> bool {
+        matches!(self.outcome, "started" | "retried" | "stopped" | "approved" | "rejected")
+    }
+
+    fn verb(&self) -> &'static str {
+        let word = self.command.split_whitespace().nth(1).unwrap_or_default().to_ascii_lowercase();
+        Verb::parse(&word).map_or("unknown", Verb::as_str)
+    }
+
+    /// The webhook answer's entry and the decision event's detail.
+    pub fn entry(&self) -> Value {
+        json!({
+            "command": self.command,
+            "trigger": self.trigger,
+            "pipeline": self.pipeline,
+            "outcome": self.outcome,
+            "execution_id": self.execution_id,
+            "reason": self.what,
+        })
+    }
+}
+
+/// The `Command Run` decision events of a comment's commands.
+pub fn events(comment: &Comment, commands: &[Value]) -> Vec<BusEvent> {
+    commands
+        .iter()
+        .map(|c| BusEvent {
+            detail_type: "Command Run",
+            detail: crate::report::with_fields(
+                json!({
+                    "provider": comment.provider.as_str(),
+                    "repository": comment.repository,
+                    "pull_request": comment.pull_request,
+                    "comment": comment.id,
+                    "user": comment.author.name,
+                }),
+                c.clone(),
+            ),
+        })
+        .collect()
+}
