@@ -912,4 +912,28 @@ mod tests {
         let s3 = r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"status":true}]}"#;
         assert!(Config::from_json(s3).unwrap_err().to_string().contains("for Git triggers only"));
     }
+
+    #[test]
+    fn allow_forks_and_commands_are_read_or_refused_by_field() {
+        let git = |forks: &str| {
+            Config::from_json(&format!(
+                r#"{{"triggers": [{{"name": "t", "pipeline": "p", "git": {{"repository": "a/b", "allow_forks": {forks}}}}}]}}"#
+            ))
+            .map(|c| c.git_triggers().next().unwrap().1.allow_forks)
+        };
+        assert_eq!(git("true").unwrap(), ForkPolicy::Always);
+        assert_eq!(git("false").unwrap(), ForkPolicy::Never);
+        assert_eq!(git(r#""on-approval""#).unwrap(), ForkPolicy::OnApproval);
+        let e = git(r#""sometimes""#).unwrap_err();
+        assert_eq!(e.path, "trigger \"t\": git.allow_forks", "{e}");
+        let c = Config::from_json(r#"{"commands": {"users": ["ann"], "allow": ["run", "ok-to-test"]}}"#).unwrap();
+        assert_eq!(c.commands.users, Some(vec!["ann".to_owned()]));
+        assert_eq!(c.commands.allow, [crate::commands::Verb::Run, crate::commands::Verb::OkToTest]);
+        assert_eq!(Config::from_json("{}").unwrap().commands.allow.len(), 6, "all by default");
+        let e = Config::from_json(r#"{"commands": {"allow": ["deploy"]}}"#).unwrap_err();
+        assert_eq!(e.path, "commands.allow[0]");
+        let e = Config::from_json(r#"{"commands": {"users": ["a b"]}}"#).unwrap_err();
+        assert_eq!(e.path, "commands.users");
+        assert!(Config::from_json(r#"{"commands": {"who": []}}"#).is_err(), "unknown fields are errors");
+    }
 }

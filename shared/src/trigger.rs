@@ -776,6 +776,33 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_on_approval_waits_for_ok_to_test_and_commands_start_what_rules_admit() {
+        let c = config(serde_json::json!([
+            { "name": "forks", "pipeline": "p", "git": { "repository": "acme/*", "events": ["pull_request"], "allow_forks": "on-approval" } },
+            { "name": "docs", "pipeline": "d", "git": { "repository": "acme/*", "events": ["pull_request"], "paths": ["docs/**"], "pull_request_actions": ["opened"] } }
+        ]));
+        let fork = pr(PrAction::Updated, true);
+        let decided = decide_git(&c, &SecretScope::Default, &fork, false);
+        assert!(decided[0].awaits_ok_to_test && !decided[0].skip_passes, "{decided:?}");
+        assert!(matches!(&decided[0].outcome, Outcome::Skip(r) if r.contains(WAITS_FOR_OK_TO_TEST)));
+        // ok-to-test starts the waiting trigger only; run refuses the fork there.
+        let ok = decide_command(&c, &SecretScope::Default, &fork, &[], true);
+        assert_eq!(ok.len(), 1);
+        assert!(ok[0].start_plan().is_some(), "{ok:?}");
+        let run = decide_command(&c, &SecretScope::Default, &fork, &["forks".into()], false);
+        assert!(matches!(&run[0].outcome, Outcome::Skip(r) if r.contains(WAITS_FOR_OK_TO_TEST)), "{run:?}");
+        // run ignores paths and the action, not the fork rule: docs never builds forks.
+        let mut own = pr(PrAction::Updated, false);
+        own.files = ChangedFiles::complete(["src/x.rs".to_owned()]);
+        let run = decide_command(&c, &SecretScope::Default, &own, &["docs".into()], false);
+        assert!(run[0].start_plan().is_some(), "{run:?}");
+        let run = decide_command(&c, &SecretScope::Default, &fork, &["docs".into()], false);
+        assert!(matches!(&run[0].outcome, Outcome::Skip(r) if r.contains("from a fork")), "{run:?}");
+        let not_fork = decide_command(&c, &SecretScope::Default, &own, &[], true);
+        assert!(matches!(&not_fork[0].outcome, Outcome::Skip(r) if r.contains("not a fork")), "{not_fork:?}");
+    }
+
+    #[test]
     fn repository_mismatch_and_secret_scope_leave_triggers_out() {
         let c = config(serde_json::json!([
             { "name": "other", "pipeline": "p", "git": { "repository": "acme/other" } },

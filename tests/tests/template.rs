@@ -261,3 +261,29 @@ fn commit_statuses_read_only_their_secret_and_hear_every_stage() {
     );
     assert!(blocks["StatusSecretArn"].contains("NAT"), "the parameter says what egress statuses need");
 }
+
+#[test]
+fn commands_act_only_on_the_pipelines_named_and_find_executions_by_commit() {
+    let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
+    let role = &blocks["GitWebhookRole"];
+    let statement = |sid: &str| {
+        let at = role.find(&format!("Sid: {sid}")).unwrap_or_else(|| panic!("GitWebhookRole has no {sid}"));
+        let before = role[..at].trim_end().trim_end_matches('-').trim_end().to_owned();
+        let end = role[at..].find("- !Ref AWS::NoValue").map_or(role.len(), |e| at + e);
+        (before, role[at..end].to_owned())
+    };
+    let (when, act) = statement("CommandsActOnPipelines");
+    assert!(when.ends_with("- HasCommandPipelines"), "only when pipelines are named");
+    for action in ["GetPipelineState", "GetPipelineExecution", "RetryStageExecution", "StopPipelineExecution"] {
+        assert!(act.contains(&format!("codepipeline:{action}")), "{act}");
+    }
+    assert!(act.contains("Resource: !Ref CommandPipelineArns"), "exactly those pipelines: {act}");
+    let (when, approve) = statement("CommandsAnswerApprovals");
+    assert!(when.ends_with("- HasCommandPipelines"));
+    assert!(approve.contains("Action: codepipeline:PutApprovalResult"), "{approve}");
+    assert!(approve.contains(r#"!Join ["/*,", !Ref CommandPipelineArns]"#), "their actions only: {approve}");
+    let (when, query) = statement("FindExecutionsByCommit");
+    assert!(when.ends_with("- DedupTable"));
+    assert!(query.contains("Action: dynamodb:Query") && query.contains("/index/by-commit"), "{query}");
+    assert!(!blocks["PipelineNotifierRole"].contains("RetryStageExecution"), "the notifier acts on nothing");
+}

@@ -286,7 +286,7 @@ impl CommandExecutor {
             ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
                 return Err(format!(
                     "Herald does not read {} permissions per user: list who may in commands.users",
-                    cx.target.api.key()
+                    cx.comment.provider.as_str()
                 ))
             }
             // GitLab's members API takes the user id.
@@ -724,6 +724,9 @@ impl Done {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 /// The `Command Run` decision events of a comment's commands.
 pub fn events(comment: &Comment, commands: &[Value]) -> Vec<BusEvent> {

@@ -87,6 +87,8 @@ pub struct FakeHistory {
     pub recent: Vec<ExecutionSummary>,
     pub runs: Vec<ActionRun>,
     pub broken: bool,
+    /// What `GetPipelineExecution` says of every execution's status.
+    pub execution_status: Option<String>,
     pub calls: Mutex<Vec<&'static str>>,
 }
 
@@ -111,7 +113,7 @@ impl PipelineHistory for FakeHistory {
             }],
             trigger: None,
             status_summary: None,
-            status: Some("Failed".into()),
+            status: self.execution_status.clone(),
         };
         Box::pin(async move { self.result("GetPipelineExecution", details) })
     }
@@ -214,6 +216,47 @@ impl DocumentSource for FakeDocument {
     fn read(&self) -> BoxFuture<'_, Result<String, AwsError>> {
         let text = self.0.lock().unwrap().clone();
         Box::pin(async move { Ok(text) })
+    }
+}
+
+/// What commands do to executions, in memory: the stages `state` answers, and every call.
+#[derive(Default)]
+pub struct FakeControl {
+    pub stages: Vec<StageState>,
+    /// `RetryStageExecution` refused with this reason.
+    pub refuse_retry: Option<String>,
+    /// `retry Stage execution`, `stop execution reason`, in order.
+    pub calls: Mutex<Vec<String>>,
+    pub answers: Mutex<Vec<ApprovalAnswer>>,
+}
+
+impl PipelineControl for FakeControl {
+    fn state<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<StageState>, AwsError>> {
+        Box::pin(async move { Ok(self.stages.clone()) })
+    }
+
+    fn retry_stage<'a>(&'a self, _: &'a str, stage: &'a str, id: &'a str) -> BoxFuture<'a, Result<Retried, AwsError>> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push(format!("retry {stage} {id}"));
+            Ok(match &self.refuse_retry {
+                Some(why) => Retried::NotRetryable(why.clone()),
+                None => Retried::Retrying(id.to_owned()),
+            })
+        })
+    }
+
+    fn stop<'a>(&'a self, _: &'a str, id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push(format!("stop {id} {reason}"));
+            Ok(())
+        })
+    }
+
+    fn answer_approval<'a>(&'a self, approval: &'a ApprovalAnswer) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.answers.lock().unwrap().push(approval.clone());
+            Ok(())
+        })
     }
 }
 

@@ -1,0 +1,239 @@
+//! The rules of commands on in-memory ports: who may (approvers, `commands.allow`,
+//! `commands.users` where the server's permissions are not read), the retry fallback, the
+//! Bitbucket Cloud head resolved, and a failure before any effect given back for a retry.
+
+use super::*;
+use crate::change::{CommentAuthor, ProviderKind, ServerAddress};
+use crate::ports::fakes::{FakeControl, FakeDedup, FakeHistory, FakeHttp, FakeRecords, FakeStarter};
+use crate::ports::StageState;
+use crate::secrets::Secrets;
+
+const HEAD: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
+const NOW: i64 = 1_700_000_000;
+
+struct Harness {
+    executor: CommandExecutor,
+    http: Arc<FakeHttp>,
+    dedup: Arc<FakeDedup>,
+    control: Arc<FakeControl>,
+    starter: Arc<FakeStarter>,
+}
+
+fn config(commands: &str) -> Config {
+    Config::from_json(&format!(
+        r#"{{"triggers": [{{"name": "app", "pipeline": "app-pipeline", "source_action": "Source",
+             "git": {{"repository": "acme/app", "events": ["push", "pull_request"]}}}}] {commands} }}"#
+    ))
+    .unwrap()
+}
+
+fn harness(http: FakeHttp, history: FakeHistory, control: FakeControl, records: FakeRecords) -> Harness {
+    let credentials = Credentials::parse(
+        r#"{"github": {"token": "ghp-1"}, "bitbucket-cloud": {"username": "bot", "app_password": "pw"},
+            "azure-devops": {"token": "pat", "organization": "fabrikam"}}"#,
+    )
+    .unwrap();
+    let http = Arc::new(http);
+    let dedup = Arc::new(FakeDedup::default());
+    let control = Arc::new(control);
+    let starter = Arc::new(FakeStarter::default());
+    let ports = CommandPorts {
+        dedup: dedup.clone(),
+        records: Arc::new(records),
+        control: control.clone(),
+        history: Arc::new(history),
+    };
+    let policy = crate::git_api::RetryPolicy {
+        attempts: 1,
+        timeout: std::time::Duration::from_secs(1),
+        backoff: std::time::Duration::ZERO,
+    };
+    let executor = CommandExecutor::new(
+        Arc::new(Secrets::Fixed(Arc::new(credentials))),
+        GitApi::new(http.clone(), policy),
+        ports,
+        StartRunner::new(starter.clone(), None, false),
+        None,
+        "us-east-1",
+    );
+    Harness { executor, http, dedup, control, starter }
+}
+
+fn github_pull() -> FakeHttp {
+    let mut http = FakeHttp::default();
+    let pull = json!({ "head": { "ref": "feature", "sha": HEAD, "repo": { "full_name": "acme/app" } },
+                       "base": { "ref": "main", "repo": { "full_name": "acme/app" } } });
+    http.bodies.insert("/repos/acme/app/pulls/7".into(), pull.to_string());
+    http
+}
+
+fn record(provider: &str, host: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        execution_id: "exec-old".into(),
+        pipeline: "app-pipeline".into(),
+        trigger: "app".into(),
+        provider: provider.into(),
+        host: host.into(),
+        organization: None,
+        repository: "acme/app".into(),
+        scope: None,
+        commit: HEAD.into(),
+        context: String::new(),
+        stages: false,
+        started_at: NOW - 60,
+    }
+}
+
+fn records_of(record: ExecutionRecord) -> FakeRecords {
+    let records = FakeRecords::default();
+    records.records.lock().unwrap().insert(record.execution_id.clone(), record);
+    records
+}
+
+fn comment(provider: ProviderKind, host: &str, by: &str, association: &str, body: &str) -> Comment {
+    Comment {
+        provider,
+        delivery: "d-1".into(),
+        repository: "acme/app".into(),
+        server: Some(ServerAddress { host: host.into(), organization: None }),
+        id: format!("{by}-{}", body.len()),
+        pull_request: 7,
+        author: CommentAuthor { name: by.into(), id: None, association: Some(association.into()) },
+        body: body.into(),
+    }
+}
+
+async fn run(h: &Harness, config: &Config, comment: &Comment) -> CommentAnswer {
+    let scope = SecretScope::Default;
+    let lines = CommandExecutor::lines(config, &scope, comment);
+    h.executor.handle(config, &scope, comment, &lines, NOW).await
+}
+
+fn outcomes(answer: &CommentAnswer) -> Vec<(String, String)> {
+    let CommentAnswer::Done { commands } = answer else { panic!("{answer:?}") };
+    commands.iter().map(|c| (c["outcome"].as_str().unwrap().into(), c["reason"].as_str().unwrap().into())).collect()
+}
+
+fn waiting_approval() -> FakeControl {
+    FakeControl {
+        stages: vec![StageState {
+            stage: "Deploy".into(),
+            execution_id: Some("exec-old".into()),
+            status: Some("InProgress".into()),
+            approvals: vec![("Approve".into(), "token-1".into())],
+        }],
+        ..FakeControl::default()
+    }
+}
+
+#[tokio::test]
+async fn approvers_alone_approve_and_commands_allow_limits_the_verbs() {
+    let config = config(r#", "commands": {"approvers": ["lead"], "allow": ["approve", "retry"]}"#);
+    let h = harness(
+        github_pull(),
+        FakeHistory::default(),
+        waiting_approval(),
+        records_of(record("github", "api.github.com")),
+    );
+    let by_ann =
+        comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve ship it\n/herald stop");
+    let answer = outcomes(&run(&h, &config, &by_ann).await);
+    assert_eq!(answer[0], ("refused".into(), "ann is not one of the approvers (commands.approvers)".into()));
+    assert_eq!(answer[1], ("refused".into(), "/herald stop is not enabled here (commands.allow)".into()));
+    assert!(h.control.answers.lock().unwrap().is_empty());
+
+    let by_lead = comment(ProviderKind::GitHub, "api.github.com", "lead", "MEMBER", "/herald approve ship it");
+    assert_eq!(outcomes(&run(&h, &config, &by_lead).await)[0].0, "approved");
+    let answered = h.control.answers.lock().unwrap().clone();
+    assert_eq!(answered.len(), 1);
+    assert_eq!(
+        (answered[0].stage.as_str(), answered[0].action.as_str(), answered[0].token.as_str()),
+        ("Deploy", "Approve", "token-1")
+    );
+    assert_eq!(answered[0].summary, "approved by lead in acme/app #7: ship it");
+    assert!(answered[0].approved);
+
+    // An approver must also pass the server's rule.
+    let outsider = comment(ProviderKind::GitHub, "api.github.com", "lead", "CONTRIBUTOR", "/herald approve");
+    let (outcome, why) = outcomes(&run(&h, &config, &outsider).await).remove(0);
+    assert_eq!(outcome, "refused");
+    assert!(why.contains("CONTRIBUTOR"), "{why}");
+}
+
+#[tokio::test]
+async fn servers_whose_permissions_are_not_read_need_commands_users() {
+    // Bitbucket Cloud names 12 characters of the head: the full id is asked of the server.
+    let mut http = FakeHttp::default();
+    let pull = json!({ "source": { "branch": { "name": "feature" }, "commit": { "hash": &HEAD[..12] }, "repository": { "full_name": "acme/app" } },
+                       "destination": { "branch": { "name": "main" }, "repository": { "full_name": "acme/app" } } });
+    http.bodies.insert("/repositories/acme/app/pullrequests/7".into(), pull.to_string());
+    http.bodies.insert(format!("/repositories/acme/app/commit/{}", &HEAD[..12]), json!({ "hash": HEAD }).to_string());
+    let history = FakeHistory { execution_status: Some("InProgress".into()), ..FakeHistory::default() };
+    let records = records_of(record("bitbucket-cloud", "api.bitbucket.org"));
+    let h = harness(http, history, FakeControl::default(), records);
+    let stop = comment(ProviderKind::BitbucketCloud, "api.bitbucket.org", "ann", "", "/herald stop");
+    let (outcome, why) = outcomes(&run(&h, &config(""), &stop).await).remove(0);
+    assert_eq!(outcome, "refused");
+    assert_eq!(why, "Herald does not read bitbucket-cloud permissions per user: list who may in commands.users");
+
+    let config = config(r#", "commands": {"users": ["ann"]}"#);
+    let stop =
+        comment(ProviderKind::BitbucketCloud, "api.bitbucket.org", "ann", "", "/herald stop\n/herald stop please");
+    let answer = outcomes(&run(&h, &config, &stop).await);
+    assert_eq!(answer[0].0, "stopped", "{answer:?}");
+    assert_eq!(*h.control.calls.lock().unwrap(), ["stop exec-old stopped by ann in acme/app #7"]);
+    assert_eq!(answer[1].0, "refused", "a word that names no trigger: {answer:?}");
+    let requests = h.http.requests.lock().unwrap().clone();
+    assert!(requests.iter().all(|r| r.url.starts_with("https://api.bitbucket.org/2.0/repositories/acme/app/")));
+    assert!(requests.iter().any(|r| r.url.ends_with("/pullrequests/7/comments")), "the reply");
+}
+
+#[tokio::test]
+async fn a_retry_codepipeline_refuses_starts_the_head_again_pinned() {
+    let history = FakeHistory { execution_status: Some("Failed".into()), ..FakeHistory::default() };
+    let control = FakeControl {
+        stages: vec![StageState {
+            stage: "Build".into(),
+            execution_id: Some("exec-old".into()),
+            status: Some("Failed".into()),
+            approvals: Vec::new(),
+        }],
+        refuse_retry: Some("StageNotRetryableException: no failed actions".into()),
+        ..FakeControl::default()
+    };
+    let h = harness(github_pull(), history, control, records_of(record("github", "api.github.com")));
+    let retry = comment(ProviderKind::GitHub, "api.github.com", "ann", "COLLABORATOR", "/herald retry");
+    let (outcome, why) = outcomes(&run(&h, &config(""), &retry).await).remove(0);
+    assert_eq!(outcome, "started", "{why}");
+    assert!(why.contains("StageNotRetryableException"), "{why}");
+    assert_eq!(*h.control.calls.lock().unwrap(), ["retry Build exec-old"]);
+    let started = h.starter.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].source_revisions[0].revision_value, HEAD, "pinned to the head the server named");
+
+    // A retry of what did not fail does nothing, and says why.
+    let history = FakeHistory { execution_status: Some("Succeeded".into()), ..FakeHistory::default() };
+    let h = harness(github_pull(), history, FakeControl::default(), records_of(record("github", "api.github.com")));
+    let (outcome, why) = outcomes(&run(&h, &config(""), &retry).await).remove(0);
+    assert_eq!((outcome.as_str(), why.as_str()), ("nothing", "execution is Succeeded, not Failed: nothing to retry"));
+}
+
+#[tokio::test]
+async fn a_server_failure_before_any_effect_gives_the_claim_back_for_the_retry() {
+    let http = github_pull();
+    *http.answers.lock().unwrap() = vec![503];
+    let h = harness(http, FakeHistory::default(), waiting_approval(), records_of(record("github", "api.github.com")));
+    let approve = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve");
+    let config = config("");
+    let CommentAnswer::Retry { reason, .. } = run(&h, &config, &approve).await else { panic!("a retry") };
+    assert!(reason.contains("503"), "{reason}");
+    assert!(h.control.answers.lock().unwrap().is_empty());
+    assert!(
+        h.dedup.records.lock().unwrap().values().all(|(done, _)| done.is_some()),
+        "the failed claim was given back"
+    );
+    // The redelivery acts, and the next one is a duplicate.
+    assert_eq!(outcomes(&run(&h, &config, &approve).await)[0].0, "approved");
+    assert!(matches!(run(&h, &config, &approve).await, CommentAnswer::Duplicate { .. }));
+    assert_eq!(h.control.answers.lock().unwrap().len(), 1);
+}
