@@ -235,8 +235,9 @@ fn comment_commands(config: &Config, comment: &herald::change::Comment) -> (Stri
                 let triggers =
                     if c.triggers.is_empty() { "every trigger it applies to".into() } else { c.triggers.join(", ") };
                 let text = c.text.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default();
-                let _ = writeln!(out, "    /herald {} ({triggers}){text}", c.verb.as_str());
-                json!({ "command": c.verb.as_str(), "triggers": c.triggers, "text": c.text })
+                let may = herald::command_executor::who_may(&config.commands, comment, c.verb);
+                let _ = writeln!(out, "    /herald {} ({triggers}){text}: {may}", c.verb.as_str());
+                json!({ "command": c.verb.as_str(), "triggers": c.triggers, "text": c.text, "who_may": may })
             }
             Line::Refused { line, reason } => {
                 let _ = writeln!(out, "    refused {line:?}: {reason}");
@@ -247,7 +248,7 @@ fn comment_commands(config: &Config, comment: &herald::change::Comment) -> (Stri
     if lines.is_empty() {
         out.push_str("    no /herald command: acknowledged\n");
     } else {
-        out.push_str("    git-webhook reads these commands but does not act on them yet\n");
+        out.push_str("    git-webhook carries them out once, on the pull request's head commit as its server names it, and replies there\n");
     }
     (out, json!({ "comment": comment, "commands": lines }))
 }

@@ -23,8 +23,8 @@ pub struct Args {
     pub secret: String,
     /// The payload to send
     pub file: String,
-    /// The server's event name (default: GitHub's as the payload's shape says — `merge_group`,
-    /// `pull_request`, `ping` or `push`; other servers' push event)
+    /// The server's event name (default: as the payload's shape says — a pull request comment on
+    /// any server, GitHub's `merge_group`, `pull_request` or `ping`; else the push event)
     #[arg(long)]
     pub event: Option<String>,
     /// Print a complete curl command POSTing FILE to this URL
@@ -93,6 +93,22 @@ pub fn headers(
     Ok(out)
 }
 
+/// The event a payload of `provider` is, by its shape: GitHub's (below), or a pull request
+/// comment on any server (README "Commands from the pull request"); `None`: the push default.
+pub fn event_of(provider: &str, body: &[u8]) -> Option<&'static str> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let has = |field: &str| doc.get(field).is_some_and(Value::is_object);
+    match provider {
+        "github" if has("comment") && has("issue") => Some("issue_comment"),
+        "github" => github_event_of(body),
+        "gitlab" | "gitlab-signing" if doc["object_kind"] == "note" => Some("Note Hook"),
+        "bitbucket" if has("comment") && has("pullrequest") => Some("pullrequest:comment_created"),
+        "bitbucket-dc" if has("comment") && has("pullRequest") => Some("pr:comment:added"),
+        "gitea" | "forgejo" if has("comment") && has("issue") => Some("issue_comment"),
+        _ => None,
+    }
+}
+
 /// The GitHub event a payload is, by the field only that event has (`None`: not JSON, or a push).
 pub fn github_event_of(body: &[u8]) -> Option<&'static str> {
     let doc: Value = serde_json::from_slice(body).ok()?;
@@ -111,7 +127,7 @@ pub fn run(args: &Args) -> Outcome {
         Ok(b) => b,
         Err(e) => return Outcome::usage(format!("{}: {e}", args.file)),
     };
-    let event = args.event.as_deref().or_else(|| (args.provider == "github").then(|| github_event_of(&body)).flatten());
+    let event = args.event.as_deref().or_else(|| event_of(&args.provider, &body));
     let headers = match headers(&args.provider, &args.secret, &body, event, herald::clock::unix_now()) {
         Ok(h) => h,
         Err(e) => return Outcome::usage(e),

@@ -1,6 +1,7 @@
 use super::*;
 use herald::providers::{self, Headers};
 use herald::secrets::WebhookSecrets;
+use serde_json::json;
 
 fn path(relative: &str) -> String {
     format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR"))
@@ -182,6 +183,46 @@ fn sign_makes_a_merge_group_delivery_from_github_s_own_payload() {
     let providers::Content::Changes(changes) = delivery.content else { panic!("{:?}", delivery.content) };
     assert_eq!(changes[0].event, herald::change::EventKind::MergeGroup);
     assert_eq!(changes[0].commit, "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d");
+}
+
+/// `sign` names each server's comment event from the payload, and the webhook reads the signed
+/// delivery as a comment with its command.
+#[test]
+fn sign_makes_each_server_s_comment_event() {
+    let github = json!({ "action": "created", "issue": { "number": 3, "pull_request": { "url": "https://api.github.com/repos/a/b/pulls/3" } },
+        "comment": { "id": 1, "body": "/herald run", "user": { "login": "ann" }, "author_association": "OWNER" },
+        "repository": { "full_name": "a/b", "url": "https://api.github.com/repos/a/b" } });
+    let gitlab = json!({ "object_kind": "note", "user": { "id": 5, "username": "ann" },
+        "project": { "path_with_namespace": "a/b", "web_url": "https://gitlab.com/a/b" },
+        "object_attributes": { "id": 1, "note": "/herald run", "noteable_type": "MergeRequest", "action": "create" }, "merge_request": { "iid": 3 } });
+    let bitbucket = json!({ "comment": { "id": 1, "content": { "raw": "/herald run" } }, "pullrequest": { "id": 3 },
+        "actor": { "nickname": "ann" }, "repository": { "full_name": "a/b", "links": { "html": { "href": "https://bitbucket.org/a/b" } } } });
+    let gitea = json!({ "action": "created", "is_pull": true, "issue": { "number": 3, "pull_request": {} },
+        "comment": { "id": 1, "body": "/herald run", "user": { "login": "ann" } },
+        "repository": { "full_name": "a/b", "html_url": "https://gitea.example.com/a/b" } });
+    let now = herald::clock::unix_now();
+    let secret = "shared-secret-0123456789";
+    let secrets = WebhookSecrets::parse(secret).unwrap();
+    for (provider, kind, body, event) in [
+        ("github", herald::change::ProviderKind::GitHub, github, "issue_comment"),
+        ("gitlab", herald::change::ProviderKind::GitLab, gitlab, "Note Hook"),
+        ("bitbucket", herald::change::ProviderKind::BitbucketCloud, bitbucket, "pullrequest:comment_created"),
+        ("gitea", herald::change::ProviderKind::Gitea, gitea, "issue_comment"),
+    ] {
+        let body = body.to_string().into_bytes();
+        assert_eq!(sign::event_of(provider, &body), Some(event), "{provider}");
+        let signed = sign::headers(provider, secret, &body, sign::event_of(provider, &body), now).unwrap();
+        let headers: Headers = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(providers::authenticate(kind, &headers, &body, &secrets, now).is_some(), "{provider}");
+        let delivery = providers::parse(kind, &headers, &body).unwrap();
+        let providers::Content::Comment(comment) = delivery.content else {
+            panic!("{provider}: {:?}", delivery.content)
+        };
+        assert_eq!((comment.body.as_str(), comment.pull_request), ("/herald run", 3), "{provider}");
+    }
+    let dc = json!({ "comment": { "id": 1, "text": "/herald run" }, "pullRequest": { "id": 3 } }).to_string();
+    assert_eq!(sign::event_of("bitbucket-dc", dc.as_bytes()), Some("pr:comment:added"));
+    assert_eq!(sign::event_of("gitea", b"{\"ref\": \"refs/heads/main\"}"), None, "a push: the default");
 }
 
 fn validate_text(doc: &str) -> output::Outcome {

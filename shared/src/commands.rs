@@ -2,9 +2,7 @@
 //! A comment line that starts with `/herald` is a command, one per line, at most
 //! [`MAX_PER_COMMENT`] per comment. Pure: which triggers a name may mean is the caller's to say.
 //!
-//! Also the reply's Markdown ([`reply`]); [`executor`] carries the commands out.
-
-pub mod executor;
+//! Also the reply's Markdown ([`reply`]); `command_executor` carries the commands out.
 
 /// The most commands one comment may hold; the rest are refused, each saying why.
 pub const MAX_PER_COMMENT: usize = 5;

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod aws;
 pub mod change;
 pub mod clock;
+pub mod command_executor;
 pub mod commands;
 pub mod config;
 pub mod doctor;

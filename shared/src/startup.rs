@@ -1,7 +1,7 @@
 //! Cold-start wiring shared by the functions: logging, the configuration, the adapters.
 
 use crate::aws;
-use crate::commands::executor::{CommandExecutor, CommandPorts};
+use crate::command_executor::{CommandExecutor, CommandPorts};
 use crate::config::Config;
 use crate::files::FileLookups;
 use crate::git_api::{GitApi, RetryPolicy};

@@ -5,7 +5,7 @@
 
 use crate::change::{Change, Comment, ProviderKind};
 use crate::clock::unix_now;
-use crate::commands::executor::{events as command_events, CommandExecutor, CommentAnswer};
+use crate::command_executor::{events as command_events, CommandExecutor, CommentAnswer};
 use crate::files::{FileLookups, LOOKUP_BUDGET, MAX_CHANGES_LOOKED_UP};
 use crate::git_api::changed_files::LookupBounds;
 use crate::live::LiveConfig;

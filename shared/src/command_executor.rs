@@ -5,10 +5,10 @@
 //! Every request to the Git server is built from the credential and the repository the comment's
 //! verified delivery names (`git_api::Target`), never from a URL in the payload.
 
-use super::{parse, reply, Command, Done, Line, Verb};
 use crate::alert::render::console_url;
 use crate::change::{Change, ChangedFiles, Comment, EventKind, PrAction, PullRequest};
-use crate::config::Config;
+use crate::commands::{parse, reply, Command, Done, Line, Verb};
+use crate::config::{CommandSettings, Config};
 use crate::git_api::credentials::Credentials;
 use crate::git_api::endpoint::UserName;
 use crate::git_api::pull_requests::{PullRequestHead, GITHUB_WRITERS};
@@ -245,26 +245,10 @@ impl CommandExecutor {
 
     /// Whether the commenter may give `verb` (README "Who may").
     async fn may(&self, cx: &Context<'_>, verb: Verb) -> Result<(), String> {
-        let settings = &cx.config.commands;
-        let user = &cx.comment.author.name;
-        if !settings.allow.contains(&verb) {
-            return Err(format!("/herald {} is not enabled here (commands.allow)", verb.as_str()));
+        match configured(&cx.config.commands, verb, &cx.comment.author.name) {
+            Some(decided) => decided,
+            None => cx.writer.get_or_init(|| self.server_says(cx)).await.clone(),
         }
-        if matches!(verb, Verb::Approve | Verb::Reject) {
-            if let Some(approvers) = &settings.approvers {
-                if !approvers.iter().any(|a| a.eq_ignore_ascii_case(user)) {
-                    return Err(format!("{user} is not one of the approvers (commands.approvers)"));
-                }
-            }
-        }
-        if let Some(users) = &settings.users {
-            return if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
-                Ok(())
-            } else {
-                Err(format!("{user} is not one of the users who may give commands (commands.users)"))
-            };
-        }
-        cx.writer.get_or_init(|| self.server_says(cx)).await.clone()
     }
 
     /// The server's rule: the commenter can write to the repository.
@@ -406,13 +390,10 @@ impl CommandExecutor {
 
     /// `/herald retry`: the failed stage again, or a new start where CodePipeline will not.
     async fn retry(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
-        let latest = match self.latest(cx, command).await {
-            Ok(l) => l,
-            Err(e) => return vec![aws_failed(written, &e)],
+        let latest = match found(self.latest(cx, command).await, written, cx) {
+            Ok(found) => found,
+            Err(done) => return done,
         };
-        if latest.is_empty() {
-            return vec![none_started(written, cx)];
-        }
         let mut out = Vec::new();
         for record in &latest {
             let done = Done::new(written.into(), "nothing", String::new()).about(&record.trigger, &record.pipeline);
@@ -480,13 +461,10 @@ impl CommandExecutor {
 
     /// `/herald stop`: the head commit's running executions.
     async fn stop(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
-        let records = match self.of_head(cx, command).await {
-            Ok(r) => r,
-            Err(e) => return vec![aws_failed(written, &e)],
+        let records = match found(self.of_head(cx, command).await, written, cx) {
+            Ok(found) => found,
+            Err(done) => return done,
         };
-        if records.is_empty() {
-            return vec![none_started(written, cx)];
-        }
         let reason =
             format!("stopped by {} in {} #{}", cx.comment.author.name, cx.comment.repository, cx.comment.pull_request);
         let mut out = Vec::new();
@@ -508,27 +486,17 @@ impl CommandExecutor {
                 Err(e) => out.push(aws_failed(written, &e).about(&record.trigger, &record.pipeline)),
             }
         }
-        if out.is_empty() {
-            out.push(Done::new(
-                written.into(),
-                "nothing",
-                format!("no execution of {} is running", short(&cx.head.head_commit)),
-            ));
-        }
-        out
+        or_nothing(out, written, format!("no execution of {} is running", short(&cx.head.head_commit)))
     }
 
     /// `/herald approve` / `/herald reject`: the manual approvals waiting in the head commit's
     /// latest executions, answered in the commenter's name.
     async fn answer_approval(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
         let approved = command.verb == Verb::Approve;
-        let latest = match self.latest(cx, command).await {
-            Ok(l) => l,
-            Err(e) => return vec![aws_failed(written, &e)],
+        let latest = match found(self.latest(cx, command).await, written, cx) {
+            Ok(found) => found,
+            Err(done) => return done,
         };
-        if latest.is_empty() {
-            return vec![none_started(written, cx)];
-        }
         let word = if approved { "approved" } else { "rejected" };
         let mut summary =
             format!("{word} by {} in {} #{}", cx.comment.author.name, cx.comment.repository, cx.comment.pull_request);
@@ -567,14 +535,60 @@ impl CommandExecutor {
                 });
             }
         }
-        if out.is_empty() {
-            out.push(Done::new(
-                written.into(),
-                "nothing",
-                format!("no manual approval is waiting in the executions of {}", short(&cx.head.head_commit)),
-            ));
+        let why = format!("no manual approval is waiting in the executions of {}", short(&cx.head.head_commit));
+        or_nothing(out, written, why)
+    }
+}
+
+/// What the configuration alone decides of `user` giving `verb`: `commands.allow`,
+/// `commands.approvers`, and `commands.users` (which replaces the server's rule); `None` when
+/// the server's rule decides.
+fn configured(settings: &CommandSettings, verb: Verb, user: &str) -> Option<Result<(), String>> {
+    if !settings.allow.contains(&verb) {
+        return Some(Err(format!("/herald {} is not enabled here (commands.allow)", verb.as_str())));
+    }
+    if matches!(verb, Verb::Approve | Verb::Reject) {
+        if let Some(approvers) = &settings.approvers {
+            if !approvers.iter().any(|a| a.eq_ignore_ascii_case(user)) {
+                return Some(Err(format!("{user} is not one of the approvers (commands.approvers)")));
+            }
         }
-        out
+    }
+    let users = settings.users.as_ref()?;
+    Some(if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+        Ok(())
+    } else {
+        Err(format!("{user} is not one of the users who may give commands (commands.users)"))
+    })
+}
+
+/// Who may give `verb` on `comment`'s server, and whether its author may as far as is known
+/// without asking the server (`herald explain`).
+pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> String {
+    let user = &comment.author.name;
+    if let Some(decided) = configured(settings, verb, user) {
+        return match decided {
+            Ok(()) => format!("{user} may (commands.users)"),
+            Err(why) => format!("refused: {why}"),
+        };
+    }
+    match ServerApi::of(comment.provider) {
+        Some(ServerApi::GitHub) => {
+            let association = comment.author.association.as_deref().unwrap_or("NONE");
+            if GITHUB_WRITERS.contains(&association) {
+                format!("{user} may ({association})")
+            } else {
+                format!("refused: {user} is {association}; OWNER, MEMBER or COLLABORATOR may")
+            }
+        }
+        Some(ServerApi::GitLab) => format!("{user} may if the members API says Developer (30) or more"),
+        Some(ServerApi::Gitea) => format!("{user} may if the collaborator permission API says write, admin or owner"),
+        Some(ServerApi::BitbucketServer) => {
+            format!("{user} may if the repository's user permissions say REPO_WRITE or REPO_ADMIN")
+        }
+        Some(ServerApi::BitbucketCloud | ServerApi::AzureDevOps) | None => {
+            "refused: only the users of commands.users may give commands on this server".into()
+        }
     }
 }
 
@@ -631,6 +645,27 @@ fn head_change(cx: &Context<'_>, delivery: &str) -> Change {
         server: cx.comment.server.clone(),
         before: None,
     }
+}
+
+/// The executions found, or the row that says why there are none to act on.
+fn found(
+    records: Result<Vec<ExecutionRecord>, AwsError>,
+    written: &str,
+    cx: &Context<'_>,
+) -> Result<Vec<ExecutionRecord>, Vec<Done>> {
+    match records {
+        Err(e) => Err(vec![aws_failed(written, &e)]),
+        Ok(records) if records.is_empty() => Err(vec![none_started(written, cx)]),
+        Ok(records) => Ok(records),
+    }
+}
+
+/// `out`, or one row saying `why` nothing was done.
+fn or_nothing(mut out: Vec<Done>, written: &str, why: String) -> Vec<Done> {
+    if out.is_empty() {
+        out.push(Done::new(written.into(), "nothing", why));
+    }
+    out
 }
 
 fn short(commit: &str) -> &str {
