@@ -144,7 +144,7 @@ fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
         headers.insert(k, v);
     }
     if let Some(provider) = &args.provider {
-        for (k, v) in provider_headers(provider, None, "explain")? {
+        for (k, v) in provider_headers(provider, crate::sign::event_of(provider, body), "explain")? {
             if !headers.contains(&k.to_ascii_lowercase()) {
                 headers.insert(&k, &v);
             }

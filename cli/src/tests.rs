@@ -225,6 +225,38 @@ fn sign_makes_each_server_s_comment_event() {
     assert_eq!(sign::event_of("gitea", b"{\"ref\": \"refs/heads/main\"}"), None, "a push: the default");
 }
 
+/// `explain` of a comment: each command, and whether its author may give it.
+#[test]
+fn explain_shows_a_comment_s_commands_and_who_may() {
+    let dir = std::env::temp_dir().join(format!("herald-explain-comment-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"triggers": [{"name": "api", "pipeline": "api", "git": {"repository": "a/b", "events": ["pull_request"]}}],
+        "commands": {"approvers": ["lead"]}}"#,
+    )
+    .unwrap();
+    let event = dir.join("comment.json");
+    let body = json!({ "action": "created", "issue": { "number": 3, "pull_request": { "url": "https://api.github.com/repos/a/b/pulls/3" } },
+        "comment": { "id": 1, "body": "/herald run api\n/herald approve ship it", "user": { "login": "ann" }, "author_association": "MEMBER" },
+        "repository": { "full_name": "a/b", "url": "https://api.github.com/repos/a/b" } });
+    std::fs::write(&event, body.to_string()).unwrap();
+    let mut args = explain_args("", "");
+    (args.config, args.event, args.provider) =
+        (config.to_str().unwrap().into(), event.to_str().unwrap().into(), Some("github".into()));
+    let out = explain::run(&args);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.text.contains("/herald run (api): ann may (MEMBER)"), "{}", out.text);
+    assert!(
+        out.text.contains(
+            "/herald approve (every trigger it applies to) \"ship it\": refused: ann is not one of the approvers"
+        ),
+        "{}",
+        out.text
+    );
+}
+
 fn validate_text(doc: &str) -> output::Outcome {
     let file = std::env::temp_dir().join(format!("herald-cli-{}-{}.json", std::process::id(), doc.len()));
     std::fs::write(&file, doc).unwrap();

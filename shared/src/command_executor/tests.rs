@@ -237,3 +237,44 @@ async fn a_server_failure_before_any_effect_gives_the_claim_back_for_the_retry()
     assert!(matches!(run(&h, &config, &approve).await, CommentAnswer::Duplicate { .. }));
     assert_eq!(h.control.answers.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn each_command_is_a_command_run_event_and_a_dry_run_does_nothing() {
+    let h = harness(
+        github_pull(),
+        FakeHistory::default(),
+        waiting_approval(),
+        records_of(record("github", "api.github.com")),
+    );
+    let approve = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve\n/herald deploy");
+    let CommentAnswer::Done { commands } = run(&h, &config(""), &approve).await else { panic!() };
+    let sent = events(&approve, &commands);
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|e| e.detail_type == "Command Run"));
+    let detail = &sent[0].detail;
+    assert_eq!(
+        (&detail["user"], &detail["command"], &detail["outcome"], &detail["execution_id"], &detail["pull_request"]),
+        (&json!("ann"), &json!("/herald approve"), &json!("approved"), &json!("exec-old"), &json!(7))
+    );
+    assert_eq!(sent[1].detail["outcome"], "refused");
+
+    let dry = CommandExecutor::new(
+        Arc::new(Secrets::Fixed(Arc::new(Credentials::none()))),
+        GitApi::new(h.http.clone(), crate::git_api::RetryPolicy::LOOKUP),
+        CommandPorts {
+            dedup: h.dedup.clone(),
+            records: Arc::new(FakeRecords::default()),
+            control: h.control.clone(),
+            history: Arc::new(FakeHistory::default()),
+        },
+        StartRunner::new(h.starter.clone(), None, true),
+        None,
+        "us-east-1",
+    );
+    let again = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve again");
+    let lines = CommandExecutor::lines(&config(""), &SecretScope::Default, &again);
+    let answer = dry.handle(&config(""), &SecretScope::Default, &again, &lines, NOW).await;
+    let CommentAnswer::Done { commands } = answer else { panic!() };
+    assert_eq!(commands[0]["outcome"], "dry_run");
+    assert_eq!(h.control.answers.lock().unwrap().len(), 1, "nothing answered in a dry run");
+}
