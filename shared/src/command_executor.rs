@@ -185,7 +185,8 @@ impl CommandExecutor {
         for d in &done {
             tracing::info!(
                 user = %comment.author.name,
-                command = %d.command,
+                // The verb, not the line: an approval's text is the commenter's, and stays out of logs.
+                command = d.verb(),
                 trigger = d.trigger.as_deref().unwrap_or_default(),
                 pipeline = d.pipeline.as_deref().unwrap_or_default(),
                 execution_id = d.execution_id.as_deref().unwrap_or_default(),

@@ -290,3 +290,56 @@ fn resign_as_edited(event: Value) -> Value {
     ];
     herald_tests::events::function_url("POST", &headers, &bytes, false)
 }
+
+/// What a command costs, counted through a proxy before moto: a `/herald retry` takes the
+/// comment's claim and its completion, one query of the by-commit index, and one
+/// `GetPipelineExecution`, `GetPipelineState` and `RetryStageExecution`; a start of a trigger
+/// without `status` now writes its record by commit beside the exactly-once claim.
+#[tokio::test]
+async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
+    use herald_tests::faults::FaultProxy;
+    let config = r#"{"triggers": [{"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"]},
+      "variables": {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Build"}}]}"#;
+    let fake = FakeGitServer::start(Server::GitHub, Auth::Token("github-token".into())).await;
+    let (_, number, head, source, target, fork) = PULLS[0];
+    fake.set_pull_request(
+        number,
+        FakePull { head: head.into(), source_branch: source.into(), target_branch: target.into(), from_fork: fork },
+    );
+    let (key, value) = fake.credential_entry();
+    let moto = Moto::start();
+    moto.ctl(&["create-pipeline", "cmd-build"]);
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let credentials = json!({ key: value }).to_string();
+    let env = [
+        ("HERALD_CONFIG", config),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET", credentials.as_str()),
+        ("HERALD_WEBHOOK_SECRET", SECRET),
+    ];
+    let mut webhook = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
+    let count = |calls: &[String], name: &str| calls.iter().filter(|c| *c == name).count();
+
+    let before = proxy.calls().len();
+    let opened =
+        webhook.invoke(git_servers::delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr", SECRET)).await;
+    assert_eq!(body_of(&opened.response())["started"].as_array().unwrap().len(), 1);
+    let start_calls = proxy.calls()[before..].to_vec();
+    assert_eq!(count(&start_calls, "PutItem"), 3, "claim, complete, the record by commit: {start_calls:?}");
+
+    let before = proxy.calls().len();
+    let retry = NewComment { id: 9, number, by: WRITER, text: "/herald retry" };
+    let clock = std::time::Instant::now();
+    let answer = webhook.invoke(git_servers::comment_delivery(Server::GitHub, &fake.url, "c", SECRET, retry)).await;
+    let elapsed = clock.elapsed();
+    let answer = body_of(&answer.response());
+    assert_eq!(outcomes(&answer), ["retried"], "{answer}");
+    let calls = proxy.calls()[before..].to_vec();
+    eprintln!("a /herald retry: {} AWS calls {calls:?}, answered in {} ms", calls.len(), elapsed.as_millis());
+    assert_eq!(count(&calls, "PutItem"), 2, "the comment's claim and its completion: {calls:?}");
+    for call in ["Query", "GetPipelineExecution", "GetPipelineState", "RetryStageExecution"] {
+        assert_eq!(count(&calls, call), 1, "{call}: {calls:?}");
+    }
+    assert_eq!(calls.len(), 6, "nothing else: {calls:?}");
+}
