@@ -183,8 +183,12 @@ pub fn webhook_service(
     let status = status_reporter(settings, sdk, &config, credentials.as_ref(), RetryPolicy::WEBHOOK)?;
     let lookups = file_lookups(credentials.as_ref());
     let runner = start_runner(settings, sdk);
-    let records = settings.dedup_table.as_deref().map(|table| aws::execution_records(sdk, table));
     let commands = command_executor(settings, sdk, credentials.as_ref(), &runner, status.as_ref());
+    // Only commands read the records of starts without a status: without them, no extra write.
+    let records = match (&commands, settings.dedup_table.as_deref()) {
+        (Some(_), Some(table)) => Some(aws::execution_records(sdk, table)),
+        _ => None,
+    };
     Ok(WebhookService::new(live_config(settings, sdk, config), secrets, runner, event_publisher(settings, sdk))
         .with_status(status)
         .with_file_lookups(lookups)

@@ -66,7 +66,7 @@ pub struct WebhookService {
     budget: Duration,
     status: Option<Arc<StatusReporter>>,
     files: Option<Arc<FileLookups>>,
-    /// Every Git start is recorded by commit when the dedup table is set, so commands find it.
+    /// Every Git start is recorded by commit when commands can be carried out, so they find it.
     records: Option<Arc<dyn ExecutionRecords>>,
     commands: Option<Arc<CommandExecutor>>,
 }
