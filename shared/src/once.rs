@@ -17,6 +17,11 @@ pub enum Once {
     InProgress { retry_after_secs: u32 },
 }
 
+/// Seconds until a lease held elsewhere ends (at least 1): when a retry may take it over.
+pub fn retry_after_secs(lease_until: i64, now: i64) -> u32 {
+    lease_until.saturating_sub(now).clamp(1, i64::from(u32::MAX)) as u32
+}
+
 /// Runs `work` once per `key` (`work` is a future, so nothing runs before the claim). Fails with
 /// the claim's or the work's error.
 pub async fn once(
@@ -30,8 +35,7 @@ pub async fn once(
             Claim::Claimed => {}
             Claim::Completed(result) => return Ok(Once::Recorded(result)),
             Claim::InProgress { lease_until } => {
-                let retry_after_secs = lease_until.saturating_sub(now).clamp(1, i64::from(u32::MAX)) as u32;
-                return Ok(Once::InProgress { retry_after_secs });
+                return Ok(Once::InProgress { retry_after_secs: retry_after_secs(lease_until, now) })
             }
         }
     }

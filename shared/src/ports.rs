@@ -64,7 +64,15 @@ pub struct StartPlan {
     pub variables: Vec<(String, String)>,
     /// What the decision noticed but did not skip for (incomplete file list, empty variables).
     pub notes: Vec<String>,
+    /// The change itself (trigger, repository, ref, commit, pull request): with the dedup
+    /// table, the same change under another delivery id starts once, for [`CHANGE_CLAIM_SECS`]
+    /// (README "One change, one start"). `None`: it starts regardless (commands, S3 writes).
+    pub change_token: Option<String>,
 }
+
+/// How long a change's start is remembered against other deliveries of it: an organization
+/// and a repository hook deliver one push seconds apart; a change pushed again later is new.
+pub const CHANGE_CLAIM_SECS: i64 = 600;
 
 impl StartPlan {
     /// The variables as a JSON object, for answers and decision events.
@@ -181,6 +189,14 @@ pub trait DedupStore: Send + Sync {
     fn claim<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<Claim, AwsError>>;
     /// Marks `key` complete with `value` (an execution id or a message id).
     fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Marks `key` complete with `value`, kept only `keep_secs` (a change's claim).
+    fn complete_for<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        now: i64,
+        keep_secs: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
     /// Gives `key` up after a failure, so a retry can claim it.
     fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
 }

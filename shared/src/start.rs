@@ -1,8 +1,10 @@
 //! Running the starts of trigger decisions: exactly-once claims, concurrent bounded starts, and
 //! each decision handed back with what became of it. Shared by the Git and S3 entry points.
 
-use crate::once::{once, Once};
-use crate::ports::{BoxFuture, BusEvent, DedupStore, EventPublisher, PipelineStarter, StartPlan};
+use crate::once::{once, retry_after_secs, Once};
+use crate::ports::{
+    BoxFuture, BusEvent, Claim, DedupStore, EventPublisher, PipelineStarter, StartPlan, CHANGE_CLAIM_SECS,
+};
 use crate::trigger::{Decision, Outcome};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
@@ -78,11 +80,40 @@ impl StartRunner {
         stream::iter(runs).buffered(START_CONCURRENCY).collect().await
     }
 
-    /// Runs one plan.
+    /// Runs one plan: once per change (its change token, with the dedup table), then once per
+    /// token.
     pub async fn run(&self, plan: &StartPlan, now: i64) -> StartResult {
         if self.dry_run {
             return StartResult::Started { execution_id: None, duplicate: false };
         }
+        let (Some(dedup), Some(change)) = (self.dedup.as_deref(), plan.change_token.as_deref()) else {
+            return self.run_once(plan, now).await;
+        };
+        // Another delivery of the same change (an organization and a repository hook).
+        let key = format!("change#{change}");
+        match dedup.claim(&key, now).await {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::Completed(id)) => return StartResult::Started { execution_id: Some(id), duplicate: true },
+            Ok(Claim::InProgress { lease_until }) => {
+                return StartResult::InProgress { retry_after_secs: retry_after_secs(lease_until, now) }
+            }
+            Err(e) => return StartResult::Failed { transient: e.is_transient(), error: e.to_string() },
+        }
+        let result = self.run_once(plan, now).await;
+        let kept = match &result {
+            StartResult::Started { execution_id: Some(id), .. } => {
+                dedup.complete_for(&key, id, now, CHANGE_CLAIM_SECS).await
+            }
+            _ => dedup.release(&key).await,
+        };
+        if let Err(e) = kept {
+            tracing::warn!(key, error = %e, "could not settle the change's claim; another delivery of it waits for the lease to end");
+        }
+        result
+    }
+
+    /// Runs one plan once per token.
+    async fn run_once(&self, plan: &StartPlan, now: i64) -> StartResult {
         let key = format!("start#{}", plan.client_request_token);
         // The execution may have started even when its record fails: the token still keeps
         // CodePipeline from a second one.

@@ -155,7 +155,8 @@ pub fn decide_command(
         .filter(|(_, rule)| !ok_to_test || rule.allow_forks == ForkPolicy::OnApproval)
         .map(|(trigger, rule)| {
             let outcome = match applies(rule, change, admit).and_then(|()| pinnable(trigger, change)) {
-                Ok(()) => Outcome::Start(plan(trigger, change, Vec::new(), false)),
+                // A command starts regardless of other deliveries of the change.
+                Ok(()) => Outcome::Start(StartPlan { change_token: None, ..plan(trigger, change, Vec::new(), false) }),
                 Err(reason) => Outcome::Skip(reason),
             };
             Decision {
@@ -354,7 +355,19 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
         source_revisions,
         variables: render_variables(trigger, change, &mut notes),
         notes,
+        change_token: change_token(trigger, change),
     }
+}
+
+/// What names a Git change whichever delivery brings it (README "One change, one start"):
+/// trigger, repository, ref, commit and pull request number. `None` without a commit.
+fn change_token(trigger: &Trigger, change: &Change) -> Option<String> {
+    if change.commit.is_empty() {
+        return None;
+    }
+    let pr = change.pull_request.as_ref().map_or_else(|| "none".to_owned(), |p| p.number.to_string());
+    let repository = change.repository.to_lowercase();
+    Some(token::deterministic(&["change", &trigger.name, &repository, &change.git_ref, &change.commit, &pr]))
 }
 
 /// What is known of a trigger's source action when deciding an S3 write.
@@ -493,6 +506,7 @@ fn s3_plan(
         source_revisions,
         variables,
         notes,
+        change_token: None,
     }
 }
 

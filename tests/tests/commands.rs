@@ -294,7 +294,7 @@ fn resign_as_edited(event: Value) -> Value {
 /// What a command costs, counted through a proxy before moto: a `/herald retry` takes the
 /// comment's claim and its completion, one query of the by-commit index, and one
 /// `GetPipelineExecution`, `GetPipelineState` and `RetryStageExecution`; a start of a trigger
-/// without `status` now writes its record by commit beside the exactly-once claim.
+/// without `status` writes its record by commit beside the change's and the token's claims.
 #[tokio::test]
 async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
     use herald_tests::faults::FaultProxy;
@@ -326,7 +326,11 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
         webhook.invoke(git_servers::delivery(Server::GitHub, Event::PullRequest, &fake.url, "pr", SECRET)).await;
     assert_eq!(body_of(&opened.response())["started"].as_array().unwrap().len(), 1);
     let start_calls = proxy.calls()[before..].to_vec();
-    assert_eq!(count(&start_calls, "PutItem"), 3, "claim, complete, the record by commit: {start_calls:?}");
+    assert_eq!(
+        count(&start_calls, "PutItem"),
+        5,
+        "the change's and the token's claims and completions, the record by commit: {start_calls:?}"
+    );
 
     let before = proxy.calls().len();
     let retry = NewComment { id: 9, number, by: WRITER, text: "/herald retry" };

@@ -354,3 +354,22 @@ async fn the_configuration_in_ssm_is_refreshed_and_a_bad_version_refused() {
     assert!(logs.contains("new configuration refused") && logs.contains("must be JSON"), "{logs}");
     assert!(logs.contains("\"ConfigRejected\":1"), "the metric");
 }
+
+/// One change, one start (README "One change, one start"): an organization hook and a repository
+/// hook deliver the same push under two delivery ids; the second answers `duplicate` with the
+/// first execution, and CodePipeline runs it once.
+#[tokio::test]
+async fn the_same_push_from_an_organization_and_a_repository_hook_starts_once() {
+    use herald_tests::git_servers::{self, Event, Server};
+    let moto = Moto::start();
+    let config = r#"{"triggers": [{"name": "app", "pipeline": "one-start", "git": {"repository": "**"}}]}"#;
+    let secret = "herald-one-start-secret";
+    let mut lambda = git_servers::webhook_with_credentials(&moto, config, &["one-start"], secret, &json!({})).await;
+    let push = |id: &str| git_servers::delivery(Server::GitHub, Event::Push, "https://api.github.com", id, secret);
+    let org = body_of(&lambda.invoke(push("org-hook-1")).await.response());
+    let repo = body_of(&lambda.invoke(push("repo-hook-1")).await.response());
+    let first = org["started"][0]["execution_id"].as_str().expect("started").to_owned();
+    assert_eq!(repo["duplicate"], true, "{repo}");
+    assert_eq!(repo["started"][0]["execution_id"], first.as_str(), "{repo}");
+    assert_eq!(moto.executions("one-start").len(), 1);
+}

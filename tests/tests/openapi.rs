@@ -100,7 +100,9 @@ async fn deliveries(lambda: &mut Lambda, fake: &FakeGitServer, api: &str, tag: &
     for (event, id) in [(Event::PullRequest, "pr"), (Event::Push, "push")] {
         let api = api.to_owned();
         let delivery = delivery_with(Server::GitHub, event, &fake.url, &format!("{tag}-{id}"), SECRET, |b| {
-            let name = b["repository"]["full_name"].as_str().unwrap().to_owned();
+            // One repository per server: the same change on two servers would start once.
+            let name = format!("{}-{tag}", b["repository"]["full_name"].as_str().unwrap());
+            b["repository"]["full_name"] = json!(name);
             b["repository"]["statuses_url"] = json!(format!("{api}/repos/{name}/statuses/{{sha}}"));
             // A forced push lists no files: the comparison is asked for.
             b["forced"] = json!(true);

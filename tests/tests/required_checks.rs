@@ -350,9 +350,14 @@ async fn the_claim_costs_one_conditional_write_and_one_update_per_status() {
     let answer = body_of(&response.response());
     let execution = answer["started"][0]["execution_id"].as_str().unwrap().to_owned();
     let start_calls = proxy.calls()[before..].to_vec();
-    // Exactly once (claim, complete), the record, the status claim and its end.
+    // Exactly once (the change's and the token's claims and completions), the record, the status
+    // claim and its end.
     assert_eq!(count(&start_calls, "StartPipelineExecution"), 1, "{start_calls:?}");
-    assert_eq!(count(&start_calls, "PutItem"), 4, "dedup claim, dedup complete, record, status claim: {start_calls:?}");
+    assert_eq!(
+        count(&start_calls, "PutItem"),
+        6,
+        "change and token claims and completions, record, status claim: {start_calls:?}"
+    );
     assert_eq!(count(&start_calls, "UpdateItem"), 1, "the status claim's end: {start_calls:?}");
 
     let before = proxy.calls().len();

@@ -382,6 +382,7 @@ mod tests {
             }],
             variables: vec![("BRANCH".into(), "main".into()), ("COMMIT_ID".into(), "0123456".into())],
             notes: vec![],
+            change_token: None,
         }
     }
 

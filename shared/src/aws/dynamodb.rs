@@ -103,6 +103,16 @@ impl DedupStore for DynamoDbDedup {
     }
 
     fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        self.complete_for(key, value, now, RECORD_TTL_SECS)
+    }
+
+    fn complete_for<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        now: i64,
+        keep_secs: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
             self.client
                 .put_item()
@@ -110,7 +120,7 @@ impl DedupStore for DynamoDbDedup {
                 .item("pk", AttributeValue::S(key.to_owned()))
                 .item("status", AttributeValue::S(COMPLETE.into()))
                 .item("value", AttributeValue::S(value.to_owned()))
-                .item("expires_at", n(now + RECORD_TTL_SECS))
+                .item("expires_at", n(now + keep_secs))
                 .send()
                 .await
                 .map_err(|e| classify("PutItem", e))?;

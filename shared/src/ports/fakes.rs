@@ -29,7 +29,8 @@ impl PipelineStarter for FakeStarter {
     }
 }
 
-/// Exactly-once records: key -> (completed value, lease end). Leases are 60 s, as DynamoDB's.
+/// Exactly-once records: key -> (completed value, lease end; for a completed one, when it
+/// expires). Leases are 60 s, as DynamoDB's; completed records are kept 7 days unless told.
 #[derive(Default)]
 pub struct FakeDedup {
     pub records: Mutex<HashMap<String, (Option<String>, i64)>>,
@@ -40,7 +41,7 @@ impl DedupStore for FakeDedup {
         Box::pin(async move {
             let mut records = self.records.lock().unwrap();
             Ok(match records.get(key) {
-                Some((Some(id), _)) => Claim::Completed(id.clone()),
+                Some((Some(id), expires_at)) if *expires_at >= now => Claim::Completed(id.clone()),
                 Some((None, lease_until)) if *lease_until >= now => Claim::InProgress { lease_until: *lease_until },
                 _ => {
                     records.insert(key.to_owned(), (None, now + 60));
@@ -50,8 +51,17 @@ impl DedupStore for FakeDedup {
         })
     }
     fn complete<'a>(&'a self, key: &'a str, value: &'a str, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        self.complete_for(key, value, now, 7 * 24 * 3600)
+    }
+    fn complete_for<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        now: i64,
+        keep_secs: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
-            self.records.lock().unwrap().insert(key.to_owned(), (Some(value.to_owned()), now));
+            self.records.lock().unwrap().insert(key.to_owned(), (Some(value.to_owned()), now + keep_secs));
             Ok(())
         })
     }

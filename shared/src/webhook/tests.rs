@@ -179,9 +179,53 @@ async fn redeliveries_are_answered_from_the_dedup_store() {
     assert_eq!(again.body["started"][0]["duplicate"], true);
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(h.starter.started.lock().unwrap().len(), 1);
-    // a new delivery id is a new start
+    // The same change under another delivery id (an organization and a repository hook) starts
+    // once: README "One change, one start".
     let other = h.service.handle(github(&fixture("github/push.json"), "push", "d-2", SECRET)).await;
-    assert_eq!(other.body["started"][0]["execution_id"], "exec-2");
+    assert_eq!(other.body["started"][0]["execution_id"], "exec-1", "{}", other.body);
+    assert_eq!(other.body["duplicate"], true);
+    assert_eq!(h.starter.started.lock().unwrap().len(), 1);
+    // Another commit is another change.
+    let mut next: serde_json::Value = serde_json::from_slice(&fixture("github/push.json")).unwrap();
+    let sha = "1111111111111111111111111111111111111111";
+    next["after"] = json!(sha);
+    next["head_commit"]["id"] = json!(sha);
+    let next = h.service.handle(github(next.to_string().as_bytes(), "push", "d-3", SECRET)).await;
+    assert_eq!(next.body["started"][0]["execution_id"], "exec-2", "{}", next.body);
+}
+
+#[tokio::test]
+async fn a_change_is_claimed_for_ten_minutes_and_a_command_starts_regardless() {
+    use crate::ports::{fakes::FakeDedup, DedupStore, CHANGE_CLAIM_SECS};
+    let starter = Arc::new(FakeStarter::default());
+    let dedup = Arc::new(FakeDedup::default());
+    let runner = StartRunner::new(starter.clone(), Some(dedup.clone() as Arc<dyn DedupStore>), false);
+    let plan = |delivery: &str, change: Option<&str>| crate::ports::StartPlan {
+        pipeline: "app".into(),
+        client_request_token: crate::token::deterministic(&[delivery]),
+        source_revisions: Vec::new(),
+        variables: Vec::new(),
+        notes: Vec::new(),
+        change_token: change.map(str::to_owned),
+    };
+    let now = 1_700_000_000;
+    let started = |r: StartResult| match r {
+        StartResult::Started { execution_id: Some(id), duplicate } => (id, duplicate),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(started(runner.run(&plan("org-hook", Some("c")), now).await), ("exec-1".into(), false));
+    assert_eq!(started(runner.run(&plan("repo-hook", Some("c")), now + 5).await), ("exec-1".into(), true));
+    assert_eq!(started(runner.run(&plan("command", None), now + 6).await), ("exec-2".into(), false));
+    let later = now + CHANGE_CLAIM_SECS + 1;
+    assert_eq!(started(runner.run(&plan("pushed-again", Some("c")), later).await), ("exec-3".into(), false));
+    // A failed start gives the change back: the next delivery of it starts.
+    let failing = FakeStarter {
+        fail: [("app".to_owned(), crate::ports::AwsError::Transient("throttled".into()))].into(),
+        ..Default::default()
+    };
+    let runner = StartRunner::new(Arc::new(failing), Some(dedup.clone() as Arc<dyn DedupStore>), false);
+    assert!(matches!(runner.run(&plan("x", Some("d")), now).await, StartResult::Failed { transient: true, .. }));
+    assert!(!dedup.records.lock().unwrap().contains_key("change#d"), "released");
 }
 
 #[tokio::test]
