@@ -282,7 +282,7 @@ impl CommandExecutor {
         match self.api.may_write(cx.credentials, cx.target, &user, &author.name, cx.now).await {
             Ok(true) => Ok(()),
             Ok(false) => no(),
-            Err(e) => Err(format!("could not read {}'s permission: {e}", author.name)),
+            Err(e) => Err(format!("could not read {}'s permission ({e}); list who may in commands.users", author.name)),
         }
     }
 

@@ -29,7 +29,7 @@ fn config(commands: &str) -> Config {
 
 fn harness(http: FakeHttp, history: FakeHistory, control: FakeControl, records: FakeRecords) -> Harness {
     let credentials = Credentials::parse(
-        r#"{"github": {"token": "ghp-1"}, "bitbucket-cloud": {"username": "bot", "app_password": "pw"},
+        r#"{"github": {"token": "ghp-1"}, "gitlab": {"token": "glpat-1"}, "bitbucket-cloud": {"username": "bot", "app_password": "pw"},
             "azure-devops": {"token": "pat", "organization": "fabrikam"}}"#,
     )
     .unwrap();
@@ -277,4 +277,21 @@ async fn each_command_is_a_command_run_event_and_a_dry_run_does_nothing() {
     let CommentAnswer::Done { commands } = answer else { panic!() };
     assert_eq!(commands[0]["outcome"], "dry_run");
     assert_eq!(h.control.answers.lock().unwrap().len(), 1, "nothing answered in a dry run");
+}
+
+#[tokio::test]
+async fn a_permission_the_credential_cannot_read_refuses_and_says_what_to_do() {
+    let mut http = FakeHttp::answering(&[200, 403]);
+    let merge_request = json!({ "sha": HEAD, "target_branch": "main", "source_branch": "f", "source_project_id": 5, "target_project_id": 5 });
+    http.bodies.insert("/merge_requests/7".into(), merge_request.to_string());
+    let h = harness(http, FakeHistory::default(), FakeControl::default(), FakeRecords::default());
+    let mut stop = comment(ProviderKind::GitLab, "gitlab.com", "ann", "", "/herald stop");
+    stop.author.id = Some("17".into());
+    let (outcome, why) = outcomes(&run(&h, &config(""), &stop).await).remove(0);
+    assert_eq!(outcome, "refused");
+    assert!(why.starts_with("could not read ann's permission (gitlab.com answered 403"), "{why}");
+    assert!(why.ends_with("list who may in commands.users"), "{why}");
+    let urls: Vec<String> = h.http.requests.lock().unwrap().iter().map(|r| r.url.clone()).collect();
+    assert_eq!(urls[1], "https://gitlab.com/api/v4/projects/acme%2Fapp/members/all/17");
+    assert!(urls[2].ends_with("/merge_requests/7/notes"), "the reply says so: {urls:?}");
 }
