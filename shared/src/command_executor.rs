@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{
     commit_key, ApprovalAnswer, AwsError, BusEvent, DedupStore, ExecutionRecord, ExecutionRecords, PipelineControl,
-    PipelineHistory, Retried,
+    PipelineHistory, Retried, StartPlan,
 };
 use crate::secrets::{SecretScope, ServerCredentials};
 use crate::start::{StartResult, StartRunner};
@@ -306,38 +306,45 @@ impl CommandExecutor {
         }
         let mut out = Vec::new();
         for decision in &decisions {
-            let mut done = Done::new(written.into(), "nothing", String::new())
+            let done = Done::new(written.into(), "nothing", String::new())
                 .about(&decision.trigger, decision.pipeline.as_str());
-            match &decision.outcome {
-                Outcome::Skip(reason) => done.what = format!("not started: {reason}"),
-                Outcome::Start(plan) => match self.runner.run(plan, cx.now).await {
-                    StartResult::Started { execution_id: Some(id), duplicate } => {
-                        if !duplicate {
-                            self.record(cx, &decision.trigger, plan.pipeline.as_str(), &id, &change).await;
-                        }
-                        done.outcome = if duplicate { "nothing" } else { "started" };
-                        done.what = if duplicate {
-                            format!("already started for {}", short(&cx.head.head_commit))
+            out.push(match &decision.outcome {
+                Outcome::Skip(reason) => Done { what: format!("not started: {reason}"), ..done },
+                Outcome::Start(plan) => match self.start(cx, &decision.trigger, plan, &change).await {
+                    Ok((id, duplicate)) => {
+                        let head = short(&cx.head.head_commit);
+                        let (outcome, what) = if duplicate {
+                            ("nothing", format!("already started for {head}"))
                         } else {
-                            format!("started, pinned to {}", short(&cx.head.head_commit))
+                            ("started", format!("started, pinned to {head}"))
                         };
-                        done = done.execution(&self.region, &id);
+                        Done { outcome, what, ..done }.execution(&self.region, &id)
                     }
-                    StartResult::Started { execution_id: None, .. } => done.what = "started (dry run)".into(),
-                    StartResult::InProgress { .. } => {
-                        done.outcome = "failed";
-                        done.what = "another invocation is starting it".into();
-                    }
-                    StartResult::Failed { error, transient } => {
-                        done.outcome = "failed";
-                        done.transient = transient;
-                        done.what = format!("could not start: {error}");
-                    }
+                    Err(result) => not_started(done, result, "could not start"),
                 },
-            }
-            out.push(done);
+            });
         }
         out
+    }
+
+    /// Starts `plan` for a command and records the execution, so later commands find it: its id
+    /// and whether an earlier delivery started it; else what became of the start.
+    async fn start(
+        &self,
+        cx: &Context<'_>,
+        trigger: &str,
+        plan: &StartPlan,
+        change: &Change,
+    ) -> Result<(String, bool), StartResult> {
+        match self.runner.run(plan, cx.now).await {
+            StartResult::Started { execution_id: Some(id), duplicate } => {
+                if !duplicate {
+                    self.record(cx, trigger, plan.pipeline.as_str(), &id, change).await;
+                }
+                Ok((id, duplicate))
+            }
+            other => Err(other),
+        }
     }
 
     /// Records a command's start, so later commands find it; with `pending` on a `status` trigger.
@@ -430,9 +437,8 @@ impl CommandExecutor {
             None => "a newer execution has run its stages since".to_owned(),
         };
         // CodePipeline will not retry it: a new start pinned to the head, once per comment.
-        let retry = Command { verb: Verb::Run, triggers: vec![record.trigger.clone()], text: None };
         let change = head_change(cx, &format!("retry#{}", cx.comment.id));
-        let decisions = decide_command(cx.config, cx.scope, &change, &retry.triggers, false);
+        let decisions = decide_command(cx.config, cx.scope, &change, std::slice::from_ref(&record.trigger), false);
         let Some(Outcome::Start(plan)) = decisions.first().map(|d| &d.outcome) else {
             return Ok(Done {
                 what: format!(
@@ -441,23 +447,15 @@ impl CommandExecutor {
                 ..done
             });
         };
-        match self.runner.run(plan, cx.now).await {
-            StartResult::Started { execution_id: Some(id), duplicate } => {
-                if !duplicate {
-                    self.record(cx, &record.trigger, &record.pipeline, &id, &change).await;
-                }
-                Ok(Done {
-                    outcome: "started",
-                    what: format!("CodePipeline will not retry it ({refused}); started again"),
-                    ..done
-                }
-                .execution(&self.region, &id))
+        Ok(match self.start(cx, &record.trigger, plan, &change).await {
+            Ok((id, _)) => Done {
+                outcome: "started",
+                what: format!("CodePipeline will not retry it ({refused}); started again"),
+                ..done
             }
-            StartResult::Failed { error, transient } => {
-                Ok(Done { outcome: "failed", transient, what: format!("could not start again: {error}"), ..done })
-            }
-            _ => Ok(Done { outcome: "failed", what: "another invocation is starting it".into(), ..done }),
-        }
+            .execution(&self.region, &id),
+            Err(result) => not_started(done, result, "could not start again"),
+        })
     }
 
     /// `/herald stop`: the head commit's running executions.
@@ -601,10 +599,7 @@ fn claim_key(comment: &Comment) -> String {
 
 /// Where the comment's requests go: its verified server and repository, and the secret scope.
 fn comment_target(comment: &Comment, scope: &SecretScope) -> Result<Target, String> {
-    let api = ServerApi::of(comment.provider)
-        .ok_or_else(|| format!("{} has no API Herald calls", comment.provider.as_str()))?;
-    let server = comment.server.as_ref().ok_or("the payload names no server Herald can call")?;
-    Target::new(api, &server.host, server.organization.as_deref(), &comment.repository, scope.name())
+    Target::named(comment.provider, comment.server.as_ref(), &comment.repository, scope.name())
 }
 
 /// The names of the Git triggers `scope` may start for `repository`.
@@ -658,6 +653,20 @@ fn found(
         Err(e) => Err(vec![aws_failed(written, &e)]),
         Ok(records) if records.is_empty() => Err(vec![none_started(written, cx)]),
         Ok(records) => Ok(records),
+    }
+}
+
+/// `done` for a start that did not happen (`result`); `failed` says what could not be done.
+fn not_started(done: Done, result: StartResult, failed: &str) -> Done {
+    match result {
+        StartResult::Failed { error, transient } => {
+            Done { outcome: "failed", transient, what: format!("{failed}: {error}"), ..done }
+        }
+        StartResult::InProgress { .. } => {
+            Done { outcome: "failed", what: "another invocation is starting it".into(), ..done }
+        }
+        // A dry run never reaches a command's start (`handle` answers it first).
+        StartResult::Started { .. } => Done { what: "started (dry run)".into(), ..done },
     }
 }
 

@@ -13,7 +13,7 @@ pub mod https;
 pub mod pull_requests;
 pub mod statuses;
 
-use crate::change::{Change, ProviderKind};
+use crate::change::{Change, ProviderKind, ServerAddress};
 use crate::ports::{CommitStatus, HttpClient, OutboundRequest, OutboundResponse};
 use credentials::{Credential, Credentials, ServerEntry};
 use endpoint::{CommitId, Endpoint, Repository};
@@ -139,10 +139,20 @@ pub struct Target {
 impl Target {
     /// The target of `change` verified by `scope`, or why there is none.
     pub fn of(change: &Change, scope: Option<&str>) -> Result<Self, String> {
-        let api = ServerApi::of(change.provider)
-            .ok_or_else(|| format!("{} has no API Herald calls", change.provider.as_str()))?;
-        let server = change.server.as_ref().ok_or("the payload names no server Herald can call")?;
-        Self::new(api, &server.host, server.organization.as_deref(), &change.repository, scope)
+        Self::named(change.provider, change.server.as_ref(), &change.repository, scope)
+    }
+
+    /// The target a verified delivery names (a change's or a comment's): its provider, server
+    /// and repository, with the secret scope that verified it.
+    pub fn named(
+        provider: ProviderKind,
+        server: Option<&ServerAddress>,
+        repository: &str,
+        scope: Option<&str>,
+    ) -> Result<Self, String> {
+        let api = ServerApi::of(provider).ok_or_else(|| format!("{} has no API Herald calls", provider.as_str()))?;
+        let server = server.ok_or("the payload names no server Herald can call")?;
+        Self::new(api, &server.host, server.organization.as_deref(), repository, scope)
     }
 
     /// A target from its parts (an execution record's).

@@ -48,6 +48,17 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The decision `outcome` for `trigger`, neither a skip that passes nor a fork waiting.
+    fn plain(trigger: &Trigger, outcome: Outcome) -> Self {
+        Self {
+            trigger: trigger.name.clone(),
+            pipeline: trigger.pipeline.clone(),
+            outcome,
+            skip_passes: false,
+            awaits_ok_to_test: false,
+        }
+    }
+
     /// The start plan, when the decision is to start.
     pub fn start_plan(&self) -> Option<&StartPlan> {
         match &self.outcome {
@@ -122,13 +133,7 @@ pub fn decide_git(config: &Config, scope: &SecretScope, change: &Change, multi_r
                     Err(Skip { reason, passes, awaits }) => (Outcome::Skip(reason), passes, awaits),
                     Ok(notes) => (Outcome::Start(plan(trigger, change, notes, multi_ref)), false, false),
                 };
-            Decision {
-                trigger: trigger.name.clone(),
-                pipeline: trigger.pipeline.clone(),
-                outcome,
-                skip_passes,
-                awaits_ok_to_test,
-            }
+            Decision { skip_passes, awaits_ok_to_test, ..Decision::plain(trigger, outcome) }
         })
         .collect()
 }
@@ -159,13 +164,7 @@ pub fn decide_command(
                 Ok(()) => Outcome::Start(StartPlan { change_token: None, ..plan(trigger, change, Vec::new(), false) }),
                 Err(reason) => Outcome::Skip(reason),
             };
-            Decision {
-                trigger: trigger.name.clone(),
-                pipeline: trigger.pipeline.clone(),
-                outcome,
-                skip_passes: false,
-                awaits_ok_to_test: false,
-            }
+            Decision::plain(trigger, outcome)
         })
         .collect()
 }
@@ -409,13 +408,7 @@ pub fn decide_s3<'s>(
                     }
                 }
             };
-            Decision {
-                trigger: trigger.name.clone(),
-                pipeline: trigger.pipeline.clone(),
-                outcome,
-                skip_passes: false,
-                awaits_ok_to_test: false,
-            }
+            Decision::plain(trigger, outcome)
         })
         .collect()
 }
