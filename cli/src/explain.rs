@@ -216,19 +216,17 @@ fn status(out: &mut String, config: &Config, decision: &Decision, change: Option
     Some(json)
 }
 
-/// The command lines of a pull request comment, read against the repository's triggers.
-fn comment_commands(config: &Config, comment: &herald::change::Comment) -> (String, Value) {
-    use herald::commands::{parse, Line};
+/// The command lines of a pull request comment, read as `git-webhook` reads them: against the
+/// repository's triggers of the delivery's secret scope.
+fn comment_commands(config: &Config, scope: &SecretScope, comment: &herald::change::Comment) -> (String, Value) {
+    use herald::commands::Line;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "  comment {} by {} on pull request #{} of {}",
         comment.id, comment.author.name, comment.pull_request, comment.repository
     );
-    let is_trigger = |name: &str| {
-        config.git_triggers().any(|(t, rule)| t.name == name && rule.repository.is_match(&comment.repository))
-    };
-    let lines: Vec<Value> = parse(&comment.body, is_trigger)
+    let lines: Vec<Value> = herald::command_executor::CommandExecutor::lines(config, scope, comment)
         .into_iter()
         .map(|line| match line {
             Line::Command(c) => {
@@ -417,7 +415,7 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                 content_json = json!({ "ignored": reason });
             }
             Content::Comment(comment) => {
-                let (text, json) = comment_commands(config, &comment);
+                let (text, json) = comment_commands(config, &scope, &comment);
                 out.push_str(&text);
                 content_json = json;
             }

@@ -246,7 +246,11 @@ fn explain_shows_a_comment_s_commands_and_who_may() {
     (args.config, args.event, args.provider) =
         (config.to_str().unwrap().into(), event.to_str().unwrap().into(), Some("github".into()));
     let out = explain::run(&args);
+    // Under another secret scope, as the webhook would read it, `api` is no trigger to name.
+    args.scope = Some("team-b".into());
+    let other = explain::run(&args);
     std::fs::remove_dir_all(&dir).unwrap();
+    assert!(other.text.contains("refused \"/herald run api\": no trigger named \"api\""), "{}", other.text);
     assert!(out.text.contains("/herald run (api): ann may (MEMBER)"), "{}", out.text);
     assert!(
         out.text.contains(
