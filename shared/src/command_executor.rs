@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{
     commit_key, ApprovalAnswer, AwsError, BusEvent, DedupStore, ExecutionRecord, ExecutionRecords, PipelineControl,
-    PipelineHistory, Retried, StartPlan,
+    PipelineHistory, Retried, StartPlan, StopAnswer, StopRequest,
 };
 use crate::secrets::{SecretScope, ServerCredentials};
 use crate::start::{StartResult, StartRunner};
@@ -337,7 +337,8 @@ impl CommandExecutor {
         change: &Change,
     ) -> Result<(String, bool), StartResult> {
         match self.runner.run(plan, cx.now).await {
-            StartResult::Started { execution_id: Some(id), duplicate } => {
+            // What its concurrency group stopped is in the log, a line per stop.
+            StartResult::Started { execution_id: Some(id), duplicate, .. } => {
                 if !duplicate {
                     self.record(cx, trigger, plan.pipeline.as_str(), &id, change).await;
                 }
@@ -474,7 +475,17 @@ impl CommandExecutor {
                 if status.as_deref() != Some("InProgress") {
                     return Ok(None);
                 }
-                self.control.stop(&record.pipeline, &record.execution_id, &reason).await.map(|()| Some(()))
+                let stop = StopRequest {
+                    pipeline: record.pipeline.clone(),
+                    execution_id: record.execution_id.clone(),
+                    reason: reason.clone(),
+                    abandon: false,
+                };
+                // An execution that ended or is stopping since it was read is not this stop's doing.
+                Ok(match self.control.stop(&stop).await? {
+                    StopAnswer::Stopping => Some(()),
+                    StopAnswer::AlreadyStopping | StopAnswer::AlreadyEnded => None,
+                })
             };
             match stopped.await {
                 Ok(Some(())) => out.push(

@@ -96,6 +96,24 @@ pub struct Trigger {
     pub secret: Option<String>,
     /// Report the executions it starts back to the Git server (README "Commit statuses").
     pub status: Option<StatusSetting>,
+    /// Its starts join a concurrency group (README "One build per pull request").
+    pub concurrency: Option<Concurrency>,
+}
+
+/// A Git trigger's concurrency group: which of its starts belong together, and whether a new
+/// one stops the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concurrency {
+    /// `None`: [`Concurrency::DEFAULT_PULL_REQUEST`] for pull requests,
+    /// [`Concurrency::DEFAULT_PUSH`] for the rest.
+    pub group: Option<Template>,
+    pub cancel_in_progress: bool,
+    pub abandon: bool,
+}
+
+impl Concurrency {
+    pub const DEFAULT_PULL_REQUEST: &'static str = "{repository}#{pr_number}";
+    pub const DEFAULT_PUSH: &'static str = "{repository}#{branch}";
 }
 
 /// A Git trigger's commit statuses.
@@ -379,6 +397,15 @@ struct RawTrigger {
     variables: BTreeMap<String, String>,
     secret: Option<String>,
     status: Option<serde_json::Value>,
+    concurrency: Option<RawConcurrency>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConcurrency {
+    group: Option<String>,
+    cancel_in_progress: Option<bool>,
+    abandon: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -724,7 +751,40 @@ impl Trigger {
             }
             Some(value) => StatusSetting::from_raw(value, &pipeline, path)?,
         };
-        Ok(Self { name: t.name, pipeline, rule, source_action: t.source_action, variables, secret: t.secret, status })
+        let concurrency = match t.concurrency {
+            None => None,
+            Some(_) if source == Source::S3 => {
+                return Err(ConfigError::new(
+                    path_of(path, "concurrency"),
+                    "concurrency groups are for Git triggers only",
+                ))
+            }
+            Some(raw) => {
+                let group = raw
+                    .group
+                    .map(|text| {
+                        if text.trim().is_empty() {
+                            return Err(ConfigError::new(path_of(path, "concurrency.group"), "must not be empty"));
+                        }
+                        Template::parse(&text, source)
+                            .map_err(|e| ConfigError::new(path_of(path, "concurrency.group"), e))
+                    })
+                    .transpose()?;
+                let cancel_in_progress = raw.cancel_in_progress.unwrap_or(false);
+                let abandon = raw.abandon.unwrap_or(false);
+                Some(Concurrency { group, cancel_in_progress, abandon })
+            }
+        };
+        Ok(Self {
+            name: t.name,
+            pipeline,
+            rule,
+            source_action: t.source_action,
+            variables,
+            secret: t.secret,
+            status,
+            concurrency,
+        })
     }
 }
 
@@ -876,6 +936,30 @@ mod tests {
         let doc =
             serde_json::json!({"triggers":[{"name":"a","pipeline":"p","git":{"repository":"o/r"},"variables":many}]});
         assert!(err(&doc.to_string()).contains("at most 50"));
+    }
+
+    #[test]
+    fn concurrency_is_read_or_refused_by_field() {
+        let doc = |c: &str| {
+            format!(r#"{{"triggers":[{{"name":"a","pipeline":"p","git":{{"repository":"o/r"}},"concurrency":{c}}}]}}"#)
+        };
+        let c =
+            Config::from_json(&doc(r#"{"group":"{repository}/{pr_number}","cancel_in_progress":true,"abandon":true}"#))
+                .unwrap();
+        let got = c.triggers[0].concurrency.as_ref().unwrap();
+        assert!(got.group.is_some() && got.cancel_in_progress && got.abandon);
+        let defaults = Config::from_json(&doc("{}")).unwrap();
+        assert_eq!(
+            defaults.triggers[0].concurrency,
+            Some(Concurrency { group: None, cancel_in_progress: false, abandon: false })
+        );
+        assert!(
+            err(&doc(r#"{"group":"{pr}"}"#)).starts_with("trigger \"a\": concurrency.group: unknown placeholder {pr}")
+        );
+        assert!(err(&doc(r#"{"group":" "}"#)).contains("concurrency.group: must not be empty"));
+        assert!(err(&doc(r#"{"cancel":true}"#)).contains("unknown field `cancel`"));
+        assert!(err(r#"{"triggers":[{"name":"a","pipeline":"p","s3":{"bucket":"b"},"concurrency":{}}]}"#)
+            .contains("concurrency: concurrency groups are for Git triggers only"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod change;
 pub mod clock;
 pub mod command_executor;
 pub mod commands;
+pub mod concurrency;
 pub mod config;
 pub mod doctor;
 pub mod files;

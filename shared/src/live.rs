@@ -18,11 +18,18 @@ pub struct LiveConfig {
     refresh: Option<(Arc<dyn DocumentSource>, Duration)>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// What a new document must also pass on this function (a table it needs, ...).
+    check: fn(&Config) -> Result<(), String>,
 }
 
 impl From<Arc<Config>> for LiveConfig {
     fn from(config: Arc<Config>) -> Self {
-        Self { current: RwLock::new((config, Instant::now())), refresh: None, refreshing: tokio::sync::Mutex::new(()) }
+        Self {
+            current: RwLock::new((config, Instant::now())),
+            refresh: None,
+            refreshing: tokio::sync::Mutex::new(()),
+            check: |_| Ok(()),
+        }
     }
 }
 
@@ -30,6 +37,11 @@ impl LiveConfig {
     /// `config`, read again from `source` every `every`.
     pub fn refreshed(config: Arc<Config>, source: Arc<dyn DocumentSource>, every: Duration) -> Self {
         Self { refresh: Some((source, every)), ..Self::from(config) }
+    }
+
+    /// Refuses a refreshed document that fails `check` as it refuses an invalid one.
+    pub fn with_check(self, check: fn(&Config) -> Result<(), String>) -> Self {
+        Self { check, ..self }
     }
 
     fn snapshot(&self) -> (Arc<Config>, Instant) {
@@ -56,7 +68,10 @@ impl LiveConfig {
                 tracing::warn!(error = %e, "could not read the configuration again; the current one keeps serving");
                 config
             }
-            Ok(text) => match Config::from_json(&text) {
+            Ok(text) => match Config::from_json(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|fresh| (self.check)(&fresh).map(|()| fresh))
+            {
                 Ok(fresh) => {
                     tracing::info!(
                         triggers = fresh.triggers.len(),
@@ -97,6 +112,10 @@ mod tests {
         assert_eq!(live.get().await.triggers.len(), 1, "refreshed");
         source.set("{ not json");
         assert_eq!(live.get().await.triggers.len(), 1, "the last valid one keeps serving");
+        let checked = LiveConfig::refreshed(Arc::new(Config::from_json("{}").unwrap()), source.clone(), Duration::ZERO)
+            .with_check(|c| if c.triggers.is_empty() { Ok(()) } else { Err("no triggers here".into()) });
+        source.set(r#"{"triggers": [{"name": "t", "pipeline": "p", "git": {"repository": "a/b"}}]}"#);
+        assert!(checked.get().await.triggers.is_empty(), "a document the function cannot serve is refused");
         let fixed = LiveConfig::from(Arc::new(Config::from_json("{}").unwrap()));
         assert!(fixed.get().await.triggers.is_empty());
     }

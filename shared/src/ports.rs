@@ -68,6 +68,69 @@ pub struct StartPlan {
     /// table, the same change under another delivery id starts once, for [`CHANGE_CLAIM_SECS`]
     /// (README "One change, one start"). `None`: it starts regardless (commands, S3 writes).
     pub change_token: Option<String>,
+    /// The concurrency group the start joins (README "One build per pull request").
+    pub group: Option<GroupPlan>,
+}
+
+/// A trigger's concurrency group as rendered for one change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupPlan {
+    pub trigger: String,
+    /// The rendered `group` template (`acme/app#42`).
+    pub name: String,
+    /// The commit the start builds: a stop's reason names it.
+    pub commit: String,
+    /// Stop the group's earlier executions once a new one has started.
+    pub cancel_in_progress: bool,
+    /// Stop by abandoning in-progress actions instead of letting them finish.
+    pub abandon: bool,
+}
+
+/// An execution recorded in a concurrency group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct GroupMember {
+    pub execution_id: String,
+    pub pipeline: String,
+    pub commit: String,
+    /// When Herald started it (Unix seconds).
+    pub started_at: i64,
+}
+
+/// The executions of a group, as the table holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupMembers {
+    pub members: Vec<GroupMember>,
+    /// Counts the group's writes: a removal of what was read is conditional on it.
+    pub version: i64,
+}
+
+/// How many executions a group without `cancel_in_progress` remembers (oldest forgotten first):
+/// a pull request closed stops at most these.
+pub const MAX_GROUP_MEMBERS: usize = 20;
+
+/// The executions Herald started per concurrency group (`HERALD_DEDUP_TABLE`, 30 days).
+pub trait ConcurrencyGroups: Send + Sync {
+    /// Records `member` as the group's newest, with one conditional write, and answers the members
+    /// recorded before it. `replace`: the group keeps only `member` (the caller stops the others);
+    /// otherwise it is added to them. A member already recorded answers nothing (a retry).
+    fn join<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        member: &'a GroupMember,
+        replace: bool,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<GroupMember>, AwsError>>;
+    /// Adds `members` back (their stop failed: the next start or close stops them).
+    fn keep<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        members: &'a [GroupMember],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// The group's members.
+    fn members<'a>(&'a self, group: &'a GroupPlan, now: i64) -> BoxFuture<'a, Result<GroupMembers, AwsError>>;
+    /// Forgets the group, unless it was written since `version` was read.
+    fn forget<'a>(&'a self, group: &'a GroupPlan, version: i64) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 /// How long a change's start is remembered against other deliveries of it: an organization
@@ -332,15 +395,32 @@ pub trait PipelineControl: Send + Sync {
         stage: &'a str,
         execution_id: &'a str,
     ) -> BoxFuture<'a, Result<Retried, AwsError>>;
-    /// Stops `execution_id`, letting in-progress actions finish (`abandon: false`).
-    fn stop<'a>(
-        &'a self,
-        pipeline: &'a str,
-        execution_id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Stops `execution_id`: letting in-progress actions finish, or abandoning them.
+    fn stop<'a>(&'a self, stop: &'a StopRequest) -> BoxFuture<'a, Result<StopAnswer, AwsError>>;
     /// Answers the approval `action` of `stage` waiting with `token`.
     fn answer_approval<'a>(&'a self, approval: &'a ApprovalAnswer) -> BoxFuture<'a, Result<(), AwsError>>;
+}
+
+/// A `StopPipelineExecution`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRequest {
+    pub pipeline: String,
+    pub execution_id: String,
+    /// CodePipeline keeps at most 200 characters.
+    pub reason: String,
+    /// Abandon in-progress actions (CodePipeline: "can lead to failed or out-of-sequence tasks").
+    pub abandon: bool,
+}
+
+/// What a stop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAnswer {
+    /// The execution is stopping now.
+    Stopping,
+    /// It was stopping already (`DuplicatedStopRequestException`).
+    AlreadyStopping,
+    /// It had already ended (`PipelineExecutionNotStoppableException`).
+    AlreadyEnded,
 }
 
 /// An answer to a waiting manual approval.
@@ -444,6 +524,9 @@ pub struct ExecutionRecord {
     /// Records of an older Herald have none (0).
     #[serde(default)]
     pub started_at: i64,
+    /// Why Herald stopped it (`superseded by abc1234`), when it did: its final status says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 impl ExecutionRecord {
@@ -478,6 +561,8 @@ pub trait ExecutionRecords: Send + Sync {
     fn claim_status<'a>(&'a self, claim: &'a StatusClaim, now: i64) -> BoxFuture<'a, Result<ClaimAnswer, AwsError>>;
     /// Ends a granted claim's post (its state stays held).
     fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Notes on a recorded execution why Herald stopped it; nothing when it has no record.
+    fn note_stop<'a>(&'a self, execution_id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 /// A status about to be posted for one context of one execution (README "Final and monotonic").

@@ -64,6 +64,9 @@ pub struct Report {
     pub started: Vec<Value>,
     pub skipped: Vec<Value>,
     pub failed: Vec<Value>,
+    /// The executions the starts' concurrency groups stopped, and the stops that failed.
+    pub stopped: Vec<Value>,
+    pub stop_failed: Vec<Value>,
     /// The decision events to publish.
     pub events: Vec<BusEvent>,
     /// A start was refused by a transient failure: the whole answer asks for a retry.
@@ -81,6 +84,9 @@ const IN_PROGRESS: &str = "another delivery of this change is starting this pipe
 /// What a failed start says outside Herald (the HTTP answer): what failed, in Herald's words.
 pub fn public_start_error(aws_text: &str, transient: bool) -> String {
     if transient {
+        if aws_text.starts_with(crate::concurrency::GROUP_NOT_RECORDED) {
+            return "the pipeline started, but its concurrency group could not record it; retry (the retry finds the same execution)".into();
+        }
         return "CodePipeline could not take the start right now (throttled, unavailable or timed out); retry".into();
     }
     let code = aws_text.split(": ").nth(1).unwrap_or_default();
@@ -119,7 +125,7 @@ impl Report {
                 let fields = json!({ "reason": reason });
                 ("skipped", *reason, "Trigger Skipped", fields.clone(), fields)
             }
-            Verdict::Ran(plan, StartResult::Started { execution_id, duplicate }) => {
+            Verdict::Ran(plan, StartResult::Started { execution_id, duplicate, stopped }) => {
                 if execution_id.is_some() && !duplicate {
                     self.count("PipelinesStarted", subject.provider());
                 }
@@ -131,6 +137,18 @@ impl Report {
                 if !plan.notes.is_empty() {
                     answer["notes"] = json!(plan.notes);
                 }
+                if let Some(group) = &plan.group {
+                    answer["group"] = json!(group.name);
+                }
+                let (stops, stop_failed) = crate::concurrency::entries(stopped);
+                if !stops.is_empty() {
+                    answer["stopped"] = json!(stops);
+                }
+                if !stop_failed.is_empty() {
+                    answer["stop_failed"] = json!(stop_failed);
+                }
+                self.stopped.extend(stops);
+                self.stop_failed.extend(stop_failed);
                 let event = with_fields(
                     answer.clone(),
                     json!({ "duplicate": duplicate, "variables": plan.variables_json(), "notes": plan.notes, "source_revisions": plan.source_revisions }),

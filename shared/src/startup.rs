@@ -2,6 +2,7 @@
 
 use crate::aws;
 use crate::command_executor::{CommandExecutor, CommandPorts};
+use crate::concurrency::Groups;
 use crate::config::Config;
 use crate::files::FileLookups;
 use crate::git_api::{GitApi, RetryPolicy};
@@ -182,18 +183,47 @@ pub fn webhook_service(
     let credentials = server_credentials(settings, sdk);
     let status = status_reporter(settings, sdk, &config, credentials.as_ref(), RetryPolicy::WEBHOOK)?;
     let lookups = file_lookups(credentials.as_ref());
-    let runner = start_runner(settings, sdk);
+    let runner = start_runner(settings, sdk).with_groups(concurrency_groups(settings, sdk, &config, status.is_some())?);
     let commands = command_executor(settings, sdk, credentials.as_ref(), &runner, status.as_ref());
     // Only commands read the records of starts without a status: without them, no extra write.
     let records = match (&commands, settings.dedup_table.as_deref()) {
         (Some(_), Some(table)) => Some(aws::execution_records(sdk, table)),
         _ => None,
     };
-    Ok(WebhookService::new(live_config(settings, sdk, config), secrets, runner, event_publisher(settings, sdk))
+    let live = live_config(settings, sdk, config);
+    let live = if settings.dedup_table.is_none() { live.with_check(needs_no_table) } else { live };
+    Ok(WebhookService::new(live, secrets, runner, event_publisher(settings, sdk))
         .with_status(status)
         .with_file_lookups(lookups)
         .with_records(records)
         .with_commands(commands))
+}
+
+/// Concurrency groups (README "One build per pull request"), with the dedup table: they record
+/// each start there. A trigger with `concurrency` and no table is a configuration error.
+fn concurrency_groups(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    config: &Config,
+    statuses: bool,
+) -> Result<Option<Arc<Groups>>, StartupError> {
+    let Some(table) = settings.dedup_table.as_deref() else {
+        return needs_no_table(config).map(|()| None).map_err(|e| StartupError::Env(vars::DEDUP_TABLE, e));
+    };
+    // A stopped execution's record notes why, for its final status.
+    let records = statuses.then(|| aws::execution_records(sdk, table));
+    Ok(Some(Arc::new(Groups::new(aws::concurrency_groups(sdk, table), aws::pipeline_control(sdk), records))))
+}
+
+/// Refuses a configuration whose triggers need the dedup table, on a function without one.
+fn needs_no_table(config: &Config) -> Result<(), String> {
+    match config.triggers.iter().find(|t| t.concurrency.is_some()) {
+        Some(t) => Err(format!(
+            "not set, and trigger {:?} has a concurrency group (the table records each group's executions)",
+            t.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Commands from pull requests (README "Commands from the pull request"): they need the dedup
@@ -339,6 +369,31 @@ mod tests {
         // An emulator (cargo lambda watch's first, compiling call) may hand a deadline already past.
         let quick = async { Ok::<_, Diagnostic>(7) };
         assert_eq!(before_deadline(in_ms(-5000), quick).await.unwrap(), 7);
+    }
+
+    #[test]
+    fn concurrency_groups_need_the_dedup_table() {
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
+            .build();
+        let config = Config::from_json(
+            r#"{"triggers":[{"name":"app","pipeline":"app","git":{"repository":"o/r"},"concurrency":{}}]}"#,
+        )
+        .unwrap();
+        let settings = Settings::from_lookup(|name| (name == vars::CONFIG).then(|| "{}".to_owned())).unwrap();
+        let error = concurrency_groups(&settings, &sdk, &config, false).err().unwrap().to_string();
+        assert!(
+            error.starts_with("HERALD_DEDUP_TABLE: not set, and trigger \"app\" has a concurrency group"),
+            "{error}"
+        );
+        assert!(concurrency_groups(&settings, &sdk, &Config::from_json("{}").unwrap(), false).unwrap().is_none());
+        let with_table = Settings::from_lookup(|name| match name {
+            vars::CONFIG => Some("{}".to_owned()),
+            vars::DEDUP_TABLE => Some("t".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(concurrency_groups(&with_table, &sdk, &config, false).unwrap().is_some());
     }
 
     #[test]

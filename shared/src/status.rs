@@ -76,6 +76,7 @@ pub fn execution_record(
         context: setting.map(|s| s.context.clone()).unwrap_or_default(),
         stages: setting.is_some_and(|s| s.stages),
         started_at: now,
+        stop_reason: None,
     }
 }
 
@@ -152,7 +153,15 @@ pub fn for_event(
                     },
                 ),
                 "FAILED" => (StatusState::Failure, format!("{pipeline} failed{}", why())),
-                "STOPPED" => (StatusState::Error, format!("{pipeline} was stopped")),
+                "STOPPED" => (
+                    StatusState::Error,
+                    match &record.stop_reason {
+                        // `superseded by abc1234`, `closed`: Herald stopped it (README "One build
+                        // per pull request").
+                        Some(reason) => format!("{pipeline} was stopped: {reason}"),
+                        None => format!("{pipeline} was stopped"),
+                    },
+                ),
                 "SUPERSEDED" => (
                     StatusState::Error,
                     match newer_commit {

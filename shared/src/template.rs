@@ -162,6 +162,22 @@ impl Template {
     }
 }
 
+impl Template {
+    /// Renders over `fields` like [`Template::render`], or names the first placeholder that
+    /// renders empty (a group key missing a part would merge unrelated changes).
+    pub fn render_whole(&self, fields: &dyn Fields, source: Source) -> Result<String, &'static str> {
+        for segment in &self.segments {
+            if let Segment::Field(field) = segment {
+                if fields.field(*field).is_empty() {
+                    let name = source.fields().iter().find(|(_, f)| f == field).map_or("?", |(n, _)| *n);
+                    return Err(name);
+                }
+            }
+        }
+        Ok(self.render(fields))
+    }
+}
+
 /// The longest prefix of `text` with at most `max` characters.
 pub fn truncate_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {

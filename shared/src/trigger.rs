@@ -1,11 +1,12 @@
 //! Trigger decisions: given the configuration and a change, which pipelines start and why the
 //! others do not. Pure and synchronous; the `explain` of every skip lives here.
 
+use crate::change::PrAction;
 use crate::change::{Change, EventKind, S3Object};
-use crate::config::{Config, ForkPolicy, GitRule, PipelineName, S3Rule, Trigger};
-use crate::ports::{RevisionType, SourceAction, SourceRevision, StartPlan};
+use crate::config::{Concurrency, Config, ForkPolicy, GitRule, PipelineName, S3Rule, Trigger};
+use crate::ports::{GroupPlan, RevisionType, SourceAction, SourceRevision, StartPlan};
 use crate::secrets::SecretScope;
-use crate::template::{first_line, Field, Fields};
+use crate::template::{first_line, Field, Fields, Source, Template};
 use crate::token;
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -239,6 +240,9 @@ enum Admit {
     Run,
     /// `/herald ok-to-test`: only a fork, on a trigger with `allow_forks: "on-approval"`.
     OkToTest,
+    /// A pull request closed or merged, for the groups it stops: whatever the action and
+    /// fork rules, which govern starts.
+    Closing,
 }
 
 /// Whether the trigger applies to the change at all: not deleted, its event, action and
@@ -276,7 +280,7 @@ fn applies(rule: &GitRule, change: &Change, admit: Admit) -> Result<(), String> 
                 }
             }
             match (admit, pr.from_fork, rule.allow_forks) {
-                (Admit::OkToTest, true, ForkPolicy::OnApproval) => {}
+                (Admit::Closing, _, _) | (Admit::OkToTest, true, ForkPolicy::OnApproval) => {}
                 (Admit::OkToTest, false, _) => {
                     return Err("not a fork: ok-to-test is for pull requests from forks".into())
                 }
@@ -353,9 +357,59 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
         client_request_token: token::deterministic(&parts),
         source_revisions,
         variables: render_variables(trigger, change, &mut notes),
+        group: group(trigger, change, &mut notes),
         notes,
         change_token: change_token(trigger, change),
     }
+}
+
+/// The concurrency group `change` joins on `trigger` (README "One build per pull request"): its
+/// `group` template, or the default for a pull request or a branch push (a tag or a merge
+/// group joins none by default: each is its own build). A template with a placeholder that
+/// renders empty joins none, and the note says why: a key missing a part would merge changes
+/// that do not belong together.
+fn group(trigger: &Trigger, change: &Change, notes: &mut Vec<String>) -> Option<GroupPlan> {
+    let concurrency = trigger.concurrency.as_ref()?;
+    let name = match &concurrency.group {
+        Some(template) => template.render_whole(change, Source::Git),
+        None => {
+            let default = match (&change.pull_request, change.event) {
+                (Some(_), _) => Concurrency::DEFAULT_PULL_REQUEST,
+                (None, EventKind::Push) => Concurrency::DEFAULT_PUSH,
+                (None, _) => return None,
+            };
+            Template::parse(default, Source::Git).map_err(|_| "?").and_then(|t| t.render_whole(change, Source::Git))
+        }
+    };
+    match name {
+        Ok(name) => Some(GroupPlan {
+            trigger: trigger.name.clone(),
+            name,
+            commit: change.commit.clone(),
+            cancel_in_progress: concurrency.cancel_in_progress,
+            abandon: concurrency.abandon,
+        }),
+        Err(field) => {
+            notes.push(format!("joins no concurrency group: {{{field}}} is empty for this change"));
+            None
+        }
+    }
+}
+
+/// The concurrency groups a pull request closed or merged stops (README "One build per pull
+/// request"): those of the scope's triggers with `concurrency` whose repository, events and
+/// branches apply to it, whatever `pull_request_actions` and `allow_forks` say.
+pub fn closing_groups(config: &Config, scope: &SecretScope, change: &Change) -> Vec<GroupPlan> {
+    if !change.pull_request.as_ref().is_some_and(|pr| matches!(pr.action, PrAction::Closed | PrAction::Merged)) {
+        return Vec::new();
+    }
+    config
+        .git_triggers()
+        .filter(|(t, _)| t.concurrency.is_some() && scope.admits(t.secret.as_deref()))
+        .filter(|(_, rule)| rule.repository.is_match(&change.repository))
+        .filter(|(_, rule)| applies(rule, change, Admit::Closing).is_ok())
+        .filter_map(|(trigger, _)| group(trigger, change, &mut Vec::new()))
+        .collect()
 }
 
 /// What names a Git change whichever delivery brings it (README "One change, one start"):
@@ -500,6 +554,7 @@ fn s3_plan(
         variables,
         notes,
         change_token: None,
+        group: None,
     }
 }
 
@@ -619,6 +674,50 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn concurrency_groups_render_per_change_and_closing_finds_them() {
+        let c = config(serde_json::json!([
+            { "name": "pr", "pipeline": "app", "git": { "repository": "acme/*", "events": ["push", "pull_request", "tag"],
+              "pull_request_actions": ["opened", "updated"] },
+              "concurrency": { "cancel_in_progress": true } },
+            { "name": "custom", "pipeline": "app", "git": { "repository": "acme/*", "events": ["push", "pull_request"], "branches": ["main"] },
+              "concurrency": { "group": "{repository}:{pr_number}", "abandon": true } },
+            { "name": "plain", "pipeline": "app", "git": { "repository": "acme/*", "events": ["pull_request"] } }
+        ]));
+        let group_of = |change: &Change, name: &str| {
+            let plan = outcomes(&c, change).into_iter().find(|(t, _)| t == name).unwrap().1.unwrap();
+            (plan.group.map(|g| (g.name, g.cancel_in_progress, g.abandon, g.commit)), plan.notes)
+        };
+        let opened = pr(PrAction::Opened, false);
+        let (group, _) = group_of(&opened, "pr");
+        assert_eq!(
+            group,
+            Some(("acme/app#7".into(), true, false, opened.commit.clone())),
+            "the default for pull requests"
+        );
+        assert_eq!(group_of(&opened, "custom").0.map(|g| (g.0, g.2)), Some(("acme/app:7".into(), true)));
+        assert_eq!(group_of(&opened, "plain").0, None, "no concurrency, no group");
+        let pushed = push("refs/heads/main", None, "m");
+        assert_eq!(group_of(&pushed, "pr").0.map(|g| g.0), Some("Acme/App#main".into()), "the default for pushes");
+        let (none, notes) = group_of(&pushed, "custom");
+        assert_eq!(none, None, "a push has no pr_number: it joins no group rather than all pushes' one");
+        assert_eq!(notes, ["joins no concurrency group: {pr_number} is empty for this change"]);
+        let tagged = push("refs/tags/v1", None, "m");
+        assert_eq!(group_of(&tagged, "pr"), (None, Vec::new()), "a tag is its own build by default");
+
+        let closing = |action| {
+            closing_groups(&c, &SecretScope::Default, &pr(action, false))
+                .into_iter()
+                .map(|g| (g.trigger, g.name))
+                .collect::<Vec<_>>()
+        };
+        let both = vec![("pr".to_owned(), "acme/app#7".to_owned()), ("custom".to_owned(), "acme/app:7".to_owned())];
+        assert_eq!(closing(PrAction::Closed), both, "whatever pull_request_actions lists");
+        assert_eq!(closing(PrAction::Merged), both);
+        assert!(closing(PrAction::Updated).is_empty(), "only a close or merge stops a group");
+        assert!(closing_groups(&c, &SecretScope::Named("other".into()), &pr(PrAction::Closed, false)).is_empty());
     }
 
     fn spec_trigger() -> serde_json::Value {

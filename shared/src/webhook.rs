@@ -6,6 +6,7 @@
 use crate::change::{Change, Comment, ProviderKind};
 use crate::clock::unix_now;
 use crate::command_executor::{events as command_events, CommandExecutor, CommentAnswer};
+use crate::concurrency::Stop;
 use crate::files::{FileLookups, LOOKUP_BUDGET, MAX_CHANGES_LOOKED_UP};
 use crate::git_api::changed_files::LookupBounds;
 use crate::live::LiveConfig;
@@ -16,7 +17,7 @@ use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
 use crate::start::{publish_decisions, Decided, StartResult, StartRunner, Verdict};
 use crate::status::{SkippedChange, Started, StartedExecution, StatusReporter};
-use crate::trigger::{decide_git, wants_file_list, Decision};
+use crate::trigger::{closing_groups, decide_git, wants_file_list, Decision};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -264,17 +265,72 @@ impl WebhookService {
         let all: Vec<(&Change, &Decision)> =
             decided.iter().flat_map(|(change, decisions)| decisions.iter().map(move |d| (*change, d))).collect();
         let mut report = Report::default();
-        let ran = self.runner.run_decisions(all, now).await;
+        let (ran, closed) = futures_util::future::join(
+            self.runner.run_decisions(all, now),
+            self.close_groups(config, scope, &decided, now),
+        )
+        .await;
         for decided in &ran {
             report.add(Subject::Git(decided.context), decided);
         }
         report.emit_metrics();
-        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &report.events).await;
+        let mut events = report.events.clone();
+        events.extend(closed.events);
+        publish_decisions(self.bus.as_ref(), self.runner.dry_run(), &events).await;
+        answer.add_stops(&closed.stops);
+        if closed.transient {
+            answer.transient = true;
+            answer.body["error"] =
+                json!("the pull request's concurrency groups could not be read; retry to stop their executions");
+        }
         answer.add(report);
         self.record_starts(config, &ran, now).await;
         if let Some(status) = &self.status {
             self.post_statuses(status, config, &ran, answer, now, deadline).await;
         }
+    }
+
+    /// A pull request closed or merged stops the executions of its concurrency groups (README
+    /// "One build per pull request"); a group whose trigger also started on this change was
+    /// handled by that start.
+    async fn close_groups(
+        &self,
+        config: &crate::config::Config,
+        scope: &SecretScope,
+        decided: &[(&Change, Vec<Decision>)],
+        now: i64,
+    ) -> Closed {
+        let mut closed = Closed::default();
+        let Some(groups) = self.runner.groups().filter(|_| !self.runner.dry_run()) else { return closed };
+        let mut closing = Vec::new();
+        for (change, decisions) in decided {
+            for group in closing_groups(config, scope, change) {
+                let starts = decisions.iter().any(|d| d.trigger == group.trigger && d.start_plan().is_some());
+                if !starts {
+                    closing.push((*change, group));
+                }
+            }
+        }
+        let results = futures_util::future::join_all(closing.iter().map(|(_, group)| groups.close(group, now))).await;
+        for ((change, group), result) in closing.iter().zip(results) {
+            match result {
+                Ok(stops) => {
+                    if !stops.is_empty() {
+                        let (stopped, _) = crate::concurrency::entries(&stops);
+                        closed.events.push(crate::ports::BusEvent {
+                            detail_type: "Group Closed",
+                            detail: json!({ "change": Subject::Git(change).summary(), "trigger": group.trigger, "group": group.name, "stopped": stopped }),
+                        });
+                    }
+                    closed.stops.extend(stops);
+                }
+                Err(e) => {
+                    tracing::error!(trigger = %group.trigger, group = %group.name, error = %e, "could not read the closed pull request's concurrency group; its executions were not stopped");
+                    closed.transient |= e.is_transient();
+                }
+            }
+        }
+        closed
     }
 
     /// Records the starts of triggers without `status` (those with it are recorded with their
@@ -284,7 +340,7 @@ impl WebhookService {
         let Some(records) = &self.records else { return };
         let mut to_record = Vec::new();
         for d in ran {
-            let Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) = &d.verdict
+            let Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false, .. }) = &d.verdict
             else {
                 continue;
             };
@@ -328,7 +384,7 @@ impl WebhookService {
         };
         let started = ran.iter().filter_map(|d| match &d.verdict {
             // A duplicate's status was posted by the first delivery and may have moved on.
-            Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false }) => {
+            Verdict::Ran(plan, StartResult::Started { execution_id: Some(id), duplicate: false, .. }) => {
                 let (trigger, setting) = with_status(&d.decision.trigger)?;
                 Some(Started {
                     trigger: &trigger.name,
@@ -436,6 +492,15 @@ fn retry_after(secs: u32, body: Value) -> WebhookResponse {
     WebhookResponse { status: 503, headers: vec![("Retry-After", secs.to_string())], body }
 }
 
+/// What closing a pull request stopped.
+#[derive(Default)]
+struct Closed {
+    stops: Vec<Stop>,
+    events: Vec<crate::ports::BusEvent>,
+    /// A group could not be read: the sender should retry.
+    transient: bool,
+}
+
 /// The 200/503 body under construction.
 struct Answer {
     body: Value,
@@ -462,6 +527,26 @@ impl Answer {
         self.body["started"] = Value::Array(report.started);
         self.body["skipped"] = Value::Array(report.skipped);
         self.body["failed"] = Value::Array(report.failed);
+        self.extend("stopped", report.stopped);
+        self.extend("stop_failed", report.stop_failed);
+    }
+
+    /// The stops of a pull request's close.
+    fn add_stops(&mut self, stops: &[Stop]) {
+        let (stopped, failed) = crate::concurrency::entries(stops);
+        self.extend("stopped", stopped);
+        self.extend("stop_failed", failed);
+    }
+
+    /// Adds `entries` to the list `field`, made when the first entry comes.
+    fn extend(&mut self, field: &str, entries: Vec<Value>) {
+        if entries.is_empty() {
+            return;
+        }
+        match self.body.get_mut(field).and_then(Value::as_array_mut) {
+            Some(list) => list.extend(entries),
+            None => self.body[field] = Value::Array(entries),
+        }
     }
 
     fn outcome(&self) -> &'static str {

@@ -6,13 +6,17 @@ use super::classify;
 use crate::ports::{
     ActionDefinition, ActionRun, ApprovalAnswer, ArtifactRevision, AwsError, BoxFuture, ExecutionDetails,
     ExecutionSummary, ExecutionTrigger, PipelineControl, PipelineDefinition, PipelineDefinitions, PipelineHistory,
-    PipelineStarter, Retried, SourceAction, StageState, StartPlan,
+    PipelineStarter, Retried, SourceAction, StageState, StartPlan, StopAnswer, StopRequest,
 };
 use aws_sdk_codepipeline::operation::retry_stage_execution::RetryStageExecutionError;
+use aws_sdk_codepipeline::operation::stop_pipeline_execution::StopPipelineExecutionError;
 use aws_sdk_codepipeline::types::{
     ActionExecutionFilter, PipelineDeclaration, PipelineVariable, SourceRevisionOverride, SourceRevisionType,
 };
 use aws_sdk_codepipeline::Client;
+
+/// `StopPipelineExecution`'s `reason` limit (API reference: `StopPipelineExecutionReason`).
+const STOP_REASON_CHARS: usize = 200;
 
 /// Starts executions with the plan's token, source revision and variables.
 #[derive(Clone, Debug)]
@@ -136,23 +140,29 @@ impl PipelineControl for CodePipelineControl {
         })
     }
 
-    fn stop<'a>(
-        &'a self,
-        pipeline: &'a str,
-        execution_id: &'a str,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
+    fn stop<'a>(&'a self, stop: &'a StopRequest) -> BoxFuture<'a, Result<StopAnswer, AwsError>> {
         Box::pin(async move {
-            self.client
+            let sent = self
+                .client
                 .stop_pipeline_execution()
-                .pipeline_name(pipeline)
-                .pipeline_execution_id(execution_id)
-                .abandon(false)
-                .reason(crate::template::truncate_chars(reason, 200))
+                .pipeline_name(&stop.pipeline)
+                .pipeline_execution_id(&stop.execution_id)
+                .abandon(stop.abandon)
+                .reason(crate::template::truncate_chars(&stop.reason, STOP_REASON_CHARS))
                 .send()
-                .await
-                .map_err(|e| classify("StopPipelineExecution", e))?;
-            Ok(())
+                .await;
+            match sent {
+                Ok(_) => Ok(StopAnswer::Stopping),
+                Err(e) => match e.as_service_error() {
+                    Some(StopPipelineExecutionError::PipelineExecutionNotStoppableException(_)) => {
+                        Ok(StopAnswer::AlreadyEnded)
+                    }
+                    Some(StopPipelineExecutionError::DuplicatedStopRequestException(_)) => {
+                        Ok(StopAnswer::AlreadyStopping)
+                    }
+                    _ => Err(classify("StopPipelineExecution", e)),
+                },
+            }
         })
     }
 
@@ -383,6 +393,7 @@ mod tests {
             variables: vec![("BRANCH".into(), "main".into()), ("COMMIT_ID".into(), "0123456".into())],
             notes: vec![],
             change_token: None,
+            group: None,
         }
     }
 
@@ -609,7 +620,9 @@ mod tests {
         use aws_sdk_codepipeline::operation::put_approval_result::PutApprovalResultOutput;
         use aws_sdk_codepipeline::operation::retry_stage_execution::RetryStageExecutionOutput;
         use aws_sdk_codepipeline::operation::stop_pipeline_execution::StopPipelineExecutionOutput;
-        use aws_sdk_codepipeline::types::error::StageNotRetryableException;
+        use aws_sdk_codepipeline::types::error::{
+            DuplicatedStopRequestException, PipelineExecutionNotStoppableException, StageNotRetryableException,
+        };
         use aws_sdk_codepipeline::types::{
             ActionExecution, ActionExecutionStatus, ActionState, ApprovalStatus, StageExecution, StageExecutionStatus,
             StageRetryMode, StageState as SdkStage,
@@ -696,9 +709,33 @@ mod tests {
                         })
                 })
                 .then_output(|| PutApprovalResultOutput::builder().build());
-            let client = mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&stop, &approve]);
+            let abandoned = mock!(Client::stop_pipeline_execution)
+                .match_requests(|r| r.abandon() == Some(true) && r.reason().is_some_and(|s| s.chars().count() == 200))
+                .then_output(|| StopPipelineExecutionOutput::builder().pipeline_execution_id("e-2").build());
+            let ended = mock!(Client::stop_pipeline_execution).then_error(|| {
+                StopPipelineExecutionError::PipelineExecutionNotStoppableException(
+                    PipelineExecutionNotStoppableException::builder().message("already succeeded").build(),
+                )
+            });
+            let stopping = mock!(Client::stop_pipeline_execution).then_error(|| {
+                StopPipelineExecutionError::DuplicatedStopRequestException(
+                    DuplicatedStopRequestException::builder().message("already stopping").build(),
+                )
+            });
+            let client = mock_client!(
+                aws_sdk_codepipeline,
+                RuleMode::Sequential,
+                &[&stop, &approve, &abandoned, &ended, &stopping]
+            );
             let control = CodePipelineControl::new(client);
-            assert_eq!(control.stop("app", "e-1", "stopped by ann in acme/app #3").await, Ok(()));
+            let request = |id: &str, reason: String, abandon| StopRequest {
+                pipeline: "app".into(),
+                execution_id: id.into(),
+                reason,
+                abandon,
+            };
+            let first = request("e-1", "stopped by ann in acme/app #3".into(), false);
+            assert_eq!(control.stop(&first).await, Ok(StopAnswer::Stopping));
             let answer = ApprovalAnswer {
                 pipeline: "app".into(),
                 stage: "Release".into(),
@@ -708,6 +745,11 @@ mod tests {
                 summary: "x".repeat(600),
             };
             assert_eq!(control.answer_approval(&answer).await, Ok(()), "the summary is cut to CodePipeline's limit");
+            let abandon = request("e-2", "r".repeat(300), true);
+            assert_eq!(control.stop(&abandon).await, Ok(StopAnswer::Stopping), "abandons, the reason cut to 200");
+            let finished = request("e-3", "superseded by abc1234 (herald)".into(), false);
+            assert_eq!(control.stop(&finished).await, Ok(StopAnswer::AlreadyEnded), "not a failure");
+            assert_eq!(control.stop(&finished).await, Ok(StopAnswer::AlreadyStopping), "not a failure");
         }
     }
 }

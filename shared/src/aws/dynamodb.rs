@@ -7,10 +7,12 @@
 //! through the table's index `by-commit`: [`COMMIT_INDEX`]) and `expires_at`. The
 //! last status claimed for one context of an execution is `pk` = `status#<id>#<context>`,
 //! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (README "Final and monotonic").
+//! An execution Herald stopped also holds `stop_reason`. Concurrency groups: [`DynamoDbGroups`].
 
 use super::classify;
 use crate::ports::{
-    AwsError, BoxFuture, Claim, ClaimAnswer, DedupStore, ExecutionRecord, ExecutionRecords, HeldStatus, StatusClaim,
+    AwsError, BoxFuture, Claim, ClaimAnswer, ConcurrencyGroups, DedupStore, ExecutionRecord, ExecutionRecords,
+    GroupMember, GroupMembers, GroupPlan, HeldStatus, StatusClaim, MAX_GROUP_MEMBERS,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -247,7 +249,11 @@ impl ExecutionRecords for DynamoDbRecords {
                 .and_then(|v| v.parse::<i64>().ok())
                 .is_some_and(|at| at < now);
             let record = item.get("record").and_then(|v| v.as_s().ok());
-            Ok(record.filter(|_| !expired).and_then(|json| serde_json::from_str(json).ok()))
+            let stop_reason = item.get("stop_reason").and_then(|v| v.as_s().ok()).cloned();
+            Ok(record
+                .filter(|_| !expired)
+                .and_then(|json| serde_json::from_str::<ExecutionRecord>(json).ok())
+                .map(|record| ExecutionRecord { stop_reason, ..record }))
         })
     }
 
@@ -321,6 +327,29 @@ impl ExecutionRecords for DynamoDbRecords {
         })
     }
 
+    fn note_stop<'a>(&'a self, execution_id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", execution_key(execution_id))
+                .update_expression("SET stop_reason = :reason")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
+                .send()
+                .await;
+            match update {
+                Ok(_) => Ok(()),
+                // Not recorded (a trigger without status): nothing reads the note.
+                Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                    Ok(())
+                }
+                Err(e) => Err(classify("UpdateItem", e)),
+            }
+        })
+    }
+
     fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
             let update = self
@@ -342,6 +371,201 @@ impl ExecutionRecords for DynamoDbRecords {
                     Ok(())
                 }
                 Err(e) => Err(classify("UpdateItem", e)),
+            }
+        })
+    }
+}
+
+/// Concurrency groups (README "One build per pull request"), in the same table: `pk` =
+/// `group#<SHA-256 of trigger and rendered group>`, `trigger`, `group`, `members` (a list of
+/// maps: execution_id, pipeline, commit, started_at), `latest` (the newest member's execution
+/// id), `version` (one more per write) and `expires_at`.
+#[derive(Clone, Debug)]
+pub struct DynamoDbGroups {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbGroups {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn group_key(group: &GroupPlan) -> AttributeValue {
+    AttributeValue::S(format!("group#{}", crate::token::deterministic(&["group", &group.trigger, &group.name])))
+}
+
+fn member_value(member: &GroupMember) -> AttributeValue {
+    AttributeValue::M(
+        [
+            ("execution_id".to_owned(), AttributeValue::S(member.execution_id.clone())),
+            ("pipeline".to_owned(), AttributeValue::S(member.pipeline.clone())),
+            ("commit".to_owned(), AttributeValue::S(member.commit.clone())),
+            ("started_at".to_owned(), n(member.started_at)),
+        ]
+        .into(),
+    )
+}
+
+fn members_of(item: &std::collections::HashMap<String, AttributeValue>) -> Vec<GroupMember> {
+    let Some(AttributeValue::L(list)) = item.get("members") else { return Vec::new() };
+    list.iter()
+        .filter_map(|v| {
+            let m = v.as_m().ok()?;
+            let text = |name: &str| m.get(name).and_then(|v| v.as_s().ok()).cloned();
+            Some(GroupMember {
+                execution_id: text("execution_id")?,
+                pipeline: text("pipeline")?,
+                commit: text("commit").unwrap_or_default(),
+                started_at: m.get("started_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+fn unexpired(
+    item: Option<std::collections::HashMap<String, AttributeValue>>,
+    now: i64,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    item.filter(|item| {
+        let at = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+        !at.is_some_and(|at| at < now)
+    })
+}
+
+impl ConcurrencyGroups for DynamoDbGroups {
+    fn join<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        member: &'a GroupMember,
+        replace: bool,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<GroupMember>, AwsError>> {
+        Box::pin(async move {
+            let members = if replace { ":me" } else { "list_append(if_not_exists(members, :none), :me)" };
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", group_key(group))
+                .update_expression(format!(
+                    "SET members = {members}, latest = :id, version = if_not_exists(version, :zero) + :one, expires_at = :expires, #trigger = :trigger, #group = :group"
+                ))
+                // The same execution again (a retried join whose answer was lost) changes nothing.
+                .condition_expression("attribute_not_exists(latest) OR latest <> :id")
+                .expression_attribute_names("#trigger", "trigger")
+                .expression_attribute_names("#group", "group")
+                .expression_attribute_values(":me", AttributeValue::L(vec![member_value(member)]))
+                .expression_attribute_values(":id", AttributeValue::S(member.execution_id.clone()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":expires", n(now + EXECUTION_RECORD_TTL_SECS))
+                .expression_attribute_values(":trigger", AttributeValue::S(group.trigger.clone()))
+                .expression_attribute_values(":group", AttributeValue::S(group.name.clone()));
+            let update = if replace {
+                update
+            } else {
+                update.expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            };
+            let old = match update.return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld).send().await {
+                Ok(out) => unexpired(out.attributes, now),
+                Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                    return Ok(Vec::new())
+                }
+                Err(e) => return Err(classify("UpdateItem", e)),
+            };
+            let earlier = old.as_ref().map(members_of).unwrap_or_default();
+            if !replace && earlier.len() >= MAX_GROUP_MEMBERS {
+                // Forget the oldest: the list holds at most MAX_GROUP_MEMBERS.
+                let over = earlier.len() + 1 - MAX_GROUP_MEMBERS;
+                let removed = (0..over).map(|i| format!("members[{i}]")).collect::<Vec<_>>().join(", ");
+                let trimmed = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", group_key(group))
+                    .update_expression(format!("REMOVE {removed}"))
+                    .send()
+                    .await;
+                if let Err(e) = trimmed {
+                    tracing::warn!(group = %group.name, error = %classify("UpdateItem", e), "could not forget the group's oldest executions");
+                }
+            }
+            Ok(earlier)
+        })
+    }
+
+    fn keep<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        members: &'a [GroupMember],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", group_key(group))
+                .update_expression(
+                    "SET members = list_append(if_not_exists(members, :none), :them), version = if_not_exists(version, :zero) + :one, expires_at = :expires",
+                )
+                .expression_attribute_values(":them", AttributeValue::L(members.iter().map(member_value).collect()))
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":expires", n(now + EXECUTION_RECORD_TTL_SECS))
+                .send()
+                .await
+                .map_err(|e| classify("UpdateItem", e))?;
+            Ok(())
+        })
+    }
+
+    fn members<'a>(&'a self, group: &'a GroupPlan, now: i64) -> BoxFuture<'a, Result<GroupMembers, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", group_key(group))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("GetItem", e))?;
+            let Some(item) = unexpired(out.item, now) else { return Ok(GroupMembers::default()) };
+            let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            Ok(GroupMembers { members: members_of(&item), version })
+        })
+    }
+
+    fn forget<'a>(&'a self, group: &'a GroupPlan, version: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", group_key(group))
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", n(version))
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => Ok(()),
+                // A start joined since: the group lives on.
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(
+                            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+                                _
+                            )
+                        )
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(classify("DeleteItem", e)),
             }
         })
     }

@@ -10,8 +10,8 @@ pub mod sns;
 pub mod ssm;
 
 use crate::ports::{
-    AlertPublisher, AwsError, DedupStore, DocumentSource, EventPublisher, ExecutionRecords, PipelineControl,
-    PipelineDefinitions, PipelineHistory, PipelineStarter, SecretSource,
+    AlertPublisher, AwsError, ConcurrencyGroups, DedupStore, DocumentSource, EventPublisher, ExecutionRecords,
+    PipelineControl, PipelineDefinitions, PipelineHistory, PipelineStarter, SecretSource,
 };
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -129,7 +129,7 @@ pub fn pipeline_history(sdk: &SdkConfig) -> Arc<dyn PipelineHistory> {
     Arc::new(codepipeline::CodePipelineHistory::new(aws_sdk_codepipeline::Client::new(sdk)))
 }
 
-/// What commands from pull requests do to executions (not called by the functions yet).
+/// What commands from pull requests and concurrency groups do to executions.
 pub fn pipeline_control(sdk: &SdkConfig) -> Arc<dyn PipelineControl> {
     Arc::new(codepipeline::CodePipelineControl::new(aws_sdk_codepipeline::Client::new(sdk)))
 }
@@ -142,6 +142,11 @@ pub fn dedup_store(sdk: &SdkConfig, table: &str) -> Arc<dyn DedupStore> {
 /// The execution records of commit statuses, in the dedup table `table`.
 pub fn execution_records(sdk: &SdkConfig, table: &str) -> Arc<dyn ExecutionRecords> {
     Arc::new(dynamodb::DynamoDbRecords::new(aws_sdk_dynamodb::Client::new(sdk), table))
+}
+
+/// The concurrency groups, in the dedup table `table`.
+pub fn concurrency_groups(sdk: &SdkConfig, table: &str) -> Arc<dyn ConcurrencyGroups> {
+    Arc::new(dynamodb::DynamoDbGroups::new(aws_sdk_dynamodb::Client::new(sdk), table))
 }
 
 /// `PutEvents` to `bus`.

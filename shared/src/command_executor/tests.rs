@@ -81,6 +81,7 @@ fn record(provider: &str, host: &str) -> ExecutionRecord {
         context: String::new(),
         stages: false,
         started_at: NOW - 60,
+        stop_reason: None,
     }
 }
 

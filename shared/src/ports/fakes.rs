@@ -237,6 +237,8 @@ pub struct FakeControl {
     pub refuse_retry: Option<String>,
     /// `retry Stage execution`, `stop execution reason`, in order.
     pub calls: Mutex<Vec<String>>,
+    /// What `stop` answers, per execution id (default: stopping).
+    pub stop_answers: Mutex<HashMap<String, Result<StopAnswer, AwsError>>>,
     pub answers: Mutex<Vec<ApprovalAnswer>>,
 }
 
@@ -255,10 +257,11 @@ impl PipelineControl for FakeControl {
         })
     }
 
-    fn stop<'a>(&'a self, _: &'a str, id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+    fn stop<'a>(&'a self, stop: &'a StopRequest) -> BoxFuture<'a, Result<StopAnswer, AwsError>> {
         Box::pin(async move {
-            self.calls.lock().unwrap().push(format!("stop {id} {reason}"));
-            Ok(())
+            let abandon = if stop.abandon { " abandon" } else { "" };
+            self.calls.lock().unwrap().push(format!("stop {} {}{abandon}", stop.execution_id, stop.reason));
+            self.stop_answers.lock().unwrap().get(&stop.execution_id).cloned().unwrap_or(Ok(StopAnswer::Stopping))
         })
     }
 
@@ -320,6 +323,15 @@ impl ExecutionRecords for FakeRecords {
         })
     }
 
+    fn note_stop<'a>(&'a self, execution_id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            if let Some(record) = self.records.lock().unwrap().get_mut(execution_id) {
+                record.stop_reason = Some(reason.to_owned());
+            }
+            Ok(())
+        })
+    }
+
     fn release_status<'a>(&'a self, claim: &'a StatusClaim) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
             let mut statuses = self.statuses.lock().unwrap();
@@ -327,6 +339,97 @@ impl ExecutionRecords for FakeRecords {
                 if *owner == claim.owner {
                     held.lease_until = 0;
                 }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Concurrency groups in memory, as the table holds them; `fail` makes every call fail.
+#[derive(Default)]
+pub struct FakeGroups {
+    /// Group key (trigger, name) -> members and version.
+    pub groups: Mutex<HashMap<(String, String), GroupMembers>>,
+    pub fail: Option<AwsError>,
+}
+
+impl FakeGroups {
+    fn checked(&self) -> Result<(), AwsError> {
+        self.fail.clone().map_or(Ok(()), Err)
+    }
+
+    /// The execution ids `group` holds.
+    pub fn ids(&self, trigger: &str, name: &str) -> Vec<String> {
+        let groups = self.groups.lock().unwrap();
+        let held = groups.get(&(trigger.to_owned(), name.to_owned()));
+        held.map(|g| g.members.iter().map(|m| m.execution_id.clone()).collect()).unwrap_or_default()
+    }
+}
+
+impl ConcurrencyGroups for FakeGroups {
+    fn join<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        member: &'a GroupMember,
+        replace: bool,
+        _now: i64,
+    ) -> BoxFuture<'a, Result<Vec<GroupMember>, AwsError>> {
+        Box::pin(async move {
+            self.checked()?;
+            let mut groups = self.groups.lock().unwrap();
+            let held = groups.entry((group.trigger.clone(), group.name.clone())).or_default();
+            if held.members.last().is_some_and(|m| m.execution_id == member.execution_id) {
+                return Ok(Vec::new());
+            }
+            let earlier = held.members.clone();
+            if replace {
+                held.members = vec![member.clone()];
+            } else {
+                held.members.push(member.clone());
+                let over = held.members.len().saturating_sub(MAX_GROUP_MEMBERS);
+                held.members.drain(..over);
+            }
+            held.version += 1;
+            Ok(earlier)
+        })
+    }
+
+    fn keep<'a>(
+        &'a self,
+        group: &'a GroupPlan,
+        members: &'a [GroupMember],
+        _now: i64,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.checked()?;
+            let mut groups = self.groups.lock().unwrap();
+            let held = groups.entry((group.trigger.clone(), group.name.clone())).or_default();
+            held.members.extend_from_slice(members);
+            held.version += 1;
+            Ok(())
+        })
+    }
+
+    fn members<'a>(&'a self, group: &'a GroupPlan, _now: i64) -> BoxFuture<'a, Result<GroupMembers, AwsError>> {
+        Box::pin(async move {
+            self.checked()?;
+            Ok(self
+                .groups
+                .lock()
+                .unwrap()
+                .get(&(group.trigger.clone(), group.name.clone()))
+                .cloned()
+                .unwrap_or_default())
+        })
+    }
+
+    fn forget<'a>(&'a self, group: &'a GroupPlan, version: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.checked()?;
+            let mut groups = self.groups.lock().unwrap();
+            let key = (group.trigger.clone(), group.name.clone());
+            if groups.get(&key).is_some_and(|g| g.version == version) {
+                groups.remove(&key);
             }
             Ok(())
         })

@@ -53,6 +53,7 @@ pub fn record(execution_id: &str, stages: bool) -> ExecutionRecord {
         context: "herald/app".into(),
         stages,
         started_at: 1,
+        stop_reason: None,
     }
 }
 

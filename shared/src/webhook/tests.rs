@@ -207,10 +207,11 @@ async fn a_change_is_claimed_for_ten_minutes_and_a_command_starts_regardless() {
         variables: Vec::new(),
         notes: Vec::new(),
         change_token: change.map(str::to_owned),
+        group: None,
     };
     let now = 1_700_000_000;
     let started = |r: StartResult| match r {
-        StartResult::Started { execution_id: Some(id), duplicate } => (id, duplicate),
+        StartResult::Started { execution_id: Some(id), duplicate, .. } => (id, duplicate),
         other => panic!("{other:?}"),
     };
     assert_eq!(started(runner.run(&plan("org-hook", Some("c")), now).await), ("exec-1".into(), false));
