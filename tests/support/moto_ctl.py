@@ -89,7 +89,8 @@ def executions(endpoint, name):
     for summary in reversed(cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]):
         ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=summary["pipelineExecutionId"])
         variables = {v["name"]: v["resolvedValue"] for v in ex["pipelineExecution"].get("variables", [])}
-        out.append({"id": summary["pipelineExecutionId"], "variables": variables})
+        out.append({"id": summary["pipelineExecutionId"], "variables": variables, "status": summary["status"],
+                    "stop_reason": summary.get("stopTrigger", {}).get("reason")})
     return out
 
 

@@ -13,7 +13,10 @@ them. `MOTO_WAITING_APPROVAL` (`Stage/Action`) leaves an approval waiting in the
 the token `token-<execution id>` (once answered, the state shows the action's status and the answer's
 summary, as CodePipeline does); `MOTO_NOT_RETRYABLE` (any value) makes a retry refused with
 `StageNotRetryableException`. Their effects show in the execution's status (`InProgress` after
-a retry, `Stopping` after a stop) and in the state (an answered approval no longer waits).
+a retry, `Stopping` after a stop) and in the state (an answered approval no longer waits). A stop
+of an execution not `InProgress` is refused as CodePipeline refuses it
+(`PipelineExecutionNotStoppableException`; `DuplicatedStopRequestException` when already
+`Stopping`), and a stop's reason shows in `ListPipelineExecutions` as `stopTrigger`.
 
 Usage: moto_server.py -H 127.0.0.1 -p PORT (the arguments of moto_server).
 """
@@ -136,8 +139,25 @@ def _retry_stage_execution(self):
 def _stop_pipeline_execution(self):
     params = {k: self._get_param(k) for k in ("pipelineName", "pipelineExecutionId", "abandon", "reason")}
     execution = _execution(self, params["pipelineName"], params["pipelineExecutionId"])
+    if execution.status == "Stopping":
+        raise _ControlError("DuplicatedStopRequestException", "the execution is already being stopped")
+    if execution.status != "InProgress":
+        raise _ControlError("PipelineExecutionNotStoppableException", f"the execution is {execution.status}")
     execution.status = "Stopping"
+    execution.stop_reason = params["reason"]
+    execution.abandoned = bool(params["abandon"])
     return json.dumps({"pipelineExecutionId": execution.pipeline_execution_id})
+
+
+_to_summary_dict = models.PipelineExecution.to_summary_dict
+
+
+def _patched_to_summary_dict(self):
+    out = _to_summary_dict(self)
+    if getattr(self, "stop_reason", None) is not None:
+        # As ListPipelineExecutions shows a stopped execution (PipelineExecutionSummary.stopTrigger).
+        out["stopTrigger"] = {"reason": self.stop_reason}
+    return out
 
 
 def _put_approval_result(self):
@@ -153,6 +173,7 @@ def _put_approval_result(self):
 
 
 models.PipelineExecution.__init__ = _patched_init
+models.PipelineExecution.to_summary_dict = _patched_to_summary_dict
 CodePipelineResponse.get_pipeline_state = _get_pipeline_state
 CodePipelineResponse.retry_stage_execution = _retry_stage_execution
 CodePipelineResponse.stop_pipeline_execution = _stop_pipeline_execution

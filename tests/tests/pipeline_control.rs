@@ -2,10 +2,11 @@
 //! against moto and the test shim's answers for the calls moto lacks (`GetPipelineState`,
 //! `RetryStageExecution`, `StopPipelineExecution`, `PutApprovalResult`, answered as CodePipeline
 //! documents them): a failed stage is found and retried, a refused retry says so, a waiting
-//! approval is found with its token and answered, a running execution is stopped.
+//! approval is found with its token and answered, a running execution is stopped, and a stop of
+//! one already stopping or ended is told apart (not a failure).
 
 use herald::aws::{pipeline_control, sdk_config, CallBudget};
-use herald::ports::{ApprovalAnswer, Retried};
+use herald::ports::{ApprovalAnswer, Retried, StopAnswer, StopRequest};
 use herald_tests::moto::Moto;
 
 #[tokio::test]
@@ -61,6 +62,16 @@ async fn failed_stages_are_retried_approvals_answered_and_executions_stopped() {
     assert!(control.answer_approval(&wrong).await.is_err(), "a token that does not match is refused");
 
     // Stop, letting running actions finish.
-    assert_eq!(control.stop("app", &waiting, "stopped by ann in acme/app #3").await, Ok(()));
+    let stop = StopRequest {
+        pipeline: "app".into(),
+        execution_id: waiting.clone(),
+        reason: "stopped by ann in acme/app #3".into(),
+        abandon: false,
+    };
+    assert_eq!(control.stop(&stop).await, Ok(StopAnswer::Stopping));
     assert_eq!(status(&waiting), "Stopping");
+    assert_eq!(control.stop(&stop).await, Ok(StopAnswer::AlreadyStopping), "DuplicatedStopRequestException");
+    let succeeded = start(&["MOTO_EXECUTION_STATUS=Succeeded"]);
+    let finished = StopRequest { execution_id: succeeded, ..stop };
+    assert_eq!(control.stop(&finished).await, Ok(StopAnswer::AlreadyEnded), "PipelineExecutionNotStoppableException");
 }
