@@ -1,0 +1,121 @@
+//! Concurrency groups through the real `git-webhook` against moto (README "One build per pull
+//! request"): GitHub's pull request deliveries (the conformance corpus' payload, its head moved),
+//! executions that moto keeps running (the shim's `MOTO_EXECUTION_STATUS`), and
+//! `StopPipelineExecution` answered by the shim as CodePipeline documents it.
+
+use herald_tests::git_servers::{self, Event, Server};
+use herald_tests::moto::Moto;
+use herald_tests::runtime::Lambda;
+use serde_json::{json, Value};
+
+const SECRET: &str = "herald-concurrency-secret";
+const API: &str = "https://api.github.com";
+
+fn config(pipeline: &str) -> String {
+    json!({ "triggers": [{
+        "name": "app-pr", "pipeline": pipeline,
+        "git": { "repository": "baxterthehacker/public-repo", "events": ["pull_request"] },
+        "variables": { "MOTO_EXECUTION_STATUS": "InProgress" },
+        "concurrency": { "cancel_in_progress": true }
+    }]})
+    .to_string()
+}
+
+fn commit(n: u8) -> String {
+    format!("{n}").repeat(40)
+}
+
+/// GitHub's pull request #1, `action` (`synchronize`, `closed`), its head at `head`.
+fn pull_request(id: &str, action: &str, head: &str, merged: bool) -> Value {
+    git_servers::delivery_with(Server::GitHub, Event::PullRequest, API, id, SECRET, |body| {
+        body["action"] = json!(action);
+        body["pull_request"]["head"]["sha"] = json!(head);
+        body["pull_request"]["merged"] = json!(merged);
+        if action == "closed" {
+            body["pull_request"]["state"] = json!("closed");
+        }
+    })
+}
+
+fn body_of(response: &Value) -> Value {
+    assert_eq!(response["statusCode"], 200, "{response}");
+    serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
+}
+
+/// (id, status, stop reason) of each execution, oldest first.
+fn executions(moto: &Moto, pipeline: &str) -> Vec<(String, String, Option<String>)> {
+    moto.executions(pipeline)
+        .into_iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().map(str::to_owned);
+            (text("id").unwrap(), text("status").unwrap(), text("stop_reason"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn three_pushes_leave_the_newest_running_and_closing_stops_it() {
+    let moto = Moto::start();
+    let mut lambda =
+        git_servers::webhook_with_credentials(&moto, &config("pr-builds"), &["pr-builds"], SECRET, &json!({})).await;
+    let mut ids = Vec::new();
+    for (n, action) in [(1, "opened"), (2, "synchronize"), (3, "synchronize")] {
+        let answer = body_of(&lambda.invoke(pull_request(&format!("d-{n}"), action, &commit(n), false)).await.response());
+        let id = answer["started"][0]["execution_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+        assert_eq!(answer["started"][0]["group"], "baxterthehacker/public-repo#1", "{answer}");
+        match ids.last() {
+            None => assert!(answer.get("stopped").is_none(), "nothing to stop yet: {answer}"),
+            Some(previous) => assert_eq!(
+                answer["stopped"],
+                json!([{ "trigger": "app-pr", "pipeline": "pr-builds", "execution_id": previous }]),
+                "{answer}"
+            ),
+        }
+        ids.push(id);
+    }
+    let runs = executions(&moto, "pr-builds");
+    let running: Vec<_> = runs.iter().filter(|(_, status, _)| status == "InProgress").map(|(id, ..)| id).collect();
+    assert_eq!(running, [&ids[2]], "one running: {runs:?}");
+    let reasons: Vec<_> = runs.iter().filter_map(|(_, _, reason)| reason.as_deref()).collect();
+    assert_eq!(reasons, ["superseded by 2222222 (herald)", "superseded by 3333333 (herald)"], "{runs:?}");
+
+    // A redelivery of the last push is a duplicate and stops nothing.
+    let again = body_of(&lambda.invoke(pull_request("d-3", "synchronize", &commit(3), false)).await.response());
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert!(again.get("stopped").is_none(), "{again}");
+    assert_eq!(executions(&moto, "pr-builds")[2].1, "InProgress");
+
+    // Closing the pull request (not listed in pull_request_actions) stops the one left.
+    let closed = body_of(&lambda.invoke(pull_request("d-close", "closed", &commit(3), false)).await.response());
+    assert_eq!(closed["stopped"], json!([{ "trigger": "app-pr", "pipeline": "pr-builds", "execution_id": ids[2] }]));
+    assert!(closed["started"].as_array().unwrap().is_empty(), "{closed}");
+    let last = &executions(&moto, "pr-builds")[2];
+    assert_eq!((last.1.as_str(), last.2.as_deref()), ("Stopping", Some("closed (herald)")));
+    let twice = body_of(&lambda.invoke(pull_request("d-close-2", "closed", &commit(3), false)).await.response());
+    assert!(twice.get("stopped").is_none(), "the group is forgotten: {twice}");
+}
+
+#[tokio::test]
+async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
+    let moto = Moto::start();
+    let config = config("pr-race");
+    let mut first = git_servers::webhook_with_credentials(&moto, &config, &["pr-race"], SECRET, &json!({})).await;
+    let env = [
+        ("HERALD_CONFIG", config.as_str()),
+        ("HERALD_WEBHOOK_SECRET", SECRET),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+    ];
+    let mut second = Lambda::start("git-webhook", &moto.endpoint, &env).await;
+    for round in 0..3u8 {
+        let (a, b) = (commit(2 * round + 1), commit(2 * round + 2));
+        let (one, two) = tokio::join!(
+            first.invoke(pull_request(&format!("race-{round}-a"), "synchronize", &a, false)),
+            second.invoke(pull_request(&format!("race-{round}-b"), "synchronize", &b, false)),
+        );
+        let (one, two) = (body_of(&one.response()), body_of(&two.response()));
+        assert_eq!(one["started"].as_array().unwrap().len() + two["started"].as_array().unwrap().len(), 2);
+        let runs = executions(&moto, "pr-race");
+        let running: Vec<_> = runs.iter().filter(|(_, status, _)| status == "InProgress").collect();
+        assert_eq!(running.len(), 1, "round {round}: {runs:?}\n{one}\n{two}");
+    }
+}
