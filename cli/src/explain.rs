@@ -164,6 +164,7 @@ fn plan_json(plan: &StartPlan) -> Value {
         "source_revisions": plan.source_revisions,
         "client_request_token": plan.client_request_token,
         "notes": plan.notes,
+        "group": plan.group.as_ref().map(|g| json!({ "name": g.name, "cancel_in_progress": g.cancel_in_progress, "abandon": g.abandon })),
     })
 }
 
@@ -297,6 +298,14 @@ fn decisions(
                     let _ = writeln!(out, "          {name} = {value}");
                 }
                 let _ = writeln!(out, "          token {}", plan.client_request_token);
+                if let Some(group) = &plan.group {
+                    let stops = match (group.cancel_in_progress, group.abandon) {
+                        (false, _) => "keeps the group's other executions running",
+                        (true, false) => "stops the group's earlier executions (running actions finish)",
+                        (true, true) => "stops the group's earlier executions, abandoning running actions",
+                    };
+                    let _ = writeln!(out, "          group {}: {stops}", group.name);
+                }
                 for note in &plan.notes {
                     let _ = writeln!(out, "          note: {note}");
                 }
@@ -459,10 +468,25 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                         );
                         list.push(json!({ "trigger": trigger, "pipeline": pipeline.as_str(), "outcome": "skip", "reason": reason }));
                     }
+                    // A pull request closed or merged stops its groups (README "One build per pull request").
+                    let mut closes = Vec::new();
+                    for group in herald::trigger::closing_groups(config, &scope, change) {
+                        if decided.iter().any(|d| d.trigger == group.trigger && d.start_plan().is_some()) {
+                            continue;
+                        }
+                        let _ = writeln!(
+                            out,
+                            "    {} {} group {}: stops its running executions (closed (herald))",
+                            mark(true, "close"),
+                            group.trigger,
+                            group.name
+                        );
+                        closes.push(json!({ "trigger": group.trigger, "group": group.name }));
+                    }
                     changes_json.push(json!({
                         "event": change.event.as_str(), "repository": change.repository, "ref": change.git_ref,
                         "commit": change.commit, "files_complete": change.files.complete, "files": files_json,
-                        "decisions": list
+                        "decisions": list, "closes_groups": closes
                     }));
                 }
             }

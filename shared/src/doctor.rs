@@ -188,6 +188,22 @@ fn check_trigger(trigger: &Trigger, pipeline: &PipelineDefinition, subject: &str
             ));
         }
     }
+    if trigger.concurrency.is_some() && pipeline.execution_mode != "PARALLEL" {
+        // Herald keeps one execution per group; CodePipeline's own mode acts across groups.
+        let what = if pipeline.execution_mode == "QUEUED" {
+            "waits behind every other group's execution"
+        } else {
+            "is superseded by any other group's newer execution between stages"
+        };
+        out.push(finding(
+            subject,
+            format!(
+                "the trigger has a concurrency group but the pipeline runs in {} mode: a group's execution {what}",
+                pipeline.execution_mode
+            ),
+            "set the pipeline's execution mode to PARALLEL: Herald stops a group's older executions itself",
+        ));
+    }
     let Some(name) = &trigger.source_action else { return };
     let Some(action) = pipeline.actions.iter().find(|a| &a.name == name) else {
         out.push(finding(
@@ -269,5 +285,35 @@ mod tests {
         assert_eq!(findings[0].subject, "credential github");
         assert!(findings[0].problem.contains("(team-a)") && findings[0].problem.contains("api.github.com"));
         assert!(check_credentials(&open, &credentials).is_empty(), "no named secrets: nothing to isolate");
+    }
+
+    #[test]
+    fn a_concurrency_group_wants_a_parallel_pipeline() {
+        let config = Config::from_json(
+            r#"{"triggers":[{"name":"pr","pipeline":"app","git":{"repository":"o/r","events":["pull_request"]},"concurrency":{"cancel_in_progress":true}}]}"#,
+        )
+        .unwrap();
+        let pipeline = |mode: &str| PipelineDefinition {
+            name: "app".into(),
+            pipeline_type: "V2".into(),
+            execution_mode: mode.into(),
+            ..PipelineDefinition::default()
+        };
+        let found = |mode: &str| {
+            let mut out = Vec::new();
+            check_trigger(&config.triggers[0], &pipeline(mode), "trigger pr", &mut out);
+            out
+        };
+        assert!(found("PARALLEL").is_empty(), "what groups need");
+        let superseded = found("SUPERSEDED");
+        assert_eq!(superseded.len(), 1);
+        assert!(superseded[0].problem.contains("superseded by any other group's"), "{superseded:?}");
+        assert!(superseded[0].fix.contains("PARALLEL"));
+        assert!(found("QUEUED")[0].problem.contains("waits behind"));
+        let plain =
+            Config::from_json(r#"{"triggers":[{"name":"p","pipeline":"app","git":{"repository":"o/r"}}]}"#).unwrap();
+        let mut out = Vec::new();
+        check_trigger(&plain.triggers[0], &pipeline("SUPERSEDED"), "trigger p", &mut out);
+        assert!(out.is_empty(), "no group, no finding");
     }
 }

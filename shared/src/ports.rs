@@ -204,6 +204,8 @@ pub struct PipelineDefinition {
     /// How many V2 triggers the pipeline has of its own.
     pub triggers: usize,
     pub actions: Vec<ActionDefinition>,
+    /// `SUPERSEDED` (CodePipeline's default), `QUEUED` or `PARALLEL`.
+    pub execution_mode: String,
 }
 
 /// One action of a pipeline definition.

@@ -82,6 +82,57 @@ fn every_provider_sample_is_explained_in_json() {
     assert!(seen >= 20, "{seen} samples");
 }
 
+/// `herald explain` shows the concurrency group a start joins, and the groups a close stops.
+#[test]
+fn explain_shows_the_concurrency_group_a_start_joins_and_a_close_stops() {
+    let dir = std::env::temp_dir().join(format!("herald-cli-groups-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    let doc = serde_json::json!({ "triggers": [{ "name": "pr", "pipeline": "app",
+        "git": { "repository": "**", "events": ["pull_request"] },
+        "concurrency": { "cancel_in_progress": true } }] });
+    std::fs::write(&config, doc.to_string()).unwrap();
+    let mut payload: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("shared/tests/fixtures/webhooks/github/pull-request.json")).unwrap(),
+    )
+    .unwrap();
+    let run = |payload: &Value, json_out: bool| {
+        let path = dir.join("payload.json");
+        std::fs::write(&path, payload.to_string()).unwrap();
+        let mut args = vec![
+            "explain",
+            "--config",
+            config.to_str().unwrap(),
+            "--provider",
+            "github",
+            "--header",
+            "X-GitHub-Event: pull_request",
+            path.to_str().unwrap(),
+        ];
+        if json_out {
+            args.push("--json");
+        }
+        herald(&args, &[])
+    };
+    let (code, text, err) = run(&payload, false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(
+            "group baxterthehacker/public-repo#1: stops the group's earlier executions (running actions finish)"
+        ),
+        "{text}"
+    );
+    payload["action"] = "closed".into();
+    let (code, out, err) = run(&payload, true);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["changes"][0]["closes_groups"],
+        serde_json::json!([{ "trigger": "pr", "group": "baxterthehacker/public-repo#1" }]),
+        "{doc}"
+    );
+}
+
 /// `herald sign` prints headers the webhook's own authentication accepts, for every provider.
 #[test]
 fn signed_deliveries_round_trip_through_the_webhook_verification() {

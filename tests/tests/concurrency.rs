@@ -60,7 +60,8 @@ async fn three_pushes_leave_the_newest_running_and_closing_stops_it() {
         git_servers::webhook_with_credentials(&moto, &config("pr-builds"), &["pr-builds"], SECRET, &json!({})).await;
     let mut ids = Vec::new();
     for (n, action) in [(1, "opened"), (2, "synchronize"), (3, "synchronize")] {
-        let answer = body_of(&lambda.invoke(pull_request(&format!("d-{n}"), action, &commit(n), false)).await.response());
+        let answer =
+            body_of(&lambda.invoke(pull_request(&format!("d-{n}"), action, &commit(n), false)).await.response());
         let id = answer["started"][0]["execution_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
         assert_eq!(answer["started"][0]["group"], "baxterthehacker/public-repo#1", "{answer}");
         match ids.last() {
@@ -100,11 +101,8 @@ async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
     let moto = Moto::start();
     let config = config("pr-race");
     let mut first = git_servers::webhook_with_credentials(&moto, &config, &["pr-race"], SECRET, &json!({})).await;
-    let env = [
-        ("HERALD_CONFIG", config.as_str()),
-        ("HERALD_WEBHOOK_SECRET", SECRET),
-        ("HERALD_DEDUP_TABLE", "herald-dedup"),
-    ];
+    let env =
+        [("HERALD_CONFIG", config.as_str()), ("HERALD_WEBHOOK_SECRET", SECRET), ("HERALD_DEDUP_TABLE", "herald-dedup")];
     let mut second = Lambda::start("git-webhook", &moto.endpoint, &env).await;
     for round in 0..3u8 {
         let (a, b) = (commit(2 * round + 1), commit(2 * round + 2));
@@ -118,4 +116,57 @@ async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
         let running: Vec<_> = runs.iter().filter(|(_, status, _)| status == "InProgress").collect();
         assert_eq!(running.len(), 1, "round {round}: {runs:?}\n{one}\n{two}");
     }
+}
+
+/// What a stop costs, counted through a proxy before moto, every AWS call slowed by the same
+/// delay: beside a start without a group, a start that stops its group's older execution makes
+/// one more write (the group's, before the start counts as done) and the stop, and the stop runs
+/// beside the change claim's completion, so the answer waits about one round trip more. The
+/// times are printed (README "One build per pull request" reports them), not asserted.
+#[tokio::test]
+async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
+    use herald_tests::faults::{Fault, FaultProxy};
+    use std::time::{Duration, Instant};
+    let moto = Moto::start();
+    let config = json!({ "triggers": [
+        { "name": "plain", "pipeline": "pr-plain",
+          "git": { "repository": "baxterthehacker/public-repo", "events": ["pull_request"] },
+          "variables": { "MOTO_EXECUTION_STATUS": "InProgress" } },
+        { "name": "app-pr", "pipeline": "pr-cost",
+          "git": { "repository": "baxterthehacker/public-repo", "events": ["pull_request"] },
+          "variables": { "MOTO_EXECUTION_STATUS": "InProgress" },
+          "concurrency": { "cancel_in_progress": true } }
+    ]})
+    .to_string();
+    for pipeline in ["pr-plain", "pr-cost"] {
+        moto.ctl(&["create-pipeline", pipeline]);
+    }
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let env =
+        [("HERALD_CONFIG", config.as_str()), ("HERALD_WEBHOOK_SECRET", SECRET), ("HERALD_DEDUP_TABLE", "herald-dedup")];
+    let mut lambda = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
+    lambda.invoke(pull_request("warm-up", "opened", &commit(9), false)).await.response();
+    let delay = Duration::from_millis(100);
+    for call in ["PutItem", "UpdateItem", "GetItem", "DeleteItem", "StartPipelineExecution", "StopPipelineExecution"] {
+        proxy.inject(call, Fault::Slow(delay), 100);
+    }
+    let before = proxy.calls().len();
+    let began = Instant::now();
+    let answer = body_of(&lambda.invoke(pull_request("d-cost", "synchronize", &commit(1), false)).await.response());
+    let took = began.elapsed();
+    let calls = proxy.calls()[before..].to_vec();
+    let count = |name: &str| calls.iter().filter(|c| *c == name).count();
+    assert_eq!(answer["stopped"].as_array().map(Vec::len), Some(1), "the warm-up's execution: {answer}");
+    assert_eq!(count("StartPipelineExecution"), 2, "{calls:?}");
+    assert_eq!(count("StopPipelineExecution"), 1, "{calls:?}");
+    assert_eq!(count("UpdateItem"), 1, "the group's one conditional write: {calls:?}");
+    assert_eq!(count("PutItem"), 8, "each start's change and token claims and completions: {calls:?}");
+    eprintln!(
+        "a delivery starting 2 pipelines, one stopping its group's older execution, every AWS call {} ms: {} ms ({:.1} round trips; a start without a group is 5), {} AWS calls",
+        delay.as_millis(),
+        took.as_millis(),
+        took.as_secs_f64() / delay.as_secs_f64(),
+        calls.len()
+    );
 }

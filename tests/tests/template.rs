@@ -286,4 +286,9 @@ fn commands_act_only_on_the_pipelines_named_and_find_executions_by_commit() {
     assert!(when.ends_with("- DedupTable"));
     assert!(query.contains("Action: dynamodb:Query") && query.contains("/index/by-commit"), "{query}");
     assert!(!blocks["PipelineNotifierRole"].contains("RetryStageExecution"), "the notifier acts on nothing");
+    let (when, stop) = statement("ConcurrencyGroupsStopExecutions");
+    assert!(when.ends_with("- HasConcurrencyPipelines"), "only when pipelines are named");
+    assert!(stop.contains("Action: codepipeline:StopPipelineExecution"), "{stop}");
+    assert!(stop.contains("Resource: !Ref ConcurrencyPipelineArns"), "exactly those pipelines: {stop}");
+    assert!(!blocks["PipelineNotifierRole"].contains("StopPipelineExecution"));
 }

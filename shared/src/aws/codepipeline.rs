@@ -238,6 +238,7 @@ pub(crate) fn definition(declaration: &PipelineDeclaration) -> PipelineDefinitio
         variables: declaration.variables().iter().map(|v| v.name().to_owned()).collect(),
         triggers: declaration.triggers().len(),
         actions,
+        execution_mode: declaration.execution_mode().map_or_else(|| "SUPERSEDED".into(), |m| m.as_str().to_owned()),
     }
 }
 

@@ -140,6 +140,14 @@ fn each_execution_state_has_its_status() {
         stopped.state = Some(state.into());
         assert_eq!(for_event(&stopped, &record("x", false), None, None, None).unwrap().state, want, "{state}");
     }
+    stopped.state = Some("STOPPED".into());
+    let superseded = ExecutionRecord { stop_reason: Some("superseded by 2222222".into()), ..record("x", false) };
+    let by_herald = for_event(&stopped, &superseded, None, None, None).unwrap();
+    assert_eq!(
+        (by_herald.state, by_herald.description.as_str()),
+        (StatusState::Error, "prod-api was stopped: superseded by 2222222"),
+        "a concurrency group's stop names the newer commit"
+    );
     stopped.state = Some("STOPPING".into());
     assert_eq!(for_event(&stopped, &record("x", false), None, None, None), None);
     // Stage events move a status only with `stages`.
