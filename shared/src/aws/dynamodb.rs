@@ -430,7 +430,7 @@ fn unexpired(
 ) -> Option<std::collections::HashMap<String, AttributeValue>> {
     item.filter(|item| {
         let at = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
-        !at.is_some_and(|at| at < now)
+        at.is_none_or(|at| at >= now)
     })
 }
 
