@@ -173,6 +173,37 @@ async fn a_superseded_execution_ends_as_error_naming_the_newer_commit() {
     assert!(posted_on.path.ends_with("/statuses/fd489864e7642b48eaad6e3f155c10e46810ec72"), "{}", posted_on.path);
 }
 
+/// A concurrency group's stop (README "One build per pull request"), through both binaries: the
+/// newer push stops the older execution, and when CodePipeline reports it `STOPPED` its status
+/// names the commit that superseded it.
+#[tokio::test]
+async fn an_execution_a_concurrency_group_stopped_ends_as_error_naming_the_newer_commit() {
+    let config = r#"{"triggers": [{"name": "app", "pipeline": "app", "git": {"repository": "**"}, "status": true,
+      "variables": {"MOTO_EXECUTION_STATUS": "InProgress"}, "concurrency": {"cancel_in_progress": true}}]}"#;
+    let fake = FakeGitServer::start(Server::GitHub, auth_for(Server::GitHub)).await;
+    let (key, value) = fake.credential_entry();
+    let mut s = setup(config, &[&["app", "MOTO_EXECUTION_STATUS"]], &json!({ key: value })).await;
+    let first = s.deliver(git_servers::delivery(Server::GitHub, Event::Push, &fake.url, "d-old", SECRET)).await;
+    let old_id = first["started"][0]["execution_id"].as_str().unwrap().to_owned();
+    let newer = "cccccccccccccccccccccccccccccccccccccccc";
+    let second = git_servers::delivery_with(Server::GitHub, Event::Push, &fake.url, "d-new", SECRET, |body| {
+        body["after"] = json!(newer);
+        body["head_commit"]["id"] = json!(newer);
+    });
+    let second = s.deliver(second).await;
+    assert_eq!(second["stopped"][0]["execution_id"], old_id.as_str(), "{second}");
+    let out = s
+        .notifier
+        .invoke(pipeline_event("pipeline-failed.json", "app", &old_id, "STOPPED", "stopped-1"))
+        .await
+        .response();
+    assert_eq!(out["statuses"][0]["outcome"], "posted", "{out}");
+    let accepted = fake.accepted();
+    let last = accepted.last().unwrap();
+    assert_eq!(state_of(last), "error");
+    assert_eq!(last["description"], "app was stopped: superseded by ccccccc");
+}
+
 #[tokio::test]
 async fn a_late_started_event_and_two_notifiers_at_once_never_move_a_status_back() {
     let config = r#"{"triggers": [{"name": "app", "pipeline": "app", "git": {"repository": "**"}, "status": {"stages": true}}]}"#;
