@@ -311,12 +311,12 @@ impl CommandExecutor {
             out.push(match &decision.outcome {
                 Outcome::Skip(reason) => Done { what: format!("not started: {reason}"), ..done },
                 Outcome::Start(plan) => match self.start(cx, &decision.trigger, plan, &change).await {
-                    Ok((id, duplicate)) => {
+                    Ok((id, duplicate, stopped)) => {
                         let head = short(&cx.head.head_commit);
                         let (outcome, what) = if duplicate {
                             ("nothing", format!("already started for {head}"))
                         } else {
-                            ("started", format!("started, pinned to {head}"))
+                            ("started", format!("started, pinned to {head}{}", superseded(stopped)))
                         };
                         Done { outcome, what, ..done }.execution(&self.region, &id)
                     }
@@ -327,22 +327,23 @@ impl CommandExecutor {
         out
     }
 
-    /// Starts `plan` for a command and records the execution, so later commands find it: its id
-    /// and whether an earlier delivery started it; else what became of the start.
+    /// Starts `plan` for a command and records the execution, so later commands find it: its id,
+    /// whether an earlier delivery started it, and how many executions its concurrency group
+    /// stopped; else what became of the start.
     async fn start(
         &self,
         cx: &Context<'_>,
         trigger: &str,
         plan: &StartPlan,
         change: &Change,
-    ) -> Result<(String, bool), StartResult> {
+    ) -> Result<(String, bool, usize), StartResult> {
         match self.runner.run(plan, cx.now).await {
-            // What its concurrency group stopped is in the log, a line per stop.
-            StartResult::Started { execution_id: Some(id), duplicate, .. } => {
+            // Each stop of its concurrency group also has its log line.
+            StartResult::Started { execution_id: Some(id), duplicate, stopped } => {
                 if !duplicate {
                     self.record(cx, trigger, plan.pipeline.as_str(), &id, change).await;
                 }
-                Ok((id, duplicate))
+                Ok((id, duplicate, stopped.iter().filter(|s| s.stopped()).count()))
             }
             other => Err(other),
         }
@@ -449,9 +450,9 @@ impl CommandExecutor {
             });
         };
         Ok(match self.start(cx, &record.trigger, plan, &change).await {
-            Ok((id, _)) => Done {
+            Ok((id, _, stopped)) => Done {
                 outcome: "started",
-                what: format!("CodePipeline will not retry it ({refused}); started again"),
+                what: format!("CodePipeline will not retry it ({refused}); started again{}", superseded(stopped)),
                 ..done
             }
             .execution(&self.region, &id),
@@ -687,6 +688,15 @@ fn or_nothing(mut out: Vec<Done>, written: &str, why: String) -> Vec<Done> {
         out.push(Done::new(written.into(), "nothing", why));
     }
     out
+}
+
+/// What a start's concurrency group stopped, for the reply (README "One build per pull request").
+fn superseded(stopped: usize) -> String {
+    match stopped {
+        0 => String::new(),
+        1 => "; stopped the older execution of its concurrency group".into(),
+        n => format!("; stopped {n} older executions of its concurrency group"),
+    }
 }
 
 fn short(commit: &str) -> &str {

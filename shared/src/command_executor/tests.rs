@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::change::{CommentAuthor, ProviderKind, ServerAddress};
-use crate::ports::fakes::{FakeControl, FakeDedup, FakeHistory, FakeHttp, FakeRecords, FakeStarter};
-use crate::ports::StageState;
+use crate::ports::fakes::{FakeControl, FakeDedup, FakeGroups, FakeHistory, FakeHttp, FakeRecords, FakeStarter};
+use crate::ports::{GroupMember, GroupMembers, StageState};
 use crate::secrets::Secrets;
 
 const HEAD: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
@@ -28,6 +28,17 @@ fn config(commands: &str) -> Config {
 }
 
 fn harness(http: FakeHttp, history: FakeHistory, control: FakeControl, records: FakeRecords) -> Harness {
+    harness_with(http, history, Arc::new(control), records, None)
+}
+
+/// A harness whose starts join concurrency groups held by `groups`.
+fn harness_with(
+    http: FakeHttp,
+    history: FakeHistory,
+    control: Arc<FakeControl>,
+    records: FakeRecords,
+    groups: Option<Arc<FakeGroups>>,
+) -> Harness {
     let credentials = Credentials::parse(
         r#"{"github": {"token": "ghp-1"}, "gitlab": {"token": "glpat-1"}, "bitbucket-cloud": {"username": "bot", "app_password": "pw"},
             "azure-devops": {"token": "pat", "organization": "fabrikam"}}"#,
@@ -35,8 +46,8 @@ fn harness(http: FakeHttp, history: FakeHistory, control: FakeControl, records: 
     .unwrap();
     let http = Arc::new(http);
     let dedup = Arc::new(FakeDedup::default());
-    let control = Arc::new(control);
     let starter = Arc::new(FakeStarter::default());
+    let groups = groups.map(|g| Arc::new(crate::concurrency::Groups::new(g, control.clone(), None)));
     let ports = CommandPorts {
         dedup: dedup.clone(),
         records: Arc::new(records),
@@ -52,7 +63,7 @@ fn harness(http: FakeHttp, history: FakeHistory, control: FakeControl, records: 
         Arc::new(Secrets::Fixed(Arc::new(credentials))),
         GitApi::new(http.clone(), policy),
         ports,
-        StartRunner::new(starter.clone(), None, false),
+        StartRunner::new(starter.clone(), None, false).with_groups(groups),
         None,
         "us-east-1",
     );
@@ -187,6 +198,41 @@ async fn servers_whose_permissions_are_not_read_need_commands_users() {
     let requests = h.http.requests.lock().unwrap().clone();
     assert!(requests.iter().all(|r| r.url.starts_with("https://api.bitbucket.org/2.0/repositories/acme/app/")));
     assert!(requests.iter().any(|r| r.url.ends_with("/pullrequests/7/comments")), "the reply");
+}
+
+#[tokio::test]
+async fn a_run_in_a_concurrency_group_stops_the_older_execution_and_says_so() {
+    let config = Config::from_json(
+        r#"{"triggers": [{"name": "app", "pipeline": "app-pipeline", "source_action": "Source",
+             "git": {"repository": "acme/app", "events": ["pull_request"]}, "concurrency": {"cancel_in_progress": true}}]}"#,
+    )
+    .unwrap();
+    let groups = Arc::new(FakeGroups::default());
+    let older = GroupMember {
+        execution_id: "exec-older".into(),
+        pipeline: "app-pipeline".into(),
+        commit: "a".repeat(40),
+        started_at: NOW - 600,
+    };
+    groups
+        .groups
+        .lock()
+        .unwrap()
+        .insert(("app".into(), "acme/app#7".into()), GroupMembers { members: vec![older], version: 1 });
+    let control = Arc::new(FakeControl::default());
+    let h = harness_with(
+        github_pull(),
+        FakeHistory::default(),
+        control.clone(),
+        FakeRecords::default(),
+        Some(groups.clone()),
+    );
+    let run_it = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald run");
+    let (outcome, why) = outcomes(&run(&h, &config, &run_it).await).remove(0);
+    assert_eq!(outcome, "started", "{why}");
+    assert_eq!(why, "started, pinned to 6dcb09b; stopped the older execution of its concurrency group");
+    assert_eq!(*control.calls.lock().unwrap(), ["stop exec-older superseded by 6dcb09b (herald)"]);
+    assert_eq!(groups.ids("app", "acme/app#7"), ["exec-1"], "the run is the group's newest");
 }
 
 #[tokio::test]
