@@ -264,6 +264,43 @@ pub trait DedupStore: Send + Sync {
     ) -> BoxFuture<'a, Result<(), AwsError>>;
     /// Gives `key` up after a failure, so a retry can claim it.
     fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Claims every one of `keys` with one write, all or none (at most [`MAX_CLAIMS_AT_ONCE`]):
+    /// `Ok(true)` when all are the caller's now, `Ok(false)` when some key is taken and none was
+    /// claimed (claim them one by one to learn who has which). A store without such a write
+    /// answers `false`.
+    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        let _ = (keys, now);
+        Box::pin(async { Ok(false) })
+    }
+    /// Completes or releases claims, in as few writes as the store allows.
+    fn settle_all<'a>(&'a self, settles: &'a [Settle], now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            for settle in settles {
+                match settle {
+                    Settle::Complete { key, value, keep_secs } => {
+                        self.complete_for(key, value, now, *keep_secs).await?
+                    }
+                    Settle::Release { key } => self.release(key).await?,
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// How long a completed claim is kept (redeliveries older than this start again).
+pub const RECORD_KEPT_SECS: i64 = 7 * 24 * 3600;
+
+/// The most keys one [`DedupStore::claim_all`] takes: DynamoDB's `TransactWriteItems` limit.
+pub const MAX_CLAIMS_AT_ONCE: usize = 100;
+
+/// How a claim ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Done: `value` (an execution id) kept `keep_secs`.
+    Complete { key: String, value: String, keep_secs: i64 },
+    /// Failed: given back for a retry.
+    Release { key: String },
 }
 
 /// One event for the decision bus.

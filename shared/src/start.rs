@@ -4,14 +4,18 @@
 use crate::concurrency::{Groups, Stop};
 use crate::once::{once, retry_after_secs, Once};
 use crate::ports::{
-    BoxFuture, BusEvent, Claim, DedupStore, EventPublisher, GroupMember, PipelineStarter, StartPlan, CHANGE_CLAIM_SECS,
+    AwsError, BoxFuture, BusEvent, Claim, DedupStore, EventPublisher, GroupMember, PipelineStarter, Settle, StartPlan,
+    CHANGE_CLAIM_SECS, MAX_CLAIMS_AT_ONCE, RECORD_KEPT_SECS,
 };
 use crate::trigger::{Decision, Outcome};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
 
-/// How many starts of one delivery run at once: twenty triggers finish in a few round trips.
-pub const START_CONCURRENCY: usize = 8;
+/// How many starts of one delivery run at once: twenty triggers start in one round trip
+/// (ARCHITECTURE "Choices": the bound and CodePipeline's request rate).
+pub const START_CONCURRENCY: usize = 20;
+/// The starts one claim write covers: each claims its change and its token.
+const PLANS_PER_CLAIM: usize = MAX_CLAIMS_AT_ONCE / 2;
 
 /// What became of one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,20 +82,112 @@ impl StartRunner {
         decisions: impl IntoIterator<Item = (C, &'d Decision)>,
         now: i64,
     ) -> Vec<Decided<'d, C>> {
-        // Boxed so the stream's type does not carry a higher-ranked closure (keeps it `Send`).
-        let runs: Vec<BoxFuture<'_, Decided<'d, C>>> = decisions
+        let decisions: Vec<(C, &'d Decision)> = decisions.into_iter().collect();
+        let plans: Vec<&'d StartPlan> = decisions.iter().filter_map(|(_, d)| d.start_plan()).collect();
+        let mut results = self.run_plans(&plans, now).await.into_iter();
+        decisions
             .into_iter()
             .map(|(context, decision)| {
-                Box::pin(async move {
-                    let verdict = match &decision.outcome {
-                        Outcome::Skip(reason) => Verdict::Skipped(reason),
-                        Outcome::Start(plan) => Verdict::Ran(plan, self.run(plan, now).await),
-                    };
-                    Decided { context, decision, verdict }
-                }) as BoxFuture<'_, _>
+                let verdict = match &decision.outcome {
+                    Outcome::Skip(reason) => Verdict::Skipped(reason),
+                    Outcome::Start(plan) => Verdict::Ran(
+                        plan,
+                        results.next().unwrap_or(StartResult::Failed {
+                            error: "no result for this start".into(),
+                            transient: true,
+                        }),
+                    ),
+                };
+                Decided { context, decision, verdict }
             })
-            .collect();
+            .collect()
+    }
+
+    /// The results of `plans`, in their order. With the dedup table and more than one start,
+    /// the claims of up to [`PLANS_PER_CLAIM`] starts take one write, their starts run at once,
+    /// and their claims are settled in one more (README "Performance"); a single start, or a
+    /// batch whose claim finds a key taken, is claimed start by start.
+    async fn run_plans(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
+        if plans.len() < 2 || self.dry_run || self.dedup.is_none() {
+            return self.run_each(plans, now).await;
+        }
+        let batches = plans.chunks(PLANS_PER_CLAIM).map(|batch| self.run_batch(batch, now));
+        futures_util::future::join_all(batches).await.into_iter().flatten().collect()
+    }
+
+    /// Runs each plan on its own ([`StartRunner::run`]), [`START_CONCURRENCY`] at a time.
+    async fn run_each(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
+        // Boxed so the stream's type does not carry a higher-ranked closure (keeps it `Send`).
+        let runs: Vec<BoxFuture<'_, StartResult>> =
+            plans.iter().map(|plan| Box::pin(self.run(plan, now)) as BoxFuture<'_, _>).collect();
         stream::iter(runs).buffered(START_CONCURRENCY).collect().await
+    }
+
+    /// One claim write for every change and token of `plans`, their starts at once, one settling
+    /// write (in batches of 25), the superseded executions stopped beside it.
+    async fn run_batch(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
+        let Some(dedup) = self.dedup.as_deref() else { return self.run_each(plans, now).await };
+        let keys: Vec<String> = plans.iter().flat_map(|plan| claim_keys(plan)).collect();
+        match dedup.claim_all(&keys, now).await {
+            Ok(true) => {}
+            Ok(false) => return self.run_each(plans, now).await,
+            Err(e) => {
+                tracing::warn!(error = %e, starts = plans.len(), "could not claim the delivery's starts at once; claiming them one by one");
+                return self.run_each(plans, now).await;
+            }
+        }
+        let runs: Vec<BoxFuture<'_, Result<(String, Vec<GroupMember>), AwsError>>> =
+            plans.iter().map(|plan| Box::pin(self.start_and_join(plan, now)) as BoxFuture<'_, _>).collect();
+        let outcomes: Vec<_> = stream::iter(runs).buffered(START_CONCURRENCY).collect().await;
+        let mut settles = Vec::with_capacity(keys.len());
+        for (plan, outcome) in plans.iter().zip(&outcomes) {
+            let keys = claim_keys(plan);
+            match outcome {
+                Ok((id, _)) => settles.extend(keys.into_iter().map(|key| {
+                    let keep_secs = if key.starts_with("change#") { CHANGE_CLAIM_SECS } else { RECORD_KEPT_SECS };
+                    Settle::Complete { key, value: id.clone(), keep_secs }
+                })),
+                Err(_) => settles.extend(keys.into_iter().map(|key| Settle::Release { key })),
+            }
+        }
+        let stops = plans.iter().zip(&outcomes).map(|(plan, outcome)| match outcome {
+            Ok((_, superseded)) => Box::pin(self.supersede(plan, superseded.clone(), now)) as BoxFuture<'_, Vec<Stop>>,
+            Err(_) => Box::pin(async { Vec::new() }),
+        });
+        let (settled, stopped) =
+            futures_util::future::join(dedup.settle_all(&settles, now), futures_util::future::join_all(stops)).await;
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, starts = plans.len(), "started, but the claims were not settled; a redelivery waits for their leases to end, and the tokens keep CodePipeline from a second start");
+        }
+        outcomes
+            .into_iter()
+            .zip(stopped)
+            .map(|(outcome, stopped)| match outcome {
+                Ok((id, _)) => StartResult::Started { execution_id: Some(id), duplicate: false, stopped },
+                Err(e) => StartResult::Failed { transient: e.is_transient(), error: e.to_string() },
+            })
+            .collect()
+    }
+
+    /// Starts `plan` and records it in its concurrency group: the work a claim covers. Answers
+    /// the execution and the group's members it supersedes.
+    async fn start_and_join(&self, plan: &StartPlan, now: i64) -> Result<(String, Vec<GroupMember>), AwsError> {
+        let id = self.starter.start(plan).await?;
+        let superseded = match (&self.groups, &plan.group) {
+            (Some(groups), Some(group)) => {
+                let member = GroupMember {
+                    execution_id: id.clone(),
+                    pipeline: plan.pipeline.clone(),
+                    commit: group.commit.clone(),
+                    started_at: now,
+                };
+                // A failure gives the claims back: the retry's start finds the same execution
+                // (its clientRequestToken) and records it.
+                groups.join(group, &member, now).await?
+            }
+            _ => Vec::new(),
+        };
+        Ok((id, superseded))
     }
 
     /// Runs one plan: once per change (its change token, with the dedup table), then once per
@@ -105,7 +201,8 @@ impl StartRunner {
             return with_stops(result, self.supersede(plan, superseded, now).await);
         };
         // Another delivery of the same change (an organization and a repository hook).
-        let key = format!("change#{change}");
+        let key = claim_keys(plan).remove(0);
+        debug_assert_eq!(key, format!("change#{change}"));
         match dedup.claim(&key, now).await {
             Ok(Claim::Claimed) => {}
             Ok(Claim::Completed(id)) => {
@@ -139,18 +236,8 @@ impl StartRunner {
         let key = format!("start#{}", plan.client_request_token);
         let superseded = std::sync::Mutex::new(Vec::new());
         let work = async {
-            let id = self.starter.start(plan).await?;
-            if let (Some(groups), Some(group)) = (&self.groups, &plan.group) {
-                let member = GroupMember {
-                    execution_id: id.clone(),
-                    pipeline: plan.pipeline.clone(),
-                    commit: group.commit.clone(),
-                    started_at: now,
-                };
-                // A failure gives the token back: the retry's start finds the same execution
-                // (its clientRequestToken) and records it.
-                *superseded.lock().unwrap_or_else(|p| p.into_inner()) = groups.join(group, &member, now).await?;
-            }
+            let (id, earlier) = self.start_and_join(plan, now).await?;
+            *superseded.lock().unwrap_or_else(|p| p.into_inner()) = earlier;
             Ok(id)
         };
         // The execution may have started even when its record fails: the token still keeps
@@ -174,6 +261,12 @@ impl StartRunner {
             _ => Vec::new(),
         }
     }
+}
+
+/// The dedup keys a start claims: its change's (when it has one), then its token's.
+fn claim_keys(plan: &StartPlan) -> Vec<String> {
+    let change = plan.change_token.as_deref().map(|c| format!("change#{c}"));
+    change.into_iter().chain([format!("start#{}", plan.client_request_token)]).collect()
 }
 
 fn with_stops(result: StartResult, stops: Vec<Stop>) -> StartResult {

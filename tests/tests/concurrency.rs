@@ -121,8 +121,8 @@ async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
 /// What a stop costs, counted through a proxy before moto, every AWS call slowed by the same
 /// delay: beside a start without a group, a start that stops its group's older execution makes
 /// one more write (the group's, before the start counts as done) and the stop, and the stop runs
-/// beside the change claim's completion, so the answer waits about one round trip more. The
-/// times are printed (README "One build per pull request" reports them), not asserted.
+/// beside the claims' settling write, so the answer waits about one round trip more. The times
+/// are printed (README "One build per pull request" reports them), not asserted.
 #[tokio::test]
 async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
     use herald_tests::faults::{Fault, FaultProxy};
@@ -148,7 +148,16 @@ async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
     let mut lambda = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
     lambda.invoke(pull_request("warm-up", "opened", &commit(9), false)).await.response();
     let delay = Duration::from_millis(100);
-    for call in ["PutItem", "UpdateItem", "GetItem", "DeleteItem", "StartPipelineExecution", "StopPipelineExecution"] {
+    for call in [
+        "PutItem",
+        "UpdateItem",
+        "GetItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "BatchWriteItem",
+        "StartPipelineExecution",
+        "StopPipelineExecution",
+    ] {
         proxy.inject(call, Fault::Slow(delay), 100);
     }
     let before = proxy.calls().len();
@@ -161,9 +170,11 @@ async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
     assert_eq!(count("StartPipelineExecution"), 2, "{calls:?}");
     assert_eq!(count("StopPipelineExecution"), 1, "{calls:?}");
     assert_eq!(count("UpdateItem"), 1, "the group's one conditional write: {calls:?}");
-    assert_eq!(count("PutItem"), 8, "each start's change and token claims and completions: {calls:?}");
+    assert_eq!(count("TransactWriteItems"), 1, "both starts' change and token claims at once: {calls:?}");
+    assert_eq!(count("BatchWriteItem"), 1, "and their completions: {calls:?}");
+    assert_eq!(count("PutItem"), 0, "{calls:?}");
     eprintln!(
-        "a delivery starting 2 pipelines, one stopping its group's older execution, every AWS call {} ms: {} ms ({:.1} round trips; a start without a group is 5), {} AWS calls",
+        "a delivery starting 2 pipelines, one stopping its group's older execution, every AWS call {} ms: {} ms ({:.1} round trips; claims, starts and completions without a group are 3), {} AWS calls",
         delay.as_millis(),
         took.as_millis(),
         took.as_secs_f64() / delay.as_secs_f64(),

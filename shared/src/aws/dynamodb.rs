@@ -12,7 +12,7 @@
 use super::classify;
 use crate::ports::{
     AwsError, BoxFuture, Claim, ClaimAnswer, ConcurrencyGroups, DedupStore, ExecutionRecord, ExecutionRecords,
-    GroupMember, GroupMembers, GroupPlan, HeldStatus, StatusClaim, MAX_GROUP_MEMBERS,
+    GroupMember, GroupMembers, GroupPlan, HeldStatus, Settle, StatusClaim, MAX_GROUP_MEMBERS,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -22,7 +22,16 @@ use aws_sdk_dynamodb::Client;
 /// How long an in-progress claim holds before another invocation may take it over.
 pub const LEASE_SECS: i64 = 60;
 /// How long records are kept (redeliveries older than this start again).
-pub const RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
+pub const RECORD_TTL_SECS: i64 = crate::ports::RECORD_KEPT_SECS;
+
+/// The condition under which a claim is taken: no record, an expired one, or an in-progress one
+/// whose lease ended.
+const CLAIM_CONDITION: &str =
+    "attribute_not_exists(pk) OR expires_at < :now OR (#s = :in_progress AND lease_until < :now)";
+/// `BatchWriteItem`'s limit.
+const WRITES_PER_BATCH: usize = 25;
+/// Tries of one batch's unprocessed items (DynamoDB hands back what it throttled).
+const BATCH_TRIES: usize = 3;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETE: &str = "COMPLETE";
@@ -36,6 +45,24 @@ pub struct DynamoDbDedup {
 impl DynamoDbDedup {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    /// One `BatchWriteItem`, its unprocessed items tried again (at most [`BATCH_TRIES`] in all).
+    async fn write_batch(&self, mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>) -> Result<(), AwsError> {
+        for _ in 0..BATCH_TRIES {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| classify("BatchWriteItem", e))?;
+            requests = out.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(AwsError::Transient(format!("BatchWriteItem: {} writes left unprocessed", requests.len())))
     }
 
     async fn read(&self, key: &str, now: i64) -> Result<Option<Claim>, AwsError> {
@@ -80,9 +107,7 @@ impl DedupStore for DynamoDbDedup {
                     .item("status", AttributeValue::S(IN_PROGRESS.into()))
                     .item("lease_until", n(now + LEASE_SECS))
                     .item("expires_at", n(now + RECORD_TTL_SECS))
-                    .condition_expression(
-                        "attribute_not_exists(pk) OR expires_at < :now OR (#s = :in_progress AND lease_until < :now)",
-                    )
+                    .condition_expression(CLAIM_CONDITION)
                     .expression_attribute_names("#s", "status")
                     .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
                     .expression_attribute_values(":now", n(now))
@@ -126,6 +151,76 @@ impl DedupStore for DynamoDbDedup {
                 .send()
                 .await
                 .map_err(|e| classify("PutItem", e))?;
+            Ok(())
+        })
+    }
+
+    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move {
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+            use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+            let mut items = Vec::with_capacity(keys.len());
+            for key in keys.iter().take(crate::ports::MAX_CLAIMS_AT_ONCE) {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", AttributeValue::S(key.clone()))
+                    .item("status", AttributeValue::S(IN_PROGRESS.into()))
+                    .item("lease_until", n(now + LEASE_SECS))
+                    .item("expires_at", n(now + RECORD_TTL_SECS))
+                    .condition_expression(CLAIM_CONDITION)
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+                    .expression_attribute_values(":now", n(now))
+                    .build()
+                    .map_err(|e| AwsError::Permanent(format!("TransactWriteItems: {e}")))?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+            if keys.len() > items.len() {
+                return Ok(false);
+            }
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => Ok(true),
+                // A key taken, or another transaction on one right now (its cancellation reason
+                // `TransactionConflict`): none was claimed.
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(TransactWriteItemsError::TransactionCanceledException(_))
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(classify("TransactWriteItems", e)),
+            }
+        })
+    }
+
+    fn settle_all<'a>(&'a self, settles: &'a [Settle], now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+            let mut requests = Vec::with_capacity(settles.len());
+            for settle in settles {
+                let request = match settle {
+                    Settle::Complete { key, value, keep_secs } => WriteRequest::builder().put_request(
+                        PutRequest::builder()
+                            .item("pk", AttributeValue::S(key.clone()))
+                            .item("status", AttributeValue::S(COMPLETE.into()))
+                            .item("value", AttributeValue::S(value.clone()))
+                            .item("expires_at", n(now + keep_secs))
+                            .build()
+                            .map_err(|e| AwsError::Permanent(format!("BatchWriteItem: {e}")))?,
+                    ),
+                    Settle::Release { key } => WriteRequest::builder().delete_request(
+                        DeleteRequest::builder()
+                            .key("pk", AttributeValue::S(key.clone()))
+                            .build()
+                            .map_err(|e| AwsError::Permanent(format!("BatchWriteItem: {e}")))?,
+                    ),
+                };
+                requests.push(request.build());
+            }
+            let batches = requests.chunks(WRITES_PER_BATCH).map(|chunk| self.write_batch(chunk.to_vec()));
+            futures_util::future::try_join_all(batches).await?;
             Ok(())
         })
     }

@@ -71,6 +71,23 @@ impl DedupStore for FakeDedup {
             Ok(())
         })
     }
+    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move {
+            let mut records = self.records.lock().unwrap();
+            let taken = keys.iter().any(|key| match records.get(key) {
+                Some((Some(_), expires_at)) => *expires_at >= now,
+                Some((None, lease_until)) => *lease_until >= now,
+                None => false,
+            });
+            if taken {
+                return Ok(false);
+            }
+            for key in keys {
+                records.insert(key.clone(), (None, now + 60));
+            }
+            Ok(true)
+        })
+    }
 }
 
 #[derive(Default)]
