@@ -136,7 +136,7 @@ impl StartRunner {
                 return self.run_each(plans, now).await;
             }
         }
-        let runs: Vec<BoxFuture<'_, Result<(String, Vec<GroupMember>), AwsError>>> =
+        let runs: Vec<BoxFuture<'_, Result<Joined, AwsError>>> =
             plans.iter().map(|plan| Box::pin(self.start_and_join(plan, now)) as BoxFuture<'_, _>).collect();
         let outcomes: Vec<_> = stream::iter(runs).buffered(START_CONCURRENCY).collect().await;
         let mut settles = Vec::with_capacity(keys.len());
@@ -171,7 +171,7 @@ impl StartRunner {
 
     /// Starts `plan` and records it in its concurrency group: the work a claim covers. Answers
     /// the execution and the group's members it supersedes.
-    async fn start_and_join(&self, plan: &StartPlan, now: i64) -> Result<(String, Vec<GroupMember>), AwsError> {
+    async fn start_and_join(&self, plan: &StartPlan, now: i64) -> Result<Joined, AwsError> {
         let id = self.starter.start(plan).await?;
         let superseded = match (&self.groups, &plan.group) {
             (Some(groups), Some(group)) => {
@@ -262,6 +262,9 @@ impl StartRunner {
         }
     }
 }
+
+/// A start's execution id, and the members of its concurrency group it supersedes.
+type Joined = (String, Vec<GroupMember>);
 
 /// The dedup keys a start claims: its change's (when it has one), then its token's.
 fn claim_keys(plan: &StartPlan) -> Vec<String> {
