@@ -11,9 +11,10 @@ use crate::trigger::{Decision, Outcome};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
 
-/// How many starts of one delivery run at once: twenty triggers start in one round trip
-/// (ARCHITECTURE "Choices": the bound and CodePipeline's request rate).
-pub const START_CONCURRENCY: usize = 20;
+/// How many starts of one delivery run at once, across its batches: twenty triggers start in
+/// one round trip, a hundred in four (ARCHITECTURE "Choices": the bound and CodePipeline's
+/// request rate).
+pub const START_CONCURRENCY: usize = 25;
 /// The starts one claim write covers: each claims its change and its token.
 const PLANS_PER_CLAIM: usize = MAX_CLAIMS_AT_ONCE / 2;
 
@@ -111,7 +112,8 @@ impl StartRunner {
         if plans.len() < 2 || self.dry_run || self.dedup.is_none() {
             return self.run_each(plans, now).await;
         }
-        let batches = plans.chunks(PLANS_PER_CLAIM).map(|batch| self.run_batch(batch, now));
+        let starting = tokio::sync::Semaphore::new(START_CONCURRENCY);
+        let batches = plans.chunks(PLANS_PER_CLAIM).map(|batch| self.run_batch(batch, &starting, now));
         futures_util::future::join_all(batches).await.into_iter().flatten().collect()
     }
 
@@ -125,7 +127,7 @@ impl StartRunner {
 
     /// One claim write for every change and token of `plans`, their starts at once, one settling
     /// write (in batches of 25), the superseded executions stopped beside it.
-    async fn run_batch(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
+    async fn run_batch(&self, plans: &[&StartPlan], starting: &tokio::sync::Semaphore, now: i64) -> Vec<StartResult> {
         let Some(dedup) = self.dedup.as_deref() else { return self.run_each(plans, now).await };
         let keys: Vec<String> = plans.iter().flat_map(|plan| claim_keys(plan)).collect();
         match dedup.claim_all(&keys, now).await {
@@ -136,9 +138,12 @@ impl StartRunner {
                 return self.run_each(plans, now).await;
             }
         }
-        let runs: Vec<BoxFuture<'_, Result<Joined, AwsError>>> =
-            plans.iter().map(|plan| Box::pin(self.start_and_join(plan, now)) as BoxFuture<'_, _>).collect();
-        let outcomes: Vec<_> = stream::iter(runs).buffered(START_CONCURRENCY).collect().await;
+        let runs = plans.iter().map(|plan| async move {
+            // The permit bounds the delivery's starts across its batches.
+            let _permit = starting.acquire().await;
+            self.start_and_join(plan, now).await
+        });
+        let outcomes: Vec<Result<Joined, AwsError>> = futures_util::future::join_all(runs).await;
         let mut settles = Vec::with_capacity(keys.len());
         for (plan, outcome) in plans.iter().zip(&outcomes) {
             let keys = claim_keys(plan);
@@ -292,3 +297,6 @@ pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: b
         tracing::error!(error = %e, "could not publish decision events");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,8 @@ impl PipelineStarter for FakeStarter {
 #[derive(Default)]
 pub struct FakeDedup {
     pub records: Mutex<HashMap<String, (Option<String>, i64)>>,
+    /// `claim_all` and `settle_all` fail with this (a throttled batch).
+    pub fail_batch: Option<AwsError>,
 }
 
 impl DedupStore for FakeDedup {
@@ -73,6 +75,9 @@ impl DedupStore for FakeDedup {
     }
     fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
         Box::pin(async move {
+            if let Some(e) = &self.fail_batch {
+                return Err(e.clone());
+            }
             let mut records = self.records.lock().unwrap();
             let taken = keys.iter().any(|key| match records.get(key) {
                 Some((Some(_), expires_at)) => *expires_at >= now,
@@ -86,6 +91,25 @@ impl DedupStore for FakeDedup {
                 records.insert(key.clone(), (None, now + 60));
             }
             Ok(true)
+        })
+    }
+    fn settle_all<'a>(&'a self, settles: &'a [Settle], now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            if let Some(e) = &self.fail_batch {
+                return Err(e.clone());
+            }
+            let mut records = self.records.lock().unwrap();
+            for settle in settles {
+                match settle {
+                    Settle::Complete { key, value, keep_secs } => {
+                        records.insert(key.clone(), (Some(value.clone()), now + keep_secs));
+                    }
+                    Settle::Release { key } => {
+                        records.remove(key);
+                    }
+                }
+            }
+            Ok(())
         })
     }
 }

@@ -6,10 +6,13 @@
 //! - CPU per event in dry-run mode, and its ratio to the floor's;
 //! - cold init (spawn -> first request for an event: configuration read, clients built);
 //! - peak RSS (`VmHWM`);
-//! - CPU per delivery that starts 20 pipelines with real `StartPipelineExecution` calls to moto.
+//! - CPU per delivery that starts 20 pipelines with real `StartPipelineExecution` calls to moto;
+//! - latency: deliveries starting 1, 20 and 100 pipelines with the dedup table on, through a proxy
+//!   before moto that delays every AWS call by RTT: AWS calls per delivery, and round trips on the
+//!   critical path ((answer with the delay - answer without) / RTT, medians of 3 warm deliveries).
 //!
-//! Usage: `lambda_bench [EVENTS]` (default 2000), from the workspace root after
-//! `cargo build --release --workspace --bins`.
+//! Usage: `lambda_bench [EVENTS] [RTT_MS]` (defaults 2000 and 100), from the workspace root
+//! after `cargo build --release --workspace --bins`.
 
 use herald::auth::{sign_hex, Secret};
 use herald_tests::events::function_url;
@@ -190,4 +193,79 @@ async fn main() {
         real.cpu_per_event_us / 1000.0,
         started.elapsed().as_secs_f64()
     );
+    let rtt: u64 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(100);
+    latency(&body, rtt).await;
+}
+
+/// The AWS calls an unslowed proxy sees, by every operation the webhook makes.
+const OPERATIONS: [&str; 8] = [
+    "PutItem",
+    "UpdateItem",
+    "GetItem",
+    "DeleteItem",
+    "TransactWriteItems",
+    "BatchWriteItem",
+    "StartPipelineExecution",
+    "StopPipelineExecution",
+];
+
+/// One delivery's answer time, in milliseconds.
+async fn timed(lambda: &mut Lambda, body: &[u8], id: usize) -> f64 {
+    let event = delivery(body, 1_000_000 + id);
+    let began = Instant::now();
+    let out = lambda.invoke(event).await.response();
+    assert_eq!(out["statusCode"], 200, "{out}");
+    began.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Deliveries starting 1, 20 and 100 pipelines, each AWS call delayed by `rtt_ms`.
+async fn latency(body: &[u8], rtt_ms: u64) {
+    use herald_tests::faults::{Fault, FaultProxy};
+    let moto = Moto::start();
+    moto.ctl(&["create-table", "herald-dedup"]);
+    let mut created = 0;
+    let mut id = 0;
+    for starts in [1usize, 20, 100] {
+        for i in created..starts {
+            moto.ctl(&["create-pipeline", &format!("lat{i}")]);
+        }
+        created = starts;
+        let triggers: Vec<Value> = (0..starts)
+            .map(|i| json!({ "name": format!("lat{i}"), "pipeline": format!("lat{i}"), "git": { "repository": "acme/app" } }))
+            .collect();
+        let config = json!({ "triggers": triggers }).to_string();
+        let proxy = FaultProxy::start(&moto.endpoint).await;
+        let env = [
+            ("HERALD_CONFIG", config.as_str()),
+            ("HERALD_WEBHOOK_SECRET", SECRET),
+            ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ];
+        let mut lambda = Lambda::start_binary(&release("git-webhook"), &proxy.endpoint, &env).await;
+        id += 1;
+        timed(&mut lambda, body, id).await; // warm
+        let mut plain = Vec::new();
+        let before = proxy.calls().len();
+        for _ in 0..3 {
+            id += 1;
+            plain.push(timed(&mut lambda, body, id).await);
+        }
+        let calls = (proxy.calls().len() - before) / 3;
+        for op in OPERATIONS {
+            proxy.inject(op, Fault::Slow(std::time::Duration::from_millis(rtt_ms)), usize::MAX / 2);
+        }
+        let mut slowed = Vec::new();
+        for _ in 0..3 {
+            id += 1;
+            slowed.push(timed(&mut lambda, body, id).await);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        let (plain, slowed) = (median(&mut plain), median(&mut slowed));
+        println!(
+            "latency, {starts} starts, dedup table on: {calls} AWS calls per delivery; {slowed:.0} ms at {rtt_ms} ms RTT ({plain:.0} ms without) = {:.1} round trips",
+            (slowed - plain) / rtt_ms as f64
+        );
+    }
 }
