@@ -15,8 +15,10 @@ use std::sync::Arc;
 /// one round trip, a hundred in four (ARCHITECTURE "Choices": the bound and CodePipeline's
 /// request rate).
 pub const START_CONCURRENCY: usize = 25;
-/// The starts one claim write covers: each claims its change and its token.
-const PLANS_PER_CLAIM: usize = MAX_CLAIMS_AT_ONCE / 2;
+/// The starts one claim write covers: each claims its change and its token. A quarter of
+/// DynamoDB's 100 items a transaction: a transaction's time grows with its items, and one that
+/// outlives its call timeout leaves its claims in progress (README "Performance").
+const PLANS_PER_CLAIM: usize = MAX_CLAIMS_AT_ONCE / 4;
 
 /// What became of one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]

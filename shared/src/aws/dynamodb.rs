@@ -178,7 +178,17 @@ impl DedupStore for DynamoDbDedup {
             if keys.len() > items.len() {
                 return Ok(false);
             }
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            // The SDK's retry of a transaction that landed then succeeds without a change, instead
+            // of finding its own claims taken (DynamoDB keeps a token 10 minutes).
+            let token = crate::token::deterministic(&[&keys.join("\u{0}"), &now.to_string()]);
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .client_request_token(&token[..36])
+                .send()
+                .await;
+            match sent {
                 Ok(_) => Ok(true),
                 // A key taken, or another transaction on one right now (its cancellation reason
                 // `TransactionConflict`): none was claimed.
