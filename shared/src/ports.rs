@@ -267,9 +267,10 @@ pub trait DedupStore: Send + Sync {
     /// Claims every one of `keys` with one write, all or none (at most [`MAX_CLAIMS_AT_ONCE`]):
     /// `Ok(true)` when all are the caller's now, `Ok(false)` when some key is taken and none was
     /// claimed (claim them one by one to learn who has which). A store without such a write
-    /// answers `false`.
-    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
-        let _ = (keys, now);
+    /// answers `false`. `owner` names this attempt: a retry of the write that finds the keys
+    /// held by the same owner (an earlier try that landed, its answer lost) takes them.
+    fn claim_all<'a>(&'a self, keys: &'a [String], owner: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        let _ = (keys, owner, now);
         Box::pin(async { Ok(false) })
     }
     /// Completes or releases claims, in as few writes as the store allows.

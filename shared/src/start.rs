@@ -132,7 +132,7 @@ impl StartRunner {
     async fn run_batch(&self, plans: &[&StartPlan], starting: &tokio::sync::Semaphore, now: i64) -> Vec<StartResult> {
         let Some(dedup) = self.dedup.as_deref() else { return self.run_each(plans, now).await };
         let keys: Vec<String> = plans.iter().flat_map(|plan| claim_keys(plan)).collect();
-        match dedup.claim_all(&keys, now).await {
+        match dedup.claim_all(&keys, &attempt_owner(), now).await {
             Ok(true) => {}
             Ok(false) => return self.run_each(plans, now).await,
             Err(e) => {
@@ -272,6 +272,15 @@ impl StartRunner {
 
 /// A start's execution id, and the members of its concurrency group it supersedes.
 type Joined = (String, Vec<GroupMember>);
+
+/// A name for one claim attempt, unique across invocations and instances: the clock's
+/// nanoseconds, the process and a counter, hashed.
+fn attempt_owner() -> String {
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::token::deterministic(&[&nanos.to_string(), &std::process::id().to_string(), &attempt.to_string()])
+}
 
 /// The dedup keys a start claims: its change's (when it has one), then its token's.
 fn claim_keys(plan: &StartPlan) -> Vec<String> {

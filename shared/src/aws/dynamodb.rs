@@ -155,7 +155,7 @@ impl DedupStore for DynamoDbDedup {
         })
     }
 
-    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+    fn claim_all<'a>(&'a self, keys: &'a [String], owner: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
         Box::pin(async move {
             use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
             use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -167,10 +167,15 @@ impl DedupStore for DynamoDbDedup {
                     .item("status", AttributeValue::S(IN_PROGRESS.into()))
                     .item("lease_until", n(now + LEASE_SECS))
                     .item("expires_at", n(now + RECORD_TTL_SECS))
-                    .condition_expression(CLAIM_CONDITION)
+                    .item("owner", AttributeValue::S(owner.to_owned()))
+                    // Or held by this attempt: the SDK's retry of a transaction that landed (an
+                    // emulator may ignore the ClientRequestToken that covers it on DynamoDB).
+                    .condition_expression(format!("{CLAIM_CONDITION} OR (#s = :in_progress AND #o = :owner)"))
                     .expression_attribute_names("#s", "status")
+                    .expression_attribute_names("#o", "owner")
                     .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
                     .expression_attribute_values(":now", n(now))
+                    .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
                     .build()
                     .map_err(|e| AwsError::Permanent(format!("TransactWriteItems: {e}")))?;
                 items.push(TransactWriteItem::builder().put(put).build());

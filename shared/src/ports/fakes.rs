@@ -73,7 +73,7 @@ impl DedupStore for FakeDedup {
             Ok(())
         })
     }
-    fn claim_all<'a>(&'a self, keys: &'a [String], now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+    fn claim_all<'a>(&'a self, keys: &'a [String], _owner: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
         Box::pin(async move {
             if let Some(e) = &self.fail_batch {
                 return Err(e.clone());

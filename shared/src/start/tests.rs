@@ -107,7 +107,7 @@ async fn claims_left_unsettled_keep_a_redelivery_waiting_never_done() {
     let plans = [plan(0, "a"), plan(1, "b")];
     let refs: Vec<&StartPlan> = plans.iter().collect();
     // Claimed at once, started, and the settling write lost (the claims stay in progress).
-    assert!(dedup.claim_all(&refs.iter().flat_map(|p| claim_keys(p)).collect::<Vec<_>>(), NOW).await.unwrap());
+    assert!(dedup.claim_all(&refs.iter().flat_map(|p| claim_keys(p)).collect::<Vec<_>>(), "o", NOW).await.unwrap());
     let redelivered = runner(&starter, &dedup).run_plans(&refs, NOW + 1).await;
     assert!(redelivered.iter().all(|r| matches!(r, StartResult::InProgress { .. })), "{redelivered:?}");
     assert!(starter.started.lock().unwrap().is_empty());
