@@ -12,6 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
+/// Every AWS operation `git-webhook` makes on a start's path: what a latency measurement slows.
+pub const WEBHOOK_OPERATIONS: [&str; 8] = [
+    "PutItem",
+    "UpdateItem",
+    "GetItem",
+    "DeleteItem",
+    "TransactWriteItems",
+    "BatchWriteItem",
+    "StartPipelineExecution",
+    "StopPipelineExecution",
+];
+
 /// How a call is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

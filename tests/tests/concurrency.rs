@@ -125,7 +125,7 @@ async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
 /// are printed (README "One build per pull request" reports them), not asserted.
 #[tokio::test]
 async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
-    use herald_tests::faults::{Fault, FaultProxy};
+    use herald_tests::faults::{Fault, FaultProxy, WEBHOOK_OPERATIONS};
     use std::time::{Duration, Instant};
     let moto = Moto::start();
     let config = json!({ "triggers": [
@@ -148,16 +148,7 @@ async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
     let mut lambda = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
     lambda.invoke(pull_request("warm-up", "opened", &commit(9), false)).await.response();
     let delay = Duration::from_millis(100);
-    for call in [
-        "PutItem",
-        "UpdateItem",
-        "GetItem",
-        "DeleteItem",
-        "TransactWriteItems",
-        "BatchWriteItem",
-        "StartPipelineExecution",
-        "StopPipelineExecution",
-    ] {
+    for call in WEBHOOK_OPERATIONS {
         proxy.inject(call, Fault::Slow(delay), 100);
     }
     let before = proxy.calls().len();

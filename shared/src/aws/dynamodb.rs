@@ -77,17 +77,29 @@ impl DynamoDbDedup {
             .map_err(|e| classify("GetItem", e))?;
         Ok(out.item.and_then(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
-            // Expired items linger until DynamoDB deletes them, days later: they count as absent.
-            if number("expires_at").is_some_and(|at| at < now) {
+            if expired(&item, now) {
                 return None;
             }
             Some(match (text("status").as_deref(), text("value")) {
                 (Some(COMPLETE), Some(value)) => Claim::Completed(value),
-                _ => Claim::InProgress { lease_until: number("lease_until").unwrap_or(now + LEASE_SECS) },
+                _ => Claim::InProgress { lease_until: number(&item, "lease_until").unwrap_or(now + LEASE_SECS) },
             })
         }))
     }
+}
+
+/// An item as DynamoDB answers it.
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// The number attribute `name` of `item`.
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+/// Whether `item` is past its `expires_at`: expired items linger until DynamoDB deletes them,
+/// days later, and count as absent.
+fn expired(item: &Item, now: i64) -> bool {
+    number(item, "expires_at").is_some_and(|at| at < now)
 }
 
 fn n(value: i64) -> AttributeValue {
@@ -310,14 +322,13 @@ impl DynamoDbRecords {
             .await
             .map_err(|e| classify("GetItem", e))?;
         Ok(out.item.and_then(|item| {
-            let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
-            if number("expires_at").is_some_and(|at| at < now) {
+            if expired(&item, now) {
                 return None;
             }
             Some(HeldStatus {
-                attempt: u32::try_from(number("attempt")?).ok()?,
+                attempt: u32::try_from(number(&item, "attempt")?).ok()?,
                 is_final: item.get("final").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-                lease_until: number("lease_until").unwrap_or(0),
+                lease_until: number(&item, "lease_until").unwrap_or(0),
             })
         }))
     }
@@ -352,16 +363,10 @@ impl ExecutionRecords for DynamoDbRecords {
                 .send()
                 .await
                 .map_err(|e| classify("GetItem", e))?;
-            let Some(item) = out.item else { return Ok(None) };
-            let expired = item
-                .get("expires_at")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_some_and(|at| at < now);
+            let Some(item) = unexpired(out.item, now) else { return Ok(None) };
             let record = item.get("record").and_then(|v| v.as_s().ok());
             let stop_reason = item.get("stop_reason").and_then(|v| v.as_s().ok()).cloned();
             Ok(record
-                .filter(|_| !expired)
                 .and_then(|json| serde_json::from_str::<ExecutionRecord>(json).ok())
                 .map(|record| ExecutionRecord { stop_reason, ..record }))
         })
@@ -383,11 +388,7 @@ impl ExecutionRecords for DynamoDbRecords {
             Ok(out
                 .items()
                 .iter()
-                .filter(|item| {
-                    let expires =
-                        item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
-                    expires.is_none_or(|at| at >= now)
-                })
+                .filter(|item| !expired(item, now))
                 .filter_map(|item| item.get("record")?.as_s().ok().and_then(|json| serde_json::from_str(json).ok()))
                 .collect())
         })
@@ -518,7 +519,7 @@ fn member_value(member: &GroupMember) -> AttributeValue {
     )
 }
 
-fn members_of(item: &std::collections::HashMap<String, AttributeValue>) -> Vec<GroupMember> {
+fn members_of(item: &Item) -> Vec<GroupMember> {
     let Some(AttributeValue::L(list)) = item.get("members") else { return Vec::new() };
     list.iter()
         .filter_map(|v| {
@@ -528,20 +529,14 @@ fn members_of(item: &std::collections::HashMap<String, AttributeValue>) -> Vec<G
                 execution_id: text("execution_id")?,
                 pipeline: text("pipeline")?,
                 commit: text("commit").unwrap_or_default(),
-                started_at: m.get("started_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0),
+                started_at: number(m, "started_at").unwrap_or(0),
             })
         })
         .collect()
 }
 
-fn unexpired(
-    item: Option<std::collections::HashMap<String, AttributeValue>>,
-    now: i64,
-) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    item.filter(|item| {
-        let at = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
-        at.is_none_or(|at| at >= now)
-    })
+fn unexpired(item: Option<Item>, now: i64) -> Option<Item> {
+    item.filter(|item| !expired(item, now))
 }
 
 impl ConcurrencyGroups for DynamoDbGroups {
@@ -644,7 +639,7 @@ impl ConcurrencyGroups for DynamoDbGroups {
                 .await
                 .map_err(|e| classify("GetItem", e))?;
             let Some(item) = unexpired(out.item, now) else { return Ok(GroupMembers::default()) };
-            let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let version = number(&item, "version").unwrap_or(0);
             Ok(GroupMembers { members: members_of(&item), version })
         })
     }

@@ -197,18 +197,6 @@ async fn main() {
     latency(&body, rtt).await;
 }
 
-/// The AWS calls an unslowed proxy sees, by every operation the webhook makes.
-const OPERATIONS: [&str; 8] = [
-    "PutItem",
-    "UpdateItem",
-    "GetItem",
-    "DeleteItem",
-    "TransactWriteItems",
-    "BatchWriteItem",
-    "StartPipelineExecution",
-    "StopPipelineExecution",
-];
-
 /// One delivery's answer time, in milliseconds, and its HTTP status: a push of its own head
 /// commit, so that no delivery is another's duplicate (README "One change, one start").
 async fn timed(lambda: &mut Lambda, body: &[u8], id: usize) -> (f64, u64) {
@@ -225,7 +213,7 @@ async fn timed(lambda: &mut Lambda, body: &[u8], id: usize) -> (f64, u64) {
 
 /// Deliveries starting 1, 20 and 100 pipelines, each AWS call delayed by `rtt_ms`.
 async fn latency(body: &[u8], rtt_ms: u64) {
-    use herald_tests::faults::{Fault, FaultProxy};
+    use herald_tests::faults::{Fault, FaultProxy, WEBHOOK_OPERATIONS};
     let moto = Moto::start();
     moto.ctl(&["create-table", "herald-dedup"]);
     let mut created = 0;
@@ -260,7 +248,7 @@ async fn latency(body: &[u8], rtt_ms: u64) {
             plain.push(answer(timed(&mut lambda, body, id).await));
         }
         let calls = (proxy.calls().len() - before) / 3;
-        for op in OPERATIONS {
+        for op in WEBHOOK_OPERATIONS {
             proxy.inject(op, Fault::Slow(std::time::Duration::from_millis(rtt_ms)), usize::MAX / 2);
         }
         let mut slowed = Vec::new();
