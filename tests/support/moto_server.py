@@ -18,13 +18,22 @@ of an execution not `InProgress` is refused as CodePipeline refuses it
 (`PipelineExecutionNotStoppableException`; `DuplicatedStopRequestException` when already
 `Stopping`), and a stop's reason shows in `ListPipelineExecutions` as `stopTrigger`.
 
+moto's `TransactWriteItems` deep-copies a table once per item of the transaction, all before it
+writes anything, so a transaction's time grows with the table (measured: 50 items took 34 ms on
+an empty table and 1372 ms on one of 1,500 items), where DynamoDB's does not. Here each table is
+copied once per transaction: the same copy, the same rollback.
+
 Usage: moto_server.py -H 127.0.0.1 -p PORT (the arguments of moto_server).
 """
+import copy
 import json
+import threading
 
 from moto.codepipeline import models
 from moto.core.exceptions import JsonRESTError
 from moto.codepipeline.responses import CodePipelineResponse
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.table import Table
 from moto.server import main
 
 _init = models.PipelineExecution.__init__
@@ -172,6 +181,35 @@ def _put_approval_result(self):
     return json.dumps({"approvedAt": 0})
 
 
+class _TableCopiedOnce:
+    """`copy` for moto's DynamoDB backend: inside a transaction, a table is deep-copied once."""
+
+    def __init__(self):
+        self.transaction = threading.local()
+
+    def deepcopy(self, obj, memo=None):
+        copies = getattr(self.transaction, "copies", None)
+        if copies is None or not isinstance(obj, Table):
+            return copy.deepcopy(obj, memo)
+        if id(obj) not in copies:
+            copies[id(obj)] = copy.deepcopy(obj, memo)
+        return copies[id(obj)]
+
+
+_table_copies = _TableCopiedOnce()
+_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _patched_transact_write_items(self, transact_items):
+    _table_copies.transaction.copies = {}
+    try:
+        return _transact_write_items(self, transact_items)
+    finally:
+        _table_copies.transaction.copies = None
+
+
+dynamodb_models.copy = _table_copies
+dynamodb_models.DynamoDBBackend.transact_write_items = _patched_transact_write_items
 models.PipelineExecution.__init__ = _patched_init
 models.PipelineExecution.to_summary_dict = _patched_to_summary_dict
 CodePipelineResponse.get_pipeline_state = _get_pipeline_state
