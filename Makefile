@@ -18,7 +18,7 @@ export SAM_CLI_TELEMETRY := 0
 # cargo-lambda, zig, sam and cfn-lint come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test demo build deploy package venv npm fmt lint deps template unit properties integration fuzz bench clean
+.PHONY: test demo build deploy release publish venv npm fmt lint deps template unit properties integration fuzz bench clean
 
 $(VENV)/.installed: Makefile
 	rm -rf $(VENV)
@@ -101,22 +101,35 @@ build: venv
 # (or samconfig.toml's parameter_overrides) is validated and used.
 CONFIG ?=
 deploy: venv
-	cargo run -q -p herald-cli -- validate --template template.yaml
-	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate "$(CONFIG)"; fi
+	cargo run -q -p herald-cli -- validate --strict --template template.yaml
+	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate --strict "$(CONFIG)"; fi
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
 	$(VENV)/bin/sam deploy --guided $(if $(CONFIG),--parameter-overrides "HeraldConfig=$$($(PYTHON) -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' "$(CONFIG)")")
 
-# Artifacts a user can deploy without a Rust toolchain: the three arm64 zips and a template whose
-# functions point at them (`sam deploy --template-file dist/template.yaml --resolve-s3 --guided`).
-package: build
-	rm -rf dist && mkdir -p dist
-	for f in GitWebhookFunction S3TriggerFunction PipelineNotifierFunction; do \
-	  $(PYTHON) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=9); i = zipfile.ZipInfo("bootstrap", (1980, 1, 1, 0, 0, 0)); i.external_attr = 0o755 << 16; i.compress_type = zipfile.ZIP_DEFLATED; z.writestr(i, open(sys.argv[2], "rb").read()); z.close()' \
-	    dist/$$f.zip .aws-sam/build/$$f/bootstrap; \
-	done
-	sed -E 's#^( +CodeUri: )(GitWebhookFunction|S3TriggerFunction|PipelineNotifierFunction)$$#\1\2.zip#' \
-	  .aws-sam/build/template.yaml > dist/template.yaml
-	ls -l dist
+# Cargo's target folder, wherever CARGO_TARGET_DIR or .cargo/config put it: asked, not guessed.
+TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+# A release a user can deploy without a Rust toolchain (docs/deploying.md): dist/ gets the three
+# arm64 zips (fixed timestamps and order: the same build gives the same bytes), a template whose
+# functions point at them, README.md, LICENSE and SHA256SUMS. HERALD_REPOSITORY_URL names the
+# repository in the Serverless Application Repository metadata.
+HERALD_REPOSITORY_URL ?=
+release: venv
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier
+	$(PYTHON) scripts/release.py --bootstraps "$(TARGET_DIR)/lambda" --out dist $(if $(HERALD_REPOSITORY_URL),--repository-url "$(HERALD_REPOSITORY_URL)")
+	$(VENV)/bin/cfn-lint dist/template.yaml
+	cd dist && sha256sum -c --quiet SHA256SUMS
+
+# Publish dist/ to the Serverless Application Repository: `sam package` uploads the zips, README
+# and LICENSE to BUCKET (whose policy lets serverlessrepo.amazonaws.com read them), `sam publish`
+# creates the application or its new version.
+BUCKET ?=
+publish: release
+	@if [ -z "$(BUCKET)" ]; then echo "publish: set BUCKET to an S3 bucket the Serverless Application Repository may read (docs/deploying.md)"; exit 2; fi
+	@if grep -q 'YOUR-ORG' dist/template.yaml; then echo "publish: set HERALD_REPOSITORY_URL to the repository's https URL"; exit 2; fi
+	$(VENV)/bin/sam package --template-file dist/template.yaml --s3-bucket "$(BUCKET)" --output-template-file dist/packaged.yaml
+	$(VENV)/bin/sam publish --template dist/packaged.yaml
 
 clean:
 	cargo clean

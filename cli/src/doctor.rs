@@ -30,9 +30,62 @@ pub struct Args {
     /// The same credentials document from a file
     #[arg(long)]
     pub credentials: Option<String>,
-    /// Print JSON: {"findings": [{"subject", "problem", "fix"}], "checked": {...}}
+    /// The deployed stack: its AdditionalAlertTopicArns must list each alert rule's topic_arn
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Print JSON: {"findings": [{"subject", "problem", "fix"}], "checked": {...}}; when AWS
+    /// could not be asked, {"error", "findings": []} (exit 3)
     #[arg(long)]
     pub json: bool,
+}
+
+/// The account's SDK configuration from the full credential chain (profiles, SSO, environment)
+/// with Herald's client and bounds, once it has a region and credentials; otherwise the one
+/// thing to fix (exit 3). `herald doctor` and `herald init` start here.
+pub async fn account_sdk() -> Result<aws_types::SdkConfig, Outcome> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let chain = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(herald::aws::https_client())
+        .load()
+        .await;
+    if chain.region().is_none() {
+        return Err(no_aws("no AWS region: set AWS_REGION, or a region in the profile AWS_PROFILE names".into()));
+    }
+    let credentials = match chain.credentials_provider() {
+        Some(provider) => provider.provide_credentials().await.map(|_| ()).map_err(|e| e.to_string()),
+        None => Err("no credential provider".into()),
+    };
+    if let Err(why) = credentials {
+        return Err(no_aws(format!(
+            "no AWS credentials ({why}): set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )));
+    }
+    Ok(herald::aws::bounded(chain.to_builder(), herald::aws::CallBudget::ASYNC))
+}
+
+/// The account's pipeline names, or (exit 3) why AWS could not be asked at all.
+pub async fn reachable_pipelines(sdk: &aws_types::SdkConfig) -> Result<Result<Vec<String>, String>, Outcome> {
+    use herald::aws::inspect::Unasked;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    match herald::aws::inspect::pipeline_names(sdk).await {
+        Ok(names) => Ok(Ok(names)),
+        Err(Unasked::Unreachable(why)) => Err(no_aws(format!(
+            "could not reach AWS in {region}: {why} (check the network, a proxy, or AWS_ENDPOINT_URL)"
+        ))),
+        Err(Unasked::CredentialsRefused(why)) => {
+            Err(no_aws(format!("AWS refused the credentials: {why} (renew them, e.g. `aws sso login`)")))
+        }
+        Err(Unasked::Refused(why)) => Ok(Err(why)),
+    }
+}
+
+/// Nothing was checked: the one message, exit 3.
+fn no_aws(message: String) -> Outcome {
+    Outcome {
+        text: format!("herald: {}\n", mark(false, &message)),
+        json: json!({ "error": message, "findings": [] }),
+        code: output::NO_AWS,
+    }
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -45,15 +98,15 @@ pub fn run(args: &Args) -> Outcome {
         Err(e) => return Outcome::usage(format!("could not start: {e}")),
     };
     runtime.block_on(async {
-        // The full credential chain (profiles, SSO, environment), Herald's client and bounds.
-        let chain = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(herald::aws::https_client())
-            .load()
-            .await;
-        let sdk = herald::aws::bounded(chain.to_builder(), herald::aws::CallBudget::ASYNC);
-        let mut account = Account::default();
-        let names = herald::aws::inspect::pipeline_names(&sdk).await;
-        account.pipeline_names = names.as_ref().ok().cloned();
+        let sdk = match account_sdk().await {
+            Ok(sdk) => sdk,
+            Err(outcome) => return outcome,
+        };
+        let names = match reachable_pipelines(&sdk).await {
+            Ok(names) => names,
+            Err(outcome) => return outcome,
+        };
+        let mut account = Account { pipeline_names: names.as_ref().ok().cloned(), ..Account::default() };
         for trigger in &config.triggers {
             let name = trigger.pipeline.as_str().to_owned();
             if account.pipelines.contains_key(&name) {
@@ -77,6 +130,9 @@ pub fn run(args: &Args) -> Outcome {
             account.table = Some((table.clone(), herald::aws::inspect::table(&sdk, table).await));
         }
         let mut findings = check(&config, &account);
+        if let Some(stack) = &args.stack {
+            findings.extend(stack_grants(&sdk, stack, &config).await);
+        }
         if let Some(parameter) = &args.parameter {
             if let Err(why) = herald::aws::inspect::parameter(&sdk, parameter).await {
                 findings.push(herald::doctor::Finding {
@@ -123,8 +179,39 @@ pub fn run(args: &Args) -> Outcome {
         }
         let json = json!({
             "findings": findings,
+            "stack": args.stack,
             "checked": { "pipelines": account.pipelines.keys().collect::<Vec<_>>(), "topics": account.topics.keys().collect::<Vec<_>>(), "table": args.table },
         });
         Outcome { text, json, code: if findings.is_empty() { 0 } else { output::FINDING } }
     })
+}
+
+/// The alert rules whose own topic the stack does not let the notifier publish to: neither its
+/// `AlertTopicArn` output nor in its `AdditionalAlertTopicArns` parameter.
+async fn stack_grants(
+    sdk: &aws_types::SdkConfig,
+    stack: &str,
+    config: &herald::config::Config,
+) -> Vec<herald::doctor::Finding> {
+    let granted = match herald::aws::inspect::stack_topic_grants(sdk, stack).await {
+        Ok(granted) => granted,
+        Err(why) => {
+            return vec![herald::doctor::Finding {
+                subject: format!("stack {stack}"),
+                problem: format!("cannot be read: {why}"),
+                fix: "name the stack Herald is deployed as (sam deploy --stack-name)".into(),
+            }]
+        }
+    };
+    config
+        .alerts
+        .iter()
+        .filter_map(|rule| rule.topic_arn.as_ref().map(|topic| (rule, topic)))
+        .filter(|(_, topic)| !granted.contains(topic))
+        .map(|(rule, topic)| herald::doctor::Finding {
+            subject: format!("alert rule {}", rule.name),
+            problem: format!("publishes to {topic}, which stack {stack}'s AdditionalAlertTopicArns does not list: the notifier is not allowed to publish there"),
+            fix: format!("add {topic} to AdditionalAlertTopicArns (sam deploy --parameter-overrides AdditionalAlertTopicArns=...)"),
+        })
+        .collect()
 }

@@ -46,9 +46,14 @@ pub struct Args {
     /// (as git-webhook would), with the credentials of --credentials
     #[arg(long, requires = "credentials")]
     pub fetch: bool,
-    /// The Git servers' credentials document (README "Commit statuses"), for --fetch
+    /// The Git servers' credentials document (docs/credentials.md), for --fetch
     #[arg(long, value_name = "CREDENTIALS.json")]
     pub credentials: Option<String>,
+    /// Decide path filters on these changed files, one path per line (`-`: standard input, e.g.
+    /// `git diff --name-only main... | herald explain --changed-files - ...`), instead of the
+    /// payload's list or the Git server's
+    #[arg(long = "changed-files", value_name = "FILE", conflicts_with = "fetch")]
+    pub changed_files: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -85,7 +90,12 @@ pub fn run(args: &Args) -> Outcome {
         }
         _ => None,
     };
-    let ask = Ask { scope: &scope, secret: args.secret.as_deref(), fetch: fetch.as_ref() };
+    let given = match args.changed_files.as_deref().map(changed_files) {
+        None => None,
+        Some(Ok(paths)) => Some(paths),
+        Some(Err(e)) => return Outcome::usage(e),
+    };
+    let ask = Ask { scope: &scope, secret: args.secret.as_deref(), fetch: fetch.as_ref(), given: given.as_deref() };
     let result = if args.provider.is_some() || !args.headers.is_empty() {
         raw_request(args, text.as_bytes()).and_then(|r| webhook(&config, r, &ask))
     } else if event.get("headers").is_some() && event.get("body").is_some() {
@@ -98,6 +108,37 @@ pub fn run(args: &Args) -> Outcome {
     match result {
         Ok(outcome) => outcome,
         Err(e) => Outcome::usage(e),
+    }
+}
+
+/// The most changed files `--changed-files` reads: what git-webhook reads of a delivery's
+/// changed files at most (`LookupBounds::per_delivery`), so a decision here is one it could make.
+const MAX_GIVEN_FILES: usize = 10_000;
+
+/// The paths of `--changed-files` (`-`: standard input): one per line, blank lines ignored.
+fn changed_files(source: &str) -> Result<Vec<String>, String> {
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("standard input: {e}"))?;
+        text
+    } else {
+        output::read(source)?
+    };
+    let paths: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    if paths.len() > MAX_GIVEN_FILES {
+        return Err(format!("{source}: {} paths, over the {MAX_GIVEN_FILES} Herald reads of one change", paths.len()));
+    }
+    Ok(paths)
+}
+
+/// Which credentials entry may go to `host`: its own `provider:host` entry, or also the bare
+/// provider entry where `host` is the provider's public service (docs/credentials.md).
+fn credential_hint(api: ServerApi, host: &str) -> String {
+    let key = api.key();
+    if api.public_host() == Some(host) {
+        format!("{key}:{host} or {key} credential")
+    } else {
+        format!("{key}:{host} credential")
     }
 }
 
@@ -183,6 +224,7 @@ fn status(out: &mut String, config: &Config, decision: &Decision, change: Option
     let (line, json) = match herald::status::target(change, trigger.secret.as_deref()) {
         Ok((target, commit)) => {
             let (server, key, repository) = (&target.host.0, target.api.key(), target.repository.name());
+            let credential = credential_hint(target.api, server);
             let (state, word) = match skipped {
                 None => ("pending", "pending".to_owned()),
                 Some(_) => (
@@ -204,7 +246,7 @@ fn status(out: &mut String, config: &Config, decision: &Decision, change: Option
             }
             (
                 format!(
-                    "status {} {word} on {repository}@{} at {server} ({key}:{server} or {key} credential){stages}",
+                    "status {} {word} on {repository}@{} at {server} ({credential}){stages}",
                     setting.context,
                     commit.as_str()
                 ),
@@ -329,24 +371,27 @@ struct Ask<'a> {
     scope: &'a SecretScope,
     secret: Option<&'a str>,
     fetch: Option<&'a Credentials>,
+    /// `--changed-files`: the list to decide on instead.
+    given: Option<&'a [String]>,
 }
 
 /// What `git-webhook` would do for `change`'s file list: nothing, ask its server (with `fetch`,
 /// actually asking), or nothing because it cannot. Answers the change to decide on.
 fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Option<&Credentials>) -> (Change, Value) {
-    let server = ServerApi::of(change.provider);
-    let host = change.server.as_ref().map(|s| s.host.clone());
-    let (Some(api), Some(host)) = (server, host) else {
-        let _ =
-            writeln!(out, "    files: incomplete, and {} has no API Herald asks for them", change.provider.as_str());
-        return (change.clone(), json!({ "asked": false, "complete": false }));
+    let (Some(api), Some(host)) = (ServerApi::of(change.provider), change.server.as_ref().map(|s| s.host.clone()))
+    else {
+        let why = match ServerApi::of(change.provider) {
+            None => format!("{} deliveries name no Git server Herald could ask", change.provider.as_str()),
+            Some(_) => "the payload names no server address to ask".to_owned(),
+        };
+        let _ = writeln!(out, "    files: incomplete, and {why} (--changed-files gives the list)");
+        return (change.clone(), json!({ "asked": false, "complete": false, "why": why }));
     };
     let Some(credentials) = fetch else {
         let _ = writeln!(
             out,
-            "    files: incomplete; git-webhook would ask {host} for them ({}:{host} or {} credential; --fetch asks now)",
-            api.key(),
-            api.key()
+            "    files: incomplete; git-webhook would ask {host} for them ({}; --fetch asks now)",
+            credential_hint(api, &host)
         );
         return (change.clone(), json!({ "asked": false, "complete": false, "would_ask": host }));
     };
@@ -441,7 +486,18 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                     );
                     let mut files_json = json!({ "complete": change.files.complete });
                     let asked;
-                    let change = if herald::trigger::wants_file_list(config, &scope, change, multi_ref) {
+                    let change = if let Some(paths) = ask.given {
+                        let shown: Vec<&str> = paths.iter().take(5).map(String::as_str).collect();
+                        let more = paths.len().saturating_sub(shown.len());
+                        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+                        let _ = writeln!(out, "    files (given): {}{tail}", shown.join(", "));
+                        files_json = json!({ "given": true, "complete": true, "paths": paths });
+                        asked = Change {
+                            files: herald::change::ChangedFiles { paths: paths.to_vec(), complete: true, why: None },
+                            ..change.clone()
+                        };
+                        &asked
+                    } else if herald::trigger::wants_file_list(config, &scope, change, multi_ref) {
                         (asked, files_json) = file_list(&mut out, change, scope.name(), ask.fetch);
                         &asked
                     } else {

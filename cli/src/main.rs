@@ -1,12 +1,15 @@
-//! `herald`: check a configuration, explain what Herald would do with any event, sign test
-//! deliveries, and check an AWS account — the functions' own code, run on your machine.
+//! `herald`: write a first configuration from an account's pipelines, check a configuration,
+//! explain what Herald would do with any event, sign test deliveries, and check an AWS account —
+//! the functions' own code, run on your machine.
 //!
 //! Every subcommand prints for people by default and takes `--json` for scripts. Exit codes:
 //! 0 all good, 1 a finding (an invalid configuration, a signature that does not verify, a
-//! misconfigured pipeline), 2 a usage error.
+//! misconfigured pipeline, a warning under `--strict`), 2 a usage error, 3 AWS could not be asked
+//! (no credentials, no region, no answer).
 
 mod doctor;
 mod explain;
+mod init;
 mod output;
 mod sign;
 
@@ -34,10 +37,16 @@ enum Command {
         /// Validate the `HeraldConfig` parameter's default in this template instead
         #[arg(long)]
         template: Option<String>,
-        /// Print JSON: {"valid", "errors", "warnings", "triggers", "alerts"}
+        /// Print JSON: {"valid", "errors", "warnings", "notes", "triggers", "alerts"}
         #[arg(long)]
         json: bool,
+        /// Warnings fail the check (exit 1), as `make deploy` runs it
+        #[arg(long)]
+        strict: bool,
     },
+    /// Write a starter configuration from the account's pipelines (read-only: ListPipelines,
+    /// GetPipeline)
+    Init(init::Args),
     /// Explain what Herald would do with an event: each trigger's start or skip and why, each
     /// alert rule's alert
     Explain(explain::Args),
@@ -53,6 +62,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The library counts what it does as EMF lines on stdout, for the functions' logs.
+    herald::metrics::silence();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -63,12 +74,16 @@ fn main() -> ExitCode {
     let json = match &cli.command {
         Command::Validate { json, .. } => *json,
         Command::Explain(a) => a.json,
+        Command::Init(a) => a.json,
         Command::Sign(a) => a.json,
         Command::Doctor(a) => a.json,
         Command::Completions { .. } => false,
     };
     let outcome = match cli.command {
-        Command::Validate { config, template, .. } => output::validate(config.as_deref(), template.as_deref()),
+        Command::Validate { config, template, strict, .. } => {
+            output::validate(config.as_deref(), template.as_deref(), strict)
+        }
+        Command::Init(args) => init::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -7,9 +7,16 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Exit codes: 0 all good, 1 a finding, 2 a usage error (clap's own errors are 2 too).
+/// Exit codes: 0 all good, 1 a finding, 2 a usage error (clap's own errors are 2 too), 3 AWS
+/// could not be asked (no credentials, no region, no answer): nothing was checked.
 pub const FINDING: u8 = 1;
 pub const USAGE: u8 = 2;
+pub const NO_AWS: u8 = 3;
+
+/// The largest compact document `validate` passes without a warning as an inline
+/// `HeraldConfig`: Lambda's environment holds 4 KB for all of a function's variables, and
+/// Herald's others (ARNs, names, the log level) take up to about 1 KB of it.
+pub const INLINE_CONFIG_BYTES: usize = 3 * 1024;
 
 /// A subcommand's answer.
 pub struct Outcome {
@@ -68,8 +75,9 @@ pub fn config(path: &str) -> Result<Config, Outcome> {
     })
 }
 
-/// `herald validate CONFIG` or `herald validate --template template.yaml`.
-pub fn validate(path: Option<&str>, template: Option<&str>) -> Outcome {
+/// `herald validate CONFIG` or `herald validate --template template.yaml`; with `strict`,
+/// warnings fail (exit 1).
+pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool) -> Outcome {
     let (name, text) = match (path, template) {
         (_, Some(template)) => match read(template).map(|t| template_config(&t)) {
             Ok(Some(doc)) => (format!("{template} (HeraldConfig default)"), doc),
@@ -109,17 +117,62 @@ pub fn validate(path: Option<&str>, template: Option<&str>) -> Outcome {
         let topic = rule.topic_arn.as_deref().unwrap_or("HERALD_TOPIC_ARN");
         let _ = writeln!(out, "  alert rule {} on {} -> {topic}", rule.name, on.join(", "));
     }
-    for warning in &config.warnings {
+    let mut warnings = config.warnings.clone();
+    warnings.extend(deployment_warnings(&text));
+    for warning in &warnings {
         let _ = writeln!(out, "{} {warning}", mark(false, "warning:"));
     }
+    let notes = topic_notes(&config);
+    for note in &notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let failed = strict && !warnings.is_empty();
+    if failed {
+        let _ = writeln!(out, "{}", mark(false, &format!("--strict: {} warning(s) fail the check", warnings.len())));
+    }
     let json = json!({
-        "valid": true,
+        "valid": !failed,
         "errors": [],
-        "warnings": config.warnings,
+        "warnings": warnings,
+        "notes": notes,
         "triggers": config.triggers.iter().map(|t| json!({ "name": t.name, "pipeline": t.pipeline.as_str(), "kind": match t.rule { herald::config::TriggerRule::Git(_) => "git", herald::config::TriggerRule::S3(_) => "s3" } })).collect::<Vec<_>>(),
         "alerts": config.alerts.iter().map(|r| json!({ "name": r.name, "on": r.on.iter().map(|t| t.as_str()).collect::<Vec<_>>(), "topic_arn": r.topic_arn })).collect::<Vec<_>>(),
     });
-    Outcome::ok(out, json)
+    Outcome { text: out, json, code: if failed { FINDING } else { 0 } }
+}
+
+/// What each rule's own topic needs of the stack: not a warning (a granted topic is right), a
+/// note `--strict` lets pass.
+fn topic_notes(config: &Config) -> Vec<String> {
+    config
+        .alerts
+        .iter()
+        .filter_map(|rule| {
+            rule.topic_arn.as_ref().map(|topic| {
+                format!(
+                    "alert rule {:?} publishes to {topic}: the stack's AdditionalAlertTopicArns must list it (herald doctor --stack NAME compares them)",
+                    rule.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// What the document needs of the environment it is deployed to: room.
+fn deployment_warnings(text: &str) -> Vec<herald::config::Warning> {
+    use herald::config::Warning;
+    let mut out = Vec::new();
+    let compact = serde_json::from_str::<Value>(text).map(|v| v.to_string().len()).unwrap_or(text.len());
+    if compact > INLINE_CONFIG_BYTES {
+        out.push(Warning {
+            field: "the document".into(),
+            message: format!(
+                "{compact} bytes compact, over the {INLINE_CONFIG_BYTES} an inline HeraldConfig can take (Lambda's environment holds 4 KB for all variables): use HeraldConfigParameter, an SSM parameter holding it{}",
+                if compact > 4096 { " (Advanced tier: a Standard parameter holds 4 KB)" } else { "" }
+            ),
+        });
+    }
+    out
 }
 
 /// The `Default` of the template's `HeraldConfig` parameter: a quoted string, a plain scalar

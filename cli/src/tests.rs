@@ -18,13 +18,14 @@ fn explain_args(config: &str, event: &str) -> explain::Args {
         pipelines: vec![],
         fetch: false,
         credentials: None,
+        changed_files: None,
         json: false,
     }
 }
 
 #[test]
 fn validate_summarises_a_good_document_and_names_the_field_of_a_bad_one() {
-    let out = output::validate(Some(&path("events/herald-config.json")), None);
+    let out = output::validate(Some(&path("events/herald-config.json")), None, false);
     assert_eq!(out.code, 0);
     assert!(out.text.contains("valid"), "{}", out.text);
     assert!(out.text.contains("-> pipeline demo-github"), "{}", out.text);
@@ -35,16 +36,16 @@ fn validate_summarises_a_good_document_and_names_the_field_of_a_bad_one() {
         r#"{"triggers":[{"name":"x","pipeline":"p","git":{"repository":"a/b","branches":["[oops"]}}]}"#,
     )
     .unwrap();
-    let out = output::validate(Some(bad.to_str().unwrap()), None);
+    let out = output::validate(Some(bad.to_str().unwrap()), None, false);
     std::fs::remove_file(&bad).unwrap();
     assert_eq!(out.code, output::FINDING);
     assert!(out.text.contains(r#"trigger "x": git.branches[0]"#), "{}", out.text);
-    assert_eq!(output::validate(Some("/no/such/file.json"), None).code, output::USAGE);
+    assert_eq!(output::validate(Some("/no/such/file.json"), None, false).code, output::USAGE);
 }
 
 #[test]
 fn validate_reads_the_template_s_default() {
-    let out = output::validate(None, Some(&path("template.yaml")));
+    let out = output::validate(None, Some(&path("template.yaml")), false);
     assert_eq!(out.code, 0, "{}", out.text);
     assert!(out.text.contains("template.yaml (HeraldConfig default): valid"), "{}", out.text);
     assert_eq!(
@@ -264,7 +265,7 @@ fn explain_shows_a_comment_s_commands_and_who_may() {
 fn validate_text(doc: &str) -> output::Outcome {
     let file = std::env::temp_dir().join(format!("herald-cli-{}-{}.json", std::process::id(), doc.len()));
     std::fs::write(&file, doc).unwrap();
-    let out = output::validate(Some(file.to_str().unwrap()), None);
+    let out = output::validate(Some(file.to_str().unwrap()), None, false);
     std::fs::remove_file(&file).unwrap();
     out
 }
@@ -455,4 +456,89 @@ fn explain_says_it_would_ask_the_server_for_a_pull_request_s_files() {
         out.text
     );
     assert_eq!(out.json["changes"][0]["files"]["would_ask"], "api.github.com");
+}
+
+/// A monorepo's document of 17 path-filtered triggers: over what an inline HeraldConfig and
+/// Lambda's 4 KB environment hold.
+fn monorepo_config(triggers: usize) -> String {
+    let triggers: Vec<serde_json::Value> = (0..triggers)
+        .map(|i| {
+            json!({ "name": format!("service-{i:02}"), "pipeline": format!("monorepo-service-{i:02}"),
+            "git": { "repository": "acme/monorepo", "branches": ["main"], "events": ["push", "pull_request"],
+                     "paths": [format!("services/service-{i:02}/**"), "libs/shared/**"] }, "status": true })
+        })
+        .collect();
+    json!({ "triggers": triggers }).to_string()
+}
+
+#[test]
+fn validate_warns_when_the_document_is_too_big_for_the_environment() {
+    let big = monorepo_config(17);
+    assert!(big.len() > output::INLINE_CONFIG_BYTES, "{}", big.len());
+    let out = validate_text(&big);
+    assert_eq!(out.code, 0, "a warning, not an error: {}", out.text);
+    assert!(out.text.contains("use HeraldConfigParameter"), "{}", out.text);
+    let small = validate_text(&monorepo_config(2));
+    assert!(!small.text.contains("HeraldConfigParameter"), "{}", small.text);
+}
+
+#[test]
+fn validate_strict_fails_on_warnings() {
+    let file = std::env::temp_dir().join(format!("herald-cli-strict-{}.json", std::process::id()));
+    std::fs::write(&file, monorepo_config(17)).unwrap();
+    let strict = output::validate(Some(file.to_str().unwrap()), None, true);
+    std::fs::write(&file, monorepo_config(2)).unwrap();
+    let clean = output::validate(Some(file.to_str().unwrap()), None, true);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(strict.code, output::FINDING, "{}", strict.text);
+    assert!(strict.text.contains("--strict"), "{}", strict.text);
+    assert_eq!(clean.code, 0, "{}", clean.text);
+}
+
+#[test]
+fn validate_says_a_rule_s_own_topic_needs_additional_alert_topic_arns() {
+    let out = validate_text(
+        r#"{"alerts":[{"name":"team","pipelines":["**"],"on":["FAILED"],"topic_arn":"arn:aws:sns:us-east-1:123456789012:team"}]}"#,
+    );
+    assert!(
+        out.text.contains("AdditionalAlertTopicArns") && out.text.contains("arn:aws:sns:us-east-1:123456789012:team"),
+        "{}",
+        out.text
+    );
+}
+
+#[test]
+fn explain_names_only_the_credential_that_may_go_to_a_self_hosted_server() {
+    let mut args = explain_args("events/herald-config.json", "events/git-webhook/gitlab-push.json");
+    let out = explain::run(&args);
+    // example.com is not gitlab.com: a bare `gitlab` entry never goes there.
+    assert!(out.text.contains("(gitlab:example.com credential; --fetch asks now)"), "{}", out.text);
+    assert!(!out.text.contains("or gitlab credential"), "{}", out.text);
+    args.event = path("events/git-webhook/generic-push.json");
+    let generic = explain::run(&args);
+    assert!(!generic.text.contains("has no API Herald asks"), "{}", generic.text);
+}
+
+#[test]
+fn explain_decides_on_the_changed_files_it_is_given() {
+    let config = std::env::temp_dir().join(format!("herald-cli-given-{}.json", std::process::id()));
+    let files = std::env::temp_dir().join(format!("herald-cli-given-{}.txt", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"triggers":[
+            {"name":"web","pipeline":"web","git":{"repository":"**","events":["pull_request"],"paths":["services/web/**"]}},
+            {"name":"api","pipeline":"api","git":{"repository":"**","events":["pull_request"],"paths":["services/api/**"]}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(&files, "services/web/app.ts\n\ndocs/a.md\n").unwrap();
+    let mut args = explain_args("", "events/git-webhook/github-pull-request.json");
+    args.config = config.to_str().unwrap().to_owned();
+    args.changed_files = Some(files.to_str().unwrap().to_owned());
+    let out = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    std::fs::remove_file(&files).unwrap();
+    assert!(out.text.contains("files (given): services/web/app.ts, docs/a.md"), "{}", out.text);
+    assert!(out.text.contains("no changed file matches paths (services/api/**)"), "{}", out.text);
+    let decisions = out.json["changes"][0]["decisions"].as_array().unwrap();
+    assert!(decisions.iter().any(|d| d["trigger"] == "web" && d["outcome"] == "start"), "{}", out.json);
 }

@@ -2,13 +2,26 @@
 //! Lambda log pipeline turns it into a metric without an API call.
 
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Set by [`silence`]: no count is printed in this process.
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// Stops every count of this process. The `herald` CLI calls it first: metrics belong to the
+/// functions' logs, and its stdout is for people or for one JSON document.
+pub fn silence() {
+    SILENT.store(true, Ordering::Relaxed);
+}
 
 /// The CloudWatch namespace of every Herald metric.
 pub const NAMESPACE: &str = "Herald";
 
 /// Prints one EMF line counting `value` of `metric` with the given dimensions.
 pub fn count(metric: &str, value: u64, dimensions: &[(&str, &str)]) {
+    if SILENT.load(Ordering::Relaxed) {
+        return;
+    }
     println!("{}", emf_line(metric, value, dimensions, now_millis()));
 }
 

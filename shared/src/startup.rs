@@ -294,6 +294,15 @@ pub fn ungranted_topics<'c>(settings: &Settings, config: &'c Config) -> Vec<(&'c
         .collect()
 }
 
+/// Herald's version: the workspace's, the same in `herald --version`, the stack output
+/// `HeraldVersion` and the template's Serverless Application Repository metadata.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The first line of a cold start: which function and which Herald version runs.
+pub fn log_cold_start(function: &str) {
+    tracing::info!(function, version = VERSION, "herald cold start");
+}
+
 /// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).
 pub fn log_fatal(error: &StartupError) {
     tracing::error!(error = %error, "cold start failed");

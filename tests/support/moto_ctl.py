@@ -82,6 +82,61 @@ def create_pipeline(endpoint, name, *variables):
     return {"pipeline": name}
 
 
+def create_sourced_pipeline(endpoint, name, sources, *options):
+    """A V2 pipeline whose Source stage holds the actions of `sources` (JSON: a list of
+    {"name", "provider", "configuration"}; owner ThirdParty for GitHub v1, AWS otherwise), then a
+    build. Option `trigger` adds a V2 trigger of its own (a push filter on the first action)."""
+    actions = []
+    for i, source in enumerate(json.loads(sources)):
+        owner = "ThirdParty" if source["provider"] == "GitHub" else "AWS"
+        actions.append({
+            "name": source["name"],
+            "actionTypeId": {"category": "Source", "owner": owner, "provider": source["provider"], "version": "1"},
+            "configuration": source["configuration"],
+            "outputArtifacts": [{"name": f"src{i}"}],
+        })
+    pipeline = {
+        "name": name,
+        "roleArn": role_arn(endpoint),
+        "artifactStore": {"type": "S3", "location": "herald-demo-artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": actions},
+            {"name": "Build", "actions": [{
+                "name": "Build",
+                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                "configuration": {"ProjectName": "herald-demo"},
+                "inputArtifacts": [{"name": "src0"}],
+            }]},
+        ],
+    }
+    if "trigger" in options:
+        pipeline["triggers"] = [{
+            "providerType": "CodeStarSourceConnection",
+            "gitConfiguration": {"sourceActionName": actions[0]["name"], "push": [{"branches": {"includes": ["main"]}}]},
+        }]
+    client(endpoint, "codepipeline").create_pipeline(pipeline=pipeline)
+    return {"pipeline": name}
+
+
+def create_topic(endpoint, name):
+    return {"topic_arn": client(endpoint, "sns").create_topic(Name=name)["TopicArn"]}
+
+
+def create_stack(endpoint, name, *parameters):
+    """A CloudFormation stack with Herald's AdditionalAlertTopicArns parameter (KEY=VALUE
+    arguments set parameters) and one placeholder resource. The parameter is a String here:
+    moto answers a CommaDelimitedList's value as a Python list's repr ("['arn']"), where
+    DescribeStacks answers the comma-separated text it was given."""
+    template = {
+        "Parameters": {"AdditionalAlertTopicArns": {"Type": "String", "Default": ""}},
+        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+    }
+    values = [dict(zip(["ParameterKey", "ParameterValue"], p.split("=", 1))) for p in parameters]
+    client(endpoint, "cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=values)
+    return {"stack": name}
+
+
 def executions(endpoint, name):
     """Executions of a pipeline, oldest first, with their variables."""
     cp = client(endpoint, "codepipeline")
@@ -239,6 +294,9 @@ COMMANDS = {
     "create-bucket": create_bucket,
     "put-object": put_object,
     "create-pipeline": create_pipeline,
+    "create-sourced-pipeline": create_sourced_pipeline,
+    "create-topic": create_topic,
+    "create-stack": create_stack,
     "executions": executions,
     "create-table": create_table,
     "create-secret": create_secret,

@@ -24,6 +24,35 @@ fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// `herald` with no AWS setting of this machine's environment: only `env`.
+fn herald_alone(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut command = Command::new(binary("herald"));
+    command.args(args).current_dir(workspace());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .envs(env.iter().copied())
+        .env("AWS_CONFIG_FILE", "/nonexistent/herald-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/herald-credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("herald runs");
+    child.stdin.take().expect("stdin").write_all(stdin.unwrap_or("").as_bytes()).expect("stdin written");
+    let out = child.wait_with_output().expect("herald ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn json(args: &[&str]) -> (i32, Value) {
     let (code, out, err) = herald(args, &[]);
     (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out} {err}")))
@@ -276,12 +305,247 @@ async fn explain_fetch_asks_the_git_server_and_decides_on_its_list() {
     .map(str::to_owned);
     let (code, out, err) =
         tokio::task::spawn_blocking(move || herald(&args.each_ref().map(String::as_str), &[])).await.unwrap();
+    let json_args = [
+        "explain",
+        "--json",
+        "--config",
+        &path("config.json"),
+        "--fetch",
+        "--credentials",
+        &path("credentials.json"),
+        &path("event.json"),
+    ]
+    .map(str::to_owned);
+    let (json_code, json_out, _) =
+        tokio::task::spawn_blocking(move || herald(&json_args.each_ref().map(String::as_str), &[])).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "{out} {err}");
+    // Metrics are the functions' (EMF on their stdout), never the CLI's.
+    assert!(!out.contains("_aws"), "{out}");
+    let doc: Value =
+        serde_json::from_str(&json_out).unwrap_or_else(|e| panic!("--json is one JSON document ({e}): {json_out}"));
+    assert_eq!((json_code, doc["changes"][0]["files"]["asked"].clone()), (0, Value::Bool(true)), "{doc}");
     assert!(out.contains(&format!("files (asked {}): services/web/app.ts, docs/a.md", fake.host)), "{out}");
     assert!(out.contains("no changed file matches paths (services/api/**)"), "{out}");
     // Pages, not attempts: a page asked again after a timeout is the same page.
     let mut pages: Vec<String> = fake.lookups().iter().map(|a| format!("{}?{}", a.path, a.query)).collect();
+    pages.sort();
     pages.dedup();
     assert_eq!(pages.len(), 2, "two pages of one file: {pages:?}");
+}
+
+/// Without credentials, a region or a reachable endpoint, `doctor` says so once and exits 3,
+/// instead of a "create it" finding for every pipeline.
+#[test]
+fn doctor_without_credentials_region_or_network_says_so_once() {
+    let config = "events/herald-config.json";
+    let keys = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    let unreachable = [keys[0], keys[1], ("AWS_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")];
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&unreachable, "could not reach AWS"),
+        (&[("AWS_REGION", "us-east-1")], "no AWS credentials"),
+        (&keys, "no AWS region"),
+    ];
+    for (env, says) in cases {
+        let (code, out, err) = herald_alone(&["doctor", "--config", config], env, None);
+        let all = format!("{out}{err}");
+        assert_eq!(code, 3, "{env:?}: {all}");
+        assert_eq!(all.matches(says).count(), 1, "{env:?}: once: {all}");
+        assert!(!all.contains("create it"), "{env:?}: no per-pipeline finding: {all}");
+        let (code, out, _) = herald_alone(&["doctor", "--config", config, "--json"], env, None);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!((code, doc["findings"].as_array().map(Vec::len)), (3, Some(0)), "{doc}");
+        assert!(doc["error"].as_str().unwrap_or_default().contains(says), "{doc}");
+    }
+}
+
+#[test]
+fn explain_reads_the_changed_files_from_standard_input() {
+    let dir = std::env::temp_dir().join(format!("herald-cli-stdin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"triggers":[{"name":"web","pipeline":"web","git":{"repository":"**","events":["pull_request"],"paths":["services/web/**"]}}]}"#,
+    )
+    .unwrap();
+    let args = [
+        "explain",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        "--changed-files",
+        "-",
+        "events/git-webhook/github-pull-request.json",
+    ];
+    let (code, out, err) = herald_alone(&args, &[], Some("docs/readme.md\nservices/web/index.ts\n"));
+    let (_, none, _) = herald_alone(&args, &[], Some("docs/readme.md\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{out} {err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["changes"][0]["files"]["paths"],
+        serde_json::json!(["docs/readme.md", "services/web/index.ts"]),
+        "{doc}"
+    );
+    assert_eq!(doc["changes"][0]["decisions"][0]["outcome"], "start", "{doc}");
+    let none: Value = serde_json::from_str(&none).unwrap();
+    assert_eq!(none["changes"][0]["decisions"][0]["outcome"], "skip", "{none}");
+}
+
+/// `doctor --stack`: a rule's own topic that the stack's AdditionalAlertTopicArns does not
+/// grant is a finding (the notifier could not publish there).
+#[test]
+fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
+    let moto = Moto::start();
+    let granted = moto.ctl(&["create-topic", "team-granted"]);
+    let ungranted = moto.ctl(&["create-topic", "team-ungranted"]);
+    let (granted, ungranted) = (granted["topic_arn"].as_str().unwrap(), ungranted["topic_arn"].as_str().unwrap());
+    moto.ctl(&["create-stack", "herald", &format!("AdditionalAlertTopicArns={granted}")]);
+    let config = serde_json::json!({ "alerts": [
+        { "name": "granted", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": granted },
+        { "name": "ungranted", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": ungranted }
+    ]});
+    let file = std::env::temp_dir().join(format!("herald-doctor-stack-{}.json", std::process::id()));
+    std::fs::write(&file, config.to_string()).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let (code, out, err) = herald(&["doctor", "--config", file.to_str().unwrap(), "--stack", "herald"], &env);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(out.contains("alert rule ungranted") && out.contains("AdditionalAlertTopicArns"), "{out}");
+    assert!(!out.contains("alert rule granted"), "{out}");
+}
+
+/// `herald init` reads the account's pipelines and writes a configuration that validates: a
+/// Git trigger per CodeConnections or CodeCommit source action, an S3 trigger per S3 source
+/// action, the default alert rule; what it cannot map and what starts by itself, named.
+#[test]
+fn init_maps_each_source_action_of_the_account_s_pipelines() {
+    let moto = Moto::start();
+    let connection = "arn:aws:codeconnections:us-east-1:123456789012:connection/0d1c8e6b-5e5f-4a8c-9b8e-1f2a3b4c5d6e";
+    let pipelines = [
+        (
+            "app",
+            serde_json::json!([{ "name": "Checkout", "provider": "CodeStarSourceConnection", "configuration": {
+            "ConnectionArn": connection, "FullRepositoryId": "acme/app", "BranchName": "main", "DetectChanges": "false" } }]),
+            false,
+        ),
+        (
+            "legacy",
+            serde_json::json!([{ "name": "Source", "provider": "CodeCommit", "configuration": {
+            "RepositoryName": "legacy-repo", "BranchName": "master" } }]),
+            false,
+        ),
+        (
+            "artifacts",
+            serde_json::json!([{ "name": "Artifact", "provider": "S3", "configuration": {
+            "S3Bucket": "acme-artifacts", "S3ObjectKey": "releases/app.zip", "PollForSourceChanges": "false" } }]),
+            false,
+        ),
+        (
+            "self-starting",
+            serde_json::json!([{ "name": "Source", "provider": "CodeStarSourceConnection", "configuration": {
+            "ConnectionArn": connection, "FullRepositoryId": "acme/web", "BranchName": "develop" } }]),
+            true,
+        ),
+        (
+            "two-sources",
+            serde_json::json!([
+            { "name": "Code", "provider": "CodeStarSourceConnection", "configuration": {
+                "ConnectionArn": connection, "FullRepositoryId": "acme/api", "BranchName": "main", "DetectChanges": "false" } },
+            { "name": "Settings", "provider": "S3", "configuration": {
+                "S3Bucket": "acme-settings", "S3ObjectKey": "api/settings.zip", "PollForSourceChanges": "false" } }]),
+            false,
+        ),
+        (
+            "oauth",
+            serde_json::json!([{ "name": "Source", "provider": "GitHub", "configuration": {
+            "Owner": "acme", "Repo": "old", "Branch": "main", "OAuthToken": "****", "PollForSourceChanges": "false" } }]),
+            false,
+        ),
+        (
+            "images",
+            serde_json::json!([{ "name": "Image", "provider": "ECR", "configuration": {
+            "RepositoryName": "acme/app", "ImageTag": "latest" } }]),
+            false,
+        ),
+    ];
+    for (name, sources, trigger) in &pipelines {
+        let sources = sources.to_string();
+        let mut args = vec!["create-sourced-pipeline", name, sources.as_str()];
+        if *trigger {
+            args.push("trigger");
+        }
+        moto.ctl(&args);
+    }
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let (code, out, err) = herald(&["init", "--json"], &env);
+    assert_eq!(code, 0, "{out} {err}");
+    let config: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("--json prints the configuration ({e}): {out}"));
+    let triggers = config["triggers"].as_array().unwrap();
+    let trigger = |pipeline: &str, action: &str| {
+        triggers
+            .iter()
+            .find(|t| t["pipeline"] == pipeline && t["source_action"] == action)
+            .unwrap_or_else(|| panic!("a trigger for {pipeline}/{action}: {config:#}"))
+    };
+    assert_eq!(
+        trigger("app", "Checkout")["git"],
+        serde_json::json!({ "repository": "acme/app", "branches": ["main"] })
+    );
+    assert_eq!(
+        trigger("legacy", "Source")["git"],
+        serde_json::json!({ "repository": "legacy-repo", "branches": ["master"] })
+    );
+    assert_eq!(
+        trigger("artifacts", "Artifact")["s3"],
+        serde_json::json!({ "bucket": "acme-artifacts", "keys": ["releases/app.zip"] })
+    );
+    assert_eq!(trigger("self-starting", "Source")["git"]["repository"], "acme/web");
+    assert_eq!(trigger("two-sources", "Code")["git"]["repository"], "acme/api");
+    assert_eq!(trigger("two-sources", "Settings")["s3"]["bucket"], "acme-settings");
+    assert_eq!(triggers.len(), 6, "{config:#}");
+    assert_eq!(
+        config["alerts"],
+        serde_json::json!([{ "name": "default", "pipelines": ["**"], "on": ["FAILED", "RECOVERED"] }])
+    );
+    // What it could not map, and why; what would start twice, and how to turn that off.
+    assert!(err.contains("oauth: source action Source (GitHub)") && err.contains("CodeConnections"), "{err}");
+    assert!(err.contains("images: source action Image (ECR)"), "{err}");
+    assert!(err.contains("legacy") && err.contains("set PollForSourceChanges to false"), "{err}");
+    assert!(err.contains("self-starting") && err.contains("set DetectChanges to false"), "{err}");
+    assert!(err.contains("remove the pipeline's V2 triggers"), "{err}");
+    assert!(!err.contains("trigger app "), "app neither polls nor detects: {err}");
+
+    // Written to a file: it validates, and is never overwritten without --force.
+    let dir = std::env::temp_dir().join(format!("herald-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("herald-config.json");
+    let file_arg = file.to_str().unwrap();
+    let (code, out, err) = herald(&["init", "--output", file_arg], &env);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains(&format!("herald validate {file_arg}")), "says what to do next: {out}");
+    let (code, doc) = json(&["validate", file_arg, "--json"]);
+    assert_eq!((code, doc["valid"].clone()), (0, Value::Bool(true)), "{doc}");
+    std::fs::write(&file, "{}").unwrap();
+    let (code, _, err) = herald(&["init", "--output", file_arg], &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{}", "not overwritten");
+    let (code, _, _) = herald(&["init", "--output", file_arg, "--force"], &env);
+    assert_eq!(code, 0);
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), "{}", "overwritten with --force");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     startup::init_logging();
+    startup::log_cold_start("s3-trigger");
     let settings = Settings::from_env().inspect_err(startup::log_fatal)?;
     let sdk = herald::aws::sdk_config(herald::aws::CallBudget::ASYNC).await;
     let config = startup::load_config(&settings, &sdk).await.inspect_err(startup::log_fatal)?;

@@ -3,6 +3,7 @@
 //! Each answers Herald's own types; a failure is the call's error text.
 
 use crate::ports::PipelineDefinition;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
 
 /// The definition of `pipeline`.
@@ -12,14 +13,43 @@ pub async fn pipeline(sdk: &SdkConfig, pipeline: &str) -> Result<PipelineDefinit
     out.pipeline.as_ref().map(super::codepipeline::definition).ok_or_else(|| "GetPipeline answered no pipeline".into())
 }
 
-/// Every pipeline name of the account and region.
-pub async fn pipeline_names(sdk: &SdkConfig) -> Result<Vec<String>, String> {
+/// Why the first call of a check failed: when AWS did not answer, or refused the credentials,
+/// nothing else can be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unasked {
+    /// No answer: no network, a wrong endpoint, a timeout.
+    Unreachable(String),
+    /// AWS answered that the credentials are not valid (unknown, expired, badly signed).
+    CredentialsRefused(String),
+    /// Any other refusal (`AccessDeniedException`, throttling): the account was reached.
+    Refused(String),
+}
+
+/// Service error codes that say the credentials themselves are wrong, not a permission.
+const CREDENTIAL_ERRORS: [&str; 6] = [
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+];
+
+/// Every pipeline name of the account and region; the first call `herald doctor` and
+/// `herald init` make, which tells an unreachable AWS apart.
+pub async fn pipeline_names(sdk: &SdkConfig) -> Result<Vec<String>, Unasked> {
     let client = aws_sdk_codepipeline::Client::new(sdk);
     let mut names = Vec::new();
     let mut next = None;
     loop {
-        let out =
-            client.list_pipelines().set_next_token(next).send().await.map_err(|e| error_text("ListPipelines", &e))?;
+        let out = client.list_pipelines().set_next_token(next).send().await.map_err(|e| {
+            let text = error_text("ListPipelines", &e);
+            match e.as_service_error().and_then(|s| s.code()) {
+                None => Unasked::Unreachable(text),
+                Some(code) if CREDENTIAL_ERRORS.contains(&code) => Unasked::CredentialsRefused(text),
+                Some(_) => Unasked::Refused(text),
+            }
+        })?;
         names.extend(out.pipelines().iter().filter_map(|p| p.name().map(str::to_owned)));
         next = out.next_token;
         if next.is_none() {
@@ -58,6 +88,33 @@ pub async fn table(sdk: &SdkConfig, name: &str) -> Result<(Option<String>, Optio
         .filter(|d| d.time_to_live_status().is_some_and(|s| s.as_str() == "ENABLED"))
         .and_then(|d| d.attribute_name);
     Ok((key, ttl))
+}
+
+/// The topics a deployed Herald stack lets the notifier publish to: its `AlertTopicArn` output
+/// and each ARN of its `AdditionalAlertTopicArns` parameter (`DescribeStacks`).
+#[cfg(feature = "stack")]
+pub async fn stack_topic_grants(sdk: &SdkConfig, stack: &str) -> Result<Vec<String>, String> {
+    let client = aws_sdk_cloudformation::Client::new(sdk);
+    let described =
+        client.describe_stacks().stack_name(stack).send().await.map_err(|e| error_text("DescribeStacks", &e))?;
+    let found = described.stacks().first().ok_or("DescribeStacks answered no stack")?;
+    let mut granted: Vec<String> = found
+        .parameters()
+        .iter()
+        .filter(|p| p.parameter_key() == Some("AdditionalAlertTopicArns"))
+        .flat_map(|p| {
+            p.parameter_value().unwrap_or_default().split(',').map(|t| t.trim().to_owned()).collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    granted.extend(
+        found
+            .outputs()
+            .iter()
+            .filter(|o| o.output_key() == Some("AlertTopicArn"))
+            .filter_map(|o| o.output_value().map(str::to_owned)),
+    );
+    Ok(granted)
 }
 
 /// Whether the parameter exists (its value is not returned).
