@@ -1,4 +1,4 @@
-# Herald's commands (README "Commands"). Everything they need is installed here, pinned, into .venv/.
+# Herald's commands (docs/cli.md "Commands"). Everything they need is installed here, pinned, into .venv/.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

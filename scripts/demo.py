@@ -36,7 +36,8 @@ SECRET = "herald-demo-secret"
 # The secret document: the shared secret and a Standard Webhooks key for generic senders.
 SECRETS = '{"secrets": ["herald-demo-secret", "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk="]}'
 SAMPLES = ["github-push", "gitlab-push", "bitbucket-server-branch-deleted"]
-PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data"]
+PIPELINES = ["demo-github", "demo-gitlab", "demo-bitbucket-server", "demo-deploy", "demo-data",
+             "monorepo-web", "monorepo-api"]
 BUCKET = "acme-artifacts"
 # Commit statuses at fake servers: the demo tokens, and the moto shim's variables that make the
 # GitHub pipeline's execution fail at Build / Compile.
@@ -62,6 +63,61 @@ class Inbox(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def target_dir():
+    """Cargo's target folder, as cargo itself says (CARGO_TARGET_DIR, .cargo/config.toml)."""
+    out = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return pathlib.Path(json.loads(out)["target_directory"])
+
+
+# A monorepo: one repository, a pipeline per service, each trigger filtered on its folder.
+MONOREPO_TRIGGERS = [
+    {"name": f"monorepo-{service}", "pipeline": f"monorepo-{service}",
+     "git": {"repository": "acme/monorepo", "branches": ["main"], "paths": [f"services/{service}/**", "libs/**"]}}
+    for service in ["web", "api"]
+]
+
+
+def show_config(config):
+    print("configuration (what `herald validate` lists):")
+    for t in config["triggers"]:
+        rule = t.get("git") or t.get("s3") or {}
+        where = rule.get("repository") or rule.get("bucket")
+        paths = f" paths {', '.join(rule['paths'])}" if rule.get("paths") else ""
+        print(f"   trigger {t['name']:<24} -> {t['pipeline']:<22} {where}{paths}")
+    for a in config["alerts"]:
+        print(f"   alert rule {a['name']} on {', '.join(a['on'])} for {', '.join(a['pipelines'])}")
+
+
+def monorepo(url, servers):
+    print("\n── monorepo: a push to acme/monorepo that changes services/web only")
+    body = json.loads((ROOT / "events" / "git-webhook" / "github-push.json").read_text())
+    body["repository"]["full_name"] = "acme/monorepo"
+    body["repository"]["name"] = "monorepo"
+    body["ref"] = "refs/heads/main"
+    for commit in body["commits"]:
+        commit.update({"added": ["services/web/src/banner.ts"], "modified": ["services/web/README.md"], "removed": []})
+    event = github_delivery(servers["github"][1], body, "push", "demo-monorepo")
+    status, answer = post(url, event)
+    print(f"   HTTP {status}")
+    for s in answer.get("started", []):
+        print(f"   started  {s['pipeline']:<24} by trigger {s['trigger']}")
+    for s in answer.get("skipped", []):
+        if s["trigger"].startswith("monorepo-"):
+            print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
+
+
+def next_steps():
+    print("""
+Next:
+   herald explain --config events/herald-config.json events/git-webhook/github-push.json
+       what Herald does with any delivery, and why (docs/cli.md)
+   git diff --name-only main... | herald explain --config my-config.json --changed-files - EVENT
+       your monorepo's path filters on your own changes
+   herald init   (with AWS credentials) a first configuration from your account's pipelines
+   docs/deploying.md   deploy it""")
 
 
 def free_port():
@@ -161,7 +217,7 @@ def fake_servers():
     servers = {}
     for provider, token in STATUS_TOKENS.items():
         files = GITLAB_FILES if provider == "gitlab" else []
-        proc = subprocess.Popen([str(ROOT / "target" / "debug" / "fake_git_server"), provider, token, *files],
+        proc = subprocess.Popen([str(target_dir() / "debug" / "fake_git_server"), provider, token, *files],
                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
         first = json.loads(proc.stdout.readline())
         arrivals = []
@@ -189,7 +245,7 @@ def signed_push(provider, url):
     return event
 
 
-# Required checks (README "Make Herald's checks required"): a service whose paths the GitHub sample
+# Required checks (docs/statuses.md "Make Herald's checks required"): a service whose paths the GitHub sample
 # push does not touch, and a merge queue trigger for GitHub's merge_group example.
 REQUIRED_CHECK_TRIGGERS = [
     {"name": "github-docs", "pipeline": "demo-docs",
@@ -341,10 +397,12 @@ def main():
             if trigger["pipeline"] == "demo-github":
                 trigger.setdefault("variables", {}).update(FAILS)
         s3 = json.loads((ROOT / "events" / "s3-trigger" / "herald-config.json").read_text())
-        config = {"triggers": git["triggers"] + REQUIRED_CHECK_TRIGGERS + s3["triggers"], "alerts": ALERTS}
+        config = {"triggers": git["triggers"] + REQUIRED_CHECK_TRIGGERS + MONOREPO_TRIGGERS + s3["triggers"],
+                  "alerts": ALERTS}
         ctl(endpoint, "put-parameter", "/herald/demo/config", json.dumps(config))
         ctl(endpoint, "create-bucket", BUCKET)
         print(f"created pipelines {', '.join(PIPELINES)}; configuration in SSM /herald/demo/config")
+        show_config(config)
         ctl(endpoint, "create-pipeline", "prod-api")
         topic = ctl(endpoint, "topic-to-queue", "herald-alerts", "herald-alerts-inbox")
         inbox = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Inbox)
@@ -360,7 +418,7 @@ def main():
         print("fake status APIs: " + ", ".join(f"{p} at {url}" for p, (_, url, _, _, _) in servers.items()))
 
         # An env file, not --env-vars: that flag splits on commas, and the secret document has some.
-        env_file = ROOT / "target" / "demo.env"
+        env_file = target_dir() / "demo.env"
         env_file.parent.mkdir(exist_ok=True)
         env_file.write_text("\n".join([
             f"AWS_ENDPOINT_URL={endpoint}", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
@@ -413,8 +471,10 @@ def main():
                 variables = ", ".join(f"{k}={v}" for k, v in sorted(ex["variables"].items()))
                 print(f"   {name:<24} {ex['id']}  {variables}")
         alerts(endpoint, lambda_port, topic)
+        monorepo(url, servers)
         statuses(url, lambda_port, servers)
         required_checks(url, lambda_port, servers)
+        next_steps()
     finally:
         for proc in reversed(procs):
             stop(proc)

@@ -162,7 +162,7 @@ pub fn run(args: &Args) -> Outcome {
             Some(Err((what, why))) => findings.push(herald::doctor::Finding {
                 subject: format!("credentials {what}"),
                 problem: format!("cannot be used: {why}"),
-                fix: "correct the Git server credentials document (README \"Commit statuses\")".into(),
+                fix: "correct the Git server credentials document (docs/statuses.md \"Commit statuses\")".into(),
             }),
         }
         let mut text = format!(

@@ -209,8 +209,8 @@ fn plan_json(plan: &StartPlan) -> Value {
     })
 }
 
-/// The commit status a decision would post (README "Commit statuses"): where, and as what —
-/// `pending` for a start, the server's passing word for a skip that passes (README "Make
+/// The commit status a decision would post (docs/statuses.md "Commit statuses"): where, and as what —
+/// `pending` for a start, the server's passing word for a skip that passes (docs/statuses.md "Make
 /// Herald's checks required"); `None` when the trigger posts nothing for it.
 fn status(out: &mut String, config: &Config, decision: &Decision, change: Option<&Change>) -> Option<Value> {
     let trigger = config.triggers.iter().find(|t| t.name == decision.trigger)?;
@@ -524,7 +524,7 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                         );
                         list.push(json!({ "trigger": trigger, "pipeline": pipeline.as_str(), "outcome": "skip", "reason": reason }));
                     }
-                    // A pull request closed or merged stops its groups (README "One build per pull request").
+                    // A pull request closed or merged stops its groups (docs/configuration.md "One build per pull request").
                     let mut closes = Vec::new();
                     for group in herald::trigger::closing_groups(config, &scope, change) {
                         if decided.iter().any(|d| d.trigger == group.trigger && d.start_plan().is_some()) {

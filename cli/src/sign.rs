@@ -94,7 +94,7 @@ pub fn headers(
 }
 
 /// The event a payload of `provider` is, by its shape: GitHub's (below), or a pull request
-/// comment on any server (README "Commands from the pull request"); `None`: the push default.
+/// comment on any server (docs/commands.md "Commands from the pull request"); `None`: the push default.
 pub fn event_of(provider: &str, body: &[u8]) -> Option<&'static str> {
     let doc: Value = serde_json::from_slice(body).ok()?;
     let has = |field: &str| doc.get(field).is_some_and(Value::is_object);

@@ -153,7 +153,7 @@ fn signed_deliveries_verify_for_every_provider() {
 }
 
 /// A merge queue's delivery: `sign` names the event from the payload, and the webhook reads it
-/// as a merge group (README "Merge queues").
+/// as a merge group (docs/statuses.md "Merge queues").
 #[test]
 fn sign_makes_a_merge_group_delivery_from_github_s_own_payload() {
     let file = path("events/git-webhook/payloads/github-merge-group.json");

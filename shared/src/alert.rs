@@ -1,4 +1,4 @@
-//! Pipeline alerts (README "Alerts"): what a CodePipeline or CloudTrail event means ([`event`]), which
+//! Pipeline alerts (docs/alerts.md "Alerts"): what a CodePipeline or CloudTrail event means ([`event`]), which
 //! alert rules it reaches and under which token (here, pure), what the AWS APIs add to it
 //! ([`enrich`]) and how it reads for each kind of subscriber ([`render`]).
 

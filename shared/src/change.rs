@@ -48,7 +48,7 @@ pub enum EventKind {
     Push,
     Tag,
     PullRequest,
-    /// A GitHub merge queue asks for checks on a merge group (README "Merge queues").
+    /// A GitHub merge queue asks for checks on a merge group (docs/statuses.md "Merge queues").
     MergeGroup,
 }
 
@@ -81,7 +81,7 @@ pub struct MergeGroup {
     pub base_branch: String,
 }
 
-/// Pull-request actions, the same words for every provider (README "Configuration").
+/// Pull-request actions, the same words for every provider (docs/configuration.md "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrAction {
@@ -165,7 +165,7 @@ impl ChangedFiles {
 pub struct Change {
     pub provider: ProviderKind,
     pub event: EventKind,
-    /// Delivery id from the provider (README "Providers").
+    /// Delivery id from the provider (docs/providers.md "Providers").
     pub delivery: String,
     /// Full repository name (`owner/name`, `group/sub/project`, `PROJECT/repo`, `project/repo`).
     pub repository: String,
@@ -188,7 +188,7 @@ pub struct Change {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge_group: Option<MergeGroup>,
     pub clone_url: String,
-    /// Which Git server the delivery names (README "Where Herald sends requests"): its host, and
+    /// Which Git server the delivery names (docs/credentials.md "Where Herald sends requests"): its host, and
     /// for Azure DevOps its organization. Nothing else of a payload's URLs is kept: every request
     /// is built from the credential's API base and the repository name (`git_api::endpoint`).
     /// `None` when the payload names no server Herald can call (Gogs, generic senders).
@@ -199,7 +199,7 @@ pub struct Change {
 
 /// The Git server a verified payload names: the host of one of its URLs, and for Azure DevOps
 /// the organization. This is all a payload decides of a request: which credential applies, and
-/// through it the API base (README "Where Herald sends requests").
+/// through it the API base (docs/credentials.md "Where Herald sends requests").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerAddress {
     /// `host[:port]`, lower case, the scheme's default port left out.
@@ -259,7 +259,7 @@ impl ServerAddress {
     }
 }
 
-/// A new comment on a pull request, as far as a command needs it (README "Commands from the pull
+/// A new comment on a pull request, as far as a command needs it (docs/commands.md "Commands from the pull
 /// request"): who wrote what, where. The pull request's head commit, target branch and fork-ness
 /// are not taken from it: a command asks the server for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,4 +1,4 @@
-//! Carrying out the commands of one pull request comment (README "Commands from the pull
+//! Carrying out the commands of one pull request comment (docs/commands.md "Commands from the pull
 //! request"): claim the comment once, read the pull request from its server, check who may, act
 //! on CodePipeline through the ports, reply on the pull request.
 //!
@@ -244,7 +244,7 @@ impl CommandExecutor {
         }
     }
 
-    /// Whether the commenter may give `verb` (README "Who may").
+    /// Whether the commenter may give `verb` (docs/commands.md "Who may").
     async fn may(&self, cx: &Context<'_>, verb: Verb) -> Result<(), String> {
         match configured(&cx.config.commands, verb, &cx.comment.author.name) {
             Some(decided) => decided,
@@ -690,7 +690,7 @@ fn or_nothing(mut out: Vec<Done>, written: &str, why: String) -> Vec<Done> {
     out
 }
 
-/// What a start's concurrency group stopped, for the reply (README "One build per pull request").
+/// What a start's concurrency group stopped, for the reply (docs/configuration.md "One build per pull request").
 fn superseded(stopped: usize) -> String {
     match stopped {
         0 => String::new(),

@@ -1,4 +1,4 @@
-//! Commands from pull request comments: the grammar (README "Commands from the pull request").
+//! Commands from pull request comments: the grammar (docs/commands.md "Commands from the pull request").
 //! A comment line that starts with `/herald` is a command, one per line, at most
 //! [`MAX_PER_COMMENT`] per comment. Pure: which triggers a name may mean is the caller's to say.
 //!

@@ -1,4 +1,4 @@
-//! Concurrency groups (README "One build per pull request"): each start of a trigger with
+//! Concurrency groups (docs/configuration.md "One build per pull request"): each start of a trigger with
 //! `concurrency` is recorded in its group (one conditional write, [`ConcurrencyGroups::join`]);
 //! with `cancel_in_progress` the group's earlier executions are then stopped, and a pull request
 //! closed or merged stops its group's executions. A stop of an execution that already ended is

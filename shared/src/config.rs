@@ -1,4 +1,4 @@
-//! The configuration document (README "Configuration"): parsed and validated once, valid by construction.
+//! The configuration document (docs/configuration.md "Configuration"): parsed and validated once, valid by construction.
 
 use crate::change::{EventKind, PrAction};
 use crate::glob::{GlobError, GlobList};
@@ -94,9 +94,9 @@ pub struct Trigger {
     pub variables: Vec<Variable>,
     /// The named secret a delivery must be verified with to start this trigger.
     pub secret: Option<String>,
-    /// Report the executions it starts back to the Git server (README "Commit statuses").
+    /// Report the executions it starts back to the Git server (docs/statuses.md "Commit statuses").
     pub status: Option<StatusSetting>,
-    /// Its starts join a concurrency group (README "One build per pull request").
+    /// Its starts join a concurrency group (docs/configuration.md "One build per pull request").
     pub concurrency: Option<Concurrency>,
 }
 
@@ -207,7 +207,7 @@ pub enum ForkPolicy {
     /// `true`: always.
     Always,
     /// `"on-approval"`: a fork's head commit once someone allowed to comments `/herald
-    /// ok-to-test` (README "Commands from the pull request").
+    /// ok-to-test` (docs/commands.md "Commands from the pull request").
     OnApproval,
 }
 
@@ -222,7 +222,7 @@ impl ForkPolicy {
     }
 }
 
-/// Who may give commands from pull requests, and which (README "Commands from the pull
+/// Who may give commands from pull requests, and which (docs/commands.md "Commands from the pull
 /// request"). Absent: the server's rule, every command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandSettings {
@@ -288,7 +288,7 @@ pub struct Variable {
     pub template: Template,
 }
 
-/// What an alert rule listens for (README "Alerts").
+/// What an alert rule listens for (docs/alerts.md "Alerts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertToken {
     Started,

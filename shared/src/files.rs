@@ -1,4 +1,4 @@
-//! Changed files from the Git server when the payload lacks them (README "Path filters"). For a
+//! Changed files from the Git server when the payload lacks them (docs/path-filters.md "Path filters"). For a
 //! change that a path-filtered trigger would otherwise start on an incomplete list, `git-webhook`
 //! asks the server once (a pull request's files, or the comparison of a push's previous and new
 //! commit), all changes of a delivery concurrently and inside its time budget and bounds (at most

@@ -1,4 +1,4 @@
-//! The Git servers' APIs (README "Commit statuses", "Where Herald sends requests"): which API
+//! The Git servers' APIs (docs/statuses.md "Commit statuses", "Where Herald sends requests"): which API
 //! each provider speaks, the credentials for each host (`credentials`), every URL Herald may
 //! request (`endpoint`, the only place one is built), GitHub App installation tokens
 //! (`github_app`), each server's status body (`statuses`) and file lists (`changed_files`), and
@@ -251,7 +251,7 @@ impl GitApi {
         self.send(&request, &entry.host).await.map(|r| r.status)
     }
 
-    /// The pull request `number` of the target's repository as its server describes it (README
+    /// The pull request `number` of the target's repository as its server describes it (docs/commands.md
     /// "Commands from the pull request"): head commit, target branch, fork-ness.
     pub async fn pull_request(
         &self,

@@ -1,4 +1,4 @@
-//! The alert use case (README "Alerts"): an event in; the matching rules' alerts, enriched, rendered and
+//! The alert use case (docs/alerts.md "Alerts"): an event in; the matching rules' alerts, enriched, rendered and
 //! published once each; a summary out. A failed publish fails the invocation so Lambda retries
 //! and, at the end, the dead-letter queue keeps the event.
 
@@ -45,7 +45,7 @@ pub struct NotifierPorts {
     pub history: Arc<dyn PipelineHistory>,
     pub publisher: Arc<dyn AlertPublisher>,
     pub dedup: Option<Arc<dyn DedupStore>>,
-    /// Commit statuses of the executions `git-webhook` started (README "Commit statuses").
+    /// Commit statuses of the executions `git-webhook` started (docs/statuses.md "Commit statuses").
     pub status: Option<Arc<StatusReporter>>,
 }
 
@@ -74,7 +74,7 @@ impl NotifierService {
         Self { config: config.into(), default_topic, ports, dry_run }
     }
 
-    /// Loads the Git server credentials at cold start (README "Commit statuses"), so the first
+    /// Loads the Git server credentials at cold start (docs/statuses.md "Commit statuses"), so the first
     /// status does not wait for them.
     pub async fn warm_up(&self) {
         if let Some(status) = &self.ports.status {
@@ -117,7 +117,7 @@ impl NotifierService {
         let mut alerts = Vec::new();
         let mut retry = None;
         // The rules' claims and publishes run at once: a fan-out of rules takes the round trips
-        // of one (README "Performance").
+        // of one (docs/performance.md "Performance").
         let outcomes =
             futures_util::future::join_all(found.iter().map(|matched| self.send(matched, &event, &enrichment, now)))
                 .await;
@@ -214,7 +214,7 @@ impl NotifierService {
     }
 }
 
-/// One alert per (rule, EventBridge event id, token) (README "Alerts", duplicates): EventBridge
+/// One alert per (rule, EventBridge event id, token) (docs/alerts.md "Alerts", duplicates): EventBridge
 /// keeps an event's id when it redelivers it, and a retried execution's second failure is a new
 /// event with a new id — alerted again.
 pub fn dedup_key(rule: &str, event: &PipelineEvent, token: AlertToken) -> String {

@@ -66,9 +66,9 @@ pub struct StartPlan {
     pub notes: Vec<String>,
     /// The change itself (trigger, repository, ref, commit, pull request): with the dedup
     /// table, the same change under another delivery id starts once, for [`CHANGE_CLAIM_SECS`]
-    /// (README "One change, one start"). `None`: it starts regardless (commands, S3 writes).
+    /// (docs/security.md "One change, one start"). `None`: it starts regardless (commands, S3 writes).
     pub change_token: Option<String>,
-    /// The concurrency group the start joins (README "One build per pull request").
+    /// The concurrency group the start joins (docs/configuration.md "One build per pull request").
     pub group: Option<GroupPlan>,
 }
 
@@ -379,7 +379,7 @@ pub struct ExecutionTrigger {
     pub detail: Option<String>,
 }
 
-/// What CodePipeline knows about executions, for enrichment (README "Alerts").
+/// What CodePipeline knows about executions, for enrichment (docs/alerts.md "Alerts").
 pub trait PipelineHistory: Send + Sync {
     /// `GetPipelineExecution`.
     fn execution<'a>(
@@ -423,7 +423,7 @@ pub enum Retried {
     NotRetryable(String),
 }
 
-/// What commands from pull requests do to executions (README "Commands from the pull request"):
+/// What commands from pull requests do to executions (docs/commands.md "Commands from the pull request"):
 /// `GetPipelineState`, `RetryStageExecution`, `StopPipelineExecution`, `PutApprovalResult`.
 pub trait PipelineControl: Send + Sync {
     /// Every stage's latest execution and waiting approvals.
@@ -503,7 +503,7 @@ pub enum StatusState {
     /// Stopped, superseded or canceled: it did not fail, it did not finish.
     Error,
     /// Passed without running: `paths` or a `[skip ci]` marker left the change out, and the
-    /// context must not wait for it (README "Make Herald's checks required").
+    /// context must not wait for it (docs/statuses.md "Make Herald's checks required").
     Skipped,
 }
 
@@ -518,7 +518,7 @@ impl StatusState {
         }
     }
 
-    /// An end: nothing of the same attempt comes after it (README "Final and monotonic").
+    /// An end: nothing of the same attempt comes after it (docs/statuses.md "Final and monotonic").
     pub fn is_final(self) -> bool {
         self != Self::Pending
     }
@@ -535,7 +535,7 @@ pub struct CommitStatus {
 }
 
 /// Where the statuses of an execution Herald started go: written by `git-webhook` after the
-/// start, read by `pipeline-notifier` (README "Commit statuses").
+/// start, read by `pipeline-notifier` (docs/statuses.md "Commit statuses").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ExecutionRecord {
     pub execution_id: String,
@@ -605,7 +605,7 @@ pub trait ExecutionRecords: Send + Sync {
     fn note_stop<'a>(&'a self, execution_id: &'a str, reason: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
-/// A status about to be posted for one context of one execution (README "Final and monotonic").
+/// A status about to be posted for one context of one execution (docs/statuses.md "Final and monotonic").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusClaim {
     pub execution_id: String,

@@ -1,4 +1,4 @@
-//! The s3-trigger use case (README "S3 sources"): an event in (read by [`event`]), the `s3`
+//! The s3-trigger use case (docs/configuration.md "S3 sources"): an event in (read by [`event`]), the `s3`
 //! triggers decided ([`crate::trigger::decide_s3`]), the starts run, a summary out. Transient
 //! failures fail the invocation, so Lambda and EventBridge retry and the dead-letter queue keeps
 //! what still fails.

@@ -142,7 +142,7 @@ pub enum SecretsError {
     TwoScopes(String, String),
 }
 
-/// Every secret Herald accepts: the unnamed list and the named ones (README "Secrets").
+/// Every secret Herald accepts: the unnamed list and the named ones (docs/credentials.md "Secrets").
 #[derive(Debug, Clone, Default)]
 pub struct WebhookSecrets {
     unnamed: Vec<Secret>,

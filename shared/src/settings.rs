@@ -1,4 +1,4 @@
-//! The environment each function reads once, at cold start (README "Configuration").
+//! The environment each function reads once, at cold start (docs/configuration.md "Configuration").
 
 use crate::config::ConfigError;
 use crate::ports::AwsError;

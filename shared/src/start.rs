@@ -17,14 +17,14 @@ use std::sync::Arc;
 pub const START_CONCURRENCY: usize = 25;
 /// The starts one claim write covers: each claims its change and its token. A quarter of
 /// DynamoDB's 100 items a transaction: a transaction's time grows with its items, and one that
-/// outlives its call timeout leaves its claims in progress (README "Performance").
+/// outlives its call timeout leaves its claims in progress (docs/performance.md "Performance").
 const PLANS_PER_CLAIM: usize = MAX_CLAIMS_AT_ONCE / 4;
 
 /// What became of one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartResult {
     /// Started now, or earlier for the same token (`duplicate`); in dry-run mode no id.
-    /// `stopped`: what the start's concurrency group stopped (README "One build per pull request").
+    /// `stopped`: what the start's concurrency group stopped (docs/configuration.md "One build per pull request").
     Started { execution_id: Option<String>, duplicate: bool, stopped: Vec<Stop> },
     /// Another invocation holds this start's claim: the sender must retry (if that invocation
     /// died, the retry takes the claim over once its lease ends). Never acknowledged as done.
@@ -108,7 +108,7 @@ impl StartRunner {
 
     /// The results of `plans`, in their order. With the dedup table and more than one start,
     /// the claims of up to [`PLANS_PER_CLAIM`] starts take one write, their starts run at once,
-    /// and their claims are settled in one more (README "Performance"); a single start, or a
+    /// and their claims are settled in one more (docs/performance.md "Performance"); a single start, or a
     /// batch whose claim finds a key taken, is claimed start by start.
     async fn run_plans(&self, plans: &[&StartPlan], now: i64) -> Vec<StartResult> {
         if plans.len() < 2 || self.dry_run || self.dedup.is_none() {
@@ -298,7 +298,7 @@ fn with_stops(result: StartResult, stops: Vec<Stop>) -> StartResult {
 }
 
 /// Publishes decision events (none in dry-run mode); a failure is logged and never fails the
-/// caller (README "Decision events").
+/// caller (docs/configuration.md "Decision events").
 pub async fn publish_decisions(bus: Option<&Arc<dyn EventPublisher>>, dry_run: bool, events: &[BusEvent]) {
     let Some(bus) = bus else { return };
     if dry_run || events.is_empty() {

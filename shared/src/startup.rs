@@ -121,7 +121,7 @@ fn git_https() -> Option<Arc<dyn crate::ports::HttpClient>> {
     }
 }
 
-/// The commit-status reporter (README "Commit statuses"), when a trigger asks for statuses or
+/// The commit-status reporter (docs/statuses.md "Commit statuses"), when a trigger asks for statuses or
 /// credentials are configured. Statuses need `HERALD_DEDUP_TABLE` (it records which commit each
 /// execution builds): a trigger with `status` and no table is a configuration error.
 pub fn status_reporter(
@@ -158,7 +158,7 @@ pub fn status_reporter(
     Ok(Some(Arc::new(reporter)))
 }
 
-/// Changed-file lookups at the Git servers (README "Path filters"), when credentials are set.
+/// Changed-file lookups at the Git servers (docs/path-filters.md "Path filters"), when credentials are set.
 pub fn file_lookups(credentials: Option<&Arc<ServerCredentials>>) -> Option<Arc<FileLookups>> {
     let credentials = credentials?.clone();
     Some(Arc::new(FileLookups::new(credentials, GitApi::new(git_https()?, RetryPolicy::LOOKUP))))
@@ -199,7 +199,7 @@ pub fn webhook_service(
         .with_commands(commands))
 }
 
-/// Concurrency groups (README "One build per pull request"), with the dedup table: they record
+/// Concurrency groups (docs/configuration.md "One build per pull request"), with the dedup table: they record
 /// each start there. A trigger with `concurrency` and no table is a configuration error.
 fn concurrency_groups(
     settings: &Settings,
@@ -226,7 +226,7 @@ fn needs_no_table(config: &Config) -> Result<(), String> {
     }
 }
 
-/// Commands from pull requests (README "Commands from the pull request"): they need the dedup
+/// Commands from pull requests (docs/commands.md "Commands from the pull request"): they need the dedup
 /// table (each comment is claimed once, executions are found by commit) and the Git servers'
 /// credentials (the pull request is read from its server, and the reply posted there).
 fn command_executor(

@@ -1,12 +1,12 @@
-//! Commit statuses (README "Commit statuses"): after a start, `git-webhook` records the execution
+//! Commit statuses (docs/statuses.md "Commit statuses"): after a start, `git-webhook` records the execution
 //! and posts `pending`; on the execution's state changes (and, with `stages`, its stages'),
 //! `pipeline-notifier` posts the outcome. A change a trigger skipped by `paths` or `[skip ci]`
-//! gets a final passing status at once (README "Make Herald's checks required"). A status never
+//! gets a final passing status at once (docs/statuses.md "Make Herald's checks required"). A status never
 //! blocks a start or an alert: failures are logged and counted (`StatusFailed`); only the
 //! notifier's transient ones fail its invocation, after its alerts, so EventBridge retries the
 //! status.
 //!
-//! Statuses never move backwards (README "Final and monotonic"): before each post of an
+//! Statuses never move backwards (docs/statuses.md "Final and monotonic"): before each post of an
 //! execution's context, a conditional write in `HERALD_DEDUP_TABLE` claims it
 //! ([`ExecutionRecords::claim_status`]); a claim that would go back is not posted, and one made
 //! while another post of the context is under way waits for it.
@@ -53,7 +53,7 @@ pub struct StartedExecution<'a> {
     pub change: &'a Change,
 }
 
-/// The record of a start (README "Commit statuses", "Commands from the pull request"): where
+/// The record of a start (docs/statuses.md "Commit statuses", "Commands from the pull request"): where
 /// its statuses go, and which commit it builds. Without `setting`, a record commands find and no
 /// status is posted for.
 pub fn execution_record(
@@ -102,7 +102,7 @@ pub fn skipped(setting: &StatusSetting, pipeline: &str, reason: &str, region: &s
 }
 
 /// The `pending` of a fork's pull request on a trigger with `allow_forks: "on-approval"`: it
-/// waits for `/herald ok-to-test` (README "Commands from the pull request").
+/// waits for `/herald ok-to-test` (docs/commands.md "Commands from the pull request").
 pub fn waiting(setting: &StatusSetting, pipeline: &str, region: &str) -> CommitStatus {
     CommitStatus {
         context: setting.context.clone(),
@@ -156,7 +156,7 @@ pub fn for_event(
                 "STOPPED" => (
                     StatusState::Error,
                     match &record.stop_reason {
-                        // `superseded by abc1234`, `closed`: Herald stopped it (README "One build
+                        // `superseded by abc1234`, `closed`: Herald stopped it (docs/configuration.md "One build
                         // per pull request").
                         Some(reason) => format!("{pipeline} was stopped: {reason}"),
                         None => format!("{pipeline} was stopped"),

@@ -41,7 +41,7 @@ pub struct Decision {
     pub outcome: Outcome,
     /// A skip that counts as passed: repository, event and branch matched, and only `paths` or
     /// a `[skip ci]` marker left the change out, so the trigger's commit status still applies
-    /// and is posted as passed (README "Make Herald's checks required").
+    /// and is posted as passed (docs/statuses.md "Make Herald's checks required").
     pub skip_passes: bool,
     /// A fork's pull request on a trigger with `allow_forks: "on-approval"`: it waits for a
     /// `/herald ok-to-test`, and a trigger with `status` says so with `pending`.
@@ -230,7 +230,7 @@ fn skip_reason<'c>(
     Ok(notes)
 }
 
-/// What a change is admitted as: a delivery, or a command's start (README "Commands from the
+/// What a change is admitted as: a delivery, or a command's start (docs/commands.md "Commands from the
 /// pull request").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Admit {
@@ -363,7 +363,7 @@ fn plan(trigger: &Trigger, change: &Change, mut notes: Vec<String>, multi_ref: b
     }
 }
 
-/// The concurrency group `change` joins on `trigger` (README "One build per pull request"): its
+/// The concurrency group `change` joins on `trigger` (docs/configuration.md "One build per pull request"): its
 /// `group` template, or the default for a pull request or a branch push (a tag or a merge
 /// group joins none by default: each is its own build). A template with a placeholder that
 /// renders empty joins none, and the note says why: a key missing a part would merge changes
@@ -396,7 +396,7 @@ fn group(trigger: &Trigger, change: &Change, notes: &mut Vec<String>) -> Option<
     }
 }
 
-/// The concurrency groups a pull request closed or merged stops (README "One build per pull
+/// The concurrency groups a pull request closed or merged stops (docs/configuration.md "One build per pull
 /// request"): those of the scope's triggers with `concurrency` whose repository, events and
 /// branches apply to it, whatever `pull_request_actions` and `allow_forks` say.
 pub fn closing_groups(config: &Config, scope: &SecretScope, change: &Change) -> Vec<GroupPlan> {
@@ -412,7 +412,7 @@ pub fn closing_groups(config: &Config, scope: &SecretScope, change: &Change) -> 
         .collect()
 }
 
-/// What names a Git change whichever delivery brings it (README "One change, one start"):
+/// What names a Git change whichever delivery brings it (docs/security.md "One change, one start"):
 /// trigger, repository, ref, commit and pull request number. `None` without a commit.
 fn change_token(trigger: &Trigger, change: &Change) -> Option<String> {
     if change.commit.is_empty() {

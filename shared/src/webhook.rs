@@ -1,4 +1,4 @@
-//! The Git webhook use case: one HTTP request in, one answer out (README "Git webhooks").
+//! The Git webhook use case: one HTTP request in, one answer out (docs/providers.md "Git webhooks").
 //!
 //! Checks run in this order: method (405), size (413), provider and authentication
 //! (400/401), body (400). Only then are triggers decided and pipelines started.
@@ -99,7 +99,7 @@ impl WebhookService {
         }
     }
 
-    /// Records every start by commit (README "Commands from the pull request").
+    /// Records every start by commit (docs/commands.md "Commands from the pull request").
     pub fn with_records(mut self, records: Option<Arc<dyn ExecutionRecords>>) -> Self {
         self.records = records;
         self
@@ -111,7 +111,7 @@ impl WebhookService {
         self
     }
 
-    /// Asks Git servers for the changed files a payload lacks (README "Path filters").
+    /// Asks Git servers for the changed files a payload lacks (docs/path-filters.md "Path filters").
     pub fn with_file_lookups(mut self, files: Option<Arc<FileLookups>>) -> Self {
         self.files = files;
         self
@@ -210,7 +210,7 @@ impl WebhookService {
         answer.into_response()
     }
 
-    /// A pull request comment: its `/herald` commands, carried out once (README "Commands from
+    /// A pull request comment: its `/herald` commands, carried out once (docs/commands.md "Commands from
     /// the pull request").
     async fn comment(&self, comment: &Comment, scope: &SecretScope, answer: &mut Answer, now: i64) {
         let config = &*self.config.get().await;
@@ -290,7 +290,7 @@ impl WebhookService {
         }
     }
 
-    /// A pull request closed or merged stops the executions of its concurrency groups (README
+    /// A pull request closed or merged stops the executions of its concurrency groups (docs/configuration.md
     /// "One build per pull request"); a group whose trigger also started on this change was
     /// handled by that start.
     async fn close_groups(
@@ -366,7 +366,7 @@ impl WebhookService {
     }
 
     /// The `pending` statuses of the executions started, and the final passing status of each
-    /// change a trigger skipped by `paths` or `[skip ci]` (README "Make Herald's checks
+    /// change a trigger skipped by `paths` or `[skip ci]` (docs/statuses.md "Make Herald's checks
     /// required"), inside what is left of the request budget: the starts stand whatever the Git
     /// server's status API does.
     async fn post_statuses(

@@ -1,4 +1,4 @@
-//! What asking a Git server for a change's files adds to a delivery (README "Path filters"):
+//! What asking a Git server for a change's files adds to a delivery (docs/path-filters.md "Path filters"):
 //! `GitApi::changed_files` through the real HTTPS adapter (hyper, kept-alive connections) to a
 //! local fake GitHub on loopback, for a pull request of 3 files (one page) and of 250 files
 //! (three pages of 100), with GitHub's example entries and with real-size patches. The Git server's own latency comes on top on a real network.

@@ -65,7 +65,7 @@ struct State {
     /// Benchmarks only: no OpenAPI check (the fake's own cost), and with `bare` entries of a
     /// file name alone (what this fake answered before it used GitHub's examples).
     bench: Mutex<Option<Bare>>,
-    /// The pull requests it describes, by number (README "Commands from the pull request").
+    /// The pull requests it describes, by number (docs/commands.md "Commands from the pull request").
     pulls: Mutex<std::collections::HashMap<u64, FakePull>>,
     /// Who may write (GitLab: user ids; Gitea / Forgejo: user names).
     writers: Mutex<Vec<String>>,

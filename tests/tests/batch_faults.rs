@@ -1,4 +1,4 @@
-//! The batch path of a delivery's starts (README "Performance") under AWS failures, through the
+//! The batch path of a delivery's starts (docs/performance.md "Performance") under AWS failures, through the
 //! real `git-webhook`, a fault proxy and moto: a claim transaction cancelled for one item, the
 //! batch call throttled, and the settling write failing after the starts. Each must end started
 //! once, or answered retryable: never acknowledged and lost, never started twice.

@@ -1,4 +1,4 @@
-//! Commands from pull request comments, end to end (README "Commands from the pull request"):
+//! Commands from pull request comments, end to end (docs/commands.md "Commands from the pull request"):
 //! the real `git-webhook` binary, moto (with the test shim answering the CodePipeline calls moto
 //! lacks, as CodePipeline documents them), and fake Git servers that check each API's path,
 //! authentication and body (GitHub's against its OpenAPI description) and describe the pull

@@ -1,4 +1,4 @@
-//! Commit statuses end to end (README "Commit statuses"): the real `git-webhook` and
+//! Commit statuses end to end (docs/statuses.md "Commit statuses"): the real `git-webhook` and
 //! `pipeline-notifier` binaries, moto, and for every Git server a fake of its status API that
 //! checks each request against that server's documentation. A push starts a pipeline and the
 //! server gets `pending`; the execution's FAILED event turns it into a failure naming the

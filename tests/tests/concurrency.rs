@@ -1,4 +1,4 @@
-//! Concurrency groups through the real `git-webhook` against moto (README "One build per pull
+//! Concurrency groups through the real `git-webhook` against moto (docs/configuration.md "One build per pull
 //! request"): GitHub's pull request deliveries (the conformance corpus' payload, its head moved),
 //! executions that moto keeps running (the shim's `MOTO_EXECUTION_STATUS`), and
 //! `StopPipelineExecution` answered by the shim as CodePipeline documents it.
@@ -122,7 +122,7 @@ async fn two_concurrent_deliveries_for_one_group_leave_exactly_one_running() {
 /// delay: beside a start without a group, a start that stops its group's older execution makes
 /// one more write (the group's, before the start counts as done) and the stop, and the stop runs
 /// beside the claims' settling write, so the answer waits about one round trip more. The times
-/// are printed (README "One build per pull request" reports them), not asserted.
+/// are printed (docs/configuration.md "One build per pull request" reports them), not asserted.
 #[tokio::test]
 async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
     use herald_tests::faults::{Fault, FaultProxy, WEBHOOK_OPERATIONS};

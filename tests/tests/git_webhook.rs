@@ -355,7 +355,7 @@ async fn the_configuration_in_ssm_is_refreshed_and_a_bad_version_refused() {
     assert!(logs.contains("\"ConfigRejected\":1"), "the metric");
 }
 
-/// One change, one start (README "One change, one start"): an organization hook and a repository
+/// One change, one start (docs/security.md "One change, one start"): an organization hook and a repository
 /// hook deliver the same push under two delivery ids; the second answers `duplicate` with the
 /// first execution, and CodePipeline runs it once.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Where Herald's Git server requests may go (README "Where Herald sends requests"), through the
+//! Where Herald's Git server requests may go (docs/credentials.md "Where Herald sends requests"), through the
 //! real `git-webhook` binary: a signed payload chooses the server's host and nothing else. For
 //! every provider, payloads whose URL fields point at other repositories, other endpoints (a
 //! GitLab pipeline trigger, a GitHub App token mint), carry `#`, `?`, `..` or `%2F` tricks, or

@@ -1,4 +1,4 @@
-//! Path filters through the real `git-webhook` binary (README "Path filters"): where a payload
+//! Path filters through the real `git-webhook` binary (docs/path-filters.md "Path filters"): where a payload
 //! does not list the changed files (pull requests everywhere; Bitbucket and Azure DevOps pushes),
 //! Herald asks the Git server — each server's fake answers its own file-list endpoints, paged —
 //! and starts only the pipelines whose paths were touched; when it cannot ask, it starts and

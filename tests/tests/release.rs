@@ -170,3 +170,17 @@ fn release_artifacts_are_reproducible_checked_and_lint_clean() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `make demo` runs the binaries where cargo puts them, whatever `CARGO_TARGET_DIR` says.
+#[test]
+fn the_demo_asks_cargo_where_its_binaries_are() {
+    let elsewhere = std::env::temp_dir().join(format!("herald-elsewhere-{}", std::process::id()));
+    let out = Command::new("python3")
+        .args(["-c", "import sys; sys.path.insert(0, 'scripts'); import demo; print(demo.target_dir())"])
+        .current_dir(workspace())
+        .env("CARGO_TARGET_DIR", &elsewhere)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), elsewhere.to_str().unwrap());
+}

@@ -1,4 +1,4 @@
-//! Herald's contexts as required checks, end to end (README "Make Herald's checks required"):
+//! Herald's contexts as required checks, end to end (docs/statuses.md "Make Herald's checks required"):
 //! the real `git-webhook` and `pipeline-notifier` binaries, moto, and fakes of every server's
 //! status API that accept only that server's documented state words.
 //!
@@ -173,7 +173,7 @@ async fn a_superseded_execution_ends_as_error_naming_the_newer_commit() {
     assert!(posted_on.path.ends_with("/statuses/fd489864e7642b48eaad6e3f155c10e46810ec72"), "{}", posted_on.path);
 }
 
-/// A concurrency group's stop (README "One build per pull request"), through both binaries: the
+/// A concurrency group's stop (docs/configuration.md "One build per pull request"), through both binaries: the
 /// newer push stops the older execution, and when CodePipeline reports it `STOPPED` its status
 /// names the commit that superseded it.
 #[tokio::test]

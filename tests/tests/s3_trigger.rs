@@ -136,7 +136,7 @@ async fn transient_failures_fail_the_invocation_and_missing_pipelines_do_not() {
 
 /// CodePipeline applies a version id to the key configured on the source action: a write to
 /// another key starts only when the action allows key overrides, and its own key gets the
-/// version alone (README "S3 sources").
+/// version alone (docs/configuration.md "S3 sources").
 #[tokio::test]
 async fn the_source_action_decides_how_a_write_is_pinned() {
     let (moto, mut lambda) = setup_with("acme-artifacts:releases/app/latest.zip").await;

@@ -1,4 +1,4 @@
-//! Enrichment (README "Alerts"): what CodePipeline knows about an execution beyond the event — the
+//! Enrichment (docs/alerts.md "Alerts"): what CodePipeline knows about an execution beyond the event — the
 //! commit, the trigger, the failed action and its error, the previous outcome, the duration.
 //! Each call that fails leaves its part out and is named in [`Enrichment::failed_calls`]; the
 //! alert is still sent.

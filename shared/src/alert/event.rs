@@ -1,4 +1,4 @@
-//! The inputs of `pipeline-notifier` (README "Alerts"): CodePipeline pipeline, stage and action
+//! The inputs of `pipeline-notifier` (docs/alerts.md "Alerts"): CodePipeline pipeline, stage and action
 //! execution state changes, and CloudTrail-recorded changes to pipelines.
 //!
 //! Read through `serde_json::Value` pointers rather than fixed structs: real events carry

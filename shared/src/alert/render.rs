@@ -1,4 +1,4 @@
-//! The alert as people and programs read it (README "Alerts"): the alert document, the subject, the
+//! The alert as people and programs read it (docs/alerts.md "Alerts"): the alert document, the subject, the
 //! email / SMS / Amazon Q Developer (Chatbot) texts, and the SNS message that carries them.
 
 use super::enrich::{Enrichment, Failure, Revision};

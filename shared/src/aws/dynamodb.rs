@@ -6,7 +6,7 @@
 //! An execution record is `pk` = `execution#<id>`, `record` (its JSON), `commit_key` (found
 //! through the table's index `by-commit`: [`COMMIT_INDEX`]) and `expires_at`. The
 //! last status claimed for one context of an execution is `pk` = `status#<id>#<context>`,
-//! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (README "Final and monotonic").
+//! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (docs/statuses.md "Final and monotonic").
 //! An execution Herald stopped also holds `stop_reason`. Concurrency groups: [`DynamoDbGroups`].
 
 use super::classify;
@@ -487,7 +487,7 @@ impl ExecutionRecords for DynamoDbRecords {
     }
 }
 
-/// Concurrency groups (README "One build per pull request"), in the same table: `pk` =
+/// Concurrency groups (docs/configuration.md "One build per pull request"), in the same table: `pk` =
 /// `group#<SHA-256 of trigger and rendered group>`, `trigger`, `group`, `members` (a list of
 /// maps: execution_id, pipeline, commit, started_at), `latest` (the newest member's execution
 /// id), `version` (one more per write) and `expires_at`.

@@ -1,4 +1,4 @@
-//! EventBridge adapter: decision events for [`EventPublisher`] (README "Logs and metrics", decision events).
+//! EventBridge adapter: decision events for [`EventPublisher`] (docs/operations.md "Logs and metrics", decision events).
 
 use super::classify;
 use crate::ports::{AwsError, BoxFuture, BusEvent, EventPublisher};

@@ -1,4 +1,4 @@
-//! Changed files from a Git server's API (README "Path filters"): a pull request's files, or the
+//! Changed files from a Git server's API (docs/path-filters.md "Path filters"): a pull request's files, or the
 //! comparison of a push's previous and new commit, paged up to the server's own limit. Each
 //! server in its own words: the endpoint (`endpoint`), the page parameters, where the paths are
 //! in the answer (typed: only the names are kept, a `patch` is skipped, never stored), and how it

@@ -1,4 +1,4 @@
-//! The status credentials document (`HERALD_STATUS_SECRET_ARN`, README "Commit statuses"):
+//! The status credentials document (`HERALD_STATUS_SECRET_ARN`, docs/statuses.md "Commit statuses"):
 //! JSON keyed by provider (`github`: the public service only) or `provider:host[:port]`; each
 //! entry names the API base requests start with (`api_url`, else the server's convention), Azure
 //! DevOps entries their organization, and any entry may confine itself to `repositories` and
@@ -34,7 +34,7 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// The word a credential's `secrets` list uses for the unnamed webhook secrets (README
+/// The word a credential's `secrets` list uses for the unnamed webhook secrets (docs/credentials.md
 /// "Secrets"): deliveries verified by a secret of no named scope.
 pub const UNNAMED_SCOPE: &str = "default";
 

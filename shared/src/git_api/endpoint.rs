@@ -1,4 +1,4 @@
-//! Every URL Herald requests from a Git server is built here, and only here (README "Where
+//! Every URL Herald requests from a Git server is built here, and only here (docs/credentials.md "Where
 //! Herald sends requests"): from the API base of the credential in use (configuration), the
 //! repository name the trigger matched, checked against what its server allows in names and
 //! percent-encoded segment by segment ([`Repository`]), and values checked for their form

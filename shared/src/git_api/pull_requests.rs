@@ -1,4 +1,4 @@
-//! A pull request as its server describes it, for commands from the pull request (README
+//! A pull request as its server describes it, for commands from the pull request (docs/commands.md
 //! "Commands from the pull request"): the head commit, the target branch and whether it comes from
 //! a fork, read from the server's API (`Endpoint::PullRequest`), never from a comment's payload;
 //! whether the commenter may write to the repository, where the server answers it per user

@@ -66,7 +66,7 @@ fn cut(description: &str, max: usize) -> String {
     out
 }
 
-/// Each server's word for `state`, one table for every server (README "Commit statuses"):
+/// Each server's word for `state`, one table for every server (docs/statuses.md "Commit statuses"):
 ///
 /// - GitHub / GHES and Gitea / Forgejo: `pending`, `success`, `failure`, `error`.
 /// - GitLab: `running` (Herald posts once the execution runs), `success`, `failed`, `canceled`.

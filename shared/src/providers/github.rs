@@ -229,7 +229,7 @@ struct MergeGroupBody {
     head_commit: Option<Commit>,
 }
 
-/// A merge queue's group (README "Merge queues"): `checks_requested` is a change of its own kind,
+/// A merge queue's group (docs/statuses.md "Merge queues"): `checks_requested` is a change of its own kind,
 /// pinned to `head_sha`, its files those between `base_sha` and `head_sha`.
 fn merge_group(e: MergeGroupEvent, delivery: &str) -> Content {
     match e.action.as_str() {

@@ -53,7 +53,7 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Headers {
     }
 }
 
-/// Recognises the provider from the headers alone (README "Providers").
+/// Recognises the provider from the headers alone (docs/providers.md "Providers").
 ///
 /// Forgejo sends Gitea's and Gogs' headers too, and Gitea sends GitHub's, so the more specific
 /// servers are tested first.
@@ -131,7 +131,7 @@ pub enum Content {
     Changes(Vec<Change>),
     /// The provider's ping or test event.
     Ping,
-    /// A new comment on a pull request, which may hold commands (README "Commands from the pull
+    /// A new comment on a pull request, which may hold commands (docs/commands.md "Commands from the pull
     /// request").
     Comment(Box<Comment>),
     /// Understood and deliberately ignored, with the reason.
@@ -297,7 +297,7 @@ mod tests {
     fn every_server_is_read_from_the_payload_as_a_host_only() {
         // A payload names its server's host (GHES, self-managed GitLab, Data Center and Gitea are
         // wherever the server says), and for Azure DevOps its organization; nothing of a path
-        // (README "Where Herald sends requests").
+        // (docs/credentials.md "Where Herald sends requests").
         type Case<'a> = (ProviderKind, &'a [(&'a str, &'a str)], &'a str, Option<(&'a str, Option<&'a str>)>);
         let cases: [Case; 12] = [
             (ProviderKind::GitHub, &[("X-GitHub-Event", "push")], "github/push.json", Some(("api.github.com", None))),

@@ -1,4 +1,4 @@
-//! The use case through fakes: every HTTP answer of README "HTTP answers".
+//! The use case through fakes: every HTTP answer of docs/providers.md "HTTP answers".
 
 use super::*;
 use crate::auth::{sign_hex, sign_standard_webhook, Secret};
@@ -180,7 +180,7 @@ async fn redeliveries_are_answered_from_the_dedup_store() {
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(h.starter.started.lock().unwrap().len(), 1);
     // The same change under another delivery id (an organization and a repository hook) starts
-    // once: README "One change, one start".
+    // once: docs/security.md "One change, one start".
     let other = h.service.handle(github(&fixture("github/push.json"), "push", "d-2", SECRET)).await;
     assert_eq!(other.body["started"][0]["execution_id"], "exec-1", "{}", other.body);
     assert_eq!(other.body["duplicate"], true);

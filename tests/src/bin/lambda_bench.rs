@@ -198,7 +198,7 @@ async fn main() {
 }
 
 /// One delivery's answer time, in milliseconds, and its HTTP status: a push of its own head
-/// commit, so that no delivery is another's duplicate (README "One change, one start").
+/// commit, so that no delivery is another's duplicate (docs/security.md "One change, one start").
 async fn timed(lambda: &mut Lambda, body: &[u8], id: usize) -> (f64, u64) {
     let mut doc: Value = serde_json::from_slice(body).expect("payload");
     let head = format!("{:040x}", 0xfeed_0000 + id);
