@@ -42,6 +42,7 @@ BUCKET = "acme-artifacts"
 # Commit statuses at fake servers: the demo tokens, and the moto shim's variables that make the
 # GitHub pipeline's execution fail at Build / Compile.
 STATUS_TOKENS = {"github": "demo-github-token", "gitlab": "demo-gitlab-token"}
+STATUS_COMMITS = {"github": "5e1f" * 10, "gitlab": "a11c" * 10}
 # What the fake GitLab says the push changed: the GitLab trigger filters on app/**, and GitLab
 # pushes over 20 commits do not list their files, so git-webhook asks.
 GITLAB_FILES = ["app/models/user.rb", "README.md"]
@@ -93,7 +94,7 @@ def show_config(config):
 
 def monorepo(url, servers):
     print("\n── monorepo: a push to acme/monorepo that changes services/web only")
-    body = json.loads((ROOT / "events" / "git-webhook" / "github-push.json").read_text())
+    body = json.loads((ROOT / "events" / "git-webhook" / "payloads" / "github-push.json").read_text())
     body["repository"]["full_name"] = "acme/monorepo"
     body["repository"]["name"] = "monorepo"
     body["ref"] = "refs/heads/main"
@@ -231,9 +232,16 @@ def signed_push(provider, url):
     """The sample push of `provider` with its status API at the fake `url`, signed again."""
     event = json.loads((ROOT / "events" / "git-webhook" / f"{provider}-push.json").read_text())
     body = json.loads(event["body"])
+    # A commit of its own: the samples above already started this push's change, and a change
+    # starts once (a second delivery of it answers the first execution and posts nothing).
+    commit = STATUS_COMMITS[provider]
+    body["after"] = commit
     if provider == "github":
+        body["head_commit"]["id"] = commit
+        body["repository"]["url"] = f"{url}/repos/{body['repository']['full_name']}"
         body["repository"]["statuses_url"] = f"{url}/repos/{body['repository']['full_name']}/statuses/{{sha}}"
     else:
+        body["checkout_sha"] = commit
         body["project"]["web_url"] = f"{url}/{body['project']['path_with_namespace']}"
     event["body"] = json.dumps(body)
     if provider == "github":
