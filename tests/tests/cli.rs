@@ -549,3 +549,31 @@ fn init_maps_each_source_action_of_the_account_s_pipelines() {
     assert_ne!(std::fs::read_to_string(&file).unwrap(), "{}", "overwritten with --force");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's monorepo example (events/monorepo/): a signed pull request whose changed files
+/// touch one service start that service's pipeline; the others pass their checks skipped.
+#[test]
+fn the_readme_s_monorepo_example_starts_the_changed_service_only() {
+    let (code, doc) = json(&["validate", "--strict", "events/monorepo/herald-config.json", "--json"]);
+    assert_eq!((code, doc["valid"].clone()), (0, Value::Bool(true)), "{doc}");
+    let (code, doc) = json(&[
+        "explain",
+        "--json",
+        "--config",
+        "events/monorepo/herald-config.json",
+        "--secret",
+        "herald-demo-secret",
+        "--changed-files",
+        "events/monorepo/changed-files.txt",
+        "events/monorepo/pull-request.json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    let outcomes: Vec<(String, String)> = doc["changes"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["trigger"].as_str().unwrap().to_owned(), d["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [("web", "start"), ("api", "skip"), ("billing", "skip")].map(|(t, o)| (t.to_owned(), o.to_owned()));
+    assert_eq!(outcomes, expected, "{doc}");
+}
