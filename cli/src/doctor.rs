@@ -193,8 +193,8 @@ async fn stack_grants(
     stack: &str,
     config: &herald::config::Config,
 ) -> Vec<herald::doctor::Finding> {
-    let granted = match herald::aws::inspect::stack_topic_grants(sdk, stack).await {
-        Ok(granted) => granted,
+    let (default_topic, granted) = match herald::aws::inspect::stack_topic_grants(sdk, stack).await {
+        Ok(grants) => grants,
         Err(why) => {
             return vec![herald::doctor::Finding {
                 subject: format!("stack {stack}"),
@@ -204,12 +204,10 @@ async fn stack_grants(
         }
     };
     config
-        .alerts
-        .iter()
-        .filter_map(|rule| rule.topic_arn.as_ref().map(|topic| (rule, topic)))
-        .filter(|(_, topic)| !granted.contains(topic))
+        .ungranted_topics(default_topic.as_deref(), &granted)
+        .into_iter()
         .map(|(rule, topic)| herald::doctor::Finding {
-            subject: format!("alert rule {}", rule.name),
+            subject: format!("alert rule {rule}"),
             problem: format!("publishes to {topic}, which stack {stack}'s AdditionalAlertTopicArns does not list: the notifier is not allowed to publish there"),
             fix: format!("add {topic} to AdditionalAlertTopicArns (sam deploy --parameter-overrides AdditionalAlertTopicArns=...)"),
         })

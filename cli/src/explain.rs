@@ -131,6 +131,15 @@ fn changed_files(source: &str) -> Result<Vec<String>, String> {
     Ok(paths)
 }
 
+/// The first five of `paths`, and how many more.
+fn first_files(paths: &[String]) -> String {
+    let shown: Vec<&str> = paths.iter().take(5).map(String::as_str).collect();
+    match paths.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// Which credentials entry may go to `host`: its own `provider:host` entry, or also the bare
 /// provider entry where `host` is the provider's public service (docs/credentials.md).
 fn credential_hint(api: ServerApi, host: &str) -> String {
@@ -378,14 +387,15 @@ struct Ask<'a> {
 /// What `git-webhook` would do for `change`'s file list: nothing, ask its server (with `fetch`,
 /// actually asking), or nothing because it cannot. Answers the change to decide on.
 fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Option<&Credentials>) -> (Change, Value) {
-    let (Some(api), Some(host)) = (ServerApi::of(change.provider), change.server.as_ref().map(|s| s.host.clone()))
-    else {
-        let why = match ServerApi::of(change.provider) {
-            None => format!("{} deliveries name no Git server Herald could ask", change.provider.as_str()),
-            Some(_) => "the payload names no server address to ask".to_owned(),
-        };
+    let unasked = |out: &mut String, why: String| {
         let _ = writeln!(out, "    files: incomplete, and {why} (--changed-files gives the list)");
-        return (change.clone(), json!({ "asked": false, "complete": false, "why": why }));
+        (change.clone(), json!({ "asked": false, "complete": false, "why": why }))
+    };
+    let Some(api) = ServerApi::of(change.provider) else {
+        return unasked(out, format!("{} deliveries name no Git server Herald could ask", change.provider.as_str()));
+    };
+    let Some(host) = change.server.as_ref().map(|s| s.host.clone()) else {
+        return unasked(out, "the payload names no server address to ask".to_owned());
     };
     let Some(credentials) = fetch else {
         let _ = writeln!(
@@ -409,10 +419,7 @@ fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Opti
     let files = runtime.block_on(lookups.complete(change, scope, &bounds, LOOKUP_BUDGET, herald::clock::unix_now()));
     match &files.why {
         None => {
-            let shown: Vec<&str> = files.paths.iter().take(5).map(String::as_str).collect();
-            let more = files.paths.len().saturating_sub(shown.len());
-            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-            let _ = writeln!(out, "    files (asked {host}): {}{tail}", shown.join(", "));
+            let _ = writeln!(out, "    files (asked {host}): {}", first_files(&files.paths));
         }
         Some(why) => {
             let _ = writeln!(out, "    files: still incomplete because {why}");
@@ -487,10 +494,7 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                     let mut files_json = json!({ "complete": change.files.complete });
                     let asked;
                     let change = if let Some(paths) = ask.given {
-                        let shown: Vec<&str> = paths.iter().take(5).map(String::as_str).collect();
-                        let more = paths.len().saturating_sub(shown.len());
-                        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-                        let _ = writeln!(out, "    files (given): {}{tail}", shown.join(", "));
+                        let _ = writeln!(out, "    files (given): {}", first_files(paths));
                         files_json = json!({ "given": true, "complete": true, "paths": paths });
                         asked = Change {
                             files: herald::change::ChangedFiles { paths: paths.to_vec(), complete: true, why: None },

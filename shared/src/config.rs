@@ -514,6 +514,23 @@ impl Config {
     pub fn alerts_without_topic(&self) -> impl Iterator<Item = &AlertRule> {
         self.alerts.iter().filter(|a| a.topic_arn.is_none())
     }
+
+    /// Alert rules (name, topic) whose `topic_arn` is neither the default topic nor among the
+    /// `granted` ones: the notifier may not publish there. The notifier's cold start and
+    /// `herald doctor --stack` both ask this.
+    pub fn ungranted_topics<'c>(&'c self, default_topic: Option<&str>, granted: &[String]) -> Vec<(&'c str, &'c str)> {
+        self.alerts
+            .iter()
+            .filter_map(|rule| rule.topic_arn.as_deref().map(|topic| (rule.name.as_str(), topic)))
+            .filter(|(_, topic)| default_topic != Some(*topic) && !granted.iter().any(|g| g == topic))
+            .collect()
+    }
+}
+
+/// The ARNs of a comma-separated list (`HERALD_ALERT_TOPIC_ARNS`, the stack parameter
+/// `AdditionalAlertTopicArns`): trimmed, empty entries dropped.
+pub fn arn_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
 /// What is wrong with a document serde could not read, in the user's terms (never an internal

@@ -132,8 +132,7 @@ impl Settings {
             config_refresh,
             webhook_secret,
             topic_arn: arn(vars::TOPIC_ARN, "sns")?,
-            granted_topics: lookup(vars::ALERT_TOPIC_ARNS)
-                .map(|list| list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()),
+            granted_topics: lookup(vars::ALERT_TOPIC_ARNS).map(|list| crate::config::arn_list(&list)),
             event_bus: get(vars::EVENT_BUS),
             dedup_table: get(vars::DEDUP_TABLE),
             status_secret,

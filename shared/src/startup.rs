@@ -286,12 +286,7 @@ pub async fn before_deadline<T, E: Into<Diagnostic>>(
 /// (only when the environment says which are granted).
 pub fn ungranted_topics<'c>(settings: &Settings, config: &'c Config) -> Vec<(&'c str, &'c str)> {
     let Some(granted) = &settings.granted_topics else { return Vec::new() };
-    config
-        .alerts
-        .iter()
-        .filter_map(|rule| rule.topic_arn.as_deref().map(|topic| (rule.name.as_str(), topic)))
-        .filter(|(_, topic)| settings.topic_arn.as_deref() != Some(*topic) && !granted.iter().any(|g| g == topic))
-        .collect()
+    config.ungranted_topics(settings.topic_arn.as_deref(), granted)
 }
 
 /// Herald's version: the workspace's, the same in `herald --version`, the stack output

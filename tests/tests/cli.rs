@@ -293,31 +293,28 @@ async fn explain_fetch_asks_the_git_server_and_decides_on_its_list() {
         std::fs::write(dir.join(name), text).unwrap();
     }
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
-    let args = [
-        "explain",
-        "--config",
-        &path("config.json"),
-        "--fetch",
-        "--credentials",
-        &path("credentials.json"),
-        &path("event.json"),
-    ]
-    .map(str::to_owned);
-    let (code, out, err) =
-        tokio::task::spawn_blocking(move || herald(&args.each_ref().map(String::as_str), &[])).await.unwrap();
-    let json_args = [
-        "explain",
-        "--json",
-        "--config",
-        &path("config.json"),
-        "--fetch",
-        "--credentials",
-        &path("credentials.json"),
-        &path("event.json"),
-    ]
-    .map(str::to_owned);
-    let (json_code, json_out, _) =
-        tokio::task::spawn_blocking(move || herald(&json_args.each_ref().map(String::as_str), &[])).await.unwrap();
+    // The same explain, for people and with --json: each run on a blocking thread, as the fake
+    // server shares this runtime.
+    let explain = |json: bool| {
+        let mut args = vec!["explain".to_owned()];
+        if json {
+            args.push("--json".to_owned());
+        }
+        args.extend(
+            [
+                "--config",
+                &path("config.json"),
+                "--fetch",
+                "--credentials",
+                &path("credentials.json"),
+                &path("event.json"),
+            ]
+            .map(str::to_owned),
+        );
+        tokio::task::spawn_blocking(move || herald(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]))
+    };
+    let (code, out, err) = explain(false).await.unwrap();
+    let (json_code, json_out, _) = explain(true).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "{out} {err}");
     // Metrics are the functions' (EMF on their stdout), never the CLI's.

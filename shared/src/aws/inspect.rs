@@ -90,31 +90,27 @@ pub async fn table(sdk: &SdkConfig, name: &str) -> Result<(Option<String>, Optio
     Ok((key, ttl))
 }
 
-/// The topics a deployed Herald stack lets the notifier publish to: its `AlertTopicArn` output
-/// and each ARN of its `AdditionalAlertTopicArns` parameter (`DescribeStacks`).
+/// The topics a deployed Herald stack lets the notifier publish to (`DescribeStacks`): its
+/// `AlertTopicArn` output (the default topic) and the ARNs of its `AdditionalAlertTopicArns`.
 #[cfg(feature = "stack")]
-pub async fn stack_topic_grants(sdk: &SdkConfig, stack: &str) -> Result<Vec<String>, String> {
+pub async fn stack_topic_grants(sdk: &SdkConfig, stack: &str) -> Result<(Option<String>, Vec<String>), String> {
     let client = aws_sdk_cloudformation::Client::new(sdk);
     let described =
         client.describe_stacks().stack_name(stack).send().await.map_err(|e| error_text("DescribeStacks", &e))?;
     let found = described.stacks().first().ok_or("DescribeStacks answered no stack")?;
-    let mut granted: Vec<String> = found
+    let granted = found
         .parameters()
         .iter()
-        .filter(|p| p.parameter_key() == Some("AdditionalAlertTopicArns"))
-        .flat_map(|p| {
-            p.parameter_value().unwrap_or_default().split(',').map(|t| t.trim().to_owned()).collect::<Vec<_>>()
-        })
-        .filter(|t| !t.is_empty())
-        .collect();
-    granted.extend(
-        found
-            .outputs()
-            .iter()
-            .filter(|o| o.output_key() == Some("AlertTopicArn"))
-            .filter_map(|o| o.output_value().map(str::to_owned)),
-    );
-    Ok(granted)
+        .find(|p| p.parameter_key() == Some("AdditionalAlertTopicArns"))
+        .and_then(|p| p.parameter_value())
+        .map(crate::config::arn_list)
+        .unwrap_or_default();
+    let default_topic = found
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some("AlertTopicArn"))
+        .and_then(|o| o.output_value().map(str::to_owned));
+    Ok((default_topic, granted))
 }
 
 /// Whether the parameter exists (its value is not returned).
