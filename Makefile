@@ -124,10 +124,12 @@ release: venv
 # Publish dist/ to the Serverless Application Repository: `sam package` uploads the zips, README
 # and LICENSE to BUCKET (whose policy lets serverlessrepo.amazonaws.com read them), `sam publish`
 # creates the application or its new version.
+# Both are checked before anything is built.
 BUCKET ?=
-publish: release
+publish: venv
 	@if [ -z "$(BUCKET)" ]; then echo "publish: set BUCKET to an S3 bucket the Serverless Application Repository may read (docs/deploying.md)"; exit 2; fi
-	@if grep -q 'YOUR-ORG' dist/template.yaml; then echo "publish: set HERALD_REPOSITORY_URL to the repository's https URL"; exit 2; fi
+	@if [ -z "$(HERALD_REPOSITORY_URL)" ]; then echo "publish: set HERALD_REPOSITORY_URL to the repository's https URL"; exit 2; fi
+	$(MAKE) release
 	$(VENV)/bin/sam package --template-file dist/template.yaml --s3-bucket "$(BUCKET)" --output-template-file dist/packaged.yaml
 	$(VENV)/bin/sam publish --template dist/packaged.yaml
 

@@ -15,6 +15,7 @@ late STARTED posts nothing, and a GitHub merge queue's `merge_group` (GitHub's o
 payload) starts a pipeline pinned to its head, whose result reaches that head. Stops everything it
 started.
 """
+import functools
 import hashlib
 import hmac
 import http.server
@@ -66,6 +67,7 @@ class Inbox(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@functools.cache
 def target_dir():
     """Cargo's target folder, as cargo itself says (CARGO_TARGET_DIR, .cargo/config.toml)."""
     out = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True,
@@ -238,18 +240,11 @@ def signed_push(provider, url):
     body["after"] = commit
     if provider == "github":
         body["head_commit"]["id"] = commit
-        body["repository"]["url"] = f"{url}/repos/{body['repository']['full_name']}"
-        body["repository"]["statuses_url"] = f"{url}/repos/{body['repository']['full_name']}/statuses/{{sha}}"
-    else:
-        body["checkout_sha"] = commit
-        body["project"]["web_url"] = f"{url}/{body['project']['path_with_namespace']}"
+        return github_delivery(url, body, "push", "demo-status-github")
+    body["checkout_sha"] = commit
+    body["project"]["web_url"] = f"{url}/{body['project']['path_with_namespace']}"
     event["body"] = json.dumps(body)
-    if provider == "github":
-        digest = hmac.new(SECRET.encode(), event["body"].encode(), hashlib.sha256).hexdigest()
-        event["headers"]["x-hub-signature-256"] = f"sha256={digest}"
-        event["headers"]["x-github-delivery"] = "demo-status-github"
-    else:
-        event["headers"]["x-gitlab-event-uuid"] = "demo-status-gitlab"
+    event["headers"]["x-gitlab-event-uuid"] = "demo-status-gitlab"
     return event
 
 
