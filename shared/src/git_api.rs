@@ -7,6 +7,7 @@
 
 pub mod changed_files;
 pub mod credentials;
+pub mod deliveries;
 pub mod endpoint;
 pub mod github_app;
 pub mod https;

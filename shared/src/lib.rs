@@ -35,6 +35,7 @@ pub mod notifier;
 pub mod once;
 pub mod ports;
 pub mod providers;
+pub mod redeliver;
 pub mod report;
 pub mod s3;
 pub mod secrets;

@@ -700,5 +700,32 @@ pub trait HttpClient: Send + Sync {
     fn send<'a>(&'a self, request: &'a OutboundRequest) -> BoxFuture<'a, Result<OutboundResponse, String>>;
 }
 
+/// How long `git-webhook` remembers a delivery it answered 200 (docs/operations.md "Missed
+/// deliveries"): GitHub redelivers only deliveries of the last 3 days.
+pub const PROCESSED_KEPT_SECS: i64 = 3 * 24 * 3600;
+
+/// The dedup-table key of a delivery `git-webhook` answered 200: `delivery#<provider>:<id>`.
+pub fn processed_key(provider: &str, delivery: &str) -> String {
+    format!("delivery#{provider}:{delivery}")
+}
+
+/// What the redelivery sweeper keeps in `HERALD_DEDUP_TABLE`: each hook's cursor, each guid's
+/// redeliveries, and what `git-webhook` recorded as processed.
+pub trait RedeliveryLedger: Send + Sync {
+    /// The newest delivery id of `hook` an earlier sweep fully handled.
+    fn cursor<'a>(&'a self, hook: &'a str, now: i64) -> BoxFuture<'a, Result<Option<u64>, AwsError>>;
+    /// Moves `hook`'s cursor to `id` (never back: a lower id is ignored).
+    fn set_cursor<'a>(&'a self, hook: &'a str, id: u64, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Whether `git-webhook` recorded the delivery `key` ([`processed_key`]) as answered 200.
+    fn processed<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>>;
+    /// Counts one more redelivery of `key` unless it has had `max`: the count now, or `None`
+    /// when it had `max` already (one conditional write).
+    fn count_attempt<'a>(&'a self, key: &'a str, max: u32, now: i64) -> BoxFuture<'a, Result<Option<u32>, AwsError>>;
+    /// Takes back a counted redelivery that the server refused.
+    fn uncount_attempt<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Marks `key` as given up: `true` the first time only, so it is reported once.
+    fn give_up<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>>;
+}
+
 #[cfg(test)]
 pub(crate) mod fakes;

@@ -196,7 +196,8 @@ pub fn webhook_service(
         .with_status(status)
         .with_file_lookups(lookups)
         .with_records(records)
-        .with_commands(commands))
+        .with_commands(commands)
+        .with_processed_records(dedup_store(settings, sdk)))
 }
 
 /// Concurrency groups (docs/configuration.md "One build per pull request"), with the dedup table: they record

@@ -5,6 +5,7 @@
 
 use super::event::PipelineEvent;
 use super::{Kind, Previous};
+use crate::clock::parse_time;
 use crate::ports::{ActionRun, AwsError, ExecutionDetails, ExecutionSummary, ExecutionTrigger, PipelineHistory};
 use crate::template::truncate_chars;
 use serde_json::Value;
@@ -191,11 +192,6 @@ fn duration(event: &PipelineEvent, executions: &[ExecutionSummary]) -> Option<i6
     let start = event.start_time.as_deref().and_then(parse_time).or(listed.and_then(|e| e.start))?;
     let end = parse_time(&event.time).or(listed.and_then(|e| e.last_update))?;
     (end >= start).then_some(end - start)
-}
-
-/// An RFC 3339 time in seconds since the epoch.
-pub fn parse_time(text: &str) -> Option<i64> {
-    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok().map(|t| t.secs())
 }
 
 /// The first source revision: commit id, message (a JSON summary's `CommitMessage`), URL.

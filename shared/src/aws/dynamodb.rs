@@ -8,11 +8,16 @@
 //! last status claimed for one context of an execution is `pk` = `status#<id>#<context>`,
 //! `attempt`, `final`, `lease_until`, `owner` and `expires_at` (docs/statuses.md "Final and monotonic").
 //! An execution Herald stopped also holds `stop_reason`. Concurrency groups: [`DynamoDbGroups`].
+//! The redelivery sweep's ledger ([`RedeliveryLedger`], on [`DynamoDbDedup`]): a delivery
+//! `git-webhook` answered 200 is a completed record `delivery#<provider>:<id>` (3 days); a hook's
+//! cursor is `redelivery-cursor#<entry>#<hook>` with `cursor` (30 days); a guid's redeliveries
+//! are `redelivery#<provider>:<host>:<guid>` with `attempts` and, once given up, `gave_up` (3 days).
 
 use super::classify;
 use crate::ports::{
     AwsError, BoxFuture, Claim, ClaimAnswer, ConcurrencyGroups, DedupStore, ExecutionRecord, ExecutionRecords,
-    GroupMember, GroupMembers, GroupPlan, HeldStatus, Settle, StatusClaim, MAX_GROUP_MEMBERS,
+    GroupMember, GroupMembers, GroupPlan, HeldStatus, RedeliveryLedger, Settle, StatusClaim, MAX_GROUP_MEMBERS,
+    PROCESSED_KEPT_SECS,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -265,6 +270,116 @@ impl DedupStore for DynamoDbDedup {
                 .await
                 .map_err(|e| classify("DeleteItem", e))?;
             Ok(())
+        })
+    }
+}
+
+/// How long a hook's redelivery cursor is kept: a sweep turned off for longer starts again
+/// from its first-sweep window.
+pub const CURSOR_TTL_SECS: i64 = 30 * 24 * 3600;
+
+impl DynamoDbDedup {
+    /// A conditional `UpdateItem` of `key`: `Ok(Some(item))` with the attributes it updated,
+    /// `Ok(None)` when `condition` did not hold. `#c` names `cursor` (a reserved word).
+    async fn update_if(
+        &self,
+        key: &str,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Item>, AwsError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        if update.contains("#c") {
+            request = request.expression_attribute_names("#c", "cursor");
+        }
+        match request.send().await {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+}
+
+impl RedeliveryLedger for DynamoDbDedup {
+    fn cursor<'a>(&'a self, hook: &'a str, now: i64) -> BoxFuture<'a, Result<Option<u64>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(format!("redelivery-cursor#{hook}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("GetItem", e))?;
+            Ok(out.item.filter(|item| !expired(item, now)).and_then(|item| number(&item, "cursor")).map(|c| c as u64))
+        })
+    }
+
+    fn set_cursor<'a>(&'a self, hook: &'a str, id: u64, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let id = i64::try_from(id).map_err(|_| AwsError::Permanent(format!("delivery id {id} is too large")))?;
+            // Never back: another sweep may have moved it further meanwhile.
+            self.update_if(
+                &format!("redelivery-cursor#{hook}"),
+                "SET #c = :id, expires_at = :exp",
+                "attribute_not_exists(#c) OR #c < :id OR expires_at < :now",
+                vec![(":id", n(id)), (":exp", n(now + CURSOR_TTL_SECS)), (":now", n(now))],
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn processed<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move { Ok(matches!(self.read(key, now).await?, Some(Claim::Completed(_)))) })
+    }
+
+    fn count_attempt<'a>(&'a self, key: &'a str, max: u32, now: i64) -> BoxFuture<'a, Result<Option<u32>, AwsError>> {
+        Box::pin(async move {
+            let updated = self
+                .update_if(
+                    key,
+                    "ADD attempts :one SET expires_at = :exp",
+                    "attribute_not_exists(attempts) OR attempts < :max",
+                    vec![(":one", n(1)), (":max", n(i64::from(max))), (":exp", n(now + PROCESSED_KEPT_SECS))],
+                )
+                .await?;
+            Ok(updated.map(|item| number(&item, "attempts").unwrap_or(1) as u32))
+        })
+    }
+
+    fn uncount_attempt<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.update_if(key, "ADD attempts :minus", "attempts > :zero", vec![(":minus", n(-1)), (":zero", n(0))])
+                .await
+                .map(drop)
+        })
+    }
+
+    fn give_up<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move {
+            let updated = self
+                .update_if(
+                    key,
+                    "SET gave_up = :now, expires_at = :exp",
+                    "attribute_not_exists(gave_up)",
+                    vec![(":now", n(now)), (":exp", n(now + PROCESSED_KEPT_SECS))],
+                )
+                .await?;
+            Ok(updated.is_some())
         })
     }
 }

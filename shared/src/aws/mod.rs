@@ -139,6 +139,11 @@ pub fn dedup_store(sdk: &SdkConfig, table: &str) -> Arc<dyn DedupStore> {
     Arc::new(dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
 }
 
+/// The redelivery sweep's ledger, in the dedup table `table`.
+pub fn redelivery_ledger(sdk: &SdkConfig, table: &str) -> Arc<dyn crate::ports::RedeliveryLedger> {
+    Arc::new(dynamodb::DynamoDbDedup::new(aws_sdk_dynamodb::Client::new(sdk), table))
+}
+
 /// The execution records of commit statuses, in the dedup table `table`.
 pub fn execution_records(sdk: &SdkConfig, table: &str) -> Arc<dyn ExecutionRecords> {
     Arc::new(dynamodb::DynamoDbRecords::new(aws_sdk_dynamodb::Client::new(sdk), table))

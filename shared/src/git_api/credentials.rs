@@ -2,9 +2,11 @@
 //! JSON keyed by provider (`github`: the public service only) or `provider:host[:port]`; each
 //! entry names the API base requests start with (`api_url`, else the server's convention), Azure
 //! DevOps entries their organization, and any entry may confine itself to `repositories` and
-//! webhook secret scopes (`secrets`).
+//! webhook secret scopes (`secrets`), and name the webhooks whose missed deliveries Herald asks
+//! for again (`hooks`, docs/operations.md "Missed deliveries").
 //! Errors name the key and the field, never a value; `Debug` never prints a secret.
 
+use super::endpoint::Hook;
 use super::github_app::GitHubApp;
 use super::{Host, ServerApi};
 use crate::glob::GlobList;
@@ -55,6 +57,8 @@ pub struct ServerEntry {
     repositories: Option<GlobList>,
     /// Webhook secret scopes whose deliveries may use it (`None`: every one).
     secrets: Option<Vec<String>>,
+    /// The webhooks whose failed deliveries the `redeliver` function asks for again.
+    pub hooks: Vec<Hook>,
 }
 
 impl ServerEntry {
@@ -178,6 +182,7 @@ fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
         "organization",
         "repositories",
         "secrets",
+        "hooks",
     ];
     if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!("{key:?}: unknown field {unknown:?}"));
@@ -222,7 +227,46 @@ fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
         },
     };
     let credential = credential(key, api, object)?;
-    Ok(ServerEntry { key: key.to_owned(), api, host, base, organization, credential, repositories, secrets })
+    let hooks = match object.get("hooks") {
+        None => Vec::new(),
+        Some(v) => hooks(api, v, &credential, repositories.as_ref()).map_err(|e| format!("{key:?}: {e}"))?,
+    };
+    Ok(ServerEntry { key: key.to_owned(), api, host, base, organization, credential, repositories, secrets, hooks })
+}
+
+/// The most hooks one entry names: each is listed every sweep.
+pub const MAX_HOOKS_PER_ENTRY: usize = 50;
+
+/// An entry's `hooks`: each one its server can list and resend, an App's own only with App
+/// credentials, a repository's only one the entry serves.
+fn hooks(
+    api: ServerApi,
+    value: &Value,
+    credential: &Credential,
+    serves: Option<&GlobList>,
+) -> Result<Vec<Hook>, String> {
+    let texts =
+        strings(value).ok_or("hooks must be a list (\"repo:<owner>/<repo>:<id>\", \"org:<org>:<id>\", \"app\")")?;
+    if texts.len() > MAX_HOOKS_PER_ENTRY {
+        return Err(format!("hooks names {} webhooks; at most {MAX_HOOKS_PER_ENTRY}", texts.len()));
+    }
+    let mut hooks: Vec<Hook> = Vec::new();
+    for text in &texts {
+        let hook = Hook::parse(api, text)?;
+        match &hook {
+            Hook::App if !matches!(credential, Credential::GitHubApp(_)) => {
+                return Err("hook \"app\" is the GitHub App's own webhook: it needs app_id and private_key".into())
+            }
+            Hook::Repository { repository, .. } if serves.is_some_and(|g| !g.is_match(&repository.name())) => {
+                return Err(format!("hook {text:?} names a repository this entry does not serve (repositories)"))
+            }
+            _ => {}
+        }
+        if !hooks.contains(&hook) {
+            hooks.push(hook);
+        }
+    }
+    Ok(hooks)
 }
 
 /// A list of strings.

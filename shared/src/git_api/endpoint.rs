@@ -158,6 +158,84 @@ pub enum Endpoint<'a> {
     Commit { repository: &'a Repository, commit: &'a CommitId },
     /// GitHub Apps: mint an installation token.
     InstallationToken { installation_id: u64 },
+    /// The first page of a hook's recent deliveries, newest first (docs/operations.md "Missed
+    /// deliveries"): GitHub's hook deliveries, GitLab's project hook events.
+    HookDeliveries { hook: &'a Hook },
+    /// Ask the server to send delivery `delivery_id` of `hook` again.
+    Redelivery { hook: &'a Hook, delivery_id: u64 },
+}
+
+/// A webhook whose deliveries Herald may list and resend, as a credentials entry names it
+/// (`hooks`): checked when the document is read, so its URL holds only checked names and numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hook {
+    /// `repo:<owner>/<repo>:<id>`: a repository's hook (GitLab: a project's).
+    Repository { repository: Repository, id: u64 },
+    /// `org:<org>:<id>`: a GitHub organization's hook.
+    Organization { org: String, id: u64 },
+    /// `app`: the GitHub App's own webhook (the App's JWT).
+    App,
+}
+
+impl Hook {
+    /// One `hooks` entry of a credential for `api`'s server.
+    pub fn parse(api: ServerApi, text: &str) -> Result<Self, String> {
+        let fail = |why: &str| Err(format!("hook {:?} {why}", shorten(text)));
+        let with_id = |rest: &str| -> Option<(String, u64)> {
+            let (name, id) = rest.rsplit_once(':')?;
+            let id = id.parse::<u64>().ok().filter(|id| *id > 0)?;
+            Some((name.to_owned(), id))
+        };
+        match (api, text.split_once(':')) {
+            (ServerApi::GitHub, None) if text == "app" => Ok(Self::App),
+            (ServerApi::GitHub | ServerApi::GitLab, Some(("repo", rest))) => match with_id(rest) {
+                Some((name, id)) => Ok(Self::Repository { repository: Repository::new(api, &name)?, id }),
+                None => fail("must be repo:<owner>/<repo>:<hook id>"),
+            },
+            (ServerApi::GitHub, Some(("org", rest))) => match with_id(rest) {
+                // Organization logins: letters, digits and hyphens, at most 39.
+                Some((org, id))
+                    if (1..=39).contains(&org.len()) && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
+                    Ok(Self::Organization { org, id })
+                }
+                _ => fail("must be org:<organization>:<hook id>"),
+            },
+            (ServerApi::GitHub, _) => fail("must be repo:<owner>/<repo>:<id>, org:<org>:<id> or app"),
+            (ServerApi::GitLab, _) => fail("must be repo:<group>/<project>:<hook id> (a project hook)"),
+            (other, _) => Err(format!(
+                "{} has no API to list and resend webhook deliveries: redelivery is manual there (docs/operations.md \"Missed deliveries\")",
+                other.key()
+            )),
+        }
+    }
+
+    /// How a log line or a report names it (`repo:acme/app:12`).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Repository { repository, id } => format!("repo:{}:{id}", repository.name()),
+            Self::Organization { org, id } => format!("org:{org}:{id}"),
+            Self::App => "app".into(),
+        }
+    }
+
+    /// Where its deliveries live at `base`.
+    fn root(&self, base: &str) -> String {
+        match self {
+            Self::Repository { repository: r, id } if r.api == ServerApi::GitLab => {
+                format!("{}/hooks/{id}/events", r.root(base))
+            }
+            Self::Repository { repository: r, id } => format!("{}/hooks/{id}/deliveries", r.root(base)),
+            Self::Organization { org, id } => {
+                format!("{base}/orgs/{}/hooks/{id}/deliveries", utf8_percent_encode(org, SEGMENT))
+            }
+            Self::App => format!("{base}/app/hook/deliveries"),
+        }
+    }
+
+    fn is_gitlab(&self) -> bool {
+        matches!(self, Self::Repository { repository, .. } if repository.api == ServerApi::GitLab)
+    }
 }
 
 /// A user's name or id as a permission request may carry it: checked, then percent-encoded.
@@ -277,6 +355,12 @@ impl Endpoint<'_> {
                     ServerApi::AzureDevOps => format!("{root}/pullRequests/{n}/threads?api-version=7.1"),
                 }
             }
+            Endpoint::HookDeliveries { hook } if hook.is_gitlab() => format!("{}?per_page=100&page=1", hook.root(base)),
+            Endpoint::HookDeliveries { hook } => format!("{}?per_page=100", hook.root(base)),
+            Endpoint::Redelivery { hook, delivery_id } if hook.is_gitlab() => {
+                format!("{}/{delivery_id}/resend", hook.root(base))
+            }
+            Endpoint::Redelivery { hook, delivery_id } => format!("{}/{delivery_id}/attempts", hook.root(base)),
             Endpoint::IterationChanges { repository: r, number: n, iteration } => format!(
                 "{}/pullRequests/{n}/iterations/{iteration}/changes?api-version=7.1&$top=2000&$skip=0",
                 r.root(base)

@@ -530,3 +530,58 @@ impl HttpClient for FakeHttp {
         })
     }
 }
+
+/// The redelivery sweeper's records in memory.
+#[derive(Default)]
+pub struct FakeLedger {
+    pub cursors: Mutex<HashMap<String, u64>>,
+    pub processed: Mutex<Vec<String>>,
+    pub attempts: Mutex<HashMap<String, u32>>,
+    pub given_up: Mutex<Vec<String>>,
+}
+
+impl RedeliveryLedger for FakeLedger {
+    fn cursor<'a>(&'a self, hook: &'a str, _now: i64) -> BoxFuture<'a, Result<Option<u64>, AwsError>> {
+        Box::pin(async move { Ok(self.cursors.lock().unwrap().get(hook).copied()) })
+    }
+    fn set_cursor<'a>(&'a self, hook: &'a str, id: u64, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let mut cursors = self.cursors.lock().unwrap();
+            let at = cursors.entry(hook.to_owned()).or_default();
+            *at = (*at).max(id);
+            Ok(())
+        })
+    }
+    fn processed<'a>(&'a self, key: &'a str, _now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move { Ok(self.processed.lock().unwrap().iter().any(|k| k == key)) })
+    }
+    fn count_attempt<'a>(&'a self, key: &'a str, max: u32, _now: i64) -> BoxFuture<'a, Result<Option<u32>, AwsError>> {
+        Box::pin(async move {
+            let mut attempts = self.attempts.lock().unwrap();
+            let count = attempts.entry(key.to_owned()).or_default();
+            if *count >= max {
+                return Ok(None);
+            }
+            *count += 1;
+            Ok(Some(*count))
+        })
+    }
+    fn uncount_attempt<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            if let Some(count) = self.attempts.lock().unwrap().get_mut(key) {
+                *count = count.saturating_sub(1);
+            }
+            Ok(())
+        })
+    }
+    fn give_up<'a>(&'a self, key: &'a str, _now: i64) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(async move {
+            let mut given_up = self.given_up.lock().unwrap();
+            if given_up.iter().any(|k| k == key) {
+                return Ok(false);
+            }
+            given_up.push(key.to_owned());
+            Ok(true)
+        })
+    }
+}

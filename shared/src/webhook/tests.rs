@@ -657,3 +657,25 @@ async fn a_command_without_the_dedup_table_and_credentials_is_answered_with_the_
     unsigned.headers = [("X-GitHub-Event", "issue_comment"), ("X-GitHub-Delivery", "d-2")].into_iter().collect();
     assert_eq!(h.service.handle(unsigned).await.status, 401);
 }
+
+#[tokio::test]
+async fn a_delivery_answered_200_is_recorded_as_processed_and_a_503_is_not() {
+    use crate::ports::fakes::FakeDedup;
+    let dedup = Arc::new(FakeDedup::default());
+    let mut fail = HashMap::new();
+    fail.insert("app".to_string(), AwsError::Transient("StartPipelineExecution: ThrottlingException".into()));
+    let failing = harness_with(github_config(), SECRET, FakeStarter { fail, ..Default::default() }, false, false);
+    let failing = WebhookService { processed: Some(dedup.clone()), ..failing.service };
+    assert_eq!(failing.handle(push()).await.status, 503);
+    assert!(dedup.records.lock().unwrap().is_empty(), "a 503 is not processed");
+    let h = harness();
+    let service = WebhookService { processed: Some(dedup.clone()), ..h.service };
+    assert_eq!(service.handle(push()).await.status, 200);
+    // Nothing matched counts too: it was answered 200.
+    let ping = service.handle(github(b"{\"zen\": \"x\", \"hook_id\": 1}", "ping", "d-ping", SECRET)).await;
+    assert_eq!(ping.status, 200);
+    let records = dedup.records.lock().unwrap();
+    let (value, expires_at) = records.get("delivery#github:d-1").expect("recorded");
+    assert_eq!((value.as_deref(), *expires_at), (Some("200"), 1_700_000_000 + 3 * 24 * 3600));
+    assert!(records.contains_key("delivery#github:d-ping"));
+}

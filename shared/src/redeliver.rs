@@ -1,0 +1,356 @@
+//! The redelivery sweep (docs/operations.md "Missed deliveries"): Git servers do not send a
+//! failed delivery again by themselves, so for every hook a credentials entry names (`hooks`)
+//! Herald lists the recent deliveries and asks the server to send again each one that failed
+//! there and was not processed here.
+//!
+//! Per hook, one sweep:
+//! - lists deliveries newest first back to the hook's cursor (the newest delivery id an earlier
+//!   sweep fully handled, in `HERALD_DEDUP_TABLE`), or back [`FIRST_SWEEP_SECS`] the first time
+//!   (`herald redeliver --since`: its own window), at most [`MAX_PAGES_PER_HOOK`] pages;
+//! - groups them by guid (every attempt of one event shares it): a guid with a 2xx attempt, or
+//!   whose delivery `git-webhook` recorded as answered 200, was processed; any other is
+//!   redelivered (its newest attempt), oldest first, at most [`MAX_REDELIVERIES_PER_HOOK`];
+//! - counts each guid's redeliveries in the table: past [`MAX_ATTEMPTS`] it gives up, reported
+//!   once (log line and `RedeliveryGaveUp`);
+//! - moves the cursor up to just before the oldest failure not yet handled, so a failure
+//!   left for the next sweep is never skipped.
+//!
+//! A redelivery is an ordinary delivery: `git-webhook`'s exactly-once claims make it safe.
+
+use crate::change::ProviderKind;
+use crate::git_api::credentials::{Credentials, ServerEntry};
+use crate::git_api::deliveries::{HookDelivery, PageToken};
+use crate::git_api::endpoint::Hook;
+use crate::git_api::{GitApi, PostError, ServerApi};
+use crate::metrics;
+use crate::ports::{processed_key, AwsError, RedeliveryLedger};
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How far back the first sweep of a hook looks (it has no cursor yet).
+pub const FIRST_SWEEP_SECS: i64 = 3 * 3600;
+/// The most redeliveries one hook gets per sweep, oldest first: the rest wait for the next.
+pub const MAX_REDELIVERIES_PER_HOOK: usize = 50;
+/// How many times one guid is redelivered in all before Herald gives up on it.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The most pages of deliveries read per hook per sweep (100 a page).
+pub const MAX_PAGES_PER_HOOK: usize = 10;
+/// Hooks swept at once.
+pub const HOOKS_AT_ONCE: usize = 4;
+
+/// What one sweep does.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepOptions {
+    /// How far back a hook without a cursor is listed (seconds).
+    pub window_secs: i64,
+    /// Follow each hook's cursor and move it (the scheduled sweep). `false`: the window only,
+    /// and the cursor is left to the schedule (`herald redeliver --since`).
+    pub use_cursor: bool,
+    /// List what would be redelivered; ask nothing of the server and write nothing.
+    pub dry_run: bool,
+}
+
+impl SweepOptions {
+    /// The scheduled sweep.
+    pub const SCHEDULED: Self = Self { window_secs: FIRST_SWEEP_SECS, use_cursor: true, dry_run: false };
+}
+
+/// One delivery asked for again (or that would be, in a dry run), or given up on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Redelivery {
+    /// The attempt redelivered: the guid's newest.
+    pub delivery_id: u64,
+    pub guid: String,
+    pub event: String,
+    /// What the receiver answered that attempt (0: no answer).
+    pub status_code: u16,
+    /// Which redelivery of the guid this is (counted in the table; `None` without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+/// What one hook's sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HookReport {
+    /// The credentials entry (`github`, `github:ghe.example.com`).
+    pub credential: String,
+    /// The hook (`repo:acme/app:12`, `org:acme:7`, `app`).
+    pub hook: String,
+    /// Deliveries listed (every attempt).
+    pub listed: usize,
+    /// Failed at the server but recorded as answered 200 here: nothing to do.
+    pub processed: usize,
+    pub redelivered: Vec<Redelivery>,
+    pub gave_up: Vec<Redelivery>,
+    /// Failures left for the next sweep (a bound, or a failed request).
+    pub waiting: usize,
+    /// The cursor after the sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<u64>,
+    /// A bound the sweep reached, and what it means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
+    /// Why the hook could not be swept (whole or in part).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a sweep did, hook by hook.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    pub hooks: Vec<HookReport>,
+}
+
+impl SweepReport {
+    /// Whether some hook could not be swept (the invocation fails so it shows; the next sweep
+    /// tries again).
+    pub fn failed(&self) -> bool {
+        self.hooks.iter().any(|h| h.error.is_some())
+    }
+
+    pub fn redelivered(&self) -> usize {
+        self.hooks.iter().map(|h| h.redelivered.len()).sum()
+    }
+}
+
+/// The sweeper: the Git servers' API and, with the dedup table, its ledger.
+pub struct Sweeper {
+    api: GitApi,
+    ledger: Option<Arc<dyn RedeliveryLedger>>,
+}
+
+/// A guid's attempts as listed.
+struct Failed<'d> {
+    guid: &'d str,
+    /// The oldest attempt listed: where the guid sits for the cursor.
+    oldest: u64,
+    newest: &'d HookDelivery,
+}
+
+impl Sweeper {
+    pub fn new(api: GitApi, ledger: Option<Arc<dyn RedeliveryLedger>>) -> Self {
+        Self { api, ledger }
+    }
+
+    /// Sweeps every hook of every entry, [`HOOKS_AT_ONCE`] at a time.
+    pub async fn sweep(&self, credentials: &Credentials, options: SweepOptions, now: i64) -> SweepReport {
+        let hooks: Vec<(&ServerEntry, &Hook)> =
+            credentials.entries().into_iter().flat_map(|e| e.hooks.iter().map(move |h| (e, h))).collect();
+        let hooks =
+            stream::iter(hooks).map(|(entry, hook)| self.sweep_hook(entry, hook, options, now)).buffered(HOOKS_AT_ONCE);
+        SweepReport { dry_run: options.dry_run, hooks: hooks.collect().await }
+    }
+
+    async fn sweep_hook(&self, entry: &ServerEntry, hook: &Hook, options: SweepOptions, now: i64) -> HookReport {
+        let mut report = HookReport { credential: entry.key.clone(), hook: hook.label(), ..HookReport::default() };
+        let cursor_key = format!("{}#{}", entry.key, hook.label());
+        let ledger = self.ledger.as_deref();
+        let cursor = match (ledger, options.use_cursor) {
+            (Some(ledger), true) => match ledger.cursor(&cursor_key, now).await {
+                Ok(cursor) => cursor,
+                Err(e) => return self.fail(report, format!("the cursor could not be read: {e}")),
+            },
+            _ => None,
+        };
+        report.cursor = cursor;
+        let (listed, complete) = match self.list(entry, hook, cursor, now - options.window_secs, now).await {
+            Ok(listed) => listed,
+            Err(e) => return self.fail(report, e.to_string()),
+        };
+        report.listed = listed.len();
+        if !complete {
+            report.bound = Some(format!(
+                "listed {MAX_PAGES_PER_HOOK} pages of deliveries without reaching the cursor: older deliveries were not examined, and the cursor stays"
+            ));
+        }
+        let mut unhandled: Option<u64> = None;
+        let mut keep_waiting = |report: &mut HookReport, failed: &Failed| {
+            report.waiting += 1;
+            unhandled = Some(unhandled.map_or(failed.oldest, |u| u.min(failed.oldest)));
+        };
+        let mut stopped = false;
+        for failed in failures(&listed) {
+            if stopped || report.redelivered.len() >= MAX_REDELIVERIES_PER_HOOK {
+                if !stopped && report.bound.is_none() {
+                    report.bound = Some(format!(
+                        "at most {MAX_REDELIVERIES_PER_HOOK} redeliveries per hook per sweep: the rest wait for the next sweep"
+                    ));
+                }
+                keep_waiting(&mut report, &failed);
+                continue;
+            }
+            match self.handle(entry, hook, &failed, options, now, &mut report).await {
+                Ok(true) => {}
+                Ok(false) => keep_waiting(&mut report, &failed),
+                Err(e) => {
+                    // The server or the table is failing: the rest wait for the next sweep.
+                    report.error = Some(e);
+                    stopped = true;
+                    keep_waiting(&mut report, &failed);
+                }
+            }
+        }
+        if let (Some(ledger), true, false, true) = (ledger, options.use_cursor, options.dry_run, complete) {
+            let newest = listed.iter().map(|d| d.id).max();
+            let to = match unhandled {
+                Some(oldest) => oldest.checked_sub(1),
+                None => newest,
+            };
+            if let Some(to) = to.filter(|to| *to > cursor.unwrap_or(0)) {
+                match ledger.set_cursor(&cursor_key, to, now).await {
+                    Ok(()) => report.cursor = Some(to),
+                    Err(e) => report.error = Some(format!("the cursor could not be moved: {e}")),
+                }
+            }
+        }
+        if report.error.is_some() {
+            metrics::count("RedeliveryErrors", 1, &[("provider", entry.api.key())]);
+        }
+        report
+    }
+
+    fn fail(&self, mut report: HookReport, error: String) -> HookReport {
+        tracing::error!(credential = %report.credential, hook = %report.hook, error = %error, "could not sweep the hook; the next sweep tries again");
+        metrics::count("RedeliveryErrors", 1, &[("provider", "any")]);
+        report.error = Some(error);
+        report
+    }
+
+    /// The deliveries newer than `cursor` (else delivered since `since`), newest first; and
+    /// whether the list reached that point (not cut by [`MAX_PAGES_PER_HOOK`]).
+    async fn list(
+        &self,
+        entry: &ServerEntry,
+        hook: &Hook,
+        cursor: Option<u64>,
+        since: i64,
+        now: i64,
+    ) -> Result<(Vec<HookDelivery>, bool), PostError> {
+        let mut listed = Vec::new();
+        let mut after: Option<PageToken> = None;
+        for _ in 0..MAX_PAGES_PER_HOOK {
+            let page = self.api.hook_deliveries(entry, hook, after.as_ref(), now).await?;
+            for delivery in page.deliveries {
+                let older = match cursor {
+                    Some(cursor) => delivery.id <= cursor,
+                    None => delivery.delivered_at.is_some_and(|at| at < since),
+                };
+                if older {
+                    return Ok((listed, true));
+                }
+                listed.push(delivery);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok((listed, true)),
+            }
+        }
+        Ok((listed, false))
+    }
+
+    /// One failed guid: processed here (`Ok(true)`, nothing to do), redelivered or given up on
+    /// (`Ok(true)`), left for the next sweep (`Ok(false)`, a dry run), or `Err` when the server
+    /// or the table fails.
+    async fn handle(
+        &self,
+        entry: &ServerEntry,
+        hook: &Hook,
+        failed: &Failed<'_>,
+        options: SweepOptions,
+        now: i64,
+        report: &mut HookReport,
+    ) -> Result<bool, String> {
+        let provider = provider_word(entry.api);
+        let table = |e: AwsError| format!("the dedup table: {e}");
+        if let Some(ledger) = self.ledger.as_deref() {
+            if ledger.processed(&processed_key(provider, failed.guid), now).await.map_err(table)? {
+                report.processed += 1;
+                return Ok(true);
+            }
+        }
+        let mut entry_of = Redelivery {
+            delivery_id: failed.newest.id,
+            guid: failed.guid.to_owned(),
+            event: failed.newest.event.clone(),
+            status_code: failed.newest.status_code,
+            attempt: None,
+        };
+        if options.dry_run {
+            report.redelivered.push(entry_of);
+            return Ok(false);
+        }
+        let attempts_key = format!("redelivery#{provider}:{}:{}", entry.host.0, failed.guid);
+        if let Some(ledger) = self.ledger.as_deref() {
+            match ledger.count_attempt(&attempts_key, MAX_ATTEMPTS, now).await.map_err(table)? {
+                Some(attempt) => entry_of.attempt = Some(attempt),
+                None => {
+                    if ledger.give_up(&attempts_key, now).await.map_err(table)? {
+                        tracing::error!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, event = %failed.newest.event, status_code = failed.newest.status_code, attempts = MAX_ATTEMPTS, "gave up redelivering: it failed after every redelivery; redeliver it by hand once the cause is fixed");
+                        metrics::count("RedeliveryGaveUp", 1, &[("provider", entry.api.key())]);
+                        report.gave_up.push(entry_of);
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+        match self.api.redeliver(entry, hook, failed.newest.id, now).await {
+            Ok(_) => {
+                tracing::info!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, event = %failed.newest.event, status_code = failed.newest.status_code, attempt = entry_of.attempt, "redelivered");
+                metrics::count("Redelivered", 1, &[("provider", entry.api.key())]);
+                report.redelivered.push(entry_of);
+                Ok(true)
+            }
+            Err(e) => {
+                if let Some(ledger) = self.ledger.as_deref() {
+                    if let Err(undo) = ledger.uncount_attempt(&attempts_key).await {
+                        tracing::warn!(guid = %failed.guid, error = %undo, "could not take back a redelivery that was not sent; it counts as one");
+                    }
+                }
+                tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, error = %e, "redelivery refused; the next sweep tries again");
+                match e {
+                    // This delivery alone (GitLab: the hook's URL changed since): the others go on.
+                    PostError::Permanent { status: 404 | 422, .. } => Ok(false),
+                    other => Err(other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The failed guids of `listed`, oldest first: no attempt of theirs succeeded.
+fn failures(listed: &[HookDelivery]) -> Vec<Failed<'_>> {
+    let mut by_guid: HashMap<&str, Failed> = HashMap::new();
+    let mut succeeded: Vec<&str> = Vec::new();
+    for delivery in listed {
+        if delivery.succeeded() {
+            succeeded.push(&delivery.guid);
+        }
+        let failed = by_guid.entry(&delivery.guid).or_insert(Failed {
+            guid: &delivery.guid,
+            oldest: delivery.id,
+            newest: delivery,
+        });
+        failed.oldest = failed.oldest.min(delivery.id);
+        if delivery.id > failed.newest.id {
+            failed.newest = delivery;
+        }
+    }
+    let mut failed: Vec<Failed> = by_guid.into_values().filter(|f| !succeeded.contains(&f.guid)).collect();
+    failed.sort_by_key(|f| f.oldest);
+    failed
+}
+
+/// The provider word of `git-webhook`'s records for a server's deliveries.
+fn provider_word(api: ServerApi) -> &'static str {
+    match api {
+        ServerApi::GitLab => ProviderKind::GitLab,
+        _ => ProviderKind::GitHub,
+    }
+    .as_str()
+}
+
+#[cfg(test)]
+mod tests;
