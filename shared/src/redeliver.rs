@@ -23,9 +23,10 @@ use crate::git_api::deliveries::{HookDelivery, PageToken};
 use crate::git_api::endpoint::Hook;
 use crate::git_api::{GitApi, PostError, ServerApi};
 use crate::metrics;
-use crate::ports::{processed_key, AwsError, RedeliveryLedger};
+use crate::ports::{processed_key, AwsError, RedeliveryLedger, SecretSource};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -120,6 +121,71 @@ impl SweepReport {
 pub struct Sweeper {
     api: GitApi,
     ledger: Option<Arc<dyn RedeliveryLedger>>,
+}
+
+/// Where the credentials document comes from: read again at every sweep (one read per
+/// schedule), so a rotated token or a new hook applies at the next sweep.
+pub enum CredentialsDocument {
+    Fixed(Credentials),
+    Secret(Arc<dyn SecretSource>),
+}
+
+/// Why a scheduled sweep failed: it is logged and the invocation fails (so Lambda's `Errors`
+/// metric shows it); the next sweep tries again, and nothing is lost meanwhile.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("the Git server credentials could not be read: {0}")]
+    Credentials(String),
+    #[error("{failed} of {hooks} hooks could not be swept; the next sweep tries again")]
+    Hooks { failed: usize, hooks: usize },
+}
+
+impl From<SweepError> for lambda_runtime::Diagnostic {
+    fn from(e: SweepError) -> Self {
+        lambda_runtime::Diagnostic { error_type: "Herald.RedeliverySweepFailed".into(), error_message: e.to_string() }
+    }
+}
+
+/// The `redeliver` function: one scheduled sweep per invocation, whatever the event says.
+pub struct RedeliveryService {
+    sweeper: Sweeper,
+    credentials: CredentialsDocument,
+    options: SweepOptions,
+}
+
+impl RedeliveryService {
+    pub fn new(sweeper: Sweeper, credentials: CredentialsDocument, dry_run: bool) -> Self {
+        Self { sweeper, credentials, options: SweepOptions { dry_run, ..SweepOptions::SCHEDULED } }
+    }
+
+    /// One sweep: its report, or why it failed (after sweeping every hook it could).
+    pub async fn handle(&self, now: i64) -> Result<Value, SweepError> {
+        let credentials = match &self.credentials {
+            CredentialsDocument::Fixed(c) => c.clone(),
+            CredentialsDocument::Secret(source) => {
+                let text = source.load().await.map_err(|e| SweepError::Credentials(e.to_string()))?;
+                let text = text.ok_or_else(|| SweepError::Credentials("the secret has no string value".into()))?;
+                Credentials::parse(&text).map_err(SweepError::Credentials)?
+            }
+        };
+        let report = self.sweeper.sweep(&credentials, self.options, now).await;
+        let failed = report.hooks.iter().filter(|h| h.error.is_some()).count();
+        tracing::info!(
+            hooks = report.hooks.len(),
+            redelivered = report.redelivered(),
+            gave_up = report.hooks.iter().map(|h| h.gave_up.len()).sum::<usize>(),
+            failed,
+            dry_run = report.dry_run,
+            "redelivery sweep done"
+        );
+        if report.hooks.is_empty() {
+            tracing::warn!("no credentials entry names hooks: there is nothing to sweep (docs/operations.md \"Missed deliveries\")");
+        }
+        if failed > 0 {
+            return Err(SweepError::Hooks { failed, hooks: report.hooks.len() });
+        }
+        Ok(serde_json::to_value(&report).unwrap_or_default())
+    }
 }
 
 /// A guid's attempts as listed.

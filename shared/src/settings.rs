@@ -94,19 +94,8 @@ impl Settings {
             (None, Some(secret)) if !secret.is_empty() => SecretSetting::Inline(secret),
             _ => SecretSetting::None,
         };
-        let status_secret = match (get(vars::STATUS_SECRET_ARN), lookup(vars::STATUS_SECRET)) {
-            (Some(arn), _) if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("secretsmanager")) => {
-                return Err(StartupError::Env(vars::STATUS_SECRET_ARN, format!("{arn:?} is not a secretsmanager ARN")))
-            }
-            (Some(arn), _) => SecretSetting::SecretsManager(arn),
-            (None, Some(text)) if !text.trim().is_empty() => SecretSetting::Inline(text),
-            _ => SecretSetting::None,
-        };
-        let dry_run = match get(vars::DRY_RUN).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("false") | Some("0") | Some("no") => false,
-            Some("true") | Some("1") | Some("yes") => true,
-            Some(other) => return Err(StartupError::Env(vars::DRY_RUN, format!("{other:?} is not true or false"))),
-        };
+        let status_secret = status_secret(&lookup)?;
+        let dry_run = dry_run(&lookup)?;
         let arn = |name: &'static str, service: &str| -> Result<Option<String>, StartupError> {
             match get(name) {
                 Some(v) if !(v.starts_with("arn:") && v.split(':').nth(2) == Some(service)) => {
@@ -141,6 +130,62 @@ impl Settings {
     }
 }
 
+/// `HERALD_STATUS_SECRET_ARN` (a Secrets Manager ARN), else the inline `HERALD_STATUS_SECRET`.
+fn status_secret(lookup: &impl Fn(&str) -> Option<String>) -> Result<SecretSetting, StartupError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    Ok(match (get(vars::STATUS_SECRET_ARN), lookup(vars::STATUS_SECRET)) {
+        (Some(arn), _) if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("secretsmanager")) => {
+            return Err(StartupError::Env(vars::STATUS_SECRET_ARN, format!("{arn:?} is not a secretsmanager ARN")))
+        }
+        (Some(arn), _) => SecretSetting::SecretsManager(arn),
+        (None, Some(text)) if !text.trim().is_empty() => SecretSetting::Inline(text),
+        _ => SecretSetting::None,
+    })
+}
+
+/// `HERALD_DRY_RUN`: true or false.
+fn dry_run(lookup: &impl Fn(&str) -> Option<String>) -> Result<bool, StartupError> {
+    match lookup(vars::DRY_RUN).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(StartupError::Env(vars::DRY_RUN, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// The `redeliver` function's settings (docs/operations.md "Missed deliveries"): it reads no
+/// configuration document, only the Git servers' credentials (whose entries name the hooks) and
+/// the dedup table (cursors, attempts, and what `git-webhook` processed), both required.
+#[derive(Debug, Clone)]
+pub struct RedeliverSettings {
+    pub dedup_table: String,
+    pub status_secret: SecretSetting,
+    /// List what would be redelivered, ask nothing and write nothing.
+    pub dry_run: bool,
+}
+
+impl RedeliverSettings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
+        let dedup_table = lookup(vars::DEDUP_TABLE).filter(|v| !v.trim().is_empty()).ok_or(StartupError::Env(
+            vars::DEDUP_TABLE,
+            "not set: the sweep keeps each hook's cursor there and reads what git-webhook processed".into(),
+        ))?;
+        let status_secret = match status_secret(&lookup)? {
+            SecretSetting::None => {
+                return Err(StartupError::Env(
+                    vars::STATUS_SECRET_ARN,
+                    "not set: its entries name the hooks to sweep and the credentials to ask with".into(),
+                ))
+            }
+            setting => setting,
+        };
+        Ok(Self { dedup_table, status_secret, dry_run: dry_run(&lookup)? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +217,22 @@ mod tests {
         assert_eq!(s.config, ConfigSource::Parameter("/p".into()));
         assert!(matches!(s.webhook_secret, SecretSetting::SecretsManager(_)));
         assert_eq!(settings(&[("HERALD_CONFIG", "{}")]).unwrap().webhook_secret, SecretSetting::None);
+    }
+
+    #[test]
+    fn the_sweep_needs_its_table_and_credentials_and_no_configuration() {
+        let read = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            RedeliverSettings::from_lookup(|k| map.get(k).cloned())
+        };
+        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:creds";
+        let s = read(&[("HERALD_DEDUP_TABLE", "t"), ("HERALD_STATUS_SECRET_ARN", arn)]).unwrap();
+        assert_eq!(
+            (s.dedup_table.as_str(), s.status_secret, s.dry_run),
+            ("t", SecretSetting::SecretsManager(arn.into()), false)
+        );
+        assert!(read(&[("HERALD_STATUS_SECRET_ARN", arn)]).unwrap_err().to_string().starts_with("HERALD_DEDUP_TABLE"));
+        assert!(read(&[("HERALD_DEDUP_TABLE", "t")]).unwrap_err().to_string().starts_with("HERALD_STATUS_SECRET_ARN"));
     }
 
     #[test]

@@ -9,10 +9,11 @@ use crate::git_api::{GitApi, RetryPolicy};
 use crate::live::LiveConfig;
 use crate::notifier::{NotifierPorts, NotifierService};
 use crate::ports::{DedupStore, EventPublisher};
+use crate::redeliver::{CredentialsDocument, RedeliveryService, Sweeper};
 use crate::s3::S3TriggerService;
 use crate::secrets::{parse_credentials, ServerCredentials};
 use crate::secrets::{parse_secret_text, SecretCache, Secrets};
-use crate::settings::{vars, ConfigSource, SecretSetting, Settings, StartupError};
+use crate::settings::{vars, ConfigSource, RedeliverSettings, SecretSetting, Settings, StartupError};
 use crate::start::StartRunner;
 use crate::status::StatusReporter;
 use crate::webhook::WebhookService;
@@ -52,7 +53,7 @@ pub fn log_filter(
 ) -> lambda_runtime::tracing::subscriber::filter::Targets {
     use lambda_runtime::tracing::subscriber::filter::{LevelFilter, Targets};
     let libraries = level.min(LevelFilter::INFO);
-    ["herald", "git_webhook", "s3_trigger", "pipeline_notifier"]
+    ["herald", "git_webhook", "s3_trigger", "pipeline_notifier", "redeliver"]
         .into_iter()
         .fold(Targets::new().with_default(libraries), |targets, crate_name| targets.with_target(crate_name, level))
 }
@@ -302,6 +303,26 @@ pub fn log_cold_start(function: &str) {
 /// Logs a failed cold start (Lambda then reports `Runtime.ExitError` with this line in the log).
 pub fn log_fatal(error: &StartupError) {
     tracing::error!(error = %error, "cold start failed");
+}
+
+/// The `redeliver` service (docs/operations.md "Missed deliveries") with its adapters: the
+/// Git servers' API with the notifier's patience (a sweep has minutes), the dedup table's ledger.
+pub fn redelivery_service(settings: &RedeliverSettings, sdk: &SdkConfig) -> Result<RedeliveryService, StartupError> {
+    let http = git_https().ok_or(StartupError::Env(
+        vars::STATUS_SECRET_ARN,
+        "no HTTPS client: the system has no root certificates".into(),
+    ))?;
+    let ledger = aws::redelivery_ledger(sdk, &settings.dedup_table);
+    let sweeper = Sweeper::new(GitApi::new(http, RetryPolicy::NOTIFIER), Some(ledger));
+    let credentials = match &settings.status_secret {
+        SecretSetting::SecretsManager(arn) => CredentialsDocument::Secret(aws::secret_source(sdk, arn)),
+        SecretSetting::Inline(text) => CredentialsDocument::Fixed(
+            crate::git_api::credentials::Credentials::parse(text)
+                .map_err(|e| StartupError::Env(vars::STATUS_SECRET, e))?,
+        ),
+        SecretSetting::None => return Err(StartupError::Env(vars::STATUS_SECRET_ARN, "not set".into())),
+    };
+    Ok(RedeliveryService::new(sweeper, credentials, settings.dry_run))
 }
 
 /// The `s3-trigger` service with its AWS adapters.

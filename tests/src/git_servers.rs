@@ -69,6 +69,11 @@ struct State {
     pulls: Mutex<std::collections::HashMap<u64, FakePull>>,
     /// Who may write (GitLab: user ids; Gitea / Forgejo: user names).
     writers: Mutex<Vec<String>>,
+    /// GitHub: the deliveries of every hook it serves, newest first (docs/operations.md
+    /// "Missed deliveries"), each in the shape of GitHub's `hook-delivery-item` example.
+    deliveries: Mutex<Vec<Value>>,
+    /// GitHub: the delivery ids whose redelivery was asked (`POST …/deliveries/{id}/attempts`).
+    redeliveries: Mutex<Vec<u64>>,
     /// `http://127.0.0.1:port`, for next-page links.
     url: String,
 }
@@ -118,6 +123,8 @@ impl FakeGitServer {
             bench: Mutex::default(),
             pulls: Mutex::default(),
             writers: Mutex::default(),
+            deliveries: Mutex::default(),
+            redeliveries: Mutex::default(),
             url: format!("http://{host}"),
         });
         let served = state.clone();
@@ -131,6 +138,39 @@ impl FakeGitServer {
             }
         });
         Self { url: format!("http://{host}"), host, state }
+    }
+
+    /// Records a delivery of every hook (GitHub's `hook-delivery-items` example, with this
+    /// guid, event and answer), delivered now; its id is the newest. Answers the id.
+    pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, redelivery: bool) -> u64 {
+        let mut deliveries = self.state.deliveries.lock().expect("deliveries");
+        let id = deliveries.first().and_then(|d| d["id"].as_u64()).map_or(12_345_678, |newest| newest + 1);
+        let mut item = openapi::example(Flavor::DotCom, "hook-delivery-items")[0].clone();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let at = aws_smithy_types::DateTime::from_secs(now as i64)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .expect("time");
+        item["id"] = json!(id);
+        item["guid"] = json!(guid);
+        item["event"] = json!(event);
+        item["action"] = Value::Null;
+        item["status_code"] = json!(status_code);
+        item["status"] = json!(if (200..300).contains(&status_code) { "OK" } else { "Service Unavailable" });
+        item["delivered_at"] = json!(at);
+        item["redelivery"] = json!(redelivery);
+        item["throttled_at"] = Value::Null;
+        deliveries.insert(0, item);
+        id
+    }
+
+    /// The delivery ids whose redelivery was asked, in order.
+    pub fn redeliveries(&self) -> Vec<u64> {
+        self.state.redeliveries.lock().expect("redeliveries").clone()
+    }
+
+    /// Deliveries listed per page (the smaller of this and `per_page`).
+    pub fn set_page_size(&self, size: usize) {
+        *self.state.page_size.lock().expect("page size") = size;
     }
 
     /// The files pull requests and comparisons report, `page_size` to a page.
@@ -201,7 +241,11 @@ impl FakeGitServer {
         self.arrivals()
             .into_iter()
             .filter(|a| {
-                a.status < 300 && a.method == "POST" && !a.path.contains("/access_tokens") && !is_comment(&a.path)
+                a.status < 300
+                    && a.method == "POST"
+                    && !a.path.contains("/access_tokens")
+                    && !a.path.ends_with("/attempts")
+                    && !is_comment(&a.path)
             })
             .map(|a| a.body)
             .collect()
@@ -287,12 +331,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         (None, _) if method == "GET" => {
             if user_agent.as_deref().unwrap_or_default().is_empty() {
                 Err((403, "no User-Agent".into()))
+            } else if let Some(answer) = hook_api(&state, &method, &path, &query, &authorization, &mut headers) {
+                answer
             } else if !authorized(&state, &authorization, &private_token) {
                 Err((401, "bad credentials".into()))
             } else if let Some(answer) = pull_request_api(&state, &method, &path, flavor, &body) {
                 answer
             } else {
                 file_list(&state, &path, &query, flavor, &mut headers)
+            }
+        }
+        (None, _) if path.ends_with("/attempts") => {
+            if user_agent.as_deref().unwrap_or_default().is_empty() {
+                Err((403, "no User-Agent".into()))
+            } else {
+                hook_api(&state, &method, &path, &query, &authorization, &mut headers)
+                    .unwrap_or_else(|| Err((404, format!("{method} {path}: no such hook API"))))
             }
         }
         (None, _) if is_comment(&path) => {
@@ -321,6 +375,69 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         response = response.header(name, value);
     }
     Ok(response.body(Full::new(Bytes::from(answer.to_string()))).expect("response"))
+}
+
+/// GitHub's webhook delivery APIs (a repository's, an organization's, the App's own hook):
+/// `GET …/deliveries` newest first, `page_size` to a page, the next page's `cursor` in a `Link`
+/// header as GitHub sends it; `POST …/deliveries/{id}/attempts` answers 202 and is recorded. The
+/// App's own hook takes the App's JWT, the others the fake's credential. `None` for any other path.
+fn hook_api(
+    state: &State,
+    method: &str,
+    path: &str,
+    query: &str,
+    authorization: &Option<String>,
+    headers: &mut Vec<(&'static str, String)>,
+) -> Option<Checked> {
+    if state.server != Server::GitHub {
+        return None;
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (app, rest) = match segments.as_slice() {
+        ["app", "hook", "deliveries", rest @ ..] => (true, rest),
+        ["repos", _, _, "hooks", _, "deliveries", rest @ ..] | ["orgs", _, "hooks", _, "deliveries", rest @ ..] => {
+            (false, rest)
+        }
+        _ => return None,
+    };
+    let allowed = match (&state.auth, app) {
+        (Auth::GitHubApp { public_key, .. }, true) => authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .is_some_and(|jwt| verify_jwt(jwt, public_key).is_ok()),
+        (_, true) => false,
+        _ => authorized(state, authorization, &None),
+    };
+    if !allowed {
+        return Some(Err((401, if app { "the App's own hook takes the App's JWT" } else { "bad credentials" }.into())));
+    }
+    let deliveries = state.deliveries.lock().expect("deliveries").clone();
+    Some(match (method, rest) {
+        ("GET", []) => {
+            let per_page = param(query, "per_page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(30);
+            let size = per_page.min(*state.page_size.lock().expect("page size")).max(1);
+            let below = param(query, "cursor").and_then(|c| c.strip_prefix("v1_")).and_then(|c| c.parse::<u64>().ok());
+            let rest: Vec<Value> =
+                deliveries.into_iter().filter(|d| below.is_none_or(|b| d["id"].as_u64() < Some(b))).collect();
+            let page: Vec<Value> = rest.iter().take(size).cloned().collect();
+            if rest.len() > size {
+                let last = page.last().and_then(|d| d["id"].as_u64()).unwrap_or_default();
+                headers.push((
+                    "link",
+                    format!("<{}{path}?per_page={per_page}&cursor=v1_{last}>; rel=\"next\"", state.url),
+                ));
+            }
+            Ok((200, Value::Array(page)))
+        }
+        ("POST", [id, "attempts"]) => match id.parse::<u64>() {
+            Ok(id) if deliveries.iter().any(|d| d["id"].as_u64() == Some(id)) => {
+                state.redeliveries.lock().expect("redeliveries").push(id);
+                Ok((202, json!({})))
+            }
+            _ => Err((404, format!("no delivery {id}"))),
+        },
+        _ => Err((404, format!("{method} {path}: no such hook API"))),
+    })
 }
 
 /// Whether `path` posts a comment on a pull request (GitLab: a note).

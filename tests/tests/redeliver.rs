@@ -1,0 +1,243 @@
+//! The redelivery sweep through the real `redeliver` binary (docs/operations.md "Missed
+//! deliveries"): moto holds the dedup table, a fake GitHub lists a hook's deliveries paged by
+//! cursor (GitHub's `hook-delivery-item` shape, every request checked against GitHub's OpenAPI)
+//! and records the redeliveries asked of it. The full loop runs the real `git-webhook` too: a
+//! delivery answered 503 (a CodePipeline fault injected) is redelivered by the sweep, the test
+//! forwards that redelivery as GitHub would, and the pipeline starts once.
+
+use herald::auth::{sign_hex, Secret};
+use herald_tests::events::{body_of, function_url};
+use herald_tests::faults::{Fault, FaultProxy};
+use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+use herald_tests::moto::Moto;
+use herald_tests::runtime::{Lambda, Outcome};
+use herald_tests::workspace;
+use serde_json::{json, Value};
+
+const SECRET: &str = "herald-demo-secret";
+const TOKEN: &str = "ghp_redeliver";
+const TABLE: &str = "herald-dedup";
+const HOOK: &str = "repo:acme/app:12";
+
+async fn github() -> FakeGitServer {
+    let github = FakeGitServer::start(Server::GitHub, Auth::Token(TOKEN.into())).await;
+    github.set_page_size(2);
+    github
+}
+
+/// The credentials document: the fake's entry, naming the hook.
+fn credentials(github: &FakeGitServer) -> String {
+    let (key, mut entry) = github.credential_entry();
+    entry["hooks"] = json!([HOOK]);
+    json!({ key: entry }).to_string()
+}
+
+async fn sweeper(moto: &Moto, github: &FakeGitServer) -> Lambda {
+    let credentials = credentials(github);
+    Lambda::start(
+        "redeliver",
+        &moto.endpoint,
+        &[("HERALD_DEDUP_TABLE", TABLE), ("HERALD_STATUS_SECRET", credentials.as_str())],
+    )
+    .await
+}
+
+/// One scheduled sweep (EventBridge Scheduler's input is `{}`): its report's only hook.
+async fn sweep(lambda: &mut Lambda) -> Value {
+    let report = lambda.invoke(json!({})).await.response();
+    assert_eq!(report["hooks"].as_array().map(Vec::len), Some(1), "{report}");
+    report["hooks"][0].clone()
+}
+
+fn ids(list: &Value) -> Vec<u64> {
+    list.as_array().into_iter().flatten().filter_map(|r| r["delivery_id"].as_u64()).collect()
+}
+
+/// A signed GitHub push (the demo sample) as delivery `guid`.
+fn github_push(guid: &str) -> Value {
+    let body = std::fs::read(workspace().join("events/git-webhook/payloads/github-push.json")).expect("payload");
+    let signature = format!("sha256={}", sign_hex(&Secret::new(SECRET), &body));
+    function_url(
+        "POST",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", guid),
+            ("X-Hub-Signature-256", &signature),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+        false,
+    )
+}
+
+async fn deliver(webhook: &mut Lambda, guid: &str) -> (u16, Value) {
+    let response = webhook.invoke(github_push(guid)).await.response();
+    (response["statusCode"].as_u64().unwrap_or_default() as u16, body_of(&response))
+}
+
+async fn git_webhook(endpoint: &str) -> Lambda {
+    let config = std::fs::read_to_string(workspace().join("events/herald-config.json")).expect("config");
+    Lambda::start(
+        "git-webhook",
+        endpoint,
+        &[("HERALD_CONFIG", config.as_str()), ("HERALD_WEBHOOK_SECRET", SECRET), ("HERALD_DEDUP_TABLE", TABLE)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_redelivered_once_and_processed_or_passed_ones_are_not() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    moto.ctl(&["create-pipeline", "demo-github", "PROVIDER", "EVENT", "REF", "COMMIT_ID"]);
+    let github = github().await;
+    // Processed here, though GitHub recorded a failure (it stopped waiting): git-webhook
+    // answered it 200 and recorded it.
+    let mut webhook = git_webhook(&moto.endpoint).await;
+    assert_eq!(deliver(&mut webhook, "g-processed").await.0, 200);
+    webhook.stop().await;
+    github.add_delivery("g-processed", "push", 0, false);
+    let failed = github.add_delivery("g-failed", "push", 503, false);
+    github.add_delivery("g-passed", "push", 200, false);
+    github.add_delivery("g-ping", "ping", 200, false);
+
+    let mut lambda = sweeper(&moto, &github).await;
+    let first = sweep(&mut lambda).await;
+    assert_eq!(ids(&first["redelivered"]), vec![failed], "{first}");
+    assert_eq!(first["processed"], 1, "{first}");
+    assert_eq!(first["listed"], 4);
+    assert_eq!(first["redelivered"][0]["attempt"], 1);
+    assert_eq!(github.redeliveries(), vec![failed]);
+    // Two deliveries a page: the list was paged by GitHub's cursor, and every request is one
+    // GitHub's OpenAPI describes.
+    let lists: Vec<_> = github.arrivals().into_iter().filter(|a| a.path.ends_with("/deliveries")).collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(lists[1].query.contains("cursor="), "{:?}", lists[1]);
+    for arrival in github.arrivals() {
+        assert!(arrival.operation.is_some(), "not in GitHub's OpenAPI: {arrival:?}");
+        assert!(arrival.status < 300, "{arrival:?}");
+    }
+    let attempt = github.arrivals().into_iter().find(|a| a.path.ends_with("/attempts")).expect("attempt");
+    assert_eq!(
+        attempt.operation.as_deref(),
+        Some("/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts")
+    );
+
+    // The cursor: a second sweep lists nothing older and redelivers nothing new.
+    let second = sweep(&mut lambda).await;
+    assert_eq!(second["listed"], 0, "{second}");
+    assert_eq!(github.redeliveries(), vec![failed]);
+    assert!(second["cursor"].as_u64() >= Some(failed));
+    let logs = lambda.stop().await;
+    let line =
+        logs.lines().find(|l| l.contains("\"redelivered\"") && l.contains("g-failed")).expect("a redelivery log line");
+    assert!(line.contains("\"status_code\":503") && line.contains(HOOK), "{line}");
+    assert!(logs.contains("\"Redelivered\":1"), "the metric");
+    assert!(!logs.contains(TOKEN), "the token never reaches a log");
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_is_redelivered_three_times_then_given_up_once() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    let github = github().await;
+    let mut lambda = sweeper(&moto, &github).await;
+    let mut asked = Vec::new();
+    let mut newest = github.add_delivery("g-stuck", "push", 503, false);
+    for attempt in 1..=3 {
+        let hook = sweep(&mut lambda).await;
+        assert_eq!(ids(&hook["redelivered"]), vec![newest], "attempt {attempt}: {hook}");
+        assert_eq!(hook["redelivered"][0]["attempt"], attempt);
+        asked.push(newest);
+        // GitHub sends it again, and the receiver fails again.
+        newest = github.add_delivery("g-stuck", "push", 502, true);
+    }
+    let gave_up = sweep(&mut lambda).await;
+    assert!(gave_up["redelivered"].as_array().is_some_and(Vec::is_empty), "{gave_up}");
+    assert_eq!(ids(&gave_up["gave_up"]), vec![newest], "{gave_up}");
+    assert_eq!(github.redeliveries(), asked, "no fourth redelivery");
+    // Reported once: another failure of the same guid is not reported again.
+    github.add_delivery("g-stuck", "push", 502, true);
+    let again = sweep(&mut lambda).await;
+    assert!(again["gave_up"].as_array().is_some_and(Vec::is_empty), "{again}");
+    assert_eq!(github.redeliveries().len(), 3);
+    let logs = lambda.stop().await;
+    assert_eq!(logs.matches("\"RedeliveryGaveUp\":1").count(), 1, "the metric, once");
+    assert!(logs.contains("gave up redelivering"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_503_is_redelivered_by_the_sweep_and_the_pipeline_starts_once() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    moto.ctl(&["create-pipeline", "demo-github", "PROVIDER", "EVENT", "REF", "COMMIT_ID"]);
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let mut webhook = git_webhook(&proxy.endpoint).await;
+    let github = github().await;
+
+    // A throttling spike: git-webhook answers 503, and GitHub records the failure.
+    proxy.inject("StartPipelineExecution", Fault::Throttle, 6);
+    let (status, body) = deliver(&mut webhook, "g-loop").await;
+    assert_eq!(status, 503, "{body}");
+    let original = github.add_delivery("g-loop", "push", status, false);
+    assert!(moto.executions("demo-github").is_empty());
+    proxy.heal();
+
+    // The sweep asks GitHub to send it again ...
+    let mut lambda = sweeper(&moto, &github).await;
+    let first = sweep(&mut lambda).await;
+    assert_eq!(ids(&first["redelivered"]), vec![original], "{first}");
+    // ... and GitHub does: the same guid, the same body, to git-webhook.
+    for _ in github.redeliveries() {
+        let (status, body) = deliver(&mut webhook, "g-loop").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["started"][0]["pipeline"], "demo-github", "{body}");
+        github.add_delivery("g-loop", "push", status, true);
+    }
+    assert_eq!(moto.executions("demo-github").len(), 1, "started once");
+
+    // Processed now: the next sweep leaves it alone, and a stray second redelivery (a user
+    // clicking "Redeliver") starts nothing twice.
+    let second = sweep(&mut lambda).await;
+    assert!(second["redelivered"].as_array().is_some_and(Vec::is_empty), "{second}");
+    assert_eq!(github.redeliveries(), vec![original]);
+    let (status, body) = deliver(&mut webhook, "g-loop").await;
+    assert_eq!((status, &body["duplicate"]), (200, &json!(true)), "{body}");
+    assert_eq!(moto.executions("demo-github").len(), 1);
+    lambda.stop().await;
+    webhook.stop().await;
+}
+
+#[tokio::test]
+async fn a_sweep_that_cannot_reach_the_server_fails_the_invocation_and_keeps_the_cursor() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    let github = github().await;
+    let failed = github.add_delivery("g-a", "push", 503, false);
+    let mut lambda = sweeper(&moto, &github).await;
+    // GitHub answers 503 to every try of the list.
+    github.answer_next(&[503, 503, 503]);
+    match lambda.invoke(json!({})).await {
+        Outcome::Error(e) => assert_eq!(e["errorType"], "Herald.RedeliverySweepFailed", "{e}"),
+        other => panic!("expected a failed invocation: {other:?}"),
+    }
+    assert!(github.redeliveries().is_empty());
+    // The next sweep tries again, from where the last good one left off.
+    let hook = sweep(&mut lambda).await;
+    assert_eq!(ids(&hook["redelivered"]), vec![failed], "{hook}");
+    lambda.stop().await;
+}
+
+#[tokio::test]
+async fn without_its_table_or_credentials_the_function_says_which_at_cold_start() {
+    let moto = Moto::start();
+    for (env, variable) in [
+        (vec![("HERALD_STATUS_SECRET", "{}")], "HERALD_DEDUP_TABLE"),
+        (vec![("HERALD_DEDUP_TABLE", TABLE)], "HERALD_STATUS_SECRET_ARN"),
+    ] {
+        let mut lambda = Lambda::start("redeliver", &moto.endpoint, &env).await;
+        assert!(lambda.wait_failed_exit().await, "the cold start fails");
+        let logs = lambda.stop().await;
+        assert!(logs.contains(variable), "{variable}: {logs}");
+    }
+}
