@@ -92,7 +92,7 @@ bench: venv npm
 # Release builds for Lambda (arm64, zig as the cross linker), then `sam build` from them, offline.
 build: venv
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier
+	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier --bin redeliver
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
 	ls -l .aws-sam/build/*/bootstrap
 
@@ -109,14 +109,14 @@ deploy: venv
 # Cargo's target folder, wherever CARGO_TARGET_DIR or .cargo/config put it: asked, not guessed.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-# A release a user can deploy without a Rust toolchain (docs/deploying.md): dist/ gets the three
+# A release a user can deploy without a Rust toolchain (docs/deploying.md): dist/ gets the four
 # arm64 zips (fixed timestamps and order: the same build gives the same bytes), a template whose
 # functions point at them, README.md, LICENSE and SHA256SUMS. HERALD_REPOSITORY_URL names the
 # repository in the Serverless Application Repository metadata.
 HERALD_REPOSITORY_URL ?=
 release: venv
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier
+	$(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin git-webhook --bin s3-trigger --bin pipeline-notifier --bin redeliver
 	$(PYTHON) scripts/release.py --bootstraps "$(TARGET_DIR)/lambda" --out dist $(if $(HERALD_REPOSITORY_URL),--repository-url "$(HERALD_REPOSITORY_URL)")
 	$(VENV)/bin/cfn-lint dist/template.yaml
 	cd dist && sha256sum -c --quiet SHA256SUMS

@@ -2,8 +2,8 @@
 
     release.py --bootstraps DIR --out DIR [--repository-url URL]
 
-DIR holds cargo-lambda's output (`<bin>/bootstrap` for git-webhook, s3-trigger and
-pipeline-notifier). The out folder gets:
+DIR holds cargo-lambda's output (`<bin>/bootstrap` for git-webhook, s3-trigger,
+pipeline-notifier and redeliver). The out folder gets:
 
 - `herald-<bin>-<version>-arm64.zip` for each function: one entry, `bootstrap`, mode 0755, a fixed
   timestamp (1980-01-01) and fixed compression, so the same bootstrap always gives the same bytes;
@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARIES = ["git-webhook", "s3-trigger", "pipeline-notifier"]
+BINARIES = ["git-webhook", "s3-trigger", "pipeline-notifier", "redeliver"]
 PLACEHOLDER = "https://github.com/YOUR-ORG/herald"
 # 1980-01-01, the earliest time a zip entry can carry.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)

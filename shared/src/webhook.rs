@@ -219,8 +219,9 @@ impl WebhookService {
             Content::Comment(comment) => self.comment(comment, &scope, &mut answer, now).await,
         }
         metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
+        let recorded = answer.recorded;
         let response = answer.into_response();
-        if response.status == 200 {
+        if response.status == 200 && !recorded {
             self.record_processed(provider, &delivery.delivery, now).await;
         }
         response
@@ -311,8 +312,22 @@ impl WebhookService {
         }
         answer.add(report);
         self.record_starts(config, &ran, now).await;
-        if let Some(status) = &self.status {
-            self.post_statuses(status, config, &ran, answer, now, deadline).await;
+        // The answer is 200 now whatever the statuses do: its record is written beside them.
+        let record = async {
+            if !answer.transient {
+                self.record_processed(answer.provider, &answer.delivery, now).await;
+                answer.recorded = true;
+            }
+        };
+        let statuses = async {
+            match &self.status {
+                Some(status) => self.post_statuses(status, config, &ran, now, deadline).await,
+                None => Vec::new(),
+            }
+        };
+        let ((), entries) = futures_util::future::join(record, statuses).await;
+        if !entries.is_empty() {
+            answer.body["statuses"] = Value::Array(entries);
         }
     }
 
@@ -394,16 +409,15 @@ impl WebhookService {
     /// The `pending` statuses of the executions started, and the final passing status of each
     /// change a trigger skipped by `paths` or `[skip ci]` (docs/statuses.md "Make Herald's checks
     /// required"), inside what is left of the request budget: the starts stand whatever the Git
-    /// server's status API does.
+    /// server's status API does. Answers the entries of the answer's `statuses`.
     async fn post_statuses(
         &self,
         status: &StatusReporter,
         config: &crate::config::Config,
         ran: &[Decided<'_, &Change>],
-        answer: &mut Answer,
         now: i64,
         deadline: tokio::time::Instant,
-    ) {
+    ) -> Vec<Value> {
         let with_status = |name: &str| {
             let trigger = config.triggers.iter().find(|t| t.name == name)?;
             Some((trigger, trigger.status.as_ref()?))
@@ -463,9 +477,7 @@ impl WebhookService {
                 metrics::count("StatusFailed", 1, &[("reason", "timeout")]);
             }
         }
-        if !entries.is_empty() {
-            answer.body["statuses"] = Value::Array(entries);
-        }
+        entries
     }
 }
 
@@ -529,7 +541,11 @@ struct Closed {
 
 /// The 200/503 body under construction.
 struct Answer {
+    provider: ProviderKind,
+    delivery: String,
     body: Value,
+    /// The delivery's 200 was recorded already (beside the statuses).
+    recorded: bool,
     transient: bool,
     /// Seconds to ask the sender to wait, when another invocation's claim says (else the default).
     retry_after_secs: u32,
@@ -538,7 +554,10 @@ struct Answer {
 impl Answer {
     fn new(provider: ProviderKind, event: &str, delivery: &str) -> Self {
         Self {
+            provider,
+            delivery: delivery.to_owned(),
             body: json!({ "provider": provider.as_str(), "event": event, "delivery": delivery, "started": [], "skipped": [], "failed": [] }),
+            recorded: false,
             transient: false,
             retry_after_secs: 0,
         }

@@ -60,8 +60,10 @@ async fn each_function_logs_its_version_on_a_cold_start() {
         ("HERALD_CONFIG", "{}"),
         ("HERALD_WEBHOOK_SECRET", "a-secret-of-sixteen-bytes-or-more"),
         ("HERALD_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
+        ("HERALD_DEDUP_TABLE", "herald-dedup"),
+        ("HERALD_STATUS_SECRET", "{}"),
     ];
-    for function in ["git-webhook", "s3-trigger", "pipeline-notifier"] {
+    for function in ["git-webhook", "s3-trigger", "pipeline-notifier", "redeliver"] {
         // No AWS call is made before the first event: the endpoint is never asked.
         let lambda = Lambda::start(function, "http://127.0.0.1:9", &env).await;
         let mut waited = 0;
@@ -96,7 +98,7 @@ fn release_artifacts_are_reproducible_checked_and_lint_clean() {
     let dir = std::env::temp_dir().join(format!("herald-release-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let bootstraps = dir.join("lambda");
-    for (i, function) in ["git-webhook", "s3-trigger", "pipeline-notifier"].iter().enumerate() {
+    for (i, function) in ["git-webhook", "s3-trigger", "pipeline-notifier", "redeliver"].iter().enumerate() {
         std::fs::create_dir_all(bootstraps.join(function)).unwrap();
         std::fs::write(
             bootstraps.join(function).join("bootstrap"),
@@ -119,6 +121,7 @@ fn release_artifacts_are_reproducible_checked_and_lint_clean() {
         [
             &format!("herald-git-webhook-{VERSION}-arm64.zip"),
             &format!("herald-pipeline-notifier-{VERSION}-arm64.zip"),
+            &format!("herald-redeliver-{VERSION}-arm64.zip"),
             &format!("herald-s3-trigger-{VERSION}-arm64.zip")
         ]
     );

@@ -292,3 +292,62 @@ fn commands_act_only_on_the_pipelines_named_and_find_executions_by_commit() {
     assert!(stop.contains("Resource: !Ref ConcurrencyPipelineArns"), "exactly those pipelines: {stop}");
     assert!(!blocks["PipelineNotifierRole"].contains("StopPipelineExecution"));
 }
+
+/// docs/operations.md "Missed deliveries": the sweep runs on a schedule (every 10 minutes unless
+/// told otherwise; empty turns it off), with a role of its own that reads the credentials and
+/// the table and writes only the table's conditional updates, no retries and no dead-letter
+/// queue, and an alarm when it gives up on a delivery.
+#[test]
+fn the_redelivery_sweep_runs_on_a_schedule_with_a_role_of_its_own() {
+    let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
+    let parameter = &blocks["RedeliverySchedule"];
+    assert!(parameter.contains("Default: rate(10 minutes)"), "{parameter}");
+    assert!(parameter.contains("Empty: no sweep"), "{parameter}");
+    let condition =
+        template().lines().find(|l| l.trim_start().starts_with("Redelivery: !And")).expect("condition").to_owned();
+    for needs in ["HasStatusSecret", "DedupTable", "RedeliverySchedule, \"\""] {
+        assert!(condition.contains(needs), "{condition}");
+    }
+    for id in [
+        "RedeliverFunction",
+        "RedeliverRole",
+        "RedeliveryScheduleRole",
+        "RedeliverySweep",
+        "RedeliverLogGroup",
+        "RedeliveryGaveUpAlarm",
+        "RedeliverErrorsAlarm",
+    ] {
+        assert!(blocks[id].contains("Condition: Redelivery"), "{id} exists only with the sweep");
+    }
+    let sweep = &blocks["RedeliverySweep"];
+    assert!(
+        sweep.contains("Type: AWS::Scheduler::Schedule")
+            && sweep.contains("ScheduleExpression: !Ref RedeliverySchedule")
+    );
+    assert!(sweep.contains("MaximumRetryAttempts: 0") && !sweep.contains("DeadLetterConfig"), "{sweep}");
+    let function = &blocks["RedeliverFunction"];
+    assert!(function.contains("Binary: redeliver") && function.contains("MaximumRetryAttempts: 0"), "{function}");
+    assert!(!function.contains("OnFailure"), "no dead-letter queue: the next sweep retries");
+    let role = &blocks["RedeliverRole"];
+    let actions: Vec<&str> = role.lines().filter(|l| l.trim_start().starts_with("Action:")).collect();
+    assert_eq!(
+        actions.iter().map(|l| l.trim()).collect::<Vec<_>>(),
+        vec![
+            "Action: sts:AssumeRole",
+            "Action: [logs:CreateLogStream, logs:PutLogEvents]",
+            "Action: secretsmanager:GetSecretValue",
+            "Action: [dynamodb:GetItem, dynamodb:UpdateItem]"
+        ]
+    );
+    assert!(role.contains("Resource: !Ref StatusSecretArn") && role.contains("Resource: !GetAtt DedupTable.Arn"));
+    let invoke = &blocks["RedeliveryScheduleRole"];
+    assert!(
+        invoke.contains("Service: scheduler.amazonaws.com")
+            && invoke.contains("Resource: !GetAtt RedeliverFunction.Arn")
+    );
+    let alarm = &blocks["RedeliveryGaveUpAlarm"];
+    assert!(
+        alarm.contains("MetricName: RedeliveryGaveUp") && alarm.contains("AlarmActions: [!Ref OpsTopic]"),
+        "{alarm}"
+    );
+}
