@@ -1,6 +1,6 @@
 //! `herald`: write a first configuration from an account's pipelines, check a configuration,
-//! explain what Herald would do with any event, sign test deliveries, and check an AWS account —
-//! the functions' own code, run on your machine.
+//! explain what Herald would do with any event, sign test deliveries, check an AWS account, and
+//! ask Git servers to send missed deliveries again — the functions' own code, run on your machine.
 //!
 //! Every subcommand prints for people by default and takes `--json` for scripts. Exit codes:
 //! 0 all good, 1 a finding (an invalid configuration, a signature that does not verify, a
@@ -11,6 +11,7 @@ mod doctor;
 mod explain;
 mod init;
 mod output;
+mod redeliver;
 mod sign;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 #[command(
     name = "herald",
     version,
-    about = "Git and S3 triggers and alerts for AWS CodePipeline: check, explain, sign, doctor"
+    about = "Git and S3 triggers and alerts for AWS CodePipeline: check, explain, sign, doctor, redeliver"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +55,9 @@ enum Command {
     Sign(sign::Args),
     /// Check the pipelines, topics and table a configuration names on an AWS account (read-only)
     Doctor(doctor::Args),
+    /// Ask the Git servers to send again the webhook deliveries that failed there and Herald
+    /// did not process, over the last --since (the hooks the credentials document names)
+    Redeliver(redeliver::Args),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Init(a) => a.json,
         Command::Sign(a) => a.json,
         Command::Doctor(a) => a.json,
+        Command::Redeliver(a) => a.json,
         Command::Completions { .. } => false,
     };
     let outcome = match cli.command {
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Redeliver(args) => redeliver::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "herald", &mut std::io::stdout());
             return ExitCode::SUCCESS;

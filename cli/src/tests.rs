@@ -542,3 +542,15 @@ fn explain_decides_on_the_changed_files_it_is_given() {
     let decisions = out.json["changes"][0]["decisions"].as_array().unwrap();
     assert!(decisions.iter().any(|d| d["trigger"] == "web" && d["outcome"] == "start"), "{}", out.json);
 }
+
+#[test]
+fn redeliver_windows_read_as_people_write_them() {
+    use crate::redeliver::duration;
+    assert_eq!(duration("2h"), Ok(7200));
+    assert_eq!(duration("90m"), Ok(5400));
+    assert_eq!(duration("1d"), Ok(86_400));
+    assert_eq!(duration("3"), Ok(10_800), "hours when no unit is given");
+    for bad in ["", "h", "0h", "4d", "2w", "-1h", "1.5h"] {
+        assert!(duration(bad).is_err(), "{bad}");
+    }
+}

@@ -241,3 +241,74 @@ async fn without_its_table_or_credentials_the_function_says_which_at_cold_start(
         assert!(logs.contains(variable), "{variable}: {logs}");
     }
 }
+
+fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(herald_tests::runtime::binary("herald"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("herald runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `herald redeliver` runs the same sweep from a laptop: a dry run lists and asks nothing; a run
+/// asks; with the table it leaves what git-webhook processed alone and counts its redeliveries;
+/// the scheduled sweep's cursor is not moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_redeliver_runs_the_same_sweep_with_the_users_credentials() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    moto.ctl(&["create-pipeline", "demo-github", "PROVIDER", "EVENT", "REF", "COMMIT_ID"]);
+    let github = github().await;
+    let mut webhook = git_webhook(&moto.endpoint).await;
+    assert_eq!(deliver(&mut webhook, "g-processed").await.0, 200);
+    webhook.stop().await;
+    github.add_delivery("g-processed", "push", 0, false);
+    let failed = github.add_delivery("g-failed", "push", 503, false);
+    let file = std::env::temp_dir().join(format!("herald-redeliver-{}.json", std::process::id()));
+    std::fs::write(&file, credentials(&github)).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let aws = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    // The fake GitHub answers from the runtime's other worker meanwhile.
+    let run = |args: Vec<&str>| std::future::ready(tokio::task::block_in_place(|| herald(&args, &aws)));
+
+    let (code, out, err) = run(vec!["redeliver", "--since", "2h", "--credentials", &file, "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("would redeliver {failed} push (g-failed, answered 503)")), "{out}");
+    assert!(out.contains("without --table"), "{out}");
+    assert!(github.redeliveries().is_empty(), "a dry run asks nothing");
+
+    let (code, out, err) =
+        run(vec!["redeliver", "--since", "2h", "--credentials", &file, "--table", TABLE, "--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let hook = &report["hooks"][0];
+    assert_eq!(ids(&hook["redelivered"]), vec![failed], "{report}");
+    assert_eq!(
+        (hook["processed"].as_u64(), hook["redelivered"][0]["attempt"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(hook.get("cursor").is_none(), "the schedule's cursor is left alone: {report}");
+    assert_eq!(github.redeliveries(), vec![failed]);
+
+    // The scheduled sweep after it counts the laptop's redelivery as the first of three.
+    let mut lambda = sweeper(&moto, &github).await;
+    let scheduled = sweep(&mut lambda).await;
+    assert_eq!(scheduled["redelivered"][0]["attempt"], 2, "{scheduled}");
+    lambda.stop().await;
+
+    let (code, _, err) = run(vec!["redeliver", "--since", "5d", "--credentials", &file]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("3 days"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+}
