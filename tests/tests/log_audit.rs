@@ -165,6 +165,22 @@ async fn no_log_line_carries_a_secret_a_token_or_a_body() {
     }
     logs.push_str(&notifier.stop().await);
 
+    // redeliver: a sweep that lists a hook's deliveries with its token and redelivers one.
+    use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+    let hook_token = "ghp_redeliver-audit-token-3f9c";
+    let github = FakeGitServer::start(Server::GitHub, Auth::Token(hook_token.into())).await;
+    github.add_delivery("g-audit", "push", 503, false);
+    let (key, mut entry) = github.credential_entry();
+    entry["hooks"] = json!(["repo:acme/app:1"]);
+    let credentials = json!({ key: entry }).to_string();
+    forbidden.push(hook_token.into());
+    let env =
+        [("HERALD_DEDUP_TABLE", "herald-dedup"), ("HERALD_STATUS_SECRET", credentials.as_str()), ("RUST_LOG", "trace")];
+    let mut sweeper = Lambda::start("redeliver", &proxy.endpoint, &env).await;
+    let report = sweeper.invoke(json!({})).await.response();
+    assert_eq!(github.redeliveries().len(), 1, "{report}");
+    logs.push_str(&sweeper.stop().await);
+
     let lines = logs.lines().count();
     assert!(lines > 100, "the run logged only {lines} lines");
     assert!(logs.contains("\"decision\""), "decision lines are there");

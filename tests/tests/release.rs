@@ -140,7 +140,7 @@ fn release_artifacts_are_reproducible_checked_and_lint_clean() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert_eq!(listing.lines().count(), 3, "{listing}");
+    assert_eq!(listing.lines().count(), 4, "{listing}");
     for line in listing.lines() {
         assert!(line.contains(" bootstrap 0o100755 (1980, 1, 1, 0, 0, 0) #!/bin/sh"), "{line}");
     }
