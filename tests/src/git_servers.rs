@@ -140,25 +140,37 @@ impl FakeGitServer {
         Self { url: format!("http://{host}"), host, state }
     }
 
-    /// Records a delivery of every hook (GitHub's `hook-delivery-items` example, with this
-    /// guid, event and answer), delivered now; its id is the newest. Answers the id.
+    /// Records a delivery of every hook (GitHub's `hook-delivery-items` example, or a GitLab hook
+    /// event, with this guid, event and answer), delivered now; its id is the newest. Answers
+    /// the id.
     pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, redelivery: bool) -> u64 {
         let mut deliveries = self.state.deliveries.lock().expect("deliveries");
         let id = deliveries.first().and_then(|d| d["id"].as_u64()).map_or(12_345_678, |newest| newest + 1);
-        let mut item = openapi::example(Flavor::DotCom, "hook-delivery-items")[0].clone();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
         let at = aws_smithy_types::DateTime::from_secs(now as i64)
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .expect("time");
-        item["id"] = json!(id);
-        item["guid"] = json!(guid);
-        item["event"] = json!(event);
-        item["action"] = Value::Null;
-        item["status_code"] = json!(status_code);
-        item["status"] = json!(if (200..300).contains(&status_code) { "OK" } else { "Service Unavailable" });
-        item["delivered_at"] = json!(at);
-        item["redelivery"] = json!(redelivery);
-        item["throttled_at"] = Value::Null;
+        let item = if self.state.server == Server::GitLab {
+            // GitLab's event: the request's headers carry the delivery's ids; the answer's
+            // status is a string (a code, or words such as "internal error").
+            json!({ "id": id, "url": "https://herald.example/", "trigger": event,
+                    "request_headers": { "Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+                                         "X-Gitlab-Event-UUID": format!("{guid}-event"), "Idempotency-Key": guid },
+                    "request_data": "{\"object_kind\":\"push\"}", "response_headers": {}, "response_body": "",
+                    "execution_duration": 0.2, "response_status": status_code.to_string() })
+        } else {
+            let mut item = openapi::example(Flavor::DotCom, "hook-delivery-items")[0].clone();
+            item["id"] = json!(id);
+            item["guid"] = json!(guid);
+            item["event"] = json!(event);
+            item["action"] = Value::Null;
+            item["status_code"] = json!(status_code);
+            item["status"] = json!(if (200..300).contains(&status_code) { "OK" } else { "Service Unavailable" });
+            item["delivered_at"] = json!(at);
+            item["redelivery"] = json!(redelivery);
+            item["throttled_at"] = Value::Null;
+            item
+        };
         deliveries.insert(0, item);
         id
     }
@@ -245,6 +257,7 @@ impl FakeGitServer {
                     && a.method == "POST"
                     && !a.path.contains("/access_tokens")
                     && !a.path.ends_with("/attempts")
+                    && !a.path.ends_with("/resend")
                     && !is_comment(&a.path)
             })
             .map(|a| a.body)
@@ -331,7 +344,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         (None, _) if method == "GET" => {
             if user_agent.as_deref().unwrap_or_default().is_empty() {
                 Err((403, "no User-Agent".into()))
-            } else if let Some(answer) = hook_api(&state, &method, &path, &query, &authorization, &mut headers) {
+            } else if let Some(answer) =
+                hook_api(&state, &method, &path, &query, (&authorization, &private_token), &mut headers)
+            {
                 answer
             } else if !authorized(&state, &authorization, &private_token) {
                 Err((401, "bad credentials".into()))
@@ -341,11 +356,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
                 file_list(&state, &path, &query, flavor, &mut headers)
             }
         }
-        (None, _) if path.ends_with("/attempts") => {
+        (None, _) if path.ends_with("/attempts") || path.ends_with("/resend") => {
             if user_agent.as_deref().unwrap_or_default().is_empty() {
                 Err((403, "no User-Agent".into()))
             } else {
-                hook_api(&state, &method, &path, &query, &authorization, &mut headers)
+                hook_api(&state, &method, &path, &query, (&authorization, &private_token), &mut headers)
                     .unwrap_or_else(|| Err((404, format!("{method} {path}: no such hook API"))))
             }
         }
@@ -386,13 +401,23 @@ fn hook_api(
     method: &str,
     path: &str,
     query: &str,
-    authorization: &Option<String>,
+    (authorization, private_token): (&Option<String>, &Option<String>),
     headers: &mut Vec<(&'static str, String)>,
 ) -> Option<Checked> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if state.server == Server::GitLab {
+        return gitlab_hook_events(
+            state,
+            method,
+            &segments,
+            query,
+            authorized(state, authorization, private_token),
+            headers,
+        );
+    }
     if state.server != Server::GitHub {
         return None;
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (app, rest) = match segments.as_slice() {
         ["app", "hook", "deliveries", rest @ ..] => (true, rest),
         ["repos", _, _, "hooks", _, "deliveries", rest @ ..] | ["orgs", _, "hooks", _, "deliveries", rest @ ..] => {
@@ -406,7 +431,7 @@ fn hook_api(
             .and_then(|a| a.strip_prefix("Bearer "))
             .is_some_and(|jwt| verify_jwt(jwt, public_key).is_ok()),
         (_, true) => false,
-        _ => authorized(state, authorization, &None),
+        _ => authorized(state, authorization, private_token),
     };
     if !allowed {
         return Some(Err((401, if app { "the App's own hook takes the App's JWT" } else { "bad credentials" }.into())));
@@ -437,6 +462,52 @@ fn hook_api(
             _ => Err((404, format!("no delivery {id}"))),
         },
         _ => Err((404, format!("{method} {path}: no such hook API"))),
+    })
+}
+
+/// GitLab's project hook events, as its "List project webhook events" (17.2) and "Resend a
+/// project webhook event" (17.4) document them: `GET /projects/:id/hooks/:hook_id/events`
+/// (`page`, `per_page`, the next page in `X-Next-Page`), `POST …/events/:hook_event_id/resend`
+/// (201). The project is its URL-encoded path, never a number. `None` for any other path.
+fn gitlab_hook_events(
+    state: &State,
+    method: &str,
+    segments: &[&str],
+    query: &str,
+    authorized: bool,
+    headers: &mut Vec<(&'static str, String)>,
+) -> Option<Checked> {
+    let rest = match segments {
+        ["api", "v4", "projects", id, "hooks", hook, "events", rest @ ..]
+            if id.contains("%2F") && hook.parse::<u64>().is_ok() =>
+        {
+            rest
+        }
+        _ => return None,
+    };
+    if !authorized {
+        return Some(Err((401, "401 Unauthorized".into())));
+    }
+    let events = state.deliveries.lock().expect("deliveries").clone();
+    Some(match (method, rest) {
+        ("GET", []) => {
+            let per_page = param(query, "per_page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(20);
+            let size = per_page.min(*state.page_size.lock().expect("page size")).max(1);
+            let page = param(query, "page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let listed: Vec<Value> = events.iter().skip((page - 1) * size).take(size).cloned().collect();
+            if events.len() > page * size {
+                headers.push(("x-next-page", (page + 1).to_string()));
+            }
+            Ok((200, Value::Array(listed)))
+        }
+        ("POST", [id, "resend"]) => match id.parse::<u64>() {
+            Ok(id) if events.iter().any(|e| e["id"].as_u64() == Some(id)) => {
+                state.redeliveries.lock().expect("redeliveries").push(id);
+                Ok((201, json!({ "response_status": 201 })))
+            }
+            _ => Err((404, "404 Not found".into())),
+        },
+        _ => Err((404, "404 Not found".into())),
     })
 }
 

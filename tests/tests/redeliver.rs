@@ -8,7 +8,7 @@
 use herald::auth::{sign_hex, Secret};
 use herald_tests::events::{body_of, function_url};
 use herald_tests::faults::{Fault, FaultProxy};
-use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+use herald_tests::git_servers::{Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
 use herald_tests::runtime::{Lambda, Outcome};
 use herald_tests::workspace;
@@ -311,4 +311,53 @@ async fn herald_redeliver_runs_the_same_sweep_with_the_users_credentials() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("3 days"), "{err}");
     std::fs::remove_file(&file).unwrap();
+}
+
+/// GitLab's project hook events (17.2) and resend (17.4): a failed push event is resent once, a
+/// delivery git-webhook processed (by its `Idempotency-Key`) is not, and the list is paged by
+/// `X-Next-Page`.
+#[tokio::test]
+async fn a_gitlab_project_hooks_failed_event_is_resent_and_a_processed_one_is_not() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    let gitlab = FakeGitServer::start(Server::GitLab, Auth::Token("glpat-redeliver".into())).await;
+    gitlab.set_page_size(2);
+    // git-webhook answers a GitLab push 200 and records it by its Idempotency-Key, as GitLab 17.4
+    // and later send it; GitLab itself recorded no answer (it stopped waiting).
+    let mut webhook = git_webhook(&moto.endpoint).await;
+    let mut push =
+        herald_tests::git_servers::delivery(Server::GitLab, Event::Push, &gitlab.url, "uuid-processed", SECRET);
+    push["headers"]["idempotency-key"] = json!("idem-processed");
+    let answer = webhook.invoke(push).await.response();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    webhook.stop().await;
+    gitlab.add_delivery("idem-processed", "push_hooks", 0, false);
+    let failed = gitlab.add_delivery("idem-failed", "push_hooks", 500, false);
+    gitlab.add_delivery("idem-passed", "push_hooks", 200, false);
+    let (key, mut entry) = gitlab.credential_entry();
+    entry["hooks"] = json!(["repo:platform/api:42"]);
+    let credentials = json!({ key: entry }).to_string();
+    let mut lambda = Lambda::start(
+        "redeliver",
+        &moto.endpoint,
+        &[("HERALD_DEDUP_TABLE", TABLE), ("HERALD_STATUS_SECRET", credentials.as_str())],
+    )
+    .await;
+    let hook = sweep(&mut lambda).await;
+    assert_eq!(ids(&hook["redelivered"]), vec![failed], "{hook}");
+    assert_eq!((hook["listed"].as_u64(), hook["processed"].as_u64()), (Some(3), Some(1)), "{hook}");
+    assert_eq!(gitlab.redeliveries(), vec![failed]);
+    let paths: Vec<String> =
+        gitlab.arrivals().into_iter().map(|a| format!("{} {}?{}", a.method, a.path, a.query)).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "GET /api/v4/projects/platform%2Fapi/hooks/42/events?per_page=100&page=1".to_owned(),
+            "GET /api/v4/projects/platform%2Fapi/hooks/42/events?per_page=100&page=2".to_owned(),
+            format!("POST /api/v4/projects/platform%2Fapi/hooks/42/events/{failed}/resend?"),
+        ]
+    );
+    let second = sweep(&mut lambda).await;
+    assert_eq!(second["listed"], 0, "the cursor: {second}");
+    lambda.stop().await;
 }
