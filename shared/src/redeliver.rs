@@ -317,9 +317,10 @@ impl Sweeper {
         Ok((listed, false))
     }
 
-    /// One failed guid: processed here (`Ok(true)`, nothing to do), redelivered or given up on
-    /// (`Ok(true)`), left for the next sweep (`Ok(false)`, a dry run), or `Err` when the server
-    /// or the table fails.
+    /// One failed guid: processed here (`Ok(true)`, nothing to do), redelivered, listed by a dry
+    /// run or given up on (`Ok(true)`), refused by the server for this delivery alone and left
+    /// for the next sweep (`Ok(false)`), or `Err` when the server, the credential or the table
+    /// fails (the rest of the hook waits).
     async fn handle(
         &self,
         entry: &ServerEntry,
@@ -346,7 +347,7 @@ impl Sweeper {
         };
         if options.dry_run {
             report.redelivered.push(entry_of);
-            return Ok(false);
+            return Ok(true);
         }
         let attempts_key = format!("redelivery#{provider}:{}:{}", entry.host.0, failed.guid);
         if let Some(ledger) = self.ledger.as_deref() {
@@ -369,18 +370,23 @@ impl Sweeper {
                 report.redelivered.push(entry_of);
                 Ok(true)
             }
+            // The server refused this delivery alone (GitHub 422 past its redelivery window, GitLab
+            // a hook whose URL changed since): the attempt counts, so after three it is given up
+            // and the cursor can pass it; the others go on.
+            Err(PostError::Permanent { status, message, .. }) if status != 401 && status != 403 => {
+                tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, status, message = %message, "the server refused to redeliver this delivery; it counts as an attempt");
+                Ok(false)
+            }
+            // The server, the network or the credential failed: this attempt is taken back and the
+            // rest of the hook waits for the next sweep.
             Err(e) => {
                 if let Some(ledger) = self.ledger.as_deref() {
                     if let Err(undo) = ledger.uncount_attempt(&attempts_key).await {
                         tracing::warn!(guid = %failed.guid, error = %undo, "could not take back a redelivery that was not sent; it counts as one");
                     }
                 }
-                tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, error = %e, "redelivery refused; the next sweep tries again");
-                match e {
-                    // This delivery alone (GitLab: the hook's URL changed since): the others go on.
-                    PostError::Permanent { status: 404 | 422, .. } => Ok(false),
-                    other => Err(other.to_string()),
-                }
+                tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, error = %e, "redelivery failed; the next sweep tries again");
+                Err(e.to_string())
             }
         }
     }

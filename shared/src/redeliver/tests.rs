@@ -260,3 +260,32 @@ async fn an_app_hook_is_asked_with_the_apps_jwt_at_its_own_path() {
     assert_eq!(of("https://api.github.com/app/hook/").split('.').count(), 3);
     assert_eq!(of("https://api.github.com/orgs/"), "Bearer ghs_installation");
 }
+
+#[tokio::test]
+async fn a_delivery_the_server_refuses_counts_as_an_attempt_and_is_given_up_after_three() {
+    let mut hooks = Hooks::new(vec![delivery(2, "g-old", 503, 5), delivery(1, "g-b", 503, 6)]);
+    hooks.redeliver = 422;
+    let hooks = Arc::new(hooks);
+    let ledger = Arc::new(FakeLedger::default());
+    let sweeper = sweeper(&hooks, Some(&ledger));
+    for sweep in 1..=3 {
+        let report = sweeper.sweep(&credentials(), SweepOptions::SCHEDULED, NOW + sweep).await;
+        let hook = &report.hooks[0];
+        // Refused one by one, the others still asked; nothing moves the cursor past them.
+        assert_eq!((hook.waiting, hook.error.as_deref()), (2, None), "sweep {sweep}: {hook:?}");
+        assert_eq!(hook.cursor, None);
+    }
+    assert_eq!(hooks.posts().len(), 6);
+    let fourth = sweeper.sweep(&credentials(), SweepOptions::SCHEDULED, NOW + 4).await;
+    assert_eq!(ids(&fourth.hooks[0].gave_up), vec![1, 2]);
+    assert_eq!(fourth.hooks[0].cursor, Some(2), "given up: the cursor passes them");
+    assert_eq!(hooks.posts().len(), 6);
+}
+
+#[tokio::test]
+async fn a_dry_run_says_what_it_would_do_and_leaves_nothing_waiting() {
+    let hooks = Arc::new(Hooks::new(vec![delivery(1, "g-a", 503, 5)]));
+    let dry = SweepOptions { dry_run: true, ..SweepOptions::SCHEDULED };
+    let report = sweeper(&hooks, None).sweep(&credentials(), dry, NOW).await;
+    assert_eq!((report.hooks[0].redelivered.len(), report.hooks[0].waiting), (1, 0));
+}
