@@ -74,6 +74,12 @@ impl StartRunner {
         self.groups.as_ref()
     }
 
+    /// The exactly-once records, when the dedup table is set (`git-webhook` also records there
+    /// the deliveries it answered 200).
+    pub fn dedup(&self) -> Option<Arc<dyn DedupStore>> {
+        self.dedup.clone()
+    }
+
     pub fn dry_run(&self) -> bool {
         self.dry_run
     }

@@ -361,3 +361,55 @@ async fn a_gitlab_project_hooks_failed_event_is_resent_and_a_processed_one_is_no
     assert_eq!(second["listed"], 0, "the cursor: {second}");
     lambda.stop().await;
 }
+
+/// A GitHub App's own webhook is asked with the App's JWT (`/app/hook/deliveries`), an
+/// organization's hook with the App's installation token; every request is one GitHub's OpenAPI
+/// describes, and no key or token reaches the log.
+#[tokio::test]
+async fn an_apps_own_hook_and_an_organization_hook_are_swept_with_the_apps_credentials() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    let (pem, public_key) = herald_tests::git_servers::test_app_key();
+    let github = FakeGitServer::start(
+        Server::GitHub,
+        Auth::GitHubApp { installation_id: 77, public_key, token: "ghs_sweep".into() },
+    )
+    .await;
+    let failed = github.add_delivery("g-app", "push", 502, false);
+    let credentials = json!({ format!("github:{}", github.host): {
+        "app_id": 123456, "installation_id": 77, "private_key": pem, "api_url": github.api_url(), "hooks": ["app", "org:acme:7"] } })
+    .to_string();
+    let mut lambda = Lambda::start(
+        "redeliver",
+        &moto.endpoint,
+        &[("HERALD_DEDUP_TABLE", TABLE), ("HERALD_STATUS_SECRET", credentials.as_str())],
+    )
+    .await;
+    let report = lambda.invoke(json!({})).await.response();
+    let hooks: Vec<&str> = report["hooks"].as_array().unwrap().iter().map(|h| h["hook"].as_str().unwrap()).collect();
+    assert_eq!(hooks, vec!["app", "org:acme:7"], "{report}");
+    for hook in report["hooks"].as_array().unwrap() {
+        assert!(hook.get("error").is_none(), "{hook}");
+        assert_eq!(ids(&hook["redelivered"]), vec![failed], "{hook}");
+    }
+    let mut operations: Vec<String> = github
+        .arrivals()
+        .into_iter()
+        .map(|a| a.operation.unwrap_or_else(|| format!("not described: {}", a.path)))
+        .collect();
+    operations.sort();
+    operations.dedup();
+    assert_eq!(
+        operations,
+        vec![
+            "/app/hook/deliveries",
+            "/app/hook/deliveries/{delivery_id}/attempts",
+            "/app/installations/{installation_id}/access_tokens",
+            "/orgs/{org}/hooks/{hook_id}/deliveries",
+            "/orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
+        ]
+    );
+    assert!(github.arrivals().iter().all(|a| a.status < 300), "{:?}", github.arrivals());
+    let logs = lambda.stop().await;
+    assert!(!logs.contains("ghs_sweep") && !logs.contains(pem.lines().nth(1).unwrap()), "no token or key in the log");
+}
