@@ -217,14 +217,14 @@ impl Sweeper {
         let cursor = match (ledger, options.use_cursor) {
             (Some(ledger), true) => match ledger.cursor(&cursor_key, now).await {
                 Ok(cursor) => cursor,
-                Err(e) => return self.fail(report, format!("the cursor could not be read: {e}")),
+                Err(e) => return fail(entry, report, format!("the cursor could not be read: {e}")),
             },
             _ => None,
         };
         report.cursor = cursor;
         let (listed, complete) = match self.list(entry, hook, cursor, now - options.window_secs, now).await {
             Ok(listed) => listed,
-            Err(e) => return self.fail(report, e.to_string()),
+            Err(e) => return fail(entry, report, e.to_string()),
         };
         report.listed = listed.len();
         if !complete {
@@ -275,13 +275,6 @@ impl Sweeper {
         if report.error.is_some() {
             metrics::count("RedeliveryErrors", 1, &[("provider", entry.api.key())]);
         }
-        report
-    }
-
-    fn fail(&self, mut report: HookReport, error: String) -> HookReport {
-        tracing::error!(credential = %report.credential, hook = %report.hook, error = %error, "could not sweep the hook; the next sweep tries again");
-        metrics::count("RedeliveryErrors", 1, &[("provider", "any")]);
-        report.error = Some(error);
         report
     }
 
@@ -390,6 +383,14 @@ impl Sweeper {
             }
         }
     }
+}
+
+/// A hook that could not be swept at all: logged, counted, the next sweep tries again.
+fn fail(entry: &ServerEntry, mut report: HookReport, error: String) -> HookReport {
+    tracing::error!(credential = %report.credential, hook = %report.hook, error = %error, "could not sweep the hook; the next sweep tries again");
+    metrics::count("RedeliveryErrors", 1, &[("provider", entry.api.key())]);
+    report.error = Some(error);
+    report
 }
 
 /// The failed guids of `listed`, oldest first: no attempt of theirs succeeded.
