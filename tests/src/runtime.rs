@@ -60,6 +60,22 @@ pub struct Lambda {
     drained: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Runs the `herald` CLI from the workspace root with `env` added: its exit code, stdout and
+/// stderr.
+pub fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(binary("herald"))
+        .args(args)
+        .current_dir(crate::workspace())
+        .envs(env.iter().copied())
+        .output()
+        .expect("herald runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The path of a workspace binary built by `cargo build --workspace --bins`.
 pub fn binary(name: &str) -> PathBuf {
     let target =

@@ -5,24 +5,10 @@
 use herald::providers::{self, Headers};
 use herald::secrets::WebhookSecrets;
 use herald_tests::moto::Moto;
-use herald_tests::runtime::binary;
+use herald_tests::runtime::{binary, herald};
 use herald_tests::workspace;
 use serde_json::Value;
 use std::process::Command;
-
-fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(binary("herald"))
-        .args(args)
-        .current_dir(workspace())
-        .envs(env.iter().copied())
-        .output()
-        .expect("herald runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// `herald` with no AWS setting of this machine's environment: only `env`.
 fn herald_alone(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {

@@ -10,7 +10,7 @@ use herald_tests::events::{body_of, function_url};
 use herald_tests::faults::{Fault, FaultProxy};
 use herald_tests::git_servers::{Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
-use herald_tests::runtime::{Lambda, Outcome};
+use herald_tests::runtime::{herald, Lambda, Outcome};
 use herald_tests::workspace;
 use serde_json::{json, Value};
 
@@ -85,19 +85,25 @@ async fn git_webhook(endpoint: &str) -> Lambda {
     .await
 }
 
-#[tokio::test]
-async fn failed_deliveries_are_redelivered_once_and_processed_or_passed_ones_are_not() {
-    let moto = Moto::start();
+/// The table and the demo pipeline on moto, and a fake GitHub whose hook lists a delivery
+/// processed here though GitHub recorded a failure (it stopped waiting: the real git-webhook
+/// answered it 200 and recorded it) and, newer, a failed one (503): the failed one's id.
+async fn processed_and_failed(moto: &Moto) -> (FakeGitServer, u64) {
     moto.ctl(&["create-table", TABLE]);
     moto.ctl(&["create-pipeline", "demo-github", "PROVIDER", "EVENT", "REF", "COMMIT_ID"]);
     let github = github().await;
-    // Processed here, though GitHub recorded a failure (it stopped waiting): git-webhook
-    // answered it 200 and recorded it.
     let mut webhook = git_webhook(&moto.endpoint).await;
     assert_eq!(deliver(&mut webhook, "g-processed").await.0, 200);
     webhook.stop().await;
     github.add_delivery("g-processed", "push", 0, false);
     let failed = github.add_delivery("g-failed", "push", 503, false);
+    (github, failed)
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_redelivered_once_and_processed_or_passed_ones_are_not() {
+    let moto = Moto::start();
+    let (github, failed) = processed_and_failed(&moto).await;
     github.add_delivery("g-passed", "push", 200, false);
     github.add_delivery("g-ping", "ping", 200, false);
 
@@ -242,33 +248,13 @@ async fn without_its_table_or_credentials_the_function_says_which_at_cold_start(
     }
 }
 
-fn herald(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(herald_tests::runtime::binary("herald"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("herald runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `herald redeliver` runs the same sweep from a laptop: a dry run lists and asks nothing; a run
 /// asks; with the table it leaves what git-webhook processed alone and counts its redeliveries;
 /// the scheduled sweep's cursor is not moved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_redeliver_runs_the_same_sweep_with_the_users_credentials() {
     let moto = Moto::start();
-    moto.ctl(&["create-table", TABLE]);
-    moto.ctl(&["create-pipeline", "demo-github", "PROVIDER", "EVENT", "REF", "COMMIT_ID"]);
-    let github = github().await;
-    let mut webhook = git_webhook(&moto.endpoint).await;
-    assert_eq!(deliver(&mut webhook, "g-processed").await.0, 200);
-    webhook.stop().await;
-    github.add_delivery("g-processed", "push", 0, false);
-    let failed = github.add_delivery("g-failed", "push", 503, false);
+    let (github, failed) = processed_and_failed(&moto).await;
     let file = std::env::temp_dir().join(format!("herald-redeliver-{}.json", std::process::id()));
     std::fs::write(&file, credentials(&github)).unwrap();
     let file = file.to_str().unwrap().to_owned();
