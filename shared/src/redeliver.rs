@@ -109,7 +109,12 @@ impl SweepReport {
     /// Whether some hook could not be swept (the invocation fails so it shows; the next sweep
     /// tries again).
     pub fn failed(&self) -> bool {
-        self.hooks.iter().any(|h| h.error.is_some())
+        self.failed_hooks() > 0
+    }
+
+    /// How many hooks could not be swept (whole or in part).
+    pub fn failed_hooks(&self) -> usize {
+        self.hooks.iter().filter(|h| h.error.is_some()).count()
     }
 
     pub fn redelivered(&self) -> usize {
@@ -169,7 +174,7 @@ impl RedeliveryService {
             }
         };
         let report = self.sweeper.sweep(&credentials, self.options, now).await;
-        let failed = report.hooks.iter().filter(|h| h.error.is_some()).count();
+        let failed = report.failed_hooks();
         tracing::info!(
             hooks = report.hooks.len(),
             redelivered = report.redelivered(),

@@ -76,8 +76,8 @@ impl StartRunner {
 
     /// The exactly-once records, when the dedup table is set (`git-webhook` also records there
     /// the deliveries it answered 200).
-    pub fn dedup(&self) -> Option<Arc<dyn DedupStore>> {
-        self.dedup.clone()
+    pub fn dedup(&self) -> Option<&dyn DedupStore> {
+        self.dedup.as_deref()
     }
 
     pub fn dry_run(&self) -> bool {

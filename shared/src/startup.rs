@@ -193,13 +193,11 @@ pub fn webhook_service(
     };
     let live = live_config(settings, sdk, config);
     let live = if settings.dedup_table.is_none() { live.with_check(needs_no_table) } else { live };
-    let processed = runner.dedup();
     Ok(WebhookService::new(live, secrets, runner, event_publisher(settings, sdk))
         .with_status(status)
         .with_file_lookups(lookups)
         .with_records(records)
-        .with_commands(commands)
-        .with_processed_records(processed))
+        .with_commands(commands))
 }
 
 /// Concurrency groups (docs/configuration.md "One build per pull request"), with the dedup table: they record

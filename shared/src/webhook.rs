@@ -11,7 +11,7 @@ use crate::files::{FileLookups, LOOKUP_BUDGET, MAX_CHANGES_LOOKED_UP};
 use crate::git_api::changed_files::LookupBounds;
 use crate::live::LiveConfig;
 use crate::metrics;
-use crate::ports::{processed_key, DedupStore, EventPublisher, ExecutionRecords, PROCESSED_KEPT_SECS};
+use crate::ports::{processed_key, EventPublisher, ExecutionRecords, PROCESSED_KEPT_SECS};
 use crate::providers::{self, Content, Headers};
 use crate::report::{Report, Subject};
 use crate::secrets::{SecretScope, Secrets};
@@ -70,9 +70,6 @@ pub struct WebhookService {
     /// Every Git start is recorded by commit when commands can be carried out, so they find it.
     records: Option<Arc<dyn ExecutionRecords>>,
     commands: Option<Arc<CommandExecutor>>,
-    /// Where each delivery answered 200 is recorded, so the redelivery sweep leaves it alone
-    /// (docs/operations.md "Missed deliveries").
-    processed: Option<Arc<dyn DedupStore>>,
 }
 
 /// The most the `pending` statuses of one delivery may take, after the starts: the answer must
@@ -99,16 +96,7 @@ impl WebhookService {
             files: None,
             records: None,
             commands: None,
-            processed: None,
         }
-    }
-
-    /// Records every delivery answered 200 in the dedup table (`delivery#<provider>:<id>`, 3
-    /// days): a delivery the sender saw fail (it gave up waiting) but Herald processed is not
-    /// redelivered.
-    pub fn with_processed_records(mut self, dedup: Option<Arc<dyn DedupStore>>) -> Self {
-        self.processed = dedup;
-        self
     }
 
     /// Records every start by commit (docs/commands.md "Commands from the pull request").
@@ -219,18 +207,21 @@ impl WebhookService {
             Content::Comment(comment) => self.comment(comment, &scope, &mut answer, now).await,
         }
         metrics::count("Deliveries", 1, &[("provider", provider.as_str()), ("outcome", answer.outcome())]);
-        let recorded = answer.recorded;
         let response = answer.into_response();
-        if response.status == 200 && !recorded {
+        // Changes were recorded beside their statuses (`process`).
+        if response.status == 200 && !matches!(delivery.content, Content::Changes(_)) {
             self.record_processed(provider, &delivery.delivery, now).await;
         }
         response
     }
 
-    /// Notes that `delivery` was answered 200, whatever was decided. A failure is logged and
-    /// the answer stands: at worst the sweep redelivers it, and the claims make that safe.
+    /// Notes in the dedup table that `delivery` was answered 200 (`delivery#<provider>:<id>`, 3
+    /// days), whatever was decided, so the redelivery sweep leaves a delivery the sender saw
+    /// fail (it gave up waiting) alone (docs/operations.md "Missed deliveries"). A failure is
+    /// logged and the answer stands: at worst the sweep redelivers it, and the claims make that
+    /// safe.
     async fn record_processed(&self, provider: ProviderKind, delivery: &str, now: i64) {
-        let Some(dedup) = self.processed.as_deref().filter(|_| !self.runner.dry_run()) else { return };
+        let Some(dedup) = self.runner.dedup().filter(|_| !self.runner.dry_run()) else { return };
         let key = processed_key(provider.as_str(), delivery);
         if let Err(e) = dedup.complete_for(&key, "200", now, PROCESSED_KEPT_SECS).await {
             tracing::warn!(provider = %provider, delivery = %delivery, error = %e, "could not record the delivery as processed; a redelivery sweep may send it again (safe: it starts nothing twice)");
@@ -316,7 +307,6 @@ impl WebhookService {
         let record = async {
             if !answer.transient {
                 self.record_processed(answer.provider, &answer.delivery, now).await;
-                answer.recorded = true;
             }
         };
         let statuses = async {
@@ -544,8 +534,6 @@ struct Answer {
     provider: ProviderKind,
     delivery: String,
     body: Value,
-    /// The delivery's 200 was recorded already (beside the statuses).
-    recorded: bool,
     transient: bool,
     /// Seconds to ask the sender to wait, when another invocation's claim says (else the default).
     retry_after_secs: u32,
@@ -557,7 +545,6 @@ impl Answer {
             provider,
             delivery: delivery.to_owned(),
             body: json!({ "provider": provider.as_str(), "event": event, "delivery": delivery, "started": [], "skipped": [], "failed": [] }),
-            recorded: false,
             transient: false,
             retry_after_secs: 0,
         }

@@ -71,30 +71,33 @@ impl DynamoDbDedup {
     }
 
     async fn read(&self, key: &str, now: i64) -> Result<Option<Claim>, AwsError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        Ok(out.item.and_then(|item| {
+        let item = read_item(&self.client, &self.table, AttributeValue::S(key.to_owned()), now).await?;
+        Ok(item.map(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            if expired(&item, now) {
-                return None;
-            }
-            Some(match (text("status").as_deref(), text("value")) {
+            match (text("status").as_deref(), text("value")) {
                 (Some(COMPLETE), Some(value)) => Claim::Completed(value),
                 _ => Claim::InProgress { lease_until: number(&item, "lease_until").unwrap_or(now + LEASE_SECS) },
-            })
+            }
         }))
     }
 }
 
 /// An item as DynamoDB answers it.
 type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// The item `pk` of `table`, read consistently; `None` when there is none or it is past its
+/// `expires_at` (expired items linger until DynamoDB deletes them).
+async fn read_item(client: &Client, table: &str, pk: AttributeValue, now: i64) -> Result<Option<Item>, AwsError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("pk", pk)
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| classify("GetItem", e))?;
+    Ok(out.item.filter(|item| !expired(item, now)))
+}
 
 /// The number attribute `name` of `item`.
 fn number(item: &Item, name: &str) -> Option<i64> {
@@ -315,16 +318,9 @@ impl DynamoDbDedup {
 impl RedeliveryLedger for DynamoDbDedup {
     fn cursor<'a>(&'a self, hook: &'a str, now: i64) -> BoxFuture<'a, Result<Option<u64>, AwsError>> {
         Box::pin(async move {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(format!("redelivery-cursor#{hook}")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("GetItem", e))?;
-            Ok(out.item.filter(|item| !expired(item, now)).and_then(|item| number(&item, "cursor")).map(|c| c as u64))
+            let pk = AttributeValue::S(format!("redelivery-cursor#{hook}"));
+            let item = read_item(&self.client, &self.table, pk, now).await?;
+            Ok(item.and_then(|item| number(&item, "cursor")).map(|c| c as u64))
         })
     }
 
@@ -427,19 +423,8 @@ fn claim_condition(claim: &StatusClaim) -> &'static str {
 impl DynamoDbRecords {
     /// What the table holds for `claim`'s context (`None`: nothing, or expired).
     async fn held(&self, claim: &StatusClaim, now: i64) -> Result<Option<HeldStatus>, AwsError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", status_key(claim))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        Ok(out.item.and_then(|item| {
-            if expired(&item, now) {
-                return None;
-            }
+        let item = read_item(&self.client, &self.table, status_key(claim), now).await?;
+        Ok(item.and_then(|item| {
             Some(HeldStatus {
                 attempt: u32::try_from(number(&item, "attempt")?).ok()?,
                 is_final: item.get("final").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
@@ -469,16 +454,9 @@ impl ExecutionRecords for DynamoDbRecords {
 
     fn get<'a>(&'a self, execution_id: &'a str, now: i64) -> BoxFuture<'a, Result<Option<ExecutionRecord>, AwsError>> {
         Box::pin(async move {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", execution_key(execution_id))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("GetItem", e))?;
-            let Some(item) = unexpired(out.item, now) else { return Ok(None) };
+            let Some(item) = read_item(&self.client, &self.table, execution_key(execution_id), now).await? else {
+                return Ok(None);
+            };
             let record = item.get("record").and_then(|v| v.as_s().ok());
             let stop_reason = item.get("stop_reason").and_then(|v| v.as_s().ok()).cloned();
             Ok(record
@@ -744,16 +722,9 @@ impl ConcurrencyGroups for DynamoDbGroups {
 
     fn members<'a>(&'a self, group: &'a GroupPlan, now: i64) -> BoxFuture<'a, Result<GroupMembers, AwsError>> {
         Box::pin(async move {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", group_key(group))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("GetItem", e))?;
-            let Some(item) = unexpired(out.item, now) else { return Ok(GroupMembers::default()) };
+            let Some(item) = read_item(&self.client, &self.table, group_key(group), now).await? else {
+                return Ok(GroupMembers::default());
+            };
             let version = number(&item, "version").unwrap_or(0);
             Ok(GroupMembers { members: members_of(&item), version })
         })

@@ -662,14 +662,18 @@ async fn a_command_without_the_dedup_table_and_credentials_is_answered_with_the_
 async fn a_delivery_answered_200_is_recorded_as_processed_and_a_503_is_not() {
     use crate::ports::fakes::FakeDedup;
     let dedup = Arc::new(FakeDedup::default());
+    let service = |starter: FakeStarter| {
+        let runner =
+            StartRunner::new(Arc::new(starter), Some(dedup.clone() as Arc<dyn crate::ports::DedupStore>), false);
+        let secrets = Secrets::Fixed(Arc::new(WebhookSecrets::parse(SECRET).unwrap()));
+        WebhookService::new(github_config(), secrets, runner, None).with_clock(|| 1_700_000_000)
+    };
     let mut fail = HashMap::new();
     fail.insert("app".to_string(), AwsError::Transient("StartPipelineExecution: ThrottlingException".into()));
-    let failing = harness_with(github_config(), SECRET, FakeStarter { fail, ..Default::default() }, false, false);
-    let failing = WebhookService { processed: Some(dedup.clone()), ..failing.service };
+    let failing = service(FakeStarter { fail, ..Default::default() });
     assert_eq!(failing.handle(push()).await.status, 503);
-    assert!(dedup.records.lock().unwrap().is_empty(), "a 503 is not processed");
-    let h = harness();
-    let service = WebhookService { processed: Some(dedup.clone()), ..h.service };
+    assert!(dedup.records.lock().unwrap().is_empty(), "a 503 is not processed (its claims were given back)");
+    let service = service(FakeStarter::default());
     assert_eq!(service.handle(push()).await.status, 200);
     // Nothing matched counts too: it was answered 200.
     let ping = service.handle(github(b"{\"zen\": \"x\", \"hook_id\": 1}", "ping", "d-ping", SECRET)).await;
