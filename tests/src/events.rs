@@ -10,6 +10,24 @@ fn header_map(headers: &[(&str, &str)]) -> Value {
     )
 }
 
+/// The demo's GitHub push (`events/git-webhook/payloads/github-push.json`) as delivery
+/// `delivery`, signed with `secret`, in a Function URL event.
+pub fn signed_github_push(delivery: &str, secret: &str) -> Value {
+    let body = std::fs::read(crate::workspace().join("events/git-webhook/payloads/github-push.json")).expect("payload");
+    let signature = format!("sha256={}", herald::auth::sign_hex(&herald::auth::Secret::new(secret), &body));
+    function_url(
+        "POST",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", &signature),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+        false,
+    )
+}
+
 /// A Lambda Function URL event (API Gateway HTTP API payload 2.0).
 pub fn function_url(method: &str, headers: &[(&str, &str)], body: &[u8], base64: bool) -> Value {
     json!({

@@ -146,10 +146,6 @@ impl FakeGitServer {
     pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, redelivery: bool) -> u64 {
         let mut deliveries = self.state.deliveries.lock().expect("deliveries");
         let id = deliveries.first().and_then(|d| d["id"].as_u64()).map_or(12_345_678, |newest| newest + 1);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-        let at = aws_smithy_types::DateTime::from_secs(now as i64)
-            .fmt(aws_smithy_types::date_time::Format::DateTime)
-            .expect("time");
         let item = if self.state.server == Server::GitLab {
             // GitLab's event: the request's headers carry the delivery's ids; the answer's
             // status is a string (a code, or words such as "internal error").
@@ -159,6 +155,10 @@ impl FakeGitServer {
                     "request_data": "{\"object_kind\":\"push\"}", "response_headers": {}, "response_body": "",
                     "execution_duration": 0.2, "response_status": status_code.to_string() })
         } else {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+            let at = aws_smithy_types::DateTime::from_secs(now as i64)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .expect("time");
             let mut item = openapi::example(Flavor::DotCom, "hook-delivery-items")[0].clone();
             item["id"] = json!(id);
             item["guid"] = json!(guid);

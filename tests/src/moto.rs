@@ -24,6 +24,17 @@ pub fn free_port() -> u16 {
 }
 
 impl Moto {
+    /// What an AWS client run by a test (the `herald` CLI, the SDK in the test process) needs to
+    /// reach this moto: its endpoint, a region and test credentials.
+    pub fn client_env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ]
+    }
+
     /// Starts moto and waits until it answers.
     pub fn start() -> Self {
         let port = free_port();

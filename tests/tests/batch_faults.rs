@@ -53,12 +53,7 @@ fn executions(w: &World) -> (usize, usize) {
 async fn a_claim_transaction_cancelled_for_one_item_starts_the_others_and_asks_a_retry_for_it() {
     let mut w = world().await;
     // Another invocation holds trigger b's token for delivery d-1 right now.
-    for (name, value) in [
-        ("AWS_ENDPOINT_URL", w.moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ] {
+    for (name, value) in w.moto.client_env() {
         std::env::set_var(name, value);
     }
     let dedup =

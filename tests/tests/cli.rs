@@ -231,12 +231,7 @@ fn doctor_finds_misconfigured_pipelines_on_the_account() {
     });
     let file = std::env::temp_dir().join(format!("herald-doctor-{}.json", std::process::id()));
     std::fs::write(&file, config.to_string()).unwrap();
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let env = moto.client_env();
     let (code, out, err) =
         herald(&["doctor", "--config", file.to_str().unwrap(), "--table", "herald-dedup", "--json"], &env);
     std::fs::remove_file(&file).unwrap();
@@ -392,12 +387,7 @@ fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
     ]});
     let file = std::env::temp_dir().join(format!("herald-doctor-stack-{}.json", std::process::id()));
     std::fs::write(&file, config.to_string()).unwrap();
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let env = moto.client_env();
     let (code, out, err) = herald(&["doctor", "--config", file.to_str().unwrap(), "--stack", "herald"], &env);
     std::fs::remove_file(&file).unwrap();
     assert_eq!(code, 1, "{out} {err}");
@@ -467,12 +457,7 @@ fn init_maps_each_source_action_of_the_account_s_pipelines() {
         }
         moto.ctl(&args);
     }
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let env = moto.client_env();
     let (code, out, err) = herald(&["init", "--json"], &env);
     assert_eq!(code, 0, "{out} {err}");
     let config: Value =

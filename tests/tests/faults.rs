@@ -2,8 +2,7 @@
 //! throttles, fails, slows down or drops the calls a test names. Every event must end started /
 //! sent, or answered retryable (503, or a failed invocation): never acknowledged and lost.
 
-use herald::auth::{sign_hex, Secret};
-use herald_tests::events::{body_of, function_url};
+use herald_tests::events::{body_of, signed_github_push};
 use herald_tests::faults::{Fault, FaultProxy};
 use herald_tests::moto::Moto;
 use herald_tests::runtime::{Lambda, Outcome};
@@ -17,23 +16,6 @@ const PERSISTENT: usize = 6;
 
 fn config() -> String {
     std::fs::read_to_string(workspace().join("events/herald-config.json")).expect("events/herald-config.json")
-}
-
-/// A signed GitHub push (the demo sample), delivery `delivery`.
-fn github_push(delivery: &str) -> Value {
-    let body = std::fs::read(workspace().join("events/git-webhook/payloads/github-push.json")).expect("payload");
-    let signature = format!("sha256={}", sign_hex(&Secret::new(SECRET), &body));
-    function_url(
-        "POST",
-        &[
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", delivery),
-            ("X-Hub-Signature-256", &signature),
-            ("Content-Type", "application/json"),
-        ],
-        &body,
-        false,
-    )
 }
 
 async fn send(lambda: &mut Lambda, event: Value) -> (u16, Value, Vec<(String, String)>) {
@@ -74,7 +56,7 @@ async fn webhook(env: &[(&str, &str)], setup: impl FnOnce(&Moto)) -> Webhook {
 async fn a_throttled_start_is_answered_503_and_the_retry_starts_once() {
     let mut w = webhook(&[], |_| {}).await;
     w.proxy.inject("StartPipelineExecution", Fault::Throttle, PERSISTENT);
-    let (status, body, headers) = send(&mut w.lambda, github_push("d-throttle")).await;
+    let (status, body, headers) = send(&mut w.lambda, signed_github_push("d-throttle", SECRET)).await;
     assert_eq!(status, 503, "{body}");
     assert!(retry_after(&headers).is_some());
     assert_eq!(body["failed"][0]["retryable"], true, "{body}");
@@ -85,7 +67,7 @@ async fn a_throttled_start_is_answered_503_and_the_retry_starts_once() {
     assert!(starts(&w) >= 2, "the SDK retried: {:?}", w.proxy.calls());
     let first = starts(&w);
     w.proxy.heal();
-    let (status, body, _) = send(&mut w.lambda, github_push("d-throttle")).await;
+    let (status, body, _) = send(&mut w.lambda, signed_github_push("d-throttle", SECRET)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.moto.executions("demo-github").len(), 1);
     assert_eq!(starts(&w), first + 1, "the redelivery started once");
@@ -96,10 +78,10 @@ async fn server_errors_and_dropped_connections_are_answered_503() {
     for fault in [Fault::ServerError, Fault::Drop] {
         let mut w = webhook(&[], |_| {}).await;
         w.proxy.inject("StartPipelineExecution", fault, PERSISTENT);
-        let (status, body, _) = send(&mut w.lambda, github_push("d-1")).await;
+        let (status, body, _) = send(&mut w.lambda, signed_github_push("d-1", SECRET)).await;
         assert_eq!(status, 503, "{fault:?}: {body}");
         w.proxy.heal();
-        assert_eq!(send(&mut w.lambda, github_push("d-1")).await.0, 200, "{fault:?}");
+        assert_eq!(send(&mut w.lambda, signed_github_push("d-1", SECRET)).await.0, 200, "{fault:?}");
         assert_eq!(w.moto.executions("demo-github").len(), 1, "{fault:?}");
     }
 }
@@ -112,12 +94,12 @@ async fn a_failed_release_after_a_failed_start_is_never_acknowledged() {
     .await;
     w.proxy.inject("StartPipelineExecution", Fault::ServerError, PERSISTENT);
     w.proxy.inject("DeleteItem", Fault::ServerError, PERSISTENT);
-    let (status, body, _) = send(&mut w.lambda, github_push("d-stuck")).await;
+    let (status, body, _) = send(&mut w.lambda, signed_github_push("d-stuck", SECRET)).await;
     assert_eq!(status, 503, "{body}");
     w.proxy.heal();
     // The claim is still in progress (its release failed): the redelivery must not be told
     // "duplicate" — it is asked to come back when the lease ends, and then takes the claim over.
-    let (status, body, headers) = send(&mut w.lambda, github_push("d-stuck")).await;
+    let (status, body, headers) = send(&mut w.lambda, signed_github_push("d-stuck", SECRET)).await;
     assert_eq!(status, 503, "{body}");
     let wait = retry_after(&headers).expect("Retry-After");
     assert!((1..=60).contains(&wait), "the lease's remaining seconds: {wait}");
@@ -133,11 +115,11 @@ async fn dedup_table_outages_are_answered_503() {
         })
         .await;
         w.proxy.inject("PutItem", fault, PERSISTENT);
-        let (status, body, _) = send(&mut w.lambda, github_push("d-2")).await;
+        let (status, body, _) = send(&mut w.lambda, signed_github_push("d-2", SECRET)).await;
         assert_eq!(status, 503, "{fault:?}: {body}");
         assert!(w.moto.executions("demo-github").is_empty(), "nothing starts without its claim");
         w.proxy.heal();
-        assert_eq!(send(&mut w.lambda, github_push("d-2")).await.0, 200);
+        assert_eq!(send(&mut w.lambda, signed_github_push("d-2", SECRET)).await.0, 200);
         assert_eq!(w.moto.executions("demo-github").len(), 1);
     }
 }
@@ -153,10 +135,10 @@ async fn a_secrets_manager_outage_is_answered_503_then_recovers() {
     let config = config();
     let env = [("HERALD_CONFIG", config.as_str()), ("HERALD_WEBHOOK_SECRET_ARN", secret["arn"].as_str().unwrap())];
     let mut lambda = Lambda::start("git-webhook", &proxy.endpoint, &env).await;
-    let (status, body, _) = send(&mut lambda, github_push("d-3")).await;
+    let (status, body, _) = send(&mut lambda, signed_github_push("d-3", SECRET)).await;
     assert_eq!(status, 503, "{body}");
     proxy.heal();
-    assert_eq!(send(&mut lambda, github_push("d-3")).await.0, 200);
+    assert_eq!(send(&mut lambda, signed_github_push("d-3", SECRET)).await.0, 200);
     assert_eq!(moto.executions("demo-github").len(), 1);
 }
 
@@ -167,7 +149,7 @@ async fn a_failing_decision_bus_does_not_fail_the_delivery() {
     })
     .await;
     w.proxy.inject("PutEvents", Fault::Drop, PERSISTENT);
-    let (status, body, _) = send(&mut w.lambda, github_push("d-4")).await;
+    let (status, body, _) = send(&mut w.lambda, signed_github_push("d-4", SECRET)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.moto.executions("demo-github").len(), 1);
     let logs = w.lambda.stop().await;
@@ -179,7 +161,7 @@ async fn a_slow_start_is_answered_inside_the_git_servers_timeout() {
     let mut w = webhook(&[], |_| {}).await;
     w.proxy.inject("StartPipelineExecution", Fault::Slow(Duration::from_secs(20)), PERSISTENT);
     let began = Instant::now();
-    let (status, body, _) = send(&mut w.lambda, github_push("d-5")).await;
+    let (status, body, _) = send(&mut w.lambda, signed_github_push("d-5", SECRET)).await;
     let took = began.elapsed();
     assert_eq!(status, 503, "{body}");
     assert!(took < Duration::from_secs(10), "answered after {took:?}: Git servers give up at 10 s");

@@ -14,12 +14,7 @@ async fn failed_stages_are_retried_approvals_answered_and_executions_stopped() {
     let moto = Moto::start();
     moto.ctl(&["create-pipeline", "app"]);
     // This binary holds this one test: the environment is its own.
-    for (name, value) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ] {
+    for (name, value) in moto.client_env() {
         std::env::set_var(name, value);
     }
     let control = pipeline_control(&sdk_config(CallBudget::ASYNC).await);

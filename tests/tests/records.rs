@@ -30,12 +30,7 @@ async fn the_records_of_one_commit_are_found_by_it() {
     let moto = Moto::start();
     moto.ctl(&["create-table", "herald-dedup"]);
     // This binary holds this one test: the environment is its own.
-    for (name, value) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ] {
+    for (name, value) in moto.client_env() {
         std::env::set_var(name, value);
     }
     let records = execution_records(&sdk_config(CallBudget::ASYNC).await, "herald-dedup");

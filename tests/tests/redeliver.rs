@@ -5,8 +5,7 @@
 //! delivery answered 503 (a CodePipeline fault injected) is redelivered by the sweep, the test
 //! forwards that redelivery as GitHub would, and the pipeline starts once.
 
-use herald::auth::{sign_hex, Secret};
-use herald_tests::events::{body_of, function_url};
+use herald_tests::events::{body_of, signed_github_push};
 use herald_tests::faults::{Fault, FaultProxy};
 use herald_tests::git_servers::{Auth, Event, FakeGitServer, Server};
 use herald_tests::moto::Moto;
@@ -53,25 +52,8 @@ fn ids(list: &Value) -> Vec<u64> {
     list.as_array().into_iter().flatten().filter_map(|r| r["delivery_id"].as_u64()).collect()
 }
 
-/// A signed GitHub push (the demo sample) as delivery `guid`.
-fn github_push(guid: &str) -> Value {
-    let body = std::fs::read(workspace().join("events/git-webhook/payloads/github-push.json")).expect("payload");
-    let signature = format!("sha256={}", sign_hex(&Secret::new(SECRET), &body));
-    function_url(
-        "POST",
-        &[
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", guid),
-            ("X-Hub-Signature-256", &signature),
-            ("Content-Type", "application/json"),
-        ],
-        &body,
-        false,
-    )
-}
-
 async fn deliver(webhook: &mut Lambda, guid: &str) -> (u16, Value) {
-    let response = webhook.invoke(github_push(guid)).await.response();
+    let response = webhook.invoke(signed_github_push(guid, SECRET)).await.response();
     (response["statusCode"].as_u64().unwrap_or_default() as u16, body_of(&response))
 }
 
@@ -258,12 +240,7 @@ async fn herald_redeliver_runs_the_same_sweep_with_the_users_credentials() {
     let file = std::env::temp_dir().join(format!("herald-redeliver-{}.json", std::process::id()));
     std::fs::write(&file, credentials(&github)).unwrap();
     let file = file.to_str().unwrap().to_owned();
-    let aws = [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let aws = moto.client_env();
     // The fake GitHub answers from the runtime's other worker meanwhile.
     let run = |args: Vec<&str>| std::future::ready(tokio::task::block_in_place(|| herald(&args, &aws)));
 
