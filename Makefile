@@ -20,20 +20,26 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: test demo build deploy release publish venv npm fmt lint deps template unit properties integration fuzz bench clean
 
-$(VENV)/.installed: Makefile
+# Each install is stamped with a digest of its pins: a new pin reinstalls, other Makefile edits do not.
+VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PIP_PACKAGES)' | sha256sum | cut -c1-12)
+NPM_STAMP := $(NPM_DIR)/.installed-$(shell echo '$(NPM_PACKAGES)' | sha256sum | cut -c1-12)
+
+$(VENV_STAMP):
+	@echo "installing moto, cargo-lambda, zig, cfn-lint and the SAM CLI into $(VENV)/ (pinned, about 850 MB, once: a few minutes)"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PIP_PACKAGES)
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV_STAMP)
 
-$(NPM_DIR)/.installed: Makefile
+$(NPM_STAMP):
+	@echo "installing the tests' oracles (GitHub's OpenAPI, webhook examples) into $(NPM_DIR)/ (pinned, about 400 MB, once)"
 	rm -rf $(NPM_DIR) && mkdir -p $(NPM_DIR)
 	npm install --prefix $(NPM_DIR) --no-audit --no-fund --no-package-lock --loglevel=error $(NPM_PACKAGES)
 	touch $@
 
-npm: $(NPM_DIR)/.installed
+npm: $(NPM_STAMP)
 
 fmt:
 	cargo fmt --all -- --check
@@ -78,8 +84,9 @@ integration: venv npm
 
 test: venv npm fmt lint deps template unit properties integration
 
+# The demo needs no test oracle (.npm-packages/): its fake servers answer without checking.
 demo: venv
-	$(VENV)/bin/python scripts/demo.py
+	$(VENV)/bin/python -u scripts/demo.py
 
 # The criterion benchmarks, then the whole functions (release builds, beside the floor, and 20
 # real starts against moto): `target/release/lambda_bench [EVENTS]`.
@@ -97,14 +104,19 @@ build: venv
 	ls -l .aws-sam/build/*/bootstrap
 
 # Deploy. `make deploy CONFIG=herald-config.json` validates that document first (an invalid one
-# never reaches a cold start) and passes it as HeraldConfig; without CONFIG the template's default
-# (or samconfig.toml's parameter_overrides) is validated and used.
+# never reaches a cold start) and passes it as HeraldConfig, in the form the SAM CLI's own
+# parameter parser reads back as the whole document (scripts/sam_parameters.py checks that with
+# the pinned SAM CLI; tests/tests/template.rs feeds this recipe's string to it). Without CONFIG
+# the template's default (or samconfig.toml's parameter_overrides) is validated and used. A
+# missing file and missing AWS credentials are said before anything is built.
 CONFIG ?=
 deploy: venv
+	@if [ -n "$(CONFIG)" ] && [ ! -f "$(CONFIG)" ]; then echo "deploy: $(CONFIG): no such file"; exit 2; fi
+	@$(VENV)/bin/python -c 'import boto3; boto3.client("sts").get_caller_identity()' >/dev/null 2>&1 || { echo "deploy: no usable AWS credentials in this shell (aws sts get-caller-identity fails): nothing built"; exit 2; }
 	cargo run -q -p herald-cli -- validate --strict --template template.yaml
-	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate --strict "$(CONFIG)"; fi
+	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate --strict "$(CONFIG)" && $(VENV)/bin/python scripts/sam_parameters.py "$(CONFIG)" >/dev/null; fi
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
-	$(VENV)/bin/sam deploy --guided $(if $(CONFIG),--parameter-overrides "HeraldConfig=$$($(PYTHON) -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' "$(CONFIG)")")
+	$(VENV)/bin/sam deploy --guided $(if $(CONFIG),--parameter-overrides "$$($(VENV)/bin/python scripts/sam_parameters.py "$(CONFIG)")")
 
 # Cargo's target folder, wherever CARGO_TARGET_DIR or .cargo/config put it: asked, not guessed.
 TARGET_DIR = $(shell cargo metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -52,6 +52,23 @@ FAILS = {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Compile
 ALERTS = [{"name": "prod", "pipelines": ["prod-*"], "on": ["FIRST_FAILURE", "RECOVERED", "APPROVAL", "AUDIT"]}]
 
 
+# What the demo must show: each step checks its outcome here, and the demo exits 1 naming every
+# one that did not happen (CI runs `make demo`: a demo that breaks does not land).
+MISSED = []
+
+
+def expect(ok, what):
+    if not ok:
+        MISSED.append(what)
+        print(f"   !! expected: {what}")
+    return ok
+
+
+def step(text):
+    """Says what comes before a step that may take a while."""
+    print(text, flush=True)
+
+
 class Inbox(http.server.BaseHTTPRequestHandler):
     """An HTTP subscriber of the alerts topic: SNS posts the `default` (readable) text here."""
 
@@ -110,6 +127,8 @@ def monorepo(url, servers):
     for s in answer.get("skipped", []):
         if s["trigger"].startswith("monorepo-"):
             print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
+    started = [s["pipeline"] for s in answer.get("started", [])]
+    expect(status == 200 and started == ["monorepo-web"], f"the monorepo push starts monorepo-web alone (got {started})")
 
 
 def next_steps():
@@ -187,18 +206,22 @@ def alerts(endpoint, lambda_port, topic):
         ("Failed", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "Try the resizer again", "pipeline-failed"),
         ("Succeeded", "77aa0e1f5c3b4d2e8f9a0b1c2d3e4f5a6b7c8d9e", "Fix the resizer's rounding", "pipeline-succeeded"),
     ]
+    sent_tokens = []
     for status, commit, message, sample in runs:
         extra = ["Build/Compile", "error[E0308]: mismatched types --> src/resize.rs:42:17"] if status == "Failed" else []
         execution = ctl(endpoint, "start-execution", "prod-api", status, commit, message, *extra)["execution_id"]
         event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{sample}.json").read_text())
         event["detail"]["execution-id"] = execution
         answer = invoke(lambda_port, "pipeline-notifier", event)
+        sent_tokens.append(next((a["token"] for a in answer.get("alerts", [])), None))
         sent = ", ".join(f"{a['token']} to rule {a['alert_rule']}" for a in answer.get("alerts", [])) or "no alert"
         print(f"   execution {execution} {status:<9} ({message}): {sent}")
     for sample in ["approval-waiting", "audit-stop-execution"]:
         event = json.loads((ROOT / "events" / "pipeline-notifier" / f"{sample}.json").read_text())
         answer = invoke(lambda_port, "pipeline-notifier", event)
         print(f"   {sample}: " + ", ".join(f"{a['token']} to rule {a['alert_rule']}" for a in answer["alerts"]))
+    expect(sent_tokens[:3] == ["FIRST_FAILURE", None, "RECOVERED"],
+           f"prod-api alerts FIRST_FAILURE once, then RECOVERED (got {sent_tokens[:3]})")
     deadline = time.time() + 10
     while len(Inbox.received) < 4 and time.time() < deadline:
         time.sleep(0.1)
@@ -216,7 +239,6 @@ def alerts(endpoint, lambda_port, topic):
 def fake_servers():
     """A fake GitHub and a fake GitLab status API (`fake_git_server`, built like the tests'):
     {provider: (process, url, host, arrivals)}."""
-    subprocess.run(["cargo", "build", "--quiet", "-p", "herald-tests", "--bin", "fake_git_server"], cwd=ROOT, check=True)
     servers = {}
     for provider, token in STATUS_TOKENS.items():
         files = GITLAB_FILES if provider == "gitlab" else []
@@ -314,6 +336,12 @@ def statuses(url, lambda_port, servers):
         wait_arrivals(arrivals, seen + 1)
         for arrival in posted(arrivals)[seen:]:
             show_arrival(provider, arrival)
+        # GitLab's word for a build in progress is `running`.
+        first, final = {"github": ("pending", "failure"), "gitlab": ("running", "success")}[provider]
+        states = [a["body"].get("state") for a in posted(arrivals)]
+        expect(states[:1] == [first] and final in states and all(a["status"] < 300 for a in posted(arrivals)),
+               f"the fake {provider} receives {first}, then {final} (got {states})")
+    expect(all(executions.values()), f"both status pushes start a pipeline (got {executions})")
 
 
 def github_delivery(url, body, event, delivery):
@@ -366,6 +394,8 @@ def required_checks(url, lambda_port, servers):
     head = group["merge_group"]["head_sha"]
     seen = len(posted(arrivals))
     status, answer = post(url, github_delivery(fake, group, "merge_group", "demo-merge-group"))
+    if not expect(status == 200 and answer.get("started"), f"the merge group starts a pipeline (HTTP {status}: {answer})"):
+        return
     queued = answer["started"][0]
     print(f"   github merge_group checks_requested ({group['merge_group']['head_ref']} into main): HTTP {status}, "
           f"started {queued['pipeline']} execution {queued['execution_id']} pinned to head_sha {head[:7]}")
@@ -381,6 +411,14 @@ def main():
     moto_port, lambda_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
     procs = []
+    step("building the four functions and the fake Git servers (debug; the first run compiles for about 6 "
+         "minutes on 2 cores, later runs take seconds)...")
+    started = time.time()
+    subprocess.run(["cargo", "build", "--quiet", "-p", "git-webhook", "-p", "s3-trigger", "-p", "pipeline-notifier",
+                    "-p", "redeliver", "-p", "herald-tests", "--bin", "git-webhook", "--bin", "s3-trigger",
+                    "--bin", "pipeline-notifier", "--bin", "redeliver", "--bin", "fake_git_server"],
+                   cwd=ROOT, check=True)
+    step(f"built in {time.time() - started:.0f} s\n")
     try:
         moto = subprocess.Popen([str(VENV_BIN / "python"), str(ROOT / "tests" / "support" / "moto_server.py"),
                                  "-H", "127.0.0.1", "-p", str(moto_port)],
@@ -437,7 +475,7 @@ def main():
         procs.append(watch)
         wait_port(lambda_port, 120, "cargo lambda watch", watch)
         url = f"http://127.0.0.1:{lambda_port}/lambda-url/git-webhook/"
-        print(f"git-webhook under cargo-lambda's runtime emulator at {url} (first call compiles it)\n")
+        print(f"git-webhook under cargo-lambda's runtime emulator at {url}\n")
 
         for name in SAMPLES:
             event = json.loads((ROOT / "events" / "git-webhook" / f"{name}.json").read_text())
@@ -449,6 +487,9 @@ def main():
                 print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
             for s in answer.get("failed", []):
                 print(f"   failed   {s['pipeline']:<24} {s['error']}")
+            expect(status == 200 and not answer.get("failed"), f"{name} is answered 200 with no failed start")
+            if name == "github-push":
+                expect(answer.get("started"), "the GitHub sample push starts a pipeline")
         print()
         invoke = f"http://127.0.0.1:{lambda_port}/2015-03-31/functions/s3-trigger/invocations"
         for key, sample in [("releases/app/app-1.5.0.zip", "eventbridge-object-created"),
@@ -468,6 +509,8 @@ def main():
                 print(f"   started  {s['pipeline']:<24} pinned {pins or 'nothing (no source_action)'}")
             for s in answer.get("skipped", []):
                 print(f"   skipped  trigger {s['trigger']:<20} {s['reason']}")
+            expect(any(s["pipeline"] == "demo-deploy" for s in answer.get("started", [])),
+                   f"the S3 write of {key} starts demo-deploy")
         print("\nExecutions moto recorded:")
         for name in PIPELINES:
             for ex in ctl(endpoint, "executions", name):
@@ -481,6 +524,11 @@ def main():
     finally:
         for proc in reversed(procs):
             stop(proc)
+    if MISSED:
+        print(f"\nmake demo: {len(MISSED)} expected outcome(s) did not happen:", file=sys.stderr)
+        for what in MISSED:
+            print(f"   {what}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 //! `herald explain`: what Herald would do with an event, through the functions' own decisions
 //! (`trigger::decide_git`, `trigger::decide_s3`, `alert::matches`).
 
+use crate::delivery::{self, Sender};
 use crate::output::{self, mark, Outcome};
 use herald::alert::event::{self as alert_event, PipelineEvent};
 use herald::alert::{candidate_rules, matches, tokens, Previous};
-use herald::change::Change;
+use herald::change::{Change, ProviderKind};
 use herald::config::Config;
 use herald::files::{FileLookups, LOOKUP_BUDGET};
 use herald::git_api::credentials::Credentials;
@@ -24,12 +25,14 @@ pub struct Args {
     #[arg(long)]
     pub config: String,
     /// The event: a Lambda HTTP event or saved request ({"headers", "body"}), a raw Git payload
-    /// (with --provider / --header), an s3-trigger event or a pipeline-notifier event
+    /// (recognised by its shape, or named by --provider / --header), an s3-trigger event or a
+    /// pipeline-notifier event
     pub event: String,
-    /// For a raw payload: the Git server that sent it (github, gitlab, bitbucket, bitbucket-dc,
-    /// gitea, forgejo, gogs, azure, generic)
-    #[arg(long)]
-    pub provider: Option<String>,
+    /// For a raw payload: the Git server that sent it (github, gitlab, bitbucket-cloud,
+    /// bitbucket-server, gitea, forgejo, gogs, azure-devops, generic; also bitbucket,
+    /// bitbucket-dc, azure)
+    #[arg(long, value_parser = Sender::parse)]
+    pub provider: Option<Sender>,
     /// For a raw payload: a request header `Name: value` (repeatable)
     #[arg(long = "header", value_name = "K:V")]
     pub headers: Vec<String>,
@@ -95,20 +98,111 @@ pub fn run(args: &Args) -> Outcome {
         Some(Ok(paths)) => Some(paths),
         Some(Err(e)) => return Outcome::usage(e),
     };
+    let mut warnings = Vec::new();
+    if let (Some(source), Some([])) = (&args.changed_files, given.as_deref()) {
+        warnings.push(format!(
+            "--changed-files {source} lists no paths: every path-filtered trigger skips (a `git diff` of a ref that \
+             does not exist prints nothing)"
+        ));
+    }
     let ask = Ask { scope: &scope, secret: args.secret.as_deref(), fetch: fetch.as_ref(), given: given.as_deref() };
-    let result = if args.provider.is_some() || !args.headers.is_empty() {
-        raw_request(args, text.as_bytes()).and_then(|r| webhook(&config, r, &ask))
-    } else if event.get("headers").is_some() && event.get("body").is_some() {
-        http_event(&event).and_then(|r| webhook(&config, r, &ask))
-    } else if event.get("source").and_then(Value::as_str) == Some("aws.codepipeline") {
-        Ok(alert(&config, &event))
-    } else {
-        Ok(s3(&config, &event, &pipelines))
+    let result = match read_event(args, &event, text.as_bytes()) {
+        Err(e) => Err(e),
+        Ok(Read::Request(request, note)) => webhook(&config, request, &ask).map(|mut outcome| {
+            if let Some(note) = note {
+                outcome.text = format!("{note}\n{}", outcome.text);
+                outcome.json["read_as"] = json!(note);
+            }
+            outcome
+        }),
+        Ok(Read::Pipeline) => Ok(alert(&config, &event)),
+        Ok(Read::S3) => Ok(s3(&config, &event, &pipelines)),
     };
     match result {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::usage(e),
+        Ok(mut outcome) if !warnings.is_empty() => {
+            for warning in &warnings {
+                outcome.text.push_str(&format!("{}\n", mark(false, &format!("warning: {warning}"))));
+            }
+            outcome.json["warnings"] = json!(warnings);
+            outcome.code = outcome.code.max(output::FINDING);
+            Ok(outcome)
+        }
+        other => other,
     }
+    .unwrap_or_else(Outcome::usage)
+}
+
+/// What the event file is, as `explain` reads it.
+enum Read {
+    /// A Git server's request, and how it was recognised when the file did not say.
+    Request(WebhookRequest, Option<String>),
+    Pipeline,
+    S3,
+}
+
+/// Reads the event file: a raw payload with --provider or --header; a Lambda HTTP event; a saved
+/// request (`{"headers", "body"}`, as a server's webhook log shows it); a pipeline or S3 event;
+/// else a raw payload whose server its shape names.
+fn read_event(args: &Args, event: &Value, body: &[u8]) -> Result<Read, String> {
+    if args.provider.is_some() || !args.headers.is_empty() {
+        return raw_request(args, args.provider, body).map(|r| Read::Request(r, None));
+    }
+    if event.get("headers").is_some() && event.get("body").is_some() {
+        if event.get("requestContext").is_some() || event.get("rawPath").is_some() {
+            return herald::http::from_event(event.clone()).map(|r| Read::Request(r, None));
+        }
+        return saved_request(event).map(|r| Read::Request(r, None));
+    }
+    if event.get("source").and_then(Value::as_str) == Some("aws.codepipeline") {
+        return Ok(Read::Pipeline);
+    }
+    if event.get("source").and_then(Value::as_str) == Some("aws.s3") || event.get("Records").is_some() {
+        return Ok(Read::S3);
+    }
+    match delivery::recognise(event) {
+        Some(kind) => {
+            let request = raw_request(args, Some(Sender::Server(kind)), body)?;
+            let note = format!("read as a raw {kind} payload, by its shape (--provider says otherwise)");
+            Ok(Read::Request(request, Some(note)))
+        }
+        None if event.get("repository").is_some() || event.get("ref").is_some() => Err(format!(
+            "{}: a Git payload without headers whose server its shape does not tell (Gitea, Forgejo and Gogs look \
+             alike): give --provider ({})",
+            args.event,
+            ProviderKind::names()
+        )),
+        None => Err(format!(
+            "{}: not an event explain reads: a Lambda HTTP event, a saved request {{\"headers\", \"body\"}}, a raw Git \
+             payload (with --provider), an S3 event or a CodePipeline event",
+            args.event
+        )),
+    }
+}
+
+/// A request saved from a server's webhook log: `headers` (an object of strings, or of lists of
+/// strings) and `body` (the exact text that was signed; a JSON object is accepted, but a
+/// signature over it will only verify if it was serialised the same way).
+fn saved_request(event: &Value) -> Result<WebhookRequest, String> {
+    let mut headers = Headers::new();
+    let given = event["headers"].as_object().ok_or("a saved request's \"headers\" is an object of header values")?;
+    for (name, value) in given {
+        match value {
+            Value::String(v) => headers.insert(name, v),
+            Value::Array(values) => values.iter().filter_map(Value::as_str).for_each(|v| headers.insert(name, v)),
+            other => headers.insert(name, &other.to_string()),
+        }
+    }
+    let body = match &event["body"] {
+        Value::String(text) if event["isBase64Encoded"] == Value::Bool(true) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("a base64 body that does not decode: {e}"))?
+        }
+        Value::String(text) => text.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    Ok(WebhookRequest { method: "POST".into(), headers, body })
 }
 
 /// The most changed files `--changed-files` reads: what git-webhook reads of a delivery's
@@ -161,28 +255,7 @@ fn pipeline_definition(path: &str) -> Result<(String, Value), String> {
     Ok((name, doc))
 }
 
-/// The headers a server sends that tell its kind, its event (default: its push) and the
-/// delivery id. Azure DevOps has neither: a placeholder Basic header makes it recognised.
-pub fn provider_headers(provider: &str, event: Option<&str>, delivery: &str) -> Result<Vec<(String, String)>, String> {
-    let (event_header, push, delivery_header) = match provider {
-        "github" => ("X-GitHub-Event", "push", "X-GitHub-Delivery"),
-        "gitlab" | "gitlab-signing" => ("X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-UUID"),
-        "bitbucket" => ("X-Event-Key", "repo:push", "X-Request-UUID"),
-        "bitbucket-dc" => ("X-Event-Key", "repo:refs_changed", "X-Request-Id"),
-        "gitea" => ("X-Gitea-Event", "push", "X-Gitea-Delivery"),
-        "forgejo" => ("X-Forgejo-Event", "push", "X-Forgejo-Delivery"),
-        "gogs" => ("X-Gogs-Event", "push", "X-Gogs-Delivery"),
-        "azure" => return Ok(vec![("Authorization".into(), "Basic ZXhwbGFpbjpleHBsYWlu".into())]),
-        "generic" => return Ok(vec![("webhook-id".into(), delivery.to_owned())]),
-        other => return Err(format!("unknown provider {other:?}")),
-    };
-    Ok(vec![
-        (event_header.to_owned(), event.unwrap_or(push).to_owned()),
-        (delivery_header.to_owned(), delivery.to_owned()),
-    ])
-}
-
-fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
+fn raw_request(args: &Args, sender: Option<Sender>, body: &[u8]) -> Result<WebhookRequest, String> {
     let mut headers = Headers::new();
     let given: Vec<(String, String)> = args
         .headers
@@ -193,18 +266,15 @@ fn raw_request(args: &Args, body: &[u8]) -> Result<WebhookRequest, String> {
     for (k, v) in &given {
         headers.insert(k, v);
     }
-    if let Some(provider) = &args.provider {
-        for (k, v) in provider_headers(provider, crate::sign::event_of(provider, body), "explain")? {
+    if let Some(sender) = sender {
+        let kind = sender.kind();
+        for (k, v) in delivery::provider_headers(kind, delivery::event_of(kind, body), "explain") {
             if !headers.contains(&k.to_ascii_lowercase()) {
                 headers.insert(&k, &v);
             }
         }
     }
     Ok(WebhookRequest { method: "POST".into(), headers, body: body.to_vec() })
-}
-
-fn http_event(event: &Value) -> Result<WebhookRequest, String> {
-    herald::http::from_event(event.clone())
 }
 
 fn plan_json(plan: &StartPlan) -> Value {
@@ -434,17 +504,39 @@ fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Opti
 fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Outcome, String> {
     let (scope, secret) = (ask.scope, ask.secret);
     let WebhookRequest { headers, body, .. } = request;
-    let provider = providers::detect(&headers).ok_or("no Git server recognised from the headers (answered 400)")?;
+    let provider = providers::detect(&headers).ok_or_else(|| {
+        format!(
+            "no Git server recognised from the headers (git-webhook answers 400); --provider names it ({})",
+            ProviderKind::names()
+        )
+    })?;
+    if body.len() > herald::webhook::MAX_BODY_BYTES {
+        let message = format!("body over {} bytes: git-webhook answers 413", herald::webhook::MAX_BODY_BYTES);
+        return Ok(Outcome {
+            text: format!("{}\n", mark(false, &message)),
+            json: json!({ "kind": "webhook", "provider": provider, "status": 413, "error": message }),
+            code: output::FINDING,
+        });
+    }
     let mut code = 0;
     let (signature, scope) = match secret {
         None => ("not checked".to_owned(), scope.clone()),
+        // A delivery saved without its headers was signed, but the signature is not here: not a
+        // wrong secret (docs/operations.md "Why didn't my push start my pipeline?").
+        Some(_) if !delivery::has_signature(provider, &headers) => (
+            format!(
+                "not checked: no signature header given ({}; git-webhook answers 401 without one, --header adds it)",
+                delivery::signature_header(provider)
+            ),
+            scope.clone(),
+        ),
         Some(text) => {
             let secrets = WebhookSecrets::parse(text).map_err(|e| e.to_string())?;
             match providers::authenticate(provider, &headers, &body, &secrets, herald::clock::unix_now()) {
                 Some(verified) => (format!("valid ({})", scope_name(&verified)), verified),
                 None => {
                     code = output::FINDING;
-                    ("invalid: answered 401, nothing decided".to_owned(), scope.clone())
+                    ("invalid: the secret does not verify it, answered 401, nothing decided".to_owned(), scope.clone())
                 }
             }
         }
@@ -456,7 +548,7 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
             let _ = writeln!(out, "{} delivery: answered 400: {e}", provider.as_str());
             return Ok(Outcome {
                 text: out,
-                json: json!({ "provider": provider.as_str(), "status": 400, "error": e.to_string() }),
+                json: json!({ "kind": "webhook", "provider": provider, "status": 400, "error": e.to_string() }),
                 code: output::FINDING,
             });
         }
@@ -553,7 +645,8 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
         }
     }
     let json = json!({
-        "kind": "webhook", "provider": provider.as_str(), "event": delivery.event, "delivery": delivery.delivery,
+        "kind": "webhook", "provider": provider, "event": delivery.event, "delivery": delivery.delivery,
+        "status": if code == 0 { 200 } else { 401 },
         "signature": signature, "content": content_json, "changes": changes_json,
     });
     Ok(Outcome { text: out, json, code })

@@ -7,6 +7,7 @@
 //! misconfigured pipeline, a warning under `--strict`), 2 a usage error, 3 AWS could not be asked
 //! (no credentials, no region, no answer).
 
+mod delivery;
 mod doctor;
 mod explain;
 mod init;

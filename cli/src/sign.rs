@@ -1,24 +1,22 @@
 //! `herald sign`: the headers that make a file a valid delivery of a Git server, signed as that
 //! server signs (the webhook's own verification accepts them: the tests check it).
 
-use crate::explain::provider_headers;
+use crate::delivery::{event_of, provider_headers, Sender};
 use crate::output::Outcome;
 use base64::Engine;
 use herald::auth::{sign_hex, sign_standard_webhook, Scheme, Secret};
+use herald::change::ProviderKind;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
-/// Every server `sign` speaks for.
-pub const PROVIDERS: [&str; 10] =
-    ["github", "gitlab", "gitlab-signing", "bitbucket", "bitbucket-dc", "gitea", "forgejo", "gogs", "azure", "generic"];
-
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// github, gitlab (token), gitlab-signing (Standard Webhooks), bitbucket, bitbucket-dc,
-    /// gitea, forgejo, gogs, azure (Basic auth), generic (Standard Webhooks)
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PROVIDERS))]
-    pub provider: String,
-    /// The secret (a `whsec_…` key for gitlab-signing and generic)
+    /// github, gitlab (token), gitlab-signing (Standard Webhooks), bitbucket-cloud (or
+    /// bitbucket), bitbucket-server (or bitbucket-dc), gitea, forgejo, gogs, azure-devops (or
+    /// azure; Basic auth), generic (Standard Webhooks)
+    #[arg(long, value_parser = Sender::parse)]
+    pub provider: Sender,
+    /// The secret (a `whsec_…` key for gitlab-signing and generic); never empty
     #[arg(long)]
     pub secret: String,
     /// The payload to send
@@ -35,18 +33,22 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The headers of a delivery of `body` from `provider`, signed with `secret` at `now`.
+/// The headers of a delivery of `body` from `sender`, signed with `secret` at `now`.
 pub fn headers(
-    provider: &str,
+    sender: Sender,
     secret: &str,
     body: &[u8],
     event: Option<&str>,
     now: i64,
 ) -> Result<Vec<(String, String)>, String> {
+    if secret.is_empty() {
+        return Err("--secret is empty: a delivery signed with an empty key verifies against no stack".into());
+    }
+    let provider = sender.kind();
     let key = Secret::new(secret);
     let standard = || {
         if key.scheme() != Scheme::StandardWebhooks {
-            return Err(format!("{provider} signs with a Standard Webhooks key, written whsec_<base64>"));
+            return Err(format!("{} signs with a Standard Webhooks key, written whsec_<base64>", sender.as_str()));
         }
         let id = format!("msg_{}", &herald::token::deterministic(&[&now.to_string(), &body.len().to_string()])[..24]);
         let signature = sign_standard_webhook(&key, &id, now, body);
@@ -57,11 +59,11 @@ pub fn headers(
         ];
         Ok((id, headers))
     };
-    if matches!(provider, "gitlab-signing" | "generic") {
+    if matches!(sender, Sender::GitLabSigning | Sender::Server(ProviderKind::Generic)) {
         let (id, signed) = standard()?;
-        let mut out = match provider {
+        let mut out = match sender {
             // The signed webhook-id is GitLab's delivery id too.
-            "gitlab-signing" => provider_headers(provider, event, &id)?,
+            Sender::GitLabSigning => provider_headers(provider, event, &id),
             _ => Vec::new(),
         };
         out.extend(signed);
@@ -69,53 +71,30 @@ pub fn headers(
         return Ok(out);
     }
     if key.scheme() == Scheme::StandardWebhooks {
-        return Err(format!("{provider} signs with a shared secret, not a whsec_ key"));
+        return Err(format!("{} signs with a shared secret, not a whsec_ key", sender.as_str()));
     }
     let hex = sign_hex(&key, body);
     let delivery = herald::token::deterministic(&[&now.to_string(), &hex])[..32].to_owned();
     let mut out = match provider {
-        "azure" => vec![(
+        ProviderKind::AzureDevOps => vec![(
             "Authorization".to_owned(),
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("herald:{secret}"))),
         )],
-        _ => provider_headers(provider, event, &delivery)?,
+        _ => provider_headers(provider, event, &delivery),
     };
-    match provider {
-        "github" => out.push(("X-Hub-Signature-256".into(), format!("sha256={hex}"))),
-        "gitlab" => out.push(("X-Gitlab-Token".into(), secret.to_owned())),
-        "bitbucket" | "bitbucket-dc" => out.push(("X-Hub-Signature".into(), format!("sha256={hex}"))),
-        "gitea" => out.push(("X-Gitea-Signature".into(), hex)),
-        "forgejo" => out.push(("X-Forgejo-Signature".into(), hex)),
-        "gogs" => out.push(("X-Gogs-Signature".into(), hex)),
-        _ => {}
+    let signature = match provider {
+        ProviderKind::GitLab => Some(secret.to_owned()),
+        ProviderKind::GitHub | ProviderKind::BitbucketCloud | ProviderKind::BitbucketServer => {
+            Some(format!("sha256={hex}"))
+        }
+        ProviderKind::Gitea | ProviderKind::Forgejo | ProviderKind::Gogs => Some(hex),
+        ProviderKind::AzureDevOps | ProviderKind::Generic => None,
+    };
+    if let Some(value) = signature {
+        out.push((crate::delivery::signature_header(provider).to_owned(), value));
     }
     out.push(("Content-Type".into(), "application/json".into()));
     Ok(out)
-}
-
-/// The event a payload of `provider` is, by its shape: GitHub's (below), or a pull request
-/// comment on any server (docs/commands.md "Commands from the pull request"); `None`: the push default.
-pub fn event_of(provider: &str, body: &[u8]) -> Option<&'static str> {
-    let doc: Value = serde_json::from_slice(body).ok()?;
-    let has = |field: &str| doc.get(field).is_some_and(Value::is_object);
-    match provider {
-        "github" if has("comment") && has("issue") => Some("issue_comment"),
-        "github" => github_event_of(body),
-        "gitlab" | "gitlab-signing" if doc["object_kind"] == "note" => Some("Note Hook"),
-        "bitbucket" if has("comment") && has("pullrequest") => Some("pullrequest:comment_created"),
-        "bitbucket-dc" if has("comment") && has("pullRequest") => Some("pr:comment:added"),
-        "gitea" | "forgejo" if has("comment") && has("issue") => Some("issue_comment"),
-        _ => None,
-    }
-}
-
-/// The GitHub event a payload is, by the field only that event has (`None`: not JSON, or a push).
-pub fn github_event_of(body: &[u8]) -> Option<&'static str> {
-    let doc: Value = serde_json::from_slice(body).ok()?;
-    ["merge_group", "pull_request"]
-        .into_iter()
-        .find(|field| doc.get(field).is_some_and(Value::is_object))
-        .or_else(|| doc.get("hook_id").map(|_| "ping"))
 }
 
 fn shell_quote(text: &str) -> String {
@@ -127,8 +106,8 @@ pub fn run(args: &Args) -> Outcome {
         Ok(b) => b,
         Err(e) => return Outcome::usage(format!("{}: {e}", args.file)),
     };
-    let event = args.event.as_deref().or_else(|| event_of(&args.provider, &body));
-    let headers = match headers(&args.provider, &args.secret, &body, event, herald::clock::unix_now()) {
+    let event = args.event.as_deref().or_else(|| event_of(args.provider.kind(), &body));
+    let headers = match headers(args.provider, &args.secret, &body, event, herald::clock::unix_now()) {
         Ok(h) => h,
         Err(e) => return Outcome::usage(e),
     };
@@ -152,5 +131,5 @@ pub fn run(args: &Args) -> Outcome {
         }
     }
     let map: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    Outcome::ok(text, json!({ "provider": args.provider, "headers": map, "curl": curl }))
+    Outcome::ok(text, json!({ "provider": args.provider.as_str(), "headers": map, "curl": curl }))
 }

@@ -1,4 +1,5 @@
 use super::*;
+use herald::change::ProviderKind;
 use herald::providers::{self, Headers};
 use herald::secrets::WebhookSecrets;
 use serde_json::json;
@@ -95,11 +96,104 @@ fn explain_checks_a_signature_when_given_the_secret() {
 #[test]
 fn explain_takes_a_raw_payload_with_its_provider() {
     let mut args = explain_args("events/herald-config.json", "events/git-webhook/payloads/github-push.json");
-    args.provider = Some("github".into());
+    args.provider = Some(delivery::Sender::parse("github").unwrap());
     args.headers = vec!["X-GitHub-Delivery: raw-1".into()];
     let out = explain::run(&args);
     assert!(out.text.contains("github push delivery raw-1"), "{}", out.text);
     assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
+}
+
+/// A file holding what a server's webhook log shows: the request's headers and its body.
+fn saved(name: &str, doc: &serde_json::Value) -> String {
+    let file = std::env::temp_dir().join(format!("herald-explain-{}-{name}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+/// A saved delivery (`{"headers", "body"}`, no Lambda request context) is read as the request it
+/// was, its signature checked: docs/cli.md's documented input.
+#[test]
+fn explain_reads_a_saved_delivery_with_headers_and_body() {
+    let body = std::fs::read_to_string(path("events/git-webhook/payloads/github-push.json")).unwrap();
+    let secret = "herald-demo-secret";
+    let sender = delivery::Sender::parse("github").unwrap();
+    let signed = sign::headers(sender, secret, body.as_bytes(), None, herald::clock::unix_now()).unwrap();
+    let headers: serde_json::Map<String, serde_json::Value> = signed.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let file = saved("saved", &json!({ "headers": headers, "body": body }));
+    let mut args = explain_args("events/herald-config.json", "x");
+    args.event = file.clone();
+    args.secret = Some(secret.into());
+    let out = explain::run(&args);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(out.code, 0, "{}", out.text);
+    assert!(out.text.contains("signature: valid"), "{}", out.text);
+    assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
+    assert_eq!(out.json["status"], 200);
+}
+
+/// A payload without headers, as docs/operations.md's recipe saves it: with --provider under any
+/// of its names, or recognised by its shape; with --secret, a missing signature header is said
+/// to be missing, not a wrong secret.
+#[test]
+fn explain_reads_a_raw_payload_with_or_without_its_provider() {
+    let recipe = |provider: Option<&str>, secret: Option<&str>| {
+        let mut args = explain_args("events/herald-config.json", "events/git-webhook/payloads/github-push.json");
+        args.provider = provider.map(|p| delivery::Sender::parse(p).unwrap());
+        args.secret = secret.map(str::to_owned);
+        explain::run(&args)
+    };
+    let out = recipe(Some("github"), Some("herald-demo-secret"));
+    assert_eq!(out.code, 0, "{}", out.text);
+    assert!(out.text.contains("no signature header given (X-Hub-Signature-256"), "{}", out.text);
+    assert!(!out.text.contains("invalid"), "{}", out.text);
+    assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
+    let out = recipe(None, None);
+    assert_eq!(out.code, 0, "{}", out.text);
+    assert!(out.text.contains("read as a raw github payload, by its shape"), "{}", out.text);
+    assert!(out.text.contains("github-app -> demo-github"), "{}", out.text);
+    for (file, name) in [
+        ("gitlab-push", "gitlab"),
+        ("bitbucket-cloud-push", "bitbucket-cloud"),
+        ("bitbucket-server-push", "bitbucket-server"),
+        ("azure-devops-push", "azure-devops"),
+    ] {
+        let mut args = explain_args("events/herald-config.json", &format!("events/git-webhook/payloads/{file}.json"));
+        let out = explain::run(&args);
+        assert!(out.text.contains(&format!("read as a raw {name} payload")), "{file}: {}", out.text);
+        assert_eq!(out.json["provider"], name, "{file}");
+        // The name explain printed is one --provider takes.
+        args.provider = Some(delivery::Sender::parse(name).unwrap());
+        assert_eq!(explain::run(&args).json["provider"], name, "{file}");
+    }
+    // Gitea, Forgejo and Gogs look alike: a hint, exit 2, never "ignored" with exit 0.
+    let out = explain::run(&explain_args("events/herald-config.json", "events/git-webhook/payloads/gitea-push.json"));
+    assert_eq!(out.code, output::USAGE, "{}", out.text);
+    assert!(out.text.contains("give --provider") && out.text.contains("forgejo"), "{}", out.text);
+    let unknown = delivery::Sender::parse("gitbucket").unwrap_err();
+    assert!(unknown.contains("bitbucket-server") && unknown.contains("azure-devops"), "{unknown}");
+}
+
+/// What git-webhook would answer 4xx exits non-zero; an empty --changed-files list is warned of.
+#[test]
+fn explain_exits_non_zero_on_a_4xx_and_warns_on_an_empty_file_list() {
+    let file = saved(
+        "broken",
+        &json!({ "headers": { "X-GitHub-Event": "push", "X-GitHub-Delivery": "d" }, "body": "{not json" }),
+    );
+    let mut args = explain_args("events/herald-config.json", "x");
+    args.event = file.clone();
+    let out = explain::run(&args);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(out.code, output::FINDING, "{}", out.text);
+    assert_eq!(out.json["status"], 400, "{}", out.json);
+    let empty = std::env::temp_dir().join(format!("herald-empty-{}.txt", std::process::id()));
+    std::fs::write(&empty, "\n").unwrap();
+    let mut args = explain_args("events/monorepo/herald-config.json", "events/monorepo/pull-request.json");
+    args.changed_files = Some(empty.to_str().unwrap().to_owned());
+    let out = explain::run(&args);
+    std::fs::remove_file(&empty).unwrap();
+    assert_eq!(out.code, output::FINDING, "{}", out.text);
+    assert!(out.text.contains("lists no paths"), "{}", out.text);
 }
 
 #[test]
@@ -139,8 +233,9 @@ fn signed_deliveries_verify_for_every_provider() {
     let standard = "whsec_aGVyYWxkLWRlbW8tZ2VuZXJpYy1rZXk=";
     let secrets = WebhookSecrets::parse(&format!(r#"{{"secrets": ["{shared}", "{standard}"]}}"#)).unwrap();
     let now = herald::clock::unix_now();
-    for provider in sign::PROVIDERS {
-        let key = if matches!(provider, "gitlab-signing" | "generic") { standard } else { shared };
+    let senders = herald::change::ProviderKind::ALL.map(delivery::Sender::Server);
+    for provider in senders.into_iter().chain([delivery::Sender::GitLabSigning]) {
+        let key = if matches!(provider.as_str(), "gitlab-signing" | "generic") { standard } else { shared };
         let pairs = sign::headers(provider, key, &body, None, now).unwrap();
         let headers: Headers = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let kind = providers::detect(&headers).unwrap_or_else(|| panic!("{provider}: not recognised"));
@@ -148,8 +243,10 @@ fn signed_deliveries_verify_for_every_provider() {
         let wrong = WebhookSecrets::parse("another-secret-0123456789").unwrap();
         assert!(providers::authenticate(kind, &headers, &body, &wrong, now).is_none(), "{provider}");
     }
-    assert!(sign::headers("generic", shared, &body, None, now).unwrap_err().contains("whsec_"));
-    assert!(sign::headers("github", standard, &body, None, now).unwrap_err().contains("shared secret"));
+    let parse = |name| delivery::Sender::parse(name).unwrap();
+    assert!(sign::headers(parse("generic"), shared, &body, None, now).unwrap_err().contains("whsec_"));
+    assert!(sign::headers(parse("github"), standard, &body, None, now).unwrap_err().contains("shared secret"));
+    assert!(sign::headers(parse("github"), "", &body, None, now).unwrap_err().contains("empty"));
 }
 
 /// A merge queue's delivery: `sign` names the event from the payload, and the webhook reads it
@@ -158,13 +255,13 @@ fn signed_deliveries_verify_for_every_provider() {
 fn sign_makes_a_merge_group_delivery_from_github_s_own_payload() {
     let file = path("events/git-webhook/payloads/github-merge-group.json");
     let body = std::fs::read(&file).unwrap();
-    assert_eq!(sign::github_event_of(&body), Some("merge_group"));
+    assert_eq!(delivery::github_event_of(&body), Some("merge_group"));
     let pr = std::fs::read(path("events/git-webhook/payloads/github-pull-request.json")).unwrap();
-    assert_eq!(sign::github_event_of(&pr), Some("pull_request"));
+    assert_eq!(delivery::github_event_of(&pr), Some("pull_request"));
     let push = std::fs::read(path("events/git-webhook/payloads/github-push.json")).unwrap();
-    assert_eq!(sign::github_event_of(&push), None, "a push: the default");
+    assert_eq!(delivery::github_event_of(&push), None, "a push: the default");
     let args = sign::Args {
-        provider: "github".into(),
+        provider: delivery::Sender::parse("github").unwrap(),
         secret: "shared-secret-0123456789".into(),
         file,
         event: None,
@@ -211,8 +308,9 @@ fn sign_makes_each_server_s_comment_event() {
         ("gitea", herald::change::ProviderKind::Gitea, gitea, "issue_comment"),
     ] {
         let body = body.to_string().into_bytes();
-        assert_eq!(sign::event_of(provider, &body), Some(event), "{provider}");
-        let signed = sign::headers(provider, secret, &body, sign::event_of(provider, &body), now).unwrap();
+        assert_eq!(delivery::event_of(kind, &body), Some(event), "{provider}");
+        let sender = delivery::Sender::parse(provider).unwrap();
+        let signed = sign::headers(sender, secret, &body, delivery::event_of(kind, &body), now).unwrap();
         let headers: Headers = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert!(providers::authenticate(kind, &headers, &body, &secrets, now).is_some(), "{provider}");
         let delivery = providers::parse(kind, &headers, &body).unwrap();
@@ -222,8 +320,8 @@ fn sign_makes_each_server_s_comment_event() {
         assert_eq!((comment.body.as_str(), comment.pull_request), ("/herald run", 3), "{provider}");
     }
     let dc = json!({ "comment": { "id": 1, "text": "/herald run" }, "pullRequest": { "id": 3 } }).to_string();
-    assert_eq!(sign::event_of("bitbucket-dc", dc.as_bytes()), Some("pr:comment:added"));
-    assert_eq!(sign::event_of("gitea", b"{\"ref\": \"refs/heads/main\"}"), None, "a push: the default");
+    assert_eq!(delivery::event_of(ProviderKind::BitbucketServer, dc.as_bytes()), Some("pr:comment:added"));
+    assert_eq!(delivery::event_of(ProviderKind::Gitea, b"{\"ref\": \"refs/heads/main\"}"), None, "a push: the default");
 }
 
 /// `explain` of a comment: each command, and whether its author may give it.
@@ -244,8 +342,11 @@ fn explain_shows_a_comment_s_commands_and_who_may() {
         "repository": { "full_name": "a/b", "url": "https://api.github.com/repos/a/b" } });
     std::fs::write(&event, body.to_string()).unwrap();
     let mut args = explain_args("", "");
-    (args.config, args.event, args.provider) =
-        (config.to_str().unwrap().into(), event.to_str().unwrap().into(), Some("github".into()));
+    (args.config, args.event, args.provider) = (
+        config.to_str().unwrap().into(),
+        event.to_str().unwrap().into(),
+        Some(delivery::Sender::parse("github").unwrap()),
+    );
     let out = explain::run(&args);
     // Under another secret scope, as the webhook would read it, `api` is no trigger to name.
     args.scope = Some("team-b".into());

@@ -3,9 +3,9 @@
 use serde::Serialize;
 use std::fmt;
 
-/// The Git server a delivery came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The Git server a delivery came from. Serialised as [`ProviderKind::as_str`], the one name
+/// answers, logs, `--json` and the CLI's `--provider` share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     GitHub,
     GitLab,
@@ -32,6 +32,47 @@ impl ProviderKind {
             Self::AzureDevOps => "azure-devops",
             Self::Generic => "generic",
         }
+    }
+
+    /// Every server, in the order the docs list them.
+    pub const ALL: [Self; 9] = [
+        Self::GitHub,
+        Self::GitLab,
+        Self::BitbucketCloud,
+        Self::BitbucketServer,
+        Self::Gitea,
+        Self::Forgejo,
+        Self::Gogs,
+        Self::AzureDevOps,
+        Self::Generic,
+    ];
+
+    /// Reads a server's name: its own ([`ProviderKind::as_str`], what answers and `explain`
+    /// print) or a common spelling of it (`bitbucket`, `bitbucket-dc`, `azure`, …), in any case.
+    pub fn parse(word: &str) -> Option<Self> {
+        let word = word.trim().to_ascii_lowercase();
+        if let Some(kind) = Self::ALL.into_iter().find(|k| k.as_str() == word) {
+            return Some(kind);
+        }
+        match word.as_str() {
+            "bitbucket" | "bitbucket.org" => Some(Self::BitbucketCloud),
+            "bitbucket-dc" | "bitbucket-datacenter" | "bitbucket-data-center" => Some(Self::BitbucketServer),
+            "azure" | "ado" | "azure-repos" => Some(Self::AzureDevOps),
+            "ghes" | "github-enterprise" => Some(Self::GitHub),
+            _ => None,
+        }
+    }
+
+    /// The names [`ProviderKind::parse`] reads, for "unknown provider" answers.
+    pub fn names() -> String {
+        let own: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+        format!("{} (also bitbucket, bitbucket-dc, azure)", own.join(", "))
+    }
+}
+
+impl Serialize for ProviderKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -501,5 +542,20 @@ mod tests {
         let files = ChangedFiles::complete(["b".to_owned(), "a".to_owned(), "b".to_owned()]);
         assert_eq!(files.paths, ["b", "a"]);
         assert!(files.complete);
+    }
+
+    /// One vocabulary: what a provider serialises as is its name, and every name reads back
+    /// (`--json` once said `git-hub`).
+    #[test]
+    fn provider_names_round_trip() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
+            assert_eq!(ProviderKind::parse(kind.as_str()), Some(kind));
+            assert!(ProviderKind::names().contains(kind.as_str()));
+        }
+        assert_eq!(ProviderKind::parse("Bitbucket-DC"), Some(ProviderKind::BitbucketServer));
+        assert_eq!(ProviderKind::parse("bitbucket"), Some(ProviderKind::BitbucketCloud));
+        assert_eq!(ProviderKind::parse("azure"), Some(ProviderKind::AzureDevOps));
+        assert_eq!(ProviderKind::parse("gitbucket"), None);
     }
 }

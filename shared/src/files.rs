@@ -107,5 +107,28 @@ impl FileLookups {
     }
 }
 
+impl FileLookups {
+    /// The full commit id of a change whose payload names only a prefix (Bitbucket Cloud's pull
+    /// requests name 12 characters, which cannot pin a source action), as its server names it;
+    /// or why not, within `budget`.
+    pub async fn full_commit(
+        &self,
+        change: &Change,
+        scope: Option<&str>,
+        budget: Duration,
+        now: i64,
+    ) -> Result<String, String> {
+        let target = Target::of(change, scope)?;
+        let credentials =
+            self.credentials.get().await.map_err(|_| "the Git server credentials could not be read".to_owned())?;
+        match tokio::time::timeout(budget, self.api.full_commit(&credentials, &target, &change.commit, now)).await {
+            Ok(Ok(full)) if full.starts_with(&change.commit) => Ok(full),
+            Ok(Ok(other)) => Err(format!("the server answered commit {other}, not one starting {}", change.commit)),
+            Ok(Err(e)) => Err(format!("the full commit id could not be read: {e}")),
+            Err(_) => Err(format!("the full commit id was not read within {} ms", budget.as_millis())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -62,18 +62,15 @@ impl ServerApi {
         }
     }
 
-    /// Reads a credentials-document word (`forgejo` is Gitea's API, `bitbucket-cloud` an alias).
+    /// Reads a credentials-document word: any name of a server with an API ([`ProviderKind::parse`]:
+    /// `forgejo` is Gitea's API, `bitbucket-cloud`, `bitbucket-dc` and `azure` its aliases).
     pub fn parse_key(word: &str) -> Option<Self> {
-        match word {
-            "github" => Some(Self::GitHub),
-            "gitlab" => Some(Self::GitLab),
-            "bitbucket" | "bitbucket-cloud" => Some(Self::BitbucketCloud),
-            "bitbucket-server" | "bitbucket-datacenter" => Some(Self::BitbucketServer),
-            "gitea" | "forgejo" => Some(Self::Gitea),
-            "azure-devops" => Some(Self::AzureDevOps),
-            _ => None,
-        }
+        ProviderKind::parse(word).and_then(Self::of)
     }
+
+    /// The words [`ServerApi::parse_key`] reads, for "unknown provider" answers.
+    pub const KEYS: &'static str =
+        "github, gitlab, bitbucket (or bitbucket-cloud), bitbucket-server (or bitbucket-dc), gitea, forgejo, azure-devops";
 
     /// The public service's API host, the only host a bare provider key's credential goes to.
     pub fn public_host(self) -> Option<&'static str> {

@@ -275,7 +275,8 @@ impl WebhookService {
     ) {
         let config = &*self.config.get().await;
         let multi_ref = changes.len() > 1;
-        let changes = self.complete_file_lists(config, scope, changes, multi_ref, now, deadline).await;
+        let changes = self.complete_commits(config, scope, changes, now, deadline).await;
+        let changes = self.complete_file_lists(config, scope, &changes, multi_ref, now, deadline).await;
         let changes = &*changes;
         let decided: Vec<(&Change, Vec<Decision>)> =
             changes.iter().map(|c| (c, decide_git(config, scope, c, multi_ref))).collect();
@@ -472,6 +473,51 @@ impl WebhookService {
 }
 
 impl WebhookService {
+    /// The changes, each abbreviated commit (Bitbucket Cloud's pull requests name 12 characters)
+    /// replaced by the full id its server names, where a trigger of the scope pins a source action
+    /// (a source revision takes only a full id). One request per such change, inside the budget;
+    /// a change the server does not answer for keeps its prefix, and its triggers skip saying so.
+    async fn complete_commits<'c>(
+        &self,
+        config: &crate::config::Config,
+        scope: &SecretScope,
+        changes: &'c [Change],
+        now: i64,
+        deadline: tokio::time::Instant,
+    ) -> Cow<'c, [Change]> {
+        let Some(files) = &self.files else { return Cow::Borrowed(changes) };
+        let pins = config.git_triggers().any(|(t, _)| t.source_action.is_some() && scope.admits(t.secret.as_deref()));
+        let abbreviated: Vec<usize> = (0..changes.len())
+            .filter(|&i| {
+                let c = &changes[i];
+                pins && c.no_commit.is_none() && !c.commit.is_empty() && !crate::trigger::is_full_commit_id(&c.commit)
+            })
+            .take(MAX_CHANGES_LOOKED_UP)
+            .collect();
+        if abbreviated.is_empty() {
+            return Cow::Borrowed(changes);
+        }
+        let budget = LOOKUP_BUDGET.min(deadline.saturating_duration_since(tokio::time::Instant::now()) / 2);
+        let found = futures_util::future::join_all(
+            abbreviated.iter().map(|&i| files.full_commit(&changes[i], scope.name(), budget, now)),
+        )
+        .await;
+        let mut owned = changes.to_vec();
+        for (&i, full) in abbreviated.iter().zip(found) {
+            match full {
+                Ok(full) => owned[i].commit = full,
+                Err(why) => tracing::warn!(
+                    provider = %owned[i].provider,
+                    delivery = %owned[i].delivery,
+                    commit = %owned[i].commit,
+                    reason = %why,
+                    "abbreviated commit kept"
+                ),
+            }
+        }
+        Cow::Owned(owned)
+    }
+
     /// The changes, with the files their Git server lists wherever a path filter needs them; the
     /// lookups of one delivery run concurrently, inside what is left of its budget.
     async fn complete_file_lists<'c>(

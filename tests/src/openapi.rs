@@ -50,8 +50,25 @@ fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
     }
 }
 
-/// An example from `components/examples` (its `value`).
-pub fn example(flavor: Flavor, name: &str) -> Value {
+/// An example from `components/examples` (its `value`), as kept in
+/// `tests/support/github-openapi-examples.json`: the fakes answer with GitHub's own examples
+/// without the 400 MB description, so `make demo` runs on a fresh clone. Both descriptions carry
+/// the same examples; [`installed_example`] reads the description itself, and
+/// tests/tests/openapi.rs checks the two agree.
+pub fn example(_flavor: Flavor, name: &str) -> Value {
+    static KEPT: OnceLock<Value> = OnceLock::new();
+    let kept = KEPT.get_or_init(|| {
+        let path = crate::workspace().join("tests/support/github-openapi-examples.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).expect("the kept examples are JSON")
+    });
+    let found = &kept["examples"][name];
+    assert!(!found.is_null(), "no GitHub example {name:?} kept in tests/support/github-openapi-examples.json");
+    found.clone()
+}
+
+/// An example as the installed description has it (`make npm`).
+pub fn installed_example(flavor: Flavor, name: &str) -> Value {
     spec(flavor)["components"]["examples"][name]["value"].clone()
 }
 

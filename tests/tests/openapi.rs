@@ -64,7 +64,7 @@ fn the_pull_request_read_and_the_reply_are_github_operations() {
             Ok("/repos/{owner}/{repo}/issues/{issue_number}/comments"),
             "{flavor:?}"
         );
-        let example = herald_tests::openapi::example(flavor, "pull-request");
+        let example = herald_tests::openapi::installed_example(flavor, "pull-request");
         let head = pull_requests::read(ServerApi::GitHub, example.to_string().as_bytes()).unwrap();
         assert_eq!(head.head_commit, example["head"]["sha"].as_str().unwrap(), "{flavor:?}");
         assert_eq!(head.target_branch, example["base"]["ref"].as_str().unwrap());
@@ -164,5 +164,26 @@ async fn every_request_to_github_and_ghes_is_an_operation_github_describes() {
     // Two pages of the pull request's 150 files on each.
     for fake in [&dotcom, &ghes] {
         assert_eq!(fake.lookups().iter().filter(|a| a.path.ends_with("/files")).count(), 2);
+    }
+}
+
+/// The examples the fakes answer with (kept in tests/support so the demo needs no 400 MB
+/// description) are still the installed description's own, for github.com and GHES.
+#[test]
+fn the_kept_examples_are_the_installed_description_s() {
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(herald_tests::workspace().join("tests/support/github-openapi-examples.json")).unwrap(),
+    )
+    .unwrap();
+    let names = kept["examples"].as_object().unwrap();
+    assert!(names.len() >= 4, "{:?}", names.keys());
+    for flavor in [Flavor::DotCom, Flavor::Enterprise] {
+        for name in names.keys() {
+            assert_eq!(
+                herald_tests::openapi::example(flavor, name),
+                herald_tests::openapi::installed_example(flavor, name),
+                "{name} ({flavor:?}): run the extraction in tests/support/github-openapi-examples.json's _source again"
+            );
+        }
     }
 }

@@ -351,3 +351,40 @@ fn the_redelivery_sweep_runs_on_a_schedule_with_a_role_of_its_own() {
         "{alarm}"
     );
 }
+
+/// `make deploy CONFIG=…`: the string the Makefile's recipe builds, run by the shell as make
+/// would, reaches the pinned SAM CLI's parameter parser as the whole validated document, quotes,
+/// backslashes and spaces in its strings included. (The recipe once passed the compact JSON
+/// unquoted, which SAM read as `{`.)
+#[test]
+fn make_deploy_hands_sam_the_whole_document() {
+    let document = serde_json::json!({
+        "triggers": [{ "name": "it's \"app\"", "pipeline": "app-pipeline",
+                       "git": { "repository": "acme/app", "branches": ["main", "release/**"] },
+                       "variables": { "NOTE": "two  spaces, a \\ and \\\" and é" } }],
+        "alerts": [{ "name": "all", "pipelines": ["**"], "on": ["FAILED", "RECOVERED"] }]
+    });
+    let file = std::env::temp_dir().join(format!("herald deploy {}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    let root = workspace();
+    let plan = std::process::Command::new("make")
+        .args(["-n", "--no-print-directory", "deploy"])
+        .arg(format!("CONFIG={}", file.display()))
+        .current_dir(&root)
+        .output()
+        .expect("make -n deploy");
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    let line = plan.lines().find(|l| l.contains("sam deploy")).unwrap_or_else(|| panic!("no sam deploy in:\n{plan}"));
+    // The recipe's line, with `sam deploy` replaced by SAM's own parser of its arguments.
+    let line = line.replacen(".venv/bin/sam deploy", ".venv/bin/python tests/support/sam_deploy_argv.py", 1);
+    let run = std::process::Command::new("bash")
+        .args(["-eu", "-o", "pipefail", "-c", &line])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(run.status.success(), "{line}\n{}", String::from_utf8_lossy(&run.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).expect("the parser's JSON");
+    let config = parsed["HeraldConfig"].as_str().unwrap_or_else(|| panic!("no HeraldConfig: {parsed}"));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(config).ok(), Some(document), "SAM reads {config:?}");
+}

@@ -152,9 +152,7 @@ fn entry(key: &str, value: &Value) -> Result<ServerEntry, String> {
         Some((word, host)) => (word, Some(host.trim().to_ascii_lowercase())),
         None => (key, None),
     };
-    let api = ServerApi::parse_key(word).ok_or_else(|| {
-        format!("{key:?}: unknown provider (github, gitlab, bitbucket, bitbucket-server, gitea, forgejo, azure-devops)")
-    })?;
+    let api = ServerApi::parse_key(word).ok_or_else(|| format!("{key:?}: unknown provider ({})", ServerApi::KEYS))?;
     let host = match named_host {
         Some(h) => {
             // The same reading as a payload's host, so the two compare equal.

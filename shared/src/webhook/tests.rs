@@ -683,3 +683,54 @@ async fn a_delivery_answered_200_is_recorded_as_processed_and_a_503_is_not() {
     assert_eq!((value.as_deref(), *expires_at), (Some("200"), 1_700_000_000 + 3 * 24 * 3600));
     assert!(records.contains_key("delivery#github:d-ping"));
 }
+
+/// Bitbucket Cloud names a pull request's head by 12 characters, which cannot pin a source
+/// action: git-webhook asks the server for the full id (its commit answer) and starts pinned to
+/// it. Without an answer the trigger skips saying why. (It always skipped before.)
+#[tokio::test]
+async fn a_bitbucket_cloud_pull_request_is_pinned_to_the_full_commit_its_server_names() {
+    use crate::ports::fakes::FakeHttp;
+    let full = "d3022fc0ca3d65c7f6db6cbc6d4a9d1b7c8e9f00";
+    let config = config(json!([
+        { "name": "pr", "pipeline": "app", "git": { "repository": "team_name/repo_name", "events": ["pull_request"] },
+          "source_action": "Source" }
+    ]));
+    let body = fixture("bitbucket/pull-request-created.json");
+    let mut headers = Headers::new();
+    headers.insert("X-Event-Key", "pullrequest:created");
+    headers.insert("X-Request-UUID", "d-bb-pr");
+    headers.insert("X-Hub-Signature", &format!("sha256={}", sign_hex(&Secret::new(SECRET), &body)));
+    let request = WebhookRequest { method: "POST".into(), headers, body };
+    let run = |answer: Option<&str>| {
+        let (config, request) = (config.clone(), request.clone());
+        let mut http = FakeHttp::default();
+        if let Some(hash) = answer {
+            http.bodies.insert("/commit/d3022fc0ca3d".into(), json!({ "hash": hash }).to_string());
+        } else {
+            http.answers = std::sync::Mutex::new(vec![404]);
+        }
+        async move {
+            let http = Arc::new(http);
+            let credentials = crate::secrets::ServerCredentials::Fixed(Arc::new(
+                crate::git_api::credentials::Credentials::parse(r#"{"bitbucket": {"token": "t"}}"#).unwrap(),
+            ));
+            let api = crate::git_api::GitApi::new(http.clone(), crate::git_api::RetryPolicy::LOOKUP);
+            let lookups = crate::files::FileLookups::new(Arc::new(credentials), api);
+            let h = harness_with(config, SECRET, FakeStarter::default(), false, false);
+            let service = h.service.with_file_lookups(Some(Arc::new(lookups)));
+            let answer = service.handle(request).await;
+            let urls: Vec<String> = http.requests.lock().unwrap().iter().map(|r| r.url.clone()).collect();
+            (answer, urls, h.starter)
+        }
+    };
+    let (answer, urls, starter) = run(Some(full)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["started"][0]["pipeline"], "app", "{} {urls:?}", answer.body);
+    assert_eq!(urls, ["https://api.bitbucket.org/2.0/repositories/team_name/repo_name/commit/d3022fc0ca3d"]);
+    let pinned = starter.started.lock().unwrap()[0].source_revisions[0].revision_value.clone();
+    assert_eq!(pinned, full);
+    let (answer, _, _) = run(None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let reason = answer.body["skipped"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("abbreviated commit id d3022fc0ca3d"), "{}", answer.body);
+}

@@ -1,9 +1,10 @@
 //! A fake Git server's status and changed-file APIs for `make demo` (the integration tests use
 //! the same fakes, `herald_tests::git_servers`): `fake_git_server <github|gitlab|...> <token>
 //! [changed file ...]` prints `{"url": ...}` once listening, then one JSON line per request that
-//! arrived, until killed.
+//! arrived, until killed. It runs without GitHub's OpenAPI (the tests' oracle, `make npm`), so
+//! the demo works on a fresh clone; the integration tests check the same fakes' traffic against it.
 
-use herald_tests::git_servers::{Auth, FakeGitServer, Server};
+use herald_tests::git_servers::{Auth, FakeGitServer, Oracle, Server};
 use std::io::Write;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ async fn main() {
         eprintln!("usage: fake_git_server <github|gitlab|bitbucket|bitbucket-server|gitea|azure-devops> <token>");
         std::process::exit(2);
     };
-    let fake = FakeGitServer::start(server, Auth::Token(token.clone())).await;
+    let fake = FakeGitServer::start_checked(server, Auth::Token(token.clone()), 0, Oracle::Absent).await;
     let files: Vec<&str> = args.iter().skip(3).map(String::as_str).collect();
     fake.set_files(&files, 100);
     let mut out = std::io::stdout();
