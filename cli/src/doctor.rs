@@ -186,15 +186,16 @@ pub fn run(args: &Args) -> Outcome {
     })
 }
 
-/// The alert rules whose own topic the stack does not let the notifier publish to: neither its
-/// `AlertTopicArn` output nor in its `AdditionalAlertTopicArns` parameter.
+/// What the stack does not allow of the configuration: alert rules whose own topic is neither
+/// its `AlertTopicArn` output nor in its `AdditionalAlertTopicArns`, and s3 triggers whose bucket
+/// glob matches none of its `S3SourceBuckets`.
 async fn stack_grants(
     sdk: &aws_types::SdkConfig,
     stack: &str,
     config: &herald::config::Config,
 ) -> Vec<herald::doctor::Finding> {
-    let (default_topic, granted) = match herald::aws::inspect::stack_topic_grants(sdk, stack).await {
-        Ok(grants) => grants,
+    let settings = match herald::aws::inspect::stack_settings(sdk, stack).await {
+        Ok(settings) => settings,
         Err(why) => {
             return vec![herald::doctor::Finding {
                 subject: format!("stack {stack}"),
@@ -203,13 +204,23 @@ async fn stack_grants(
             }]
         }
     };
-    config
-        .ungranted_topics(default_topic.as_deref(), &granted)
+    let topics = config
+        .ungranted_topics(settings.default_topic.as_deref(), &settings.granted_topics)
         .into_iter()
         .map(|(rule, topic)| herald::doctor::Finding {
             subject: format!("alert rule {rule}"),
             problem: format!("publishes to {topic}, which stack {stack}'s AdditionalAlertTopicArns does not list: the notifier is not allowed to publish there"),
             fix: format!("add {topic} to AdditionalAlertTopicArns (sam deploy --parameter-overrides AdditionalAlertTopicArns=...)"),
-        })
-        .collect()
+        });
+    let listed = if settings.s3_buckets.is_empty() { "none".to_owned() } else { settings.s3_buckets.join(", ") };
+    let buckets = config.undeliverable_s3_triggers(&settings.s3_buckets).into_iter().map(|(trigger, glob)| {
+        herald::doctor::Finding {
+            subject: format!("trigger {trigger}"),
+            problem: format!(
+                "s3.bucket {glob} matches none of stack {stack}'s S3SourceBuckets ({listed}): s3-trigger never hears of its writes"
+            ),
+            fix: "add the bucket to S3SourceBuckets (sam deploy --parameter-overrides S3SourceBuckets=a,b)".into(),
+        }
+    });
+    topics.chain(buckets).collect()
 }

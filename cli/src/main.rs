@@ -45,6 +45,10 @@ enum Command {
         /// Warnings fail the check (exit 1), as `make deploy` runs it
         #[arg(long)]
         strict: bool,
+        /// The stack's S3SourceBuckets (comma-separated): warn on an s3 trigger whose bucket glob
+        /// matches none of them, since s3-trigger hears of no other bucket's writes
+        #[arg(long = "s3-buckets", value_name = "BUCKET,...")]
+        s3_buckets: Option<String>,
     },
     /// Write a starter configuration from the account's pipelines (read-only: ListPipelines,
     /// GetPipeline)
@@ -86,8 +90,9 @@ fn main() -> ExitCode {
         Command::Completions { .. } => false,
     };
     let outcome = match cli.command {
-        Command::Validate { config, template, strict, .. } => {
-            output::validate(config.as_deref(), template.as_deref(), strict)
+        Command::Validate { config, template, strict, s3_buckets, .. } => {
+            let buckets = s3_buckets.as_deref().map(herald::config::arn_list);
+            output::validate(config.as_deref(), template.as_deref(), strict, buckets.as_deref())
         }
         Command::Init(args) => init::run(&args),
         Command::Explain(args) => explain::run(&args),

@@ -75,9 +75,26 @@ pub fn config(path: &str) -> Result<Config, Outcome> {
     })
 }
 
+/// The warnings of s3 triggers whose bucket glob matches none of the stack's `S3SourceBuckets`.
+fn undeliverable(config: &Config, buckets: &[String]) -> Vec<herald::config::Warning> {
+    let listed = if buckets.is_empty() { "none".to_owned() } else { buckets.join(", ") };
+    config
+        .undeliverable_s3_triggers(buckets)
+        .into_iter()
+        .map(|(trigger, glob)| herald::config::Warning {
+            field: format!("trigger \"{trigger}\": s3.bucket"),
+            message: format!(
+                "{glob} matches none of the stack's S3SourceBuckets ({listed}): s3-trigger never hears of its writes; \
+                 add the bucket to S3SourceBuckets"
+            ),
+        })
+        .collect()
+}
+
 /// `herald validate CONFIG` or `herald validate --template template.yaml`; with `strict`,
-/// warnings fail (exit 1).
-pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool) -> Outcome {
+/// warnings fail (exit 1); with `s3_buckets` (the stack's `S3SourceBuckets`), an s3 trigger no
+/// write can reach is warned of.
+pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool, s3_buckets: Option<&[String]>) -> Outcome {
     let (name, text) = match (path, template) {
         (_, Some(template)) => match read(template).map(|t| template_config(&t)) {
             Ok(Some(doc)) => (format!("{template} (HeraldConfig default)"), doc),
@@ -119,6 +136,9 @@ pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool) -> Out
     }
     let mut warnings = config.warnings.clone();
     warnings.extend(deployment_warnings(&text));
+    if let Some(buckets) = s3_buckets {
+        warnings.extend(undeliverable(&config, buckets));
+    }
     for warning in &warnings {
         let _ = writeln!(out, "{} {warning}", mark(false, "warning:"));
     }

@@ -26,7 +26,7 @@ fn explain_args(config: &str, event: &str) -> explain::Args {
 
 #[test]
 fn validate_summarises_a_good_document_and_names_the_field_of_a_bad_one() {
-    let out = output::validate(Some(&path("events/herald-config.json")), None, false);
+    let out = output::validate(Some(&path("events/herald-config.json")), None, false, None);
     assert_eq!(out.code, 0);
     assert!(out.text.contains("valid"), "{}", out.text);
     assert!(out.text.contains("-> pipeline demo-github"), "{}", out.text);
@@ -37,16 +37,16 @@ fn validate_summarises_a_good_document_and_names_the_field_of_a_bad_one() {
         r#"{"triggers":[{"name":"x","pipeline":"p","git":{"repository":"a/b","branches":["[oops"]}}]}"#,
     )
     .unwrap();
-    let out = output::validate(Some(bad.to_str().unwrap()), None, false);
+    let out = output::validate(Some(bad.to_str().unwrap()), None, false, None);
     std::fs::remove_file(&bad).unwrap();
     assert_eq!(out.code, output::FINDING);
     assert!(out.text.contains(r#"trigger "x": git.branches[0]"#), "{}", out.text);
-    assert_eq!(output::validate(Some("/no/such/file.json"), None, false).code, output::USAGE);
+    assert_eq!(output::validate(Some("/no/such/file.json"), None, false, None).code, output::USAGE);
 }
 
 #[test]
 fn validate_reads_the_template_s_default() {
-    let out = output::validate(None, Some(&path("template.yaml")), false);
+    let out = output::validate(None, Some(&path("template.yaml")), false, None);
     assert_eq!(out.code, 0, "{}", out.text);
     assert!(out.text.contains("template.yaml (HeraldConfig default): valid"), "{}", out.text);
     assert_eq!(
@@ -366,7 +366,7 @@ fn explain_shows_a_comment_s_commands_and_who_may() {
 fn validate_text(doc: &str) -> output::Outcome {
     let file = std::env::temp_dir().join(format!("herald-cli-{}-{}.json", std::process::id(), doc.len()));
     std::fs::write(&file, doc).unwrap();
-    let out = output::validate(Some(file.to_str().unwrap()), None, false);
+    let out = output::validate(Some(file.to_str().unwrap()), None, false, None);
     std::fs::remove_file(&file).unwrap();
     out
 }
@@ -587,9 +587,9 @@ fn validate_warns_when_the_document_is_too_big_for_the_environment() {
 fn validate_strict_fails_on_warnings() {
     let file = std::env::temp_dir().join(format!("herald-cli-strict-{}.json", std::process::id()));
     std::fs::write(&file, monorepo_config(17)).unwrap();
-    let strict = output::validate(Some(file.to_str().unwrap()), None, true);
+    let strict = output::validate(Some(file.to_str().unwrap()), None, true, None);
     std::fs::write(&file, monorepo_config(2)).unwrap();
-    let clean = output::validate(Some(file.to_str().unwrap()), None, true);
+    let clean = output::validate(Some(file.to_str().unwrap()), None, true, None);
     std::fs::remove_file(&file).unwrap();
     assert_eq!(strict.code, output::FINDING, "{}", strict.text);
     assert!(strict.text.contains("--strict"), "{}", strict.text);
@@ -654,4 +654,17 @@ fn redeliver_windows_read_as_people_write_them() {
     for bad in ["", "h", "0h", "4d", "2w", "-1h", "1.5h"] {
         assert!(duration(bad).is_err(), "{bad}");
     }
+}
+
+/// `validate --s3-buckets`: an s3 trigger whose bucket glob matches none of the stack's
+/// S3SourceBuckets is warned of (the sample's `acme-*` with a stack of `team-*` buckets).
+#[test]
+fn validate_warns_on_an_s3_trigger_no_source_bucket_delivers() {
+    let config = path("events/s3-trigger/herald-config.json");
+    let listed = ["acme-artifacts".to_owned()];
+    assert!(output::validate(Some(&config), None, true, Some(&listed)).code == 0);
+    let others = ["team-a".to_owned(), "team-b".to_owned()];
+    let out = output::validate(Some(&config), None, true, Some(&others));
+    assert_eq!(out.code, output::FINDING, "{}", out.text);
+    assert!(out.text.contains("acme-* matches none of the stack's S3SourceBuckets (team-a, team-b)"), "{}", out.text);
 }

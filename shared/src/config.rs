@@ -518,6 +518,15 @@ impl Config {
     /// Alert rules (name, topic) whose `topic_arn` is neither the default topic nor among the
     /// `granted` ones: the notifier may not publish there. The notifier's cold start and
     /// `herald doctor --stack` both ask this.
+    /// The S3 triggers no write can reach: their bucket glob matches none of `buckets` (the
+    /// stack's `S3SourceBuckets`, the only buckets s3-trigger hears of), with the glob.
+    pub fn undeliverable_s3_triggers(&self, buckets: &[String]) -> Vec<(&str, &str)> {
+        self.s3_triggers()
+            .filter(|(_, rule)| !buckets.iter().any(|b| rule.bucket.is_match(b)))
+            .map(|(t, rule)| (t.name.as_str(), rule.bucket.written()))
+            .collect()
+    }
+
     pub fn ungranted_topics<'c>(&'c self, default_topic: Option<&str>, granted: &[String]) -> Vec<(&'c str, &'c str)> {
         self.alerts
             .iter()

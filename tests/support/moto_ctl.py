@@ -124,12 +124,13 @@ def create_topic(endpoint, name):
 
 
 def create_stack(endpoint, name, *parameters):
-    """A CloudFormation stack with Herald's AdditionalAlertTopicArns parameter (KEY=VALUE
-    arguments set parameters) and one placeholder resource. The parameter is a String here:
-    moto answers a CommaDelimitedList's value as a Python list's repr ("['arn']"), where
-    DescribeStacks answers the comma-separated text it was given."""
+    """A CloudFormation stack with Herald's AdditionalAlertTopicArns and S3SourceBuckets
+    parameters (KEY=VALUE arguments set parameters) and one placeholder resource. The parameters
+    are Strings here: moto answers a CommaDelimitedList's value as a Python list's repr
+    ("['arn']"), where DescribeStacks answers the comma-separated text it was given."""
     template = {
-        "Parameters": {"AdditionalAlertTopicArns": {"Type": "String", "Default": ""}},
+        "Parameters": {"AdditionalAlertTopicArns": {"Type": "String", "Default": ""},
+                       "S3SourceBuckets": {"Type": "String", "Default": ""}},
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
     }
     values = [dict(zip(["ParameterKey", "ParameterValue"], p.split("=", 1))) for p in parameters]
@@ -243,6 +244,26 @@ def bus_to_queue(endpoint, bus, queue):
     return {"queue_url": url}
 
 
+def rule_to_queue(endpoint, name, pattern, queue):
+    """A rule on the default bus with PATTERN (JSON: a template's resolved EventPattern) whose
+    matching events land in an SQS queue."""
+    events = client(endpoint, "events")
+    sqs = client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=pattern)
+    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    return {"queue_url": url}
+
+
+def put_events(endpoint, entries):
+    """Puts ENTRIES (JSON: a list of EventBridge events as S3 sends them) on the default bus."""
+    put = [{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+            "Resources": e.get("resources", [])} for e in json.loads(entries)]
+    out = client(endpoint, "events").put_events(Entries=put)
+    return {"failed": out["FailedEntryCount"]}
+
+
 def receive(endpoint, queue_url, count):
     """Up to COUNT messages from a queue (bodies parsed as JSON where they are JSON)."""
     sqs = client(endpoint, "sqs")
@@ -303,6 +324,8 @@ COMMANDS = {
     "put-parameter": put_parameter,
     "bus-to-queue": bus_to_queue,
     "receive": receive,
+    "rule-to-queue": rule_to_queue,
+    "put-events": put_events,
     "receive-raw": receive_raw,
     "start-execution": start_execution,
     "start-with": start_with,

@@ -373,17 +373,28 @@ fn explain_reads_the_changed_files_from_standard_input() {
 }
 
 /// `doctor --stack`: a rule's own topic that the stack's AdditionalAlertTopicArns does not
-/// grant is a finding (the notifier could not publish there).
+/// grant is a finding (the notifier could not publish there), and so is an s3 trigger whose
+/// bucket glob matches none of its S3SourceBuckets.
 #[test]
 fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
     let moto = Moto::start();
     let granted = moto.ctl(&["create-topic", "team-granted"]);
     let ungranted = moto.ctl(&["create-topic", "team-ungranted"]);
     let (granted, ungranted) = (granted["topic_arn"].as_str().unwrap(), ungranted["topic_arn"].as_str().unwrap());
-    moto.ctl(&["create-stack", "herald", &format!("AdditionalAlertTopicArns={granted}")]);
+    moto.ctl(&[
+        "create-stack",
+        "herald",
+        &format!("AdditionalAlertTopicArns={granted}"),
+        "S3SourceBuckets=team-a-artifacts,team-b-artifacts",
+    ]);
+    moto.ctl(&["create-pipeline", "b"]);
+    moto.ctl(&["create-pipeline", "acme"]);
     let config = serde_json::json!({ "alerts": [
         { "name": "granted", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": granted },
         { "name": "ungranted", "pipelines": ["**"], "on": ["FAILED"], "topic_arn": ungranted }
+    ], "triggers": [
+        { "name": "team-b", "pipeline": "b", "s3": { "bucket": "team-b-*" } },
+        { "name": "acme", "pipeline": "acme", "s3": { "bucket": "acme-*" } }
     ]});
     let file = std::env::temp_dir().join(format!("herald-doctor-stack-{}.json", std::process::id()));
     std::fs::write(&file, config.to_string()).unwrap();
@@ -393,6 +404,9 @@ fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
     assert_eq!(code, 1, "{out} {err}");
     assert!(out.contains("alert rule ungranted") && out.contains("AdditionalAlertTopicArns"), "{out}");
     assert!(!out.contains("alert rule granted"), "{out}");
+    // A bucket glob no listed bucket matches is never delivered; one that matches is fine.
+    assert!(out.contains("trigger acme: s3.bucket acme-* matches none of stack herald's S3SourceBuckets"), "{out}");
+    assert!(!out.contains("trigger team-b"), "{out}");
 }
 
 /// `herald init` reads the account's pipelines and writes a configuration that validates: a

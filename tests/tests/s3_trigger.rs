@@ -163,3 +163,102 @@ async fn the_source_action_decides_how_a_write_is_pinned() {
     let out = lambda.invoke(sample("s3-trigger/eventbridge-object-created.json")).await.response();
     assert!(out["skipped"][0]["reason"].as_str().unwrap().contains("cannot override the bucket"), "{out}");
 }
+
+/// The template with S3SourceBuckets, resolved by the SAM CLI's own intrinsic resolver.
+fn resolved(parameters: Value, ids: &[&str]) -> Value {
+    let out = std::process::Command::new(workspace().join(".venv/bin/python"))
+        .arg(workspace().join("tests/support/resolve_template.py"))
+        .arg(parameters.to_string())
+        .args(ids)
+        .output()
+        .expect("resolve_template.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("resolved JSON")
+}
+
+/// A platform team with a bucket per team: S3SourceBuckets lists both, the template's rule (as
+/// CloudFormation resolves it) lets both buckets' writes through EventBridge and no other, the
+/// trail logs both, s3-trigger's role names no bucket, and the real binary starts each team's
+/// pipeline from its own bucket.
+#[tokio::test]
+async fn two_source_buckets_start_pipelines_from_both() {
+    let buckets = ["team-a-artifacts", "team-b-artifacts"];
+    let with = |source: &str| json!({ "S3SourceBuckets": buckets.join(","), "S3EventSource": source, "CreateS3Trail": "true" });
+    let created = resolved(with("ObjectCreated"), &["S3ObjectCreatedRule"]);
+    let pattern = &created["S3ObjectCreatedRule"]["EventPattern"];
+    assert_eq!(pattern["detail"]["bucket"]["name"], json!(buckets), "{pattern}");
+    let trail = resolved(with("CloudTrail"), &["S3CloudTrailRule", "S3WritesTrail"]);
+    assert_eq!(trail["S3CloudTrailRule"]["EventPattern"]["detail"]["requestParameters"]["bucketName"], json!(buckets));
+    let selectors = &trail["S3WritesTrail"]["AdvancedEventSelectors"][0]["FieldSelectors"];
+    let arns = selectors.as_array().unwrap().iter().find(|f| f["Field"] == "resources.ARN").expect("an ARN selector");
+    assert_eq!(arns["StartsWith"], json!(["arn:aws:s3:::team-a-artifacts/", "arn:aws:s3:::team-b-artifacts/"]));
+    assert_eq!(trail["conditions"]["CreateTrail"], true);
+    let china = resolved(
+        json!({ "S3SourceBuckets": "only", "S3EventSource": "CloudTrail", "CreateS3Trail": "true", "AWS::Partition": "aws-cn" }),
+        &["S3WritesTrail"],
+    );
+    let selectors = &china["S3WritesTrail"]["AdvancedEventSelectors"][0]["FieldSelectors"];
+    assert!(selectors.to_string().contains("arn:aws-cn:s3:::only/"), "{selectors}");
+    let none = resolved(json!({}), &[]);
+    assert_eq!(none["conditions"]["HasS3Bucket"], false, "no buckets: no S3 rules");
+    let template = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    let role =
+        template.split("\n  S3TriggerRole:").nth(1).unwrap_or_default().split("\n  # ---").next().unwrap_or_default();
+    assert!(!role.is_empty() && !role.contains("S3SourceBucket"), "s3-trigger's role is the same for any bucket list");
+
+    // EventBridge (moto) with the resolved pattern: both teams' writes arrive, a third bucket's not.
+    let moto = Moto::start();
+    let queue = moto.ctl(&["rule-to-queue", "s3-writes", &pattern.to_string(), "s3-writes"])["queue_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut versions = Vec::new();
+    let mut events = Vec::new();
+    for bucket in buckets.iter().chain(&["team-c-artifacts"]) {
+        moto.ctl(&["create-bucket", bucket]);
+        let version = moto.ctl(&["put-object", bucket, "releases/app/app.zip", "bytes"])["version_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut event = sample("s3-trigger/eventbridge-object-created.json");
+        event["detail"]["bucket"]["name"] = json!(bucket);
+        event["detail"]["object"]["key"] = json!("releases/app/app.zip");
+        event["detail"]["object"]["version-id"] = json!(version);
+        event["resources"] = json!([format!("arn:aws:s3:::{bucket}")]);
+        versions.push(version);
+        events.push(event);
+    }
+    assert_eq!(moto.ctl(&["put-events", &Value::from(events).to_string()])["failed"], 0);
+    let arrived = moto.ctl(&["receive", &queue, "3"]);
+    let arrived: Vec<Value> = arrived.as_array().unwrap().clone();
+    let names: Vec<&str> = arrived.iter().map(|e| e["detail"]["bucket"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(buckets.iter().all(|b| names.contains(b)), "{names:?}");
+
+    // What arrived, to the real s3-trigger: each team's pipeline starts, pinned to its version.
+    for team in ["team-a", "team-b"] {
+        moto.ctl(&[
+            "create-pipeline",
+            &format!("{team}-deploy"),
+            &format!("source={team}-artifacts:releases/app/app.zip"),
+        ]);
+    }
+    let config = json!({ "triggers": [
+        { "name": "team-a", "pipeline": "team-a-deploy", "s3": { "bucket": "team-a-*", "keys": ["releases/**"] }, "source_action": "Source" },
+        { "name": "team-b", "pipeline": "team-b-deploy", "s3": { "bucket": "team-b-*", "keys": ["releases/**"] }, "source_action": "Source" }
+    ] })
+    .to_string();
+    let mut lambda = Lambda::start("s3-trigger", &moto.endpoint, &[("HERALD_CONFIG", config.as_str())]).await;
+    for event in arrived {
+        let bucket = event["detail"]["bucket"]["name"].as_str().unwrap().to_owned();
+        let out = lambda.invoke(event).await.response();
+        let team = &bucket[..6];
+        assert_eq!(out["started"][0]["pipeline"], format!("{team}-deploy"), "{out}");
+        let revisions = out["started"][0]["source_revisions"].as_array().cloned().unwrap_or_default();
+        let pinned =
+            revisions.iter().find(|r| r["revision_type"] == "S3_OBJECT_VERSION_ID").expect("pinned to a version");
+        assert!(versions.iter().any(|v| pinned["revision_value"] == *v), "{out}");
+    }
+    assert_eq!(moto.executions("team-a-deploy").len(), 1);
+    assert_eq!(moto.executions("team-b-deploy").len(), 1);
+}

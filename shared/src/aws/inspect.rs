@@ -90,27 +90,44 @@ pub async fn table(sdk: &SdkConfig, name: &str) -> Result<(Option<String>, Optio
     Ok((key, ttl))
 }
 
-/// The topics a deployed Herald stack lets the notifier publish to (`DescribeStacks`): its
-/// `AlertTopicArn` output (the default topic) and the ARNs of its `AdditionalAlertTopicArns`.
+/// What a deployed Herald stack was given (`DescribeStacks`), as `herald doctor --stack` compares
+/// a configuration with it.
+#[derive(Debug, Clone, Default)]
+pub struct StackSettings {
+    /// Its `AlertTopicArn` output: the default topic.
+    pub default_topic: Option<String>,
+    /// Its `AdditionalAlertTopicArns`: the other topics the notifier may publish to.
+    pub granted_topics: Vec<String>,
+    /// Its `S3SourceBuckets`: the only buckets whose writes reach s3-trigger.
+    pub s3_buckets: Vec<String>,
+}
+
+/// The settings of a deployed Herald stack (`DescribeStacks`).
 #[cfg(feature = "stack")]
-pub async fn stack_topic_grants(sdk: &SdkConfig, stack: &str) -> Result<(Option<String>, Vec<String>), String> {
+pub async fn stack_settings(sdk: &SdkConfig, stack: &str) -> Result<StackSettings, String> {
     let client = aws_sdk_cloudformation::Client::new(sdk);
     let described =
         client.describe_stacks().stack_name(stack).send().await.map_err(|e| error_text("DescribeStacks", &e))?;
     let found = described.stacks().first().ok_or("DescribeStacks answered no stack")?;
-    let granted = found
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some("AdditionalAlertTopicArns"))
-        .and_then(|p| p.parameter_value())
-        .map(crate::config::arn_list)
-        .unwrap_or_default();
+    let parameter = |key: &str| {
+        found
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .map(crate::config::arn_list)
+            .unwrap_or_default()
+    };
     let default_topic = found
         .outputs()
         .iter()
         .find(|o| o.output_key() == Some("AlertTopicArn"))
         .and_then(|o| o.output_value().map(str::to_owned));
-    Ok((default_topic, granted))
+    Ok(StackSettings {
+        default_topic,
+        granted_topics: parameter("AdditionalAlertTopicArns"),
+        s3_buckets: parameter("S3SourceBuckets"),
+    })
 }
 
 /// Whether the parameter exists (its value is not returned).
