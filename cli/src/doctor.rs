@@ -30,7 +30,9 @@ pub struct Args {
     /// The same credentials document from a file
     #[arg(long)]
     pub credentials: Option<String>,
-    /// The deployed stack: its AdditionalAlertTopicArns must list each alert rule's topic_arn
+    /// The deployed stack: its AdditionalAlertTopicArns must list each alert rule's topic_arn,
+    /// its S3SourceBuckets each s3 trigger's bucket; its dedup table (DedupTableName output) is
+    /// checked when --table is not given
     #[arg(long)]
     pub stack: Option<String>,
     /// Print JSON: {"findings": [{"subject", "problem", "fix"}], "checked": {...}}; when AWS
@@ -126,12 +128,18 @@ pub fn run(args: &Args) -> Outcome {
             let found = herald::aws::inspect::topic(&sdk, &topic).await;
             account.topics.insert(topic, found);
         }
-        if let Some(table) = &args.table {
+        let settings = match &args.stack {
+            Some(stack) => Some((stack, herald::aws::inspect::stack_settings(&sdk, stack).await)),
+            None => None,
+        };
+        let stack_table = settings.as_ref().and_then(|(_, s)| s.as_ref().ok()).and_then(|s| s.dedup_table.clone());
+        let table = args.table.clone().or(stack_table);
+        if let Some(table) = &table {
             account.table = Some((table.clone(), herald::aws::inspect::table(&sdk, table).await));
         }
         let mut findings = check(&config, &account);
-        if let Some(stack) = &args.stack {
-            findings.extend(stack_grants(&sdk, stack, &config).await);
+        if let Some((stack, settings)) = &settings {
+            findings.extend(stack_grants(stack, settings, &config));
         }
         if let Some(parameter) = &args.parameter {
             if let Err(why) = herald::aws::inspect::parameter(&sdk, parameter).await {
@@ -180,7 +188,7 @@ pub fn run(args: &Args) -> Outcome {
         let json = json!({
             "findings": findings,
             "stack": args.stack,
-            "checked": { "pipelines": account.pipelines.keys().collect::<Vec<_>>(), "topics": account.topics.keys().collect::<Vec<_>>(), "table": args.table },
+            "checked": { "pipelines": account.pipelines.keys().collect::<Vec<_>>(), "topics": account.topics.keys().collect::<Vec<_>>(), "table": table },
         });
         Outcome { text, json, code: if findings.is_empty() { 0 } else { output::FINDING } }
     })
@@ -189,12 +197,12 @@ pub fn run(args: &Args) -> Outcome {
 /// What the stack does not allow of the configuration: alert rules whose own topic is neither
 /// its `AlertTopicArn` output nor in its `AdditionalAlertTopicArns`, and s3 triggers whose bucket
 /// glob matches none of its `S3SourceBuckets`.
-async fn stack_grants(
-    sdk: &aws_types::SdkConfig,
+fn stack_grants(
     stack: &str,
+    settings: &Result<herald::aws::inspect::StackSettings, String>,
     config: &herald::config::Config,
 ) -> Vec<herald::doctor::Finding> {
-    let settings = match herald::aws::inspect::stack_settings(sdk, stack).await {
+    let settings = match settings {
         Ok(settings) => settings,
         Err(why) => {
             return vec![herald::doctor::Finding {

@@ -109,11 +109,13 @@ pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool, s3_buc
     };
     let config = match Config::from_json(&text) {
         Ok(c) => c,
-        Err(e) => {
-            let message = format!("{name}: {e}");
+        Err(_) => {
+            // Every error, each trigger and rule read even after one is wrong.
+            let messages: Vec<String> = Config::errors(&text).iter().map(|e| format!("{name}: {e}")).collect();
+            let text = messages.iter().map(|m| format!("{}\n", mark(false, m))).collect();
             return Outcome {
-                text: format!("{}\n", mark(false, &message)),
-                json: json!({ "valid": false, "errors": [message], "warnings": [] }),
+                text,
+                json: json!({ "valid": false, "errors": messages, "warnings": [] }),
                 code: FINDING,
             };
         }

@@ -113,7 +113,8 @@ pub fn run(args: &Args) -> Outcome {
     };
     let mut text = String::new();
     let curl = args.url.as_ref().map(|url| {
-        let mut command = format!("curl -sS -X POST {}", shell_quote(url));
+        // The answer, then its HTTP code on a line of its own (the code is half the answer).
+        let mut command = format!("curl -sS -w '\\nHTTP %{{http_code}}\\n' -X POST {}", shell_quote(url));
         for (k, v) in &headers {
             let _ = write!(command, " \\\n  -H {}", shell_quote(&format!("{k}: {v}")));
         }

@@ -441,52 +441,81 @@ struct RawAlert {
 impl Config {
     /// Parses and validates the JSON document.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| document_error(text, &e))?;
+        Self::read(text).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Every error of the document, not only the first: each trigger and alert rule is read even
+    /// when one before it is wrong (`herald validate` lists them all). Never empty on `Err`.
+    pub fn errors(text: &str) -> Vec<ConfigError> {
+        Self::read(text).err().unwrap_or_default()
+    }
+
+    fn read(text: &str) -> Result<Self, Vec<ConfigError>> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| vec![document_error(text, &e)])?;
         let warnings = warnings(&raw);
+        let mut errors = Vec::new();
         let mut names = HashSet::new();
         let mut triggers = Vec::with_capacity(raw.triggers.len());
         for (i, t) in raw.triggers.into_iter().enumerate() {
-            let path = if is_valid_name(&t.name) {
-                format!("trigger {:?}", t.name)
-            } else {
-                return Err(ConfigError::new(
+            if !is_valid_name(&t.name) {
+                errors.push(ConfigError::new(
                     format!("triggers[{i}].name"),
                     format!("{:?} must match [A-Za-z0-9_-]{{1,64}}", t.name),
                 ));
-            };
-            if !names.insert(t.name.clone()) {
-                return Err(ConfigError::new(path, "name is used by another trigger"));
+                continue;
             }
-            triggers.push(Trigger::from_raw(t, &path)?);
+            let path = format!("trigger {:?}", t.name);
+            if !names.insert(t.name.clone()) {
+                errors.push(ConfigError::new(path, "name is used by another trigger"));
+                continue;
+            }
+            match Trigger::from_raw(t, &path) {
+                Ok(trigger) => triggers.push(trigger),
+                Err(e) => errors.push(e),
+            }
         }
         let alerts = match raw.alerts {
-            None => vec![AlertRule {
-                name: "default".into(),
-                pipelines: glob_list(&path_of("alert \"default\"", "pipelines"), &["**"], false)?,
-                on: vec![AlertToken::Failed, AlertToken::Recovered],
-                topic_arn: None,
-            }],
+            None => match glob_list(&path_of("alert \"default\"", "pipelines"), &["**"], false) {
+                Ok(pipelines) => vec![AlertRule {
+                    name: "default".into(),
+                    pipelines,
+                    on: vec![AlertToken::Failed, AlertToken::Recovered],
+                    topic_arn: None,
+                }],
+                Err(e) => {
+                    errors.push(e);
+                    Vec::new()
+                }
+            },
             Some(rules) => {
                 let mut names = HashSet::new();
                 let mut out = Vec::with_capacity(rules.len());
                 for (i, a) in rules.into_iter().enumerate() {
                     if !is_valid_name(&a.name) {
-                        return Err(ConfigError::new(
+                        errors.push(ConfigError::new(
                             format!("alerts[{i}].name"),
                             format!("{:?} must match [A-Za-z0-9_-]{{1,64}}", a.name),
                         ));
+                        continue;
                     }
                     let path = format!("alert {:?}", a.name);
                     if !names.insert(a.name.clone()) {
-                        return Err(ConfigError::new(path, "name is used by another alert rule"));
+                        errors.push(ConfigError::new(path, "name is used by another alert rule"));
+                        continue;
                     }
-                    out.push(AlertRule::from_raw(a, &path)?);
+                    match AlertRule::from_raw(a, &path) {
+                        Ok(rule) => out.push(rule),
+                        Err(e) => errors.push(e),
+                    }
                 }
                 out
             }
         };
-        let commands = CommandSettings::from_raw(raw.commands)?;
-        Ok(Self { triggers, alerts, commands, warnings })
+        let commands = CommandSettings::from_raw(raw.commands).map_err(|e| errors.push(e));
+        match commands {
+            Ok(commands) if errors.is_empty() => Ok(Self { triggers, alerts, commands, warnings }),
+            _ => Err(errors),
+        }
     }
 
     /// The triggers that listen to Git.
@@ -577,11 +606,20 @@ fn document_error(text: &str, e: &serde_json::Error) -> ConfigError {
             serde_json::error::Category::Eof => {
                 format!("the JSON ends early (line {}): a bracket or quote is not closed", e.line())
             }
-            _ => format!("not valid JSON at line {}, column {}", e.line(), e.column()),
+            _ => {
+                // serde_json's own words name the cause ("trailing comma", "expected `:`", ...).
+                let detail = e.to_string();
+                let cause = detail.split(" at line").next().unwrap_or(&detail);
+                format!("not valid JSON at line {}, column {}: {cause}", e.line(), e.column())
+            }
         }
     };
     ConfigError::new("configuration", message)
 }
+
+/// Hosts of public Git services, which a `repository` written with its host would start with.
+const KNOWN_HOSTS: [&str; 7] =
+    ["github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "dev.azure.com", "gitea.com", "www.github.com"];
 
 /// The warnings of a document that parsed (see [`Warning`]).
 fn warnings(raw: &RawConfig) -> Vec<Warning> {
@@ -602,11 +640,32 @@ fn warnings(raw: &RawConfig) -> Vec<Warning> {
         }
         if let Some(git) = &t.git {
             let repo = git.repository.as_str();
+            let first = repo.split('/').next().unwrap_or_default();
             if repo.contains("://") || repo.starts_with("git@") || repo.ends_with(".git") {
                 warn(
                     at("git.repository"),
                     format!("{repo:?} is a URL; write the repository's full name, e.g. \"acme/app\""),
                 );
+            } else if repo.matches('/').count() >= 2 && KNOWN_HOSTS.contains(&first.to_ascii_lowercase().as_str()) {
+                let name = &repo[first.len() + 1..];
+                warn(
+                    at("git.repository"),
+                    format!("{repo:?} starts with the server's host, which never matches: write {name:?}"),
+                );
+            }
+            for (field, list) in
+                [("branches", &git.branches), ("source_branches", &git.source_branches), ("tags", &git.tags)]
+            {
+                let list = list.iter().flatten().collect::<Vec<_>>();
+                for (i, pattern) in list.iter().enumerate() {
+                    let Some(excluded) = pattern.strip_prefix('!') else { continue };
+                    if let Some(j) = list.iter().position(|p| p.as_str() == excluded) {
+                        warn(
+                            at(&format!("git.{field}[{j}]")),
+                            format!("{excluded:?} is also excluded by {pattern:?} ({field}[{i}]), and an exclusion wins wherever it stands: it never matches"),
+                        );
+                    }
+                }
             }
             for (field, list, prefix) in [
                 ("branches", &git.branches, "refs/heads/"),
@@ -646,6 +705,12 @@ fn warnings(raw: &RawConfig) -> Vec<Warning> {
                 warn(
                     at("git.tags"),
                     "tags filter nothing: the trigger's events do not include \"tag\"; add it to events".into(),
+                );
+            }
+            if git.pull_request_actions.is_some() && !events.iter().any(|e| e == "pull_request") {
+                warn(
+                    at("git.pull_request_actions"),
+                    "filters nothing: the trigger's events do not include \"pull_request\"; add it to events".into(),
                 );
             }
         }
@@ -819,7 +884,7 @@ impl GitRule {
         let field = |name: &str| path_of(path, &format!("git.{name}"));
         let events = match g.events {
             None => vec![EventKind::Push],
-            Some(list) => words(&field("events"), list, EventKind::parse, "push, tag, pull_request")?,
+            Some(list) => words(&field("events"), list, EventKind::parse, "push, tag, pull_request, merge_group")?,
         };
         let pull_request_actions = match g.pull_request_actions {
             None => vec![PrAction::Opened, PrAction::Updated, PrAction::Reopened],
@@ -1045,5 +1110,48 @@ mod tests {
         let e = Config::from_json(r#"{"commands": {"users": ["a b"]}}"#).unwrap_err();
         assert_eq!(e.path, "commands.users");
         assert!(Config::from_json(r#"{"commands": {"who": []}}"#).is_err(), "unknown fields are errors");
+    }
+
+    /// `herald validate` lists every error; a trailing comma is named; `merge_group` is listed.
+    #[test]
+    fn every_error_is_reported_and_a_trailing_comma_named() {
+        let text = r#"{"triggers": [
+            { "name": "a", "pipeline": "p", "git": { "repository": "acme/app", "events": ["pushy"] } },
+            { "name": "b", "pipeline": "", "git": { "repository": "x/y" } },
+            { "name": "c", "pipeline": "ok", "git": { "repository": "x/y" } }
+        ], "alerts": [{ "name": "bad name", "pipelines": ["**"], "on": ["FAILED"] }]}"#;
+        let errors: Vec<String> = Config::errors(text).iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("expected one of push, tag, pull_request, merge_group"), "{errors:?}");
+        assert!(errors[1].starts_with("trigger \"b\": pipeline"), "{errors:?}");
+        assert!(errors[2].starts_with("alerts[0].name"), "{errors:?}");
+        assert_eq!(Config::from_json(text).unwrap_err().to_string(), errors[0], "the first is from_json's");
+        assert!(Config::errors(r#"{"triggers": []}"#).is_empty());
+        let comma = Config::from_json(r#"{"triggers": [],}"#).unwrap_err().to_string();
+        assert!(comma.contains("trailing comma"), "{comma}");
+    }
+
+    /// A repository written with its host, a branch its own exclusion hides, and pull request
+    /// actions on a trigger without pull requests: each never matches, and is warned of.
+    #[test]
+    fn patterns_that_never_match_are_warned_of() {
+        let config = Config::from_json(
+            r#"{"triggers": [{ "name": "a", "pipeline": "p", "git": { "repository": "github.com/acme/app",
+                "branches": ["!main", "main", "release/*"], "pull_request_actions": ["opened"] } }]}"#,
+        )
+        .unwrap();
+        let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            warnings.iter().any(|w| w.contains("git.repository") && w.contains("write \"acme/app\"")),
+            "{warnings:?}"
+        );
+        assert!(warnings.iter().any(|w| w.contains("git.branches[1]") && w.contains("!main")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("git.pull_request_actions")), "{warnings:?}");
+        let fine = Config::from_json(
+            r#"{"triggers": [{ "name": "a", "pipeline": "p", "git": { "repository": "acme/app",
+                "events": ["pull_request"], "branches": ["!main", "release/*"], "pull_request_actions": ["opened"] } }]}"#,
+        )
+        .unwrap();
+        assert!(fine.warnings.is_empty(), "{:?}", fine.warnings);
     }
 }

@@ -22,6 +22,11 @@ use github_app::AppTokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// GitHub's REST API version header.
+pub const GITHUB_API_VERSION: &str = "2022-11-28";
+/// Every server logs it; GitHub rejects requests without one.
+pub const USER_AGENT: &str = "herald-codepipeline";
+
 /// The status API a Git server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServerApi {
@@ -359,7 +364,7 @@ impl GitApi {
     async fn authorization(&self, entry: &ServerEntry, now: i64) -> Result<(&'static str, String), PostError> {
         match &entry.credential {
             Credential::GitHubApp(app) => {
-                let token = self.app_tokens.token(self, entry, app.clone(), now).await?;
+                let token = self.app_tokens.token(self, &entry.base, &entry.host, app.clone(), now).await?;
                 Ok(("authorization", format!("Bearer {token}")))
             }
             other => statuses::auth_header(entry.api, other).map_err(PostError::Refused),
@@ -382,12 +387,12 @@ fn json_request(
     body: Option<&serde_json::Value>,
 ) -> OutboundRequest {
     let accept = if api == ServerApi::GitHub { "application/vnd.github+json" } else { "application/json" };
-    let mut headers = vec![auth, ("accept", accept.to_owned()), ("user-agent", statuses::USER_AGENT.to_owned())];
+    let mut headers = vec![auth, ("accept", accept.to_owned()), ("user-agent", USER_AGENT.to_owned())];
     if body.is_some() {
         headers.push(("content-type", "application/json".to_owned()));
     }
     if api == ServerApi::GitHub {
-        headers.push(("x-github-api-version", statuses::GITHUB_API_VERSION.to_owned()));
+        headers.push(("x-github-api-version", GITHUB_API_VERSION.to_owned()));
     }
     OutboundRequest {
         method,

@@ -125,13 +125,16 @@ def create_topic(endpoint, name):
 
 def create_stack(endpoint, name, *parameters):
     """A CloudFormation stack with Herald's AdditionalAlertTopicArns and S3SourceBuckets
-    parameters (KEY=VALUE arguments set parameters) and one placeholder resource. The parameters
+    parameters and its DedupTableName output (KEY=VALUE arguments set parameters; DedupTableName
+    sets the output) and one placeholder resource. The parameters
     are Strings here: moto answers a CommaDelimitedList's value as a Python list's repr
     ("['arn']"), where DescribeStacks answers the comma-separated text it was given."""
     template = {
         "Parameters": {"AdditionalAlertTopicArns": {"Type": "String", "Default": ""},
-                       "S3SourceBuckets": {"Type": "String", "Default": ""}},
+                       "S3SourceBuckets": {"Type": "String", "Default": ""},
+                       "DedupTableName": {"Type": "String", "Default": ""}},
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"DedupTableName": {"Value": {"Ref": "DedupTableName"}}},
     }
     values = [dict(zip(["ParameterKey", "ParameterValue"], p.split("=", 1))) for p in parameters]
     client(endpoint, "cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=values)

@@ -196,7 +196,8 @@ fn signed_deliveries_round_trip_through_the_webhook_verification() {
     );
     assert_eq!(code, 0);
     assert!(
-        out.starts_with("curl -sS -X POST 'https://example.com/hook'") && out.contains("X-Hub-Signature-256: sha256="),
+        out.starts_with("curl -sS -w '\\nHTTP %{http_code}\\n' -X POST 'https://example.com/hook'")
+            && out.contains("X-Hub-Signature-256: sha256="),
         "{out}"
     );
 }
@@ -386,7 +387,9 @@ fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
         "herald",
         &format!("AdditionalAlertTopicArns={granted}"),
         "S3SourceBuckets=team-a-artifacts,team-b-artifacts",
+        "DedupTableName=herald-dedup",
     ]);
+    moto.ctl(&["create-table", "herald-dedup"]);
     moto.ctl(&["create-pipeline", "b"]);
     moto.ctl(&["create-pipeline", "acme"]);
     let config = serde_json::json!({ "alerts": [
@@ -407,6 +410,8 @@ fn doctor_compares_the_rules_topics_with_the_stack_s_grants() {
     // A bucket glob no listed bucket matches is never delivered; one that matches is fine.
     assert!(out.contains("trigger acme: s3.bucket acme-* matches none of stack herald's S3SourceBuckets"), "{out}");
     assert!(!out.contains("trigger team-b"), "{out}");
+    // The stack names its dedup table: checked without --table.
+    assert!(out.contains(", the dedup table"), "{out}");
 }
 
 /// `herald init` reads the account's pipelines and writes a configuration that validates: a

@@ -35,7 +35,12 @@ fn production_text(path: &Path) -> Option<String> {
 
 /// Top-level modules each module imports (`crate::x` → `x`).
 fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = root().join("shared/src");
+    crate_graph(&root().join("shared/src"))
+}
+
+/// Top-level modules of the crate at `src` each module imports (`crate::x` → `x`).
+fn crate_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let src = src.to_path_buf();
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -85,6 +90,51 @@ fn find_circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>
     }
     let mut done = BTreeSet::new();
     graph.keys().find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+/// The files of one module folder (`shared/src/git_api/`) each file imports of its siblings
+/// (`super::x::…`, `use super::x;`).
+fn sibling_graph(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    let names: Vec<String> =
+        files.iter().map(|f| f.file_stem().unwrap().to_str().unwrap().to_owned()).filter(|n| n != "tests").collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(text) = production_text(file) else { continue };
+        let module = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        let edges = graph.entry(module.clone()).or_default();
+        for name in names.iter().filter(|n| **n != module) {
+            if [format!("super::{name}::"), format!("super::{name};")].iter().any(|p| text.contains(p.as_str())) {
+                edges.insert(name.clone());
+            }
+        }
+    }
+    graph
+}
+
+/// No circle between files either: the CLI's commands (`cli/src`), and the files of each of
+/// `herald`'s module folders (once `git_api/credentials.rs` → `github_app.rs` → `statuses.rs` →
+/// `credentials.rs`, and `cli/src/explain.rs` ↔ `sign.rs`).
+#[test]
+fn file_imports_have_no_circle() {
+    let cli = crate_graph(&root().join("cli/src"));
+    assert!(cli.get("explain").is_some_and(|e| e.contains("output")), "the scan reads the CLI: {cli:?}");
+    assert_eq!(find_circle(&cli), None, "a circle in the CLI's module imports");
+    let git_api = sibling_graph(&root().join("shared/src/git_api"));
+    assert!(git_api.get("statuses").is_some_and(|e| e.contains("credentials")), "the scan reads git_api: {git_api:?}");
+    for entry in std::fs::read_dir(root().join("shared/src")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            let graph = sibling_graph(&dir);
+            assert_eq!(find_circle(&graph), None, "a circle between the files of {}", dir.display());
+        }
+    }
 }
 
 #[test]

@@ -100,6 +100,8 @@ pub struct StackSettings {
     pub granted_topics: Vec<String>,
     /// Its `S3SourceBuckets`: the only buckets whose writes reach s3-trigger.
     pub s3_buckets: Vec<String>,
+    /// Its `DedupTableName` output, when it has the table.
+    pub dedup_table: Option<String>,
 }
 
 /// The settings of a deployed Herald stack (`DescribeStacks`).
@@ -118,13 +120,12 @@ pub async fn stack_settings(sdk: &SdkConfig, stack: &str) -> Result<StackSetting
             .map(crate::config::arn_list)
             .unwrap_or_default()
     };
-    let default_topic = found
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some("AlertTopicArn"))
-        .and_then(|o| o.output_value().map(str::to_owned));
+    let output = |key: &str| {
+        found.outputs().iter().find(|o| o.output_key() == Some(key)).and_then(|o| o.output_value().map(str::to_owned))
+    };
     Ok(StackSettings {
-        default_topic,
+        default_topic: output("AlertTopicArn"),
+        dedup_table: output("DedupTableName"),
         granted_topics: parameter("AdditionalAlertTopicArns"),
         s3_buckets: parameter("S3SourceBuckets"),
     })

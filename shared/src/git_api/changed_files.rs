@@ -201,13 +201,10 @@ impl GitApi {
         host: &Host,
         bounds: &LookupBounds,
     ) -> Result<Option<(Option<NextPage>, T)>, PostError> {
-        let mut headers = vec![
-            auth.clone(),
-            ("accept", "application/json".to_owned()),
-            ("user-agent", super::statuses::USER_AGENT.to_owned()),
-        ];
+        let mut headers =
+            vec![auth.clone(), ("accept", "application/json".to_owned()), ("user-agent", super::USER_AGENT.to_owned())];
         if api == ServerApi::GitHub {
-            headers.push(("x-github-api-version", super::statuses::GITHUB_API_VERSION.to_owned()));
+            headers.push(("x-github-api-version", super::GITHUB_API_VERSION.to_owned()));
         }
         let request =
             OutboundRequest { method: "GET", url: url.to_owned(), headers, body: Vec::new(), limit: PAGE_ANSWER_LIMIT };

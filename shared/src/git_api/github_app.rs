@@ -3,9 +3,8 @@
 //! base), cached until shortly before it expires (GitHub issues them for one hour); concurrent
 //! statuses share one mint.
 
-use super::credentials::ServerEntry;
 use super::endpoint::Endpoint;
-use super::{GitApi, PostError};
+use super::{GitApi, Host, PostError, GITHUB_API_VERSION, USER_AGENT};
 use crate::ports::OutboundRequest;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -93,23 +92,25 @@ pub struct AppTokens {
 }
 
 impl AppTokens {
-    /// A valid installation token for `app` on the server of `entry`: cached, or minted at
-    /// `POST {base}/app/installations/{id}/access_tokens` (the base from configuration alone).
+    /// A valid installation token for `app` on the server at `host` whose API is at `base`
+    /// (its credentials entry's): cached, or minted at `POST {base}/app/installations/{id}/access_tokens`
+    /// (the base from configuration alone).
     pub(super) async fn token(
         &self,
         api: &GitApi,
-        entry: &ServerEntry,
+        base: &str,
+        host: &Host,
         app: Arc<GitHubApp>,
         now: i64,
     ) -> Result<String, PostError> {
-        let key = (entry.host.0.clone(), app.installation_id);
+        let key = (host.0.clone(), app.installation_id);
         let mint = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
             match slots.get(&key) {
                 Some(Slot::Ready(token, until)) if now < *until => return Ok(token.clone()),
                 Some(Slot::Minting(mint)) => mint.clone(),
                 _ => {
-                    let mint = mint(api, entry, app, now)?;
+                    let mint = mint(api, base, host, app, now)?;
                     slots.insert(key.clone(), Slot::Minting(mint.clone()));
                     mint
                 }
@@ -128,20 +129,20 @@ impl AppTokens {
 }
 
 /// The request that mints a token, as a future any number of callers can await.
-fn mint(api: &GitApi, entry: &ServerEntry, app: Arc<GitHubApp>, now: i64) -> Result<Mint, PostError> {
+fn mint(api: &GitApi, base: &str, host: &Host, app: Arc<GitHubApp>, now: i64) -> Result<Mint, PostError> {
     let request = OutboundRequest {
         method: "POST",
-        url: Endpoint::InstallationToken { installation_id: app.installation_id }.url(&entry.base),
+        url: Endpoint::InstallationToken { installation_id: app.installation_id }.url(base),
         headers: vec![
             ("authorization", format!("Bearer {}", app.jwt(now)?)),
             ("accept", "application/vnd.github+json".into()),
-            ("x-github-api-version", super::statuses::GITHUB_API_VERSION.into()),
-            ("user-agent", super::statuses::USER_AGENT.into()),
+            ("x-github-api-version", GITHUB_API_VERSION.into()),
+            ("user-agent", USER_AGENT.into()),
         ],
         body: Vec::new(),
         limit: super::STATUS_ANSWER_LIMIT,
     };
-    let (http, policy, host) = (api.http.clone(), api.policy, entry.host.clone());
+    let (http, policy, host) = (api.http.clone(), api.policy, host.clone());
     let future = async move {
         let response = super::send(&*http, policy, &request, &host).await?;
         let token = serde_json::from_slice::<Value>(&response.body)

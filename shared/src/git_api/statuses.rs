@@ -2,16 +2,11 @@
 //! authentication header). The URL comes from `endpoint`.
 
 use super::credentials::Credential;
-use super::ServerApi;
+use super::{ServerApi, GITHUB_API_VERSION, USER_AGENT};
 use crate::ports::{CommitStatus, OutboundRequest, StatusState};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
-
-/// GitHub's REST API version header.
-pub const GITHUB_API_VERSION: &str = "2022-11-28";
-/// Every server logs it; GitHub rejects requests without one.
-pub const USER_AGENT: &str = "herald-codepipeline";
 
 /// The request that posts `status` to `url`.
 pub fn request(api: ServerApi, url: String, status: &CommitStatus, auth: (&'static str, String)) -> OutboundRequest {
