@@ -108,13 +108,15 @@ build: venv
 # parameter parser reads back as the whole document (scripts/sam_parameters.py checks that with
 # the pinned SAM CLI; tests/tests/template.rs feeds this recipe's string to it). Without CONFIG
 # the template's default (or samconfig.toml's parameter_overrides) is validated and used. A
-# missing file and missing AWS credentials are said before anything is built.
+# missing file, a document that is not JSON and missing AWS credentials are said before anything
+# is compiled (the `herald validate` step compiles the CLI once, about 2 minutes on 2 cores).
 CONFIG ?=
 deploy: venv
 	@if [ -n "$(CONFIG)" ] && [ ! -f "$(CONFIG)" ]; then echo "deploy: $(CONFIG): no such file"; exit 2; fi
+	@if [ -n "$(CONFIG)" ]; then $(VENV)/bin/python scripts/sam_parameters.py "$(CONFIG)" >/dev/null; fi
 	@$(VENV)/bin/python -c 'import boto3; boto3.client("sts").get_caller_identity()' >/dev/null 2>&1 || { echo "deploy: no usable AWS credentials in this shell (aws sts get-caller-identity fails): nothing built"; exit 2; }
 	cargo run -q -p herald-cli -- validate --strict --template template.yaml
-	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate --strict "$(CONFIG)" && $(VENV)/bin/python scripts/sam_parameters.py "$(CONFIG)" >/dev/null; fi
+	@if [ -n "$(CONFIG)" ]; then cargo run -q -p herald-cli -- validate --strict "$(CONFIG)"; fi
 	$(VENV)/bin/sam build --beta-features --template-file template.yaml
 	$(VENV)/bin/sam deploy --guided $(if $(CONFIG),--parameter-overrides "$$($(VENV)/bin/python scripts/sam_parameters.py "$(CONFIG)")")
 

@@ -86,23 +86,42 @@ pub fn has_signature(provider: ProviderKind, headers: &herald::providers::Header
     headers.contains(&own) || (provider == ProviderKind::GitLab && headers.contains("webhook-signature"))
 }
 
-/// The event a payload of `provider` is, by its shape: GitHub's (below), or a pull request
-/// comment on any server (docs/commands.md "Commands from the pull request"); `None`: the push default.
-pub fn event_of(provider: ProviderKind, body: &[u8]) -> Option<&'static str> {
+/// The event a payload of `provider` is, by its shape: GitHub's (below); a pull request or its
+/// comment on any server (docs/commands.md "Commands from the pull request"); Bitbucket Data
+/// Center's and Azure DevOps' own (their payloads name it); `None`: the push default. A
+/// Bitbucket Cloud pull request's event is read from its state (an open one as `created`: its
+/// payload does not say whether it was created or updated).
+pub fn event_of(provider: ProviderKind, body: &[u8]) -> Option<String> {
     let doc: Value = serde_json::from_slice(body).ok()?;
     let has = |field: &str| doc.get(field).is_some_and(Value::is_object);
-    match provider {
-        ProviderKind::GitHub if has("comment") && has("issue") => Some("issue_comment"),
-        ProviderKind::GitHub => github_event_of(body),
-        ProviderKind::GitLab if doc["object_kind"] == "note" => Some("Note Hook"),
-        ProviderKind::GitLab if doc["object_kind"] == "merge_request" => Some("Merge Request Hook"),
-        ProviderKind::GitLab if doc["object_kind"] == "tag_push" => Some("Tag Push Hook"),
-        ProviderKind::BitbucketCloud if has("comment") && has("pullrequest") => Some("pullrequest:comment_created"),
-        ProviderKind::BitbucketServer if has("comment") && has("pullRequest") => Some("pr:comment:added"),
-        ProviderKind::Gitea | ProviderKind::Forgejo if has("comment") && has("issue") => Some("issue_comment"),
-        ProviderKind::Gitea | ProviderKind::Forgejo | ProviderKind::Gogs if has("pull_request") => Some("pull_request"),
-        _ => None,
-    }
+    let named = |field: &str| doc.get(field).and_then(Value::as_str).map(str::to_owned);
+    let event = match provider {
+        ProviderKind::GitHub if has("comment") && has("issue") => "issue_comment",
+        ProviderKind::GitHub => github_event_of(body)?,
+        ProviderKind::GitLab => match doc["object_kind"].as_str()? {
+            "note" => "Note Hook",
+            "merge_request" => "Merge Request Hook",
+            "tag_push" => "Tag Push Hook",
+            _ => return None,
+        },
+        ProviderKind::BitbucketCloud if has("comment") && has("pullrequest") => "pullrequest:comment_created",
+        ProviderKind::BitbucketCloud if has("pullrequest") => match doc["pullrequest"]["state"].as_str() {
+            Some("MERGED") => "pullrequest:fulfilled",
+            Some("DECLINED" | "SUPERSEDED") => "pullrequest:rejected",
+            _ => "pullrequest:created",
+        },
+        ProviderKind::BitbucketServer if has("comment") && has("pullRequest") => "pr:comment:added",
+        // Data Center's "Test connection" sends `{"test": true}` as `diagnostics:ping`.
+        ProviderKind::BitbucketServer if doc.get("test").is_some() && doc.get("eventKey").is_none() => {
+            "diagnostics:ping"
+        }
+        ProviderKind::BitbucketServer => return named("eventKey"),
+        ProviderKind::AzureDevOps => return named("eventType"),
+        ProviderKind::Gitea | ProviderKind::Forgejo if has("comment") && has("issue") => "issue_comment",
+        ProviderKind::Gitea | ProviderKind::Forgejo | ProviderKind::Gogs if has("pull_request") => "pull_request",
+        _ => return None,
+    };
+    Some(event.to_owned())
 }
 
 /// The GitHub event a payload is, by the field only that event has (`None`: not JSON, or a push).

@@ -268,7 +268,7 @@ fn raw_request(args: &Args, sender: Option<Sender>, body: &[u8]) -> Result<Webho
     }
     if let Some(sender) = sender {
         let kind = sender.kind();
-        for (k, v) in delivery::provider_headers(kind, delivery::event_of(kind, body), "explain") {
+        for (k, v) in delivery::provider_headers(kind, delivery::event_of(kind, body).as_deref(), "explain") {
             if !headers.contains(&k.to_ascii_lowercase()) {
                 headers.insert(&k, &v);
             }
@@ -454,6 +454,55 @@ struct Ask<'a> {
     given: Option<&'a [String]>,
 }
 
+/// Git server lookups with `credentials`, as git-webhook makes them, on a runtime of their own.
+fn lookups(credentials: &Credentials) -> Option<(tokio::runtime::Runtime, FileLookups)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let client = herald::git_api::https::HttpsClient::new().ok()?;
+    let lookups = FileLookups::new(
+        std::sync::Arc::new(ServerCredentials::Fixed(std::sync::Arc::new(credentials.clone()))),
+        GitApi::new(std::sync::Arc::new(client), RetryPolicy::LOOKUP),
+    );
+    Some((runtime, lookups))
+}
+
+/// What `git-webhook` does with an abbreviated commit (Bitbucket Cloud's pull requests name 12
+/// characters) where a trigger pins a source action: it asks the server for the full id. With
+/// `fetch`, asked now; the change with the full id, or `None` (and why, in `out`).
+fn full_commit(
+    out: &mut String,
+    config: &Config,
+    scope: &SecretScope,
+    change: &Change,
+    fetch: Option<&Credentials>,
+) -> Option<Change> {
+    let pins = config.git_triggers().any(|(t, _)| t.source_action.is_some() && scope.admits(t.secret.as_deref()));
+    if !pins || change.commit.is_empty() || herald::trigger::is_full_commit_id(&change.commit) {
+        return None;
+    }
+    let host = change.server.as_ref().map_or("its server".to_owned(), |s| s.host.clone());
+    let Some(credentials) = fetch else {
+        let hint = ServerApi::of(change.provider).map(|api| credential_hint(api, &host)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    commit {} is abbreviated; git-webhook would ask {host} for the full id to pin to ({hint}; --fetch asks now)",
+            change.commit
+        );
+        return None;
+    };
+    let (runtime, lookups) = lookups(credentials)?;
+    let now = herald::clock::unix_now();
+    match runtime.block_on(lookups.full_commit(change, scope.name(), LOOKUP_BUDGET, now)) {
+        Ok(full) => {
+            let _ = writeln!(out, "    commit (asked {host}): {full}");
+            Some(Change { commit: full, ..change.clone() })
+        }
+        Err(why) => {
+            let _ = writeln!(out, "    commit {} stays abbreviated because {why}", change.commit);
+            None
+        }
+    }
+}
+
 /// What `git-webhook` would do for `change`'s file list: nothing, ask its server (with `fetch`,
 /// actually asking), or nothing because it cannot. Answers the change to decide on.
 fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Option<&Credentials>) -> (Change, Value) {
@@ -475,16 +524,10 @@ fn file_list(out: &mut String, change: &Change, scope: Option<&str>, fetch: Opti
         );
         return (change.clone(), json!({ "asked": false, "complete": false, "would_ask": host }));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let client = herald::git_api::https::HttpsClient::new();
-    let (Ok(runtime), Ok(client)) = (runtime, client) else {
+    let Some((runtime, lookups)) = lookups(credentials) else {
         let _ = writeln!(out, "    files: could not set up HTTPS to ask {host}");
         return (change.clone(), json!({ "asked": false, "complete": false }));
     };
-    let lookups = FileLookups::new(
-        std::sync::Arc::new(ServerCredentials::Fixed(std::sync::Arc::new(credentials.clone()))),
-        GitApi::new(std::sync::Arc::new(client), RetryPolicy::LOOKUP),
-    );
     let bounds = herald::git_api::changed_files::LookupBounds::per_delivery();
     let files = runtime.block_on(lookups.complete(change, scope, &bounds, LOOKUP_BUDGET, herald::clock::unix_now()));
     match &files.why {
@@ -583,6 +626,8 @@ fn webhook(config: &Config, request: WebhookRequest, ask: &Ask<'_>) -> Result<Ou
                         change.repository,
                         change.git_ref
                     );
+                    let resolved = full_commit(&mut out, config, &scope, change, ask.fetch);
+                    let change = resolved.as_ref().unwrap_or(change);
                     let mut files_json = json!({ "complete": change.files.complete });
                     let asked;
                     let change = if let Some(paths) = ask.given {

@@ -106,7 +106,8 @@ pub fn run(args: &Args) -> Outcome {
         Ok(b) => b,
         Err(e) => return Outcome::usage(format!("{}: {e}", args.file)),
     };
-    let event = args.event.as_deref().or_else(|| event_of(args.provider.kind(), &body));
+    let event = args.event.clone().or_else(|| event_of(args.provider.kind(), &body));
+    let event = event.as_deref();
     let headers = match headers(args.provider, &args.secret, &body, event, herald::clock::unix_now()) {
         Ok(h) => h,
         Err(e) => return Outcome::usage(e),

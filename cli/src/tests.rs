@@ -308,9 +308,9 @@ fn sign_makes_each_server_s_comment_event() {
         ("gitea", herald::change::ProviderKind::Gitea, gitea, "issue_comment"),
     ] {
         let body = body.to_string().into_bytes();
-        assert_eq!(delivery::event_of(kind, &body), Some(event), "{provider}");
+        assert_eq!(delivery::event_of(kind, &body).as_deref(), Some(event), "{provider}");
         let sender = delivery::Sender::parse(provider).unwrap();
-        let signed = sign::headers(sender, secret, &body, delivery::event_of(kind, &body), now).unwrap();
+        let signed = sign::headers(sender, secret, &body, delivery::event_of(kind, &body).as_deref(), now).unwrap();
         let headers: Headers = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert!(providers::authenticate(kind, &headers, &body, &secrets, now).is_some(), "{provider}");
         let delivery = providers::parse(kind, &headers, &body).unwrap();
@@ -320,7 +320,7 @@ fn sign_makes_each_server_s_comment_event() {
         assert_eq!((comment.body.as_str(), comment.pull_request), ("/herald run", 3), "{provider}");
     }
     let dc = json!({ "comment": { "id": 1, "text": "/herald run" }, "pullRequest": { "id": 3 } }).to_string();
-    assert_eq!(delivery::event_of(ProviderKind::BitbucketServer, dc.as_bytes()), Some("pr:comment:added"));
+    assert_eq!(delivery::event_of(ProviderKind::BitbucketServer, dc.as_bytes()).as_deref(), Some("pr:comment:added"));
     assert_eq!(delivery::event_of(ProviderKind::Gitea, b"{\"ref\": \"refs/heads/main\"}"), None, "a push: the default");
 }
 
@@ -667,4 +667,54 @@ fn validate_warns_on_an_s3_trigger_no_source_bucket_delivers() {
     let out = output::validate(Some(&config), None, true, Some(&others));
     assert_eq!(out.code, output::FINDING, "{}", out.text);
     assert!(out.text.contains("acme-* matches none of the stack's S3SourceBuckets (team-a, team-b)"), "{}", out.text);
+}
+
+/// A Bitbucket Cloud pull request names 12 characters of its head: explain says git-webhook
+/// asks the server for the full id to pin to (and --fetch asks now), not only that it skips.
+#[test]
+fn explain_says_an_abbreviated_commit_is_asked_for() {
+    let config = std::env::temp_dir().join(format!("herald-bb-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        json!({ "triggers": [{ "name": "pr", "pipeline": "app", "source_action": "Source",
+                "git": { "repository": "team_name/repo_name", "events": ["pull_request"] } }] })
+        .to_string(),
+    )
+    .unwrap();
+    let mut args = explain_args("x", "events/git-webhook/payloads/bitbucket-cloud-pull-request.json");
+    args.config = config.to_str().unwrap().to_owned();
+    args.provider = Some(delivery::Sender::parse("bitbucket").unwrap());
+    let out = explain::run(&args);
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        out.text
+            .contains("commit d3022fc0ca3d is abbreviated; git-webhook would ask api.bitbucket.org for the full id"),
+        "{}",
+        out.text
+    );
+}
+
+/// Every raw payload sample (events/git-webhook/payloads) is read as the event it is with only
+/// `--provider` named, under the name its file and the webhook's answers use: never a 400.
+#[test]
+fn every_raw_payload_sample_is_explained_with_its_provider() {
+    let dir = path("events/git-webhook/payloads");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().path();
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let provider = ProviderKind::ALL.into_iter().find(|k| name.starts_with(&format!("{}-", k.as_str()))).unwrap();
+        let mut args = explain_args("events/herald-config.json", "x");
+        args.event = file.to_str().unwrap().to_owned();
+        args.provider = Some(delivery::Sender::Server(provider));
+        let out = explain::run(&args);
+        assert_eq!(out.code, 0, "{name}: {}", out.text);
+        assert_ne!(out.json["status"], 400, "{name}: {}", out.text);
+        assert_eq!(out.json["provider"], provider.as_str(), "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 20, "{seen} samples");
 }
