@@ -113,7 +113,7 @@ impl CommandExecutor {
         if self.runner.dry_run() {
             return CommentAnswer::Done { commands: lines.iter().map(dry_run).collect() };
         }
-        let key = claim_key(comment);
+        let key = claim_key(comment, scope);
         let work = async {
             let done = self.act(config, scope, comment, lines, now).await?;
             Ok(serde_json::to_string(&done.iter().map(Done::entry).collect::<Vec<_>>()).unwrap_or_default())
@@ -603,10 +603,18 @@ pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> Str
     }
 }
 
-/// What claims a comment in the dedup table: its server, repository and comment id.
-fn claim_key(comment: &Comment) -> String {
+/// What claims a comment in the dedup table: its server, repository and comment id, and the
+/// secret scope that verified it: an organization hook and a repository hook of two scopes
+/// deliver one comment, and each scope's commands act (once each). The unnamed scope's key is
+/// the one earlier releases wrote, so an upgrade never acts twice on a comment already answered.
+fn claim_key(comment: &Comment, scope: &SecretScope) -> String {
     let host = comment.server.as_ref().map(|s| s.host.as_str()).unwrap_or_default();
-    format!("command#{}#{host}#{}#{}", comment.provider.as_str(), comment.repository.to_lowercase(), comment.id)
+    let key =
+        format!("command#{}#{host}#{}#{}", comment.provider.as_str(), comment.repository.to_lowercase(), comment.id);
+    match scope {
+        SecretScope::Default => key,
+        SecretScope::Named(name) => format!("{key}#scope:{name}"),
+    }
 }
 
 /// Where the comment's requests go: its verified server and repository, and the secret scope.
@@ -672,7 +680,9 @@ fn found(
 fn not_started(done: Done, result: StartResult, failed: &str) -> Done {
     match result {
         StartResult::Failed { error, transient } => {
-            Done { outcome: "failed", transient, what: format!("{failed}: {error}"), ..done }
+            tracing::warn!(pipeline = done.pipeline.as_deref().unwrap_or_default(), error = %error, "a command's start failed");
+            let words = crate::report::public_start_error(&error, transient);
+            Done { outcome: "failed", transient, what: format!("{failed}: {words}"), ..done }
         }
         StartResult::InProgress { .. } => {
             Done { outcome: "failed", what: "another invocation is starting it".into(), ..done }
@@ -736,9 +746,16 @@ fn dry_run(line: &Line) -> Value {
     Done::new(line_text(line), "dry_run", why).entry()
 }
 
+/// A CodePipeline call failed: the reply says what in Herald's words (the AWS text, with its
+/// account ids and ARNs, goes to the log only).
 fn aws_failed(written: &str, e: &AwsError) -> Done {
-    let mut done =
-        Done::new(written.into(), "failed", format!("CodePipeline: {e}; comment the command again to retry"));
+    tracing::warn!(command = %written.split_whitespace().nth(1).unwrap_or_default(), error = %e, "a command's CodePipeline call failed");
+    let words = crate::report::public_aws_error(&e.to_string(), e.is_transient());
+    let mut done = Done::new(
+        written.into(),
+        "failed",
+        format!("{words}; Herald's log has the details; comment the command again to retry"),
+    );
     done.transient = e.is_transient();
     done
 }

@@ -67,32 +67,99 @@ pub enum Line {
 
 /// The command lines of `body`, in order. `is_trigger(name)` says whether `name` is one of the
 /// repository's triggers: `run`, `retry` and `stop` refuse other names; for `approve` and
-/// `reject` the first word is a trigger only when it names one, otherwise it is text. Lines in
-/// fenced code blocks and quoted lines are not commands (a comment may quote one).
+/// `reject` the first word is a trigger only when it names one, otherwise it is text. Only prose
+/// holds commands ([`prose_lines`]): code, HTML comments and `<pre>` blocks, and quoted lines, do
+/// not. At most [`MAX_REFUSED_LISTED`] refused lines are listed, then one saying how many more.
 pub fn parse(body: &str, is_trigger: impl Fn(&str) -> bool) -> Vec<Line> {
     let mut out = Vec::new();
-    let mut fenced = false;
-    for raw in body.lines() {
-        let line = raw.trim();
-        if line.starts_with("```") || line.starts_with("~~~") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    let (mut commands, mut refused, mut unlisted) = (0, 0, 0);
+    for line in prose_lines(body) {
+        let line = line.as_str();
         let Some(rest) = command_rest(line) else { continue };
-        if out.len() >= MAX_PER_COMMENT {
-            out.push(Line::Refused {
-                line: shown(line),
-                reason: format!("a comment holds at most {MAX_PER_COMMENT} commands"),
-            });
+        let parsed = if commands >= MAX_PER_COMMENT {
+            Err(format!("a comment holds at most {MAX_PER_COMMENT} commands"))
+        } else {
+            one(rest, &is_trigger)
+        };
+        match parsed {
+            Ok(command) => {
+                commands += 1;
+                out.push(Line::Command(command));
+            }
+            Err(_) if refused >= MAX_REFUSED_LISTED => unlisted += 1,
+            Err(reason) => {
+                refused += 1;
+                out.push(Line::Refused { line: shown(line), reason });
+            }
+        }
+    }
+    if unlisted > 0 {
+        out.push(Line::Refused {
+            line: "…".into(),
+            reason: format!(
+                "and {unlisted} more /herald line(s), not read: at most {MAX_REFUSED_LISTED} refusals are listed"
+            ),
+        });
+    }
+    out
+}
+
+/// The most refused lines one comment's answer lists: a comment of thousands of `/herald` lines
+/// must not make thousands of log lines, nor a claim record past DynamoDB's 400 KB.
+pub const MAX_REFUSED_LISTED: usize = 5;
+
+/// The lines of `body` that are prose, trimmed: not inside a fenced code block (``` or ~~~, any
+/// length, closed by the same character at least as long), not an indented code line (4 spaces
+/// or a tab), not inside an HTML comment or a `<pre>` block (text around them on a line stays).
+pub fn prose_lines(body: &str) -> Vec<String> {
+    let visible = without_hidden(body);
+    let mut out = Vec::new();
+    let mut fence: Option<(char, usize)> = None;
+    for raw in visible.lines() {
+        let line = raw.trim();
+        if let Some((c, n)) = fence {
+            let run = line.chars().take_while(|&x| x == c).count();
+            if run >= n && line[run * c.len_utf8()..].trim().is_empty() {
+                fence = None;
+            }
             continue;
         }
-        out.push(match one(rest, &is_trigger) {
-            Ok(command) => Line::Command(command),
-            Err(reason) => Line::Refused { line: shown(line), reason },
-        });
+        let indent: usize = raw.chars().take_while(|c| c.is_whitespace()).map(|c| if c == '\t' { 4 } else { 1 }).sum();
+        if indent >= 4 {
+            continue;
+        }
+        if let Some(c) = ['`', '~'].into_iter().find(|&c| line.chars().take_while(|&x| x == c).count() >= 3) {
+            fence = Some((c, line.chars().take_while(|&x| x == c).count()));
+            continue;
+        }
+        if !line.is_empty() {
+            out.push(line.to_owned());
+        }
+    }
+    out
+}
+
+/// `body` with its HTML comments and `<pre>` blocks blanked, their line breaks kept (an
+/// unclosed one hides the rest).
+fn without_hidden(body: &str) -> String {
+    let lower = body.to_ascii_lowercase();
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    while at < body.len() {
+        let comment = lower[at..].find("<!--").map(|i| (at + i, "-->"));
+        let pre = lower[at..].find("<pre").map(|i| (at + i, "</pre>"));
+        let next = match (comment, pre) {
+            (Some(c), Some(p)) => Some(if c.0 <= p.0 { c } else { p }),
+            (c, p) => c.or(p),
+        };
+        let Some((open, close)) = next else {
+            out.push_str(&body[at..]);
+            break;
+        };
+        out.push_str(&body[at..open]);
+        let end = lower[open..].find(close).map_or(body.len(), |i| open + i + close.len());
+        out.extend(body[open..end].chars().filter(|&c| c == '\n'));
+        at = end;
     }
     out
 }
@@ -164,14 +231,17 @@ pub struct Done {
     pub transient: bool,
 }
 
-/// The reply comment, in Markdown: one row per command.
+/// The reply comment, in Markdown: one row per command. Every cell is Herald's words or escaped:
+/// nothing from a comment survives as a link, a mention, HTML or a new column.
 pub fn reply(done: &[Done]) -> String {
     let mut out = String::from("| command | what happened | pipeline | link |\n|---|---|---|---|\n");
     for d in done {
-        let link = d.link.as_deref().map(|l| format!("[execution]({})", cell(l))).unwrap_or_default();
+        // The link is Herald's own console URL, built from the region and execution id.
+        let link =
+            d.link.as_deref().map(|l| format!("[execution]({})", l.replace(['|', ' ', ')'], ""))).unwrap_or_default();
         out.push_str(&format!(
-            "| `{}` | {} | {} | {link} |\n",
-            d.command.replace('`', "'"),
+            "| {} | {} | {} | {link} |\n",
+            code_cell(&d.command),
             cell(&d.what),
             cell(d.pipeline.as_deref().unwrap_or_default())
         ));
@@ -179,9 +249,31 @@ pub fn reply(done: &[Done]) -> String {
     out
 }
 
-/// Text safe inside a Markdown table cell: no line breaks, no column separators, no HTML.
+/// Text safe inside a Markdown table cell: one line, every character Markdown or GitHub gives a
+/// meaning to (links, emphasis, mentions, autolinks, HTML, column separators) escaped.
 fn cell(text: &str) -> String {
-    text.replace(['\n', '\r'], " ").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '#' | '|' | '~' | '@' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A command as written, as code in a table cell: no backtick to end it early, and its pipes
+/// escaped (GitHub splits a table row at a pipe even inside code).
+fn code_cell(text: &str) -> String {
+    let one_line = text.replace(['\n', '\r'], " ").replace('`', "'");
+    format!("`{}`", one_line.replace('|', "\\|"))
 }
 
 #[cfg(test)]
@@ -249,6 +341,26 @@ mod tests {
         }
     }
 
+    /// A 64 KB comment of `/herald` lines lists 5 refusals and one line saying how many more.
+    #[test]
+    fn at_most_five_refused_lines_are_listed() {
+        let body = "/herald bogus\n".repeat(4000);
+        let lines = commands(&body);
+        assert_eq!(lines.len(), MAX_REFUSED_LISTED + 1);
+        let Line::Refused { reason, .. } = &lines[MAX_REFUSED_LISTED] else { panic!("{lines:?}") };
+        assert!(reason.starts_with("and 3995 more /herald line(s)"), "{reason}");
+    }
+
+    /// Code, HTML comments and <pre> hold no command; prose around them does.
+    #[test]
+    fn commands_inside_code_and_comments_do_nothing() {
+        let body = "intro\n\n    /herald stop\n\n\t/herald stop\n````\n/herald stop\n```\n/herald stop\n````\n~~~\n/herald stop\n~~~\n\
+                    <!-- /herald stop\n/herald stop -->\n<pre>\n/herald stop\n</pre>\n<PRE>/herald stop</PRE>\n\
+                    > /herald stop\n/herald run <!-- hidden -->\n";
+        let lines = commands(body);
+        assert_eq!(lines, [command(Verb::Run, &[], None)], "{lines:?}");
+    }
+
     #[test]
     fn the_reply_is_one_table_row_per_command_and_cells_stay_cells() {
         let done = [
@@ -281,6 +393,26 @@ mod tests {
             lines[3],
             "| `/herald approve` | only approvers may approve \\| &lt;b&gt;x&lt;/b&gt; second line |  |  |"
         );
+        // A command line that carries table syntax and a link stays one code cell.
+        let attack = Done {
+            command: "/herald x | | [execution](https://evil.example/login) @octocat".into(),
+            outcome: "refused",
+            what: "unknown command \"x | [login](https://evil.example) @octocat <img src=x>\"".into(),
+            pipeline: None,
+            link: None,
+            trigger: None,
+            execution_id: None,
+            transient: false,
+        };
+        let row = reply(&[attack]).lines().nth(2).unwrap().to_owned();
+        assert!(row.starts_with("| `/herald x \\| \\| [execution](https://evil.example/login) @octocat` | "), "{row}");
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(cells.len(), 4, "four columns, whatever the comment held: {row}");
+        assert!(
+            cells[1].contains("\\[login\\]\\(https\\://evil.example\\)") && cells[1].contains("\\@octocat"),
+            "{row}"
+        );
+        assert!(!cells[1].contains("<img"), "{row}");
         assert_eq!(lines.len(), 4);
     }
 

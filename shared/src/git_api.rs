@@ -224,6 +224,11 @@ impl RetryPolicy {
 /// The most of a status answer read: statuses answer a few hundred bytes.
 pub const STATUS_ANSWER_LIMIT: usize = 64 * 1024;
 
+/// The most of a pull request answer read: it carries the description, which its author may
+/// make long (GitHub allows 65,536 characters, up to 256 KiB in UTF-8, and Azure DevOps and
+/// GitLab more), and a long description must not keep `/herald stop` from reading the head.
+pub const PULL_REQUEST_ANSWER_LIMIT: usize = 1024 * 1024;
+
 /// Calls Git servers: statuses here, changed files in `changed_files`.
 pub struct GitApi {
     http: Arc<dyn HttpClient>,
@@ -265,10 +270,14 @@ impl GitApi {
     ) -> Result<pull_requests::PullRequestHead, PostError> {
         let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
         let url = Endpoint::PullRequest { repository: &target.repository, number }.url(&entry.base);
-        let response = self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await?;
-        self.answer(&entry.host, &response).and_then(|body| {
-            pull_requests::read(target.api, body).map_err(|why| self.unreadable(&entry.host, &response, why))
-        })
+        let request =
+            OutboundRequest { limit: PULL_REQUEST_ANSWER_LIMIT, ..json_request(target.api, "GET", url, auth, None) };
+        let response = self.send(&request, &entry.host).await?;
+        if response.exceeded {
+            let why = format!("the pull request answer exceeded {} KiB", PULL_REQUEST_ANSWER_LIMIT / 1024);
+            return Err(self.unreadable(&entry.host, &response, why));
+        }
+        pull_requests::read(target.api, &response.body).map_err(|why| self.unreadable(&entry.host, &response, why))
     }
 
     /// The full id of `commit`, a prefix a Bitbucket Cloud pull request names (its API answers

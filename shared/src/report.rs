@@ -81,6 +81,26 @@ pub struct Report {
 
 const IN_PROGRESS: &str = "another delivery of this change is starting this pipeline right now; retry";
 
+/// What a failed CodePipeline call says outside Herald (a command's reply): what failed, in
+/// Herald's words, never the AWS text (account ids, ARNs and request ids stay in the log).
+pub fn public_aws_error(aws_text: &str, transient: bool) -> String {
+    if transient {
+        return "CodePipeline could not answer right now (throttled, unavailable or timed out)".into();
+    }
+    let code = aws_text.split(": ").nth(1).unwrap_or_default();
+    let what = match code {
+        "PipelineNotFoundException" => "the pipeline does not exist in Herald's account and region",
+        "PipelineExecutionNotFoundException" => "the execution no longer exists",
+        "ValidationException" | "InvalidParameterValueException" => "the request was invalid for this pipeline",
+        "AccessDeniedException" => "Herald's role may not act on this pipeline (CommandPipelineArns)",
+        "InvalidApprovalTokenException" | "ApprovalAlreadyCompletedException" => "the approval is no longer waiting",
+        "StageNotRetryableException" | "NotLatestPipelineExecutionException" => "the stage cannot be retried",
+        "ConflictException" | "DuplicatedStopRequestException" => "another change to this execution is in progress",
+        _ => "it answered with an error",
+    };
+    format!("CodePipeline refused: {what}")
+}
+
 /// What a failed start says outside Herald (the HTTP answer): what failed, in Herald's words.
 pub fn public_start_error(aws_text: &str, transient: bool) -> String {
     if transient {

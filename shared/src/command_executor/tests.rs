@@ -342,3 +342,68 @@ async fn a_permission_the_credential_cannot_read_refuses_and_says_what_to_do() {
     assert_eq!(urls[1], "https://gitlab.com/api/v4/projects/acme%2Fapp/members/all/17");
     assert!(urls[2].ends_with("/merge_requests/7/notes"), "the reply says so: {urls:?}");
 }
+
+/// An organization hook and a repository hook of two secret scopes deliver the same comment:
+/// the claim is the scope's, so each scope's commands act once, and neither swallows the other's.
+#[tokio::test]
+async fn two_scopes_delivering_one_comment_each_act_once() {
+    let h = harness(github_pull(), FakeHistory::default(), FakeControl::default(), FakeRecords::default());
+    let config = Config::from_json(
+        r#"{"triggers": [
+            {"name": "org", "pipeline": "org-pipeline", "git": {"repository": "acme/app", "events": ["pull_request"]}},
+            {"name": "team", "pipeline": "team-pipeline", "secret": "team-a", "git": {"repository": "acme/app", "events": ["pull_request"]}}
+        ]}"#,
+    )
+    .unwrap();
+    let by = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald run");
+    let mut started = Vec::new();
+    for scope in [SecretScope::Default, SecretScope::Named("team-a".into()), SecretScope::Default] {
+        let lines = CommandExecutor::lines(&config, &scope, &by);
+        started.push(h.executor.handle(&config, &scope, &by, &lines, NOW).await);
+    }
+    assert_eq!(outcomes(&started[0])[0].0, "started", "{:?}", started[0]);
+    assert_eq!(outcomes(&started[1])[0].0, "started", "the team's scope acts too: {:?}", started[1]);
+    assert!(matches!(started[2], CommentAnswer::Duplicate { .. }), "{:?}", started[2]);
+    let pipelines: Vec<String> =
+        h.starter.started.lock().unwrap().iter().map(|p| p.pipeline.as_str().to_owned()).collect();
+    assert_eq!(pipelines, ["org-pipeline", "team-pipeline"]);
+}
+
+/// A refusal never quotes AWS: the account id and ARN of CodePipeline's error go to the log, the
+/// reply (and the webhook's answer) says what failed in Herald's words.
+#[tokio::test]
+async fn a_refusal_never_quotes_aws_error_text() {
+    let control = FakeControl::default();
+    control.stop_answers.lock().unwrap().insert(
+        "exec-old".into(),
+        Err(AwsError::Permanent(
+            "StopPipelineExecution: AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/herald/x is not authorized (request id 7f3a)".into(),
+        )),
+    );
+    let history = FakeHistory { execution_status: Some("InProgress".into()), ..FakeHistory::default() };
+    let h = harness(github_pull(), history, control, records_of(record("github", "api.github.com")));
+    let stop = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald stop");
+    let (outcome, why) = outcomes(&run(&h, &config(""), &stop).await).remove(0);
+    assert_eq!(outcome, "failed");
+    assert!(why.contains("Herald's role may not act on this pipeline"), "{why}");
+    for secret in ["111122223333", "arn:", "7f3a"] {
+        assert!(!why.contains(secret), "{why}");
+    }
+    let replies: Vec<String> =
+        h.http.requests.lock().unwrap().iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+    assert!(replies.iter().all(|r| !r.contains("111122223333") && !r.contains("arn:aws")), "{replies:?}");
+}
+
+/// A pull request whose author wrote a 200 KB description is still read (up to 1 MiB): its
+/// description must not keep `/herald stop` from finding the head.
+#[tokio::test]
+async fn a_long_pull_request_description_does_not_block_stop() {
+    let mut http = FakeHttp::default();
+    let pull = json!({ "head": { "ref": "feature", "sha": HEAD, "repo": { "full_name": "acme/app" } },
+                       "base": { "ref": "main", "repo": { "full_name": "acme/app" } }, "body": "x".repeat(200 * 1024) });
+    http.bodies.insert("/repos/acme/app/pulls/7".into(), pull.to_string());
+    let history = FakeHistory { execution_status: Some("InProgress".into()), ..FakeHistory::default() };
+    let h = harness(http, history, FakeControl::default(), records_of(record("github", "api.github.com")));
+    let stop = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald stop");
+    assert_eq!(outcomes(&run(&h, &config(""), &stop).await)[0].0, "stopped");
+}
