@@ -203,7 +203,9 @@ fn skip_reason<'c>(
     }
     if rule.skip_ci {
         if let Some(found) = marker.get_or_init(|| skip_marker(&change.message)) {
-            return Err(Skip { reason: format!("{found} in the head commit message"), passes: true, awaits: false });
+            // Posts nothing: anyone who writes a commit message or a pull request title could
+            // otherwise turn a required check green without anything running.
+            return Err(Skip { reason: format!("{found} in the head commit message"), passes: false, awaits: false });
         }
     }
     pinnable(trigger, change)?;
@@ -796,11 +798,19 @@ mod tests {
     }
 
     #[test]
-    fn only_paths_and_skip_markers_make_a_skip_that_passes() {
+    fn only_paths_make_a_skip_that_passes() {
         let c = config(spec_trigger());
         let passes = |change: &Change| decide_git(&c, &SecretScope::Default, change, false)[0].skip_passes;
         assert!(passes(&push("refs/heads/main", Some(&["docs/guide.md"]), "x")), "paths");
-        assert!(passes(&push("refs/heads/main", Some(&["services/app/a"]), "[skip ci]")), "marker");
+        // A marker is written by whoever writes a commit message or a title: it never passes a
+        // required check (it would turn one green without anything running).
+        for marker in ["[skip ci]", "[ci skip]", "[no ci]", "[skip herald]"] {
+            assert!(!passes(&push("refs/heads/main", Some(&["services/app/a"]), marker)), "{marker}");
+            assert!(
+                !passes(&push("refs/heads/main", Some(&["docs/guide.md"]), marker)),
+                "{marker} on a docs-only push"
+            );
+        }
         // The context does not apply to these: nothing is posted.
         assert!(!passes(&push("refs/heads/develop", Some(&["docs/guide.md"]), "x")), "branch");
         assert!(!passes(&pr(PrAction::Merged, false)), "action");

@@ -143,6 +143,59 @@ async fn a_docs_only_pull_request_passes_every_path_filtered_context_on_every_se
     }
 }
 
+/// A `[skip ci]` marker in a pull request's title never passes a required check, on any server:
+/// it skips the start and posts nothing (a fork author would otherwise turn the check green
+/// without anything running). The same pull request without the marker passes, as above.
+#[tokio::test]
+async fn a_skip_marker_posts_no_passing_status_on_any_server() {
+    let config = r#"{"triggers": [
+      {"name": "web", "pipeline": "web-pipeline", "git": {"repository": "**", "events": ["pull_request"], "paths": ["services/web/**"], "allow_forks": true}, "status": true},
+      {"name": "all", "pipeline": "all-pipeline", "git": {"repository": "**", "events": ["pull_request"], "allow_forks": true}, "status": true}
+    ]}"#;
+    let mut fakes = Vec::new();
+    let mut credentials = serde_json::Map::new();
+    for (server, _) in SKIPPED_WORDS {
+        let fake = FakeGitServer::start(server, auth_for(server)).await;
+        fake.set_files(&["docs/guide.md"], 100);
+        let (key, value) = fake.credential_entry();
+        credentials.insert(key, value);
+        fakes.push(fake);
+    }
+    let mut s = setup(config, &[&["web-pipeline"], &["all-pipeline"]], &Value::Object(credentials)).await;
+    for ((server, _), fake) in SKIPPED_WORDS.iter().zip(&fakes) {
+        let title = "Fix the docs [skip ci]";
+        let delivery = git_servers::delivery_with(
+            *server,
+            Event::PullRequest,
+            &fake.url,
+            &format!("marker-{server:?}"),
+            SECRET,
+            |body| {
+                for pointer in [
+                    "/pull_request/title",
+                    "/object_attributes/title",
+                    "/pullrequest/title",
+                    "/pullRequest/title",
+                    "/resource/title",
+                ] {
+                    if let Some(field) = body.pointer_mut(pointer) {
+                        *field = json!(title);
+                    }
+                }
+            },
+        );
+        let answer = s.deliver(delivery).await;
+        assert_eq!(answer["started"], json!([]), "{server:?}: {answer}");
+        let reasons: Vec<&str> =
+            answer["skipped"].as_array().unwrap().iter().filter_map(|e| e["reason"].as_str()).collect();
+        assert_eq!(reasons.len(), 2, "{server:?}: {answer}");
+        assert!(reasons.iter().all(|r| r.starts_with("[skip ci]")), "{server:?}: {reasons:?}");
+        assert_eq!(answer["statuses"].as_array().map_or(0, Vec::len), 0, "{server:?}: {answer}");
+        let posted: Vec<_> = fake.arrivals().into_iter().filter(|a| a.method == "POST" || a.method == "PUT").collect();
+        assert!(posted.is_empty(), "{server:?}: nothing posted, got {posted:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_superseded_execution_ends_as_error_naming_the_newer_commit() {
     let config = r#"{"triggers": [{"name": "app", "pipeline": "app", "git": {"repository": "**"}, "status": true}]}"#;
