@@ -11,7 +11,7 @@ use crate::commands::{parse, reply, Command, Done, Line, Verb};
 use crate::config::{CommandSettings, Config};
 use crate::git_api::credentials::Credentials;
 use crate::git_api::endpoint::UserName;
-use crate::git_api::pull_requests::{PullRequestHead, GITHUB_WRITERS};
+use crate::git_api::pull_requests::{PullRequestHead, PullRequestState, GITHUB_WRITERS};
 use crate::git_api::{GitApi, PostError, ServerApi, Target};
 use crate::metrics;
 use crate::once::{once, Once};
@@ -288,6 +288,12 @@ impl CommandExecutor {
 
     /// `/herald run` and `/herald ok-to-test`: pinned starts of the pull request's head.
     async fn run(&self, cx: &Context<'_>, command: &Command, ok_to_test: bool, written: &str) -> Vec<Done> {
+        // A closed or merged pull request's head is nobody's next build.
+        if cx.head.state != PullRequestState::Open {
+            let why =
+                format!("pull request #{} is {}: nothing is started", cx.comment.pull_request, cx.head.state.as_str());
+            return vec![Done::new(written.into(), "nothing", why)];
+        }
         // A redelivered comment starts nothing twice; an ok-to-test holds for one head commit.
         let token_base = if ok_to_test {
             format!("ok-to-test#{}", cx.head.head_commit)

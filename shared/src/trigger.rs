@@ -160,7 +160,10 @@ pub fn decide_command(
         // `ok-to-test` is for the triggers that wait for it.
         .filter(|(_, rule)| !ok_to_test || rule.allow_forks == ForkPolicy::OnApproval)
         .map(|(trigger, rule)| {
-            let outcome = match applies(rule, change, admit).and_then(|()| pinnable(trigger, change)) {
+            let outcome = match applies(rule, change, admit)
+                .and_then(|()| open_pull_request_admitted(rule))
+                .and_then(|()| pinnable(trigger, change))
+            {
                 // A command starts regardless of other deliveries of the change.
                 Ok(()) => Outcome::Start(StartPlan { change_token: None, ..plan(trigger, change, Vec::new(), false) }),
                 Err(reason) => Outcome::Skip(reason),
@@ -168,6 +171,22 @@ pub fn decide_command(
             Decision::plain(trigger, outcome)
         })
         .collect()
+}
+
+/// Whether a command may start `rule` on an open pull request's head: only a trigger whose
+/// `pull_request_actions` admit an open pull request (`opened`, `updated` or `reopened`). A
+/// trigger that starts only on `merged` or `closed` deploys merged code, and a command runs the
+/// unmerged head: a command never starts it.
+fn open_pull_request_admitted(rule: &GitRule) -> Result<(), String> {
+    let open = [PrAction::Opened, PrAction::Updated, PrAction::Reopened];
+    if rule.pull_request_actions.iter().any(|a| open.contains(a)) {
+        return Ok(());
+    }
+    let listed: Vec<&str> = rule.pull_request_actions.iter().map(|a| a.as_str()).collect();
+    Err(format!(
+        "it starts only on {} pull requests (pull_request_actions): a command never starts it, as it runs the unmerged head",
+        listed.join(", ")
+    ))
 }
 
 /// Why a trigger skips a change, and whether the skip counts as passed ([`Decision::skip_passes`]).

@@ -98,6 +98,8 @@ pub struct FakePull {
     pub source_branch: String,
     pub target_branch: String,
     pub from_fork: bool,
+    /// `open`, `closed` or `merged`, in each server's own words in its answer.
+    pub state: &'static str,
 }
 
 /// A running fake; it stops with the test's runtime.
@@ -563,6 +565,9 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
             let head_repo = if p.from_fork { "someone-else/fork".to_owned() } else { format!("{owner}/{repo}") };
             answer["head"]["repo"]["full_name"] = json!(head_repo);
             answer["head"]["repo"]["id"] = json!(if p.from_fork { 99 } else { 1296269 });
+            answer["state"] = json!(if p.state == "open" { "open" } else { "closed" });
+            answer["merged"] = json!(p.state == "merged");
+            answer["merged_at"] = if p.state == "merged" { json!("2026-12-01T10:00:00Z") } else { Value::Null };
             (200, answer)
         }),
         // POST /repos/{owner}/{repo}/issues/{issue_number}/comments
@@ -570,7 +575,8 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
         // GET /projects/:id/merge_requests/:iid, /projects/:id/members/all/:user_id
         (Server::GitLab, "GET", ["api", "v4", "projects", id, "merge_requests", n]) if id.contains("%2F") => {
             pull(n).map(|p| {
-                (200, json!({ "iid": n.parse::<u64>().unwrap_or_default(), "sha": p.head, "source_branch": p.source_branch,
+                let state = if p.state == "open" { "opened" } else { p.state };
+                (200, json!({ "iid": n.parse::<u64>().unwrap_or_default(), "state": state, "sha": p.head, "source_branch": p.source_branch,
                               "target_branch": p.target_branch, "source_project_id": if p.from_fork { 99 } else { 5 }, "target_project_id": 5 }))
             })
         }
@@ -592,6 +598,7 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
             let full = format!("{owner}/{repo}");
             let head_repo = if p.from_fork { json!({ "id": 99, "full_name": "someone-else/fork" }) } else { json!({ "id": 3, "full_name": full }) };
             (200, json!({ "number": n.parse::<u64>().unwrap_or_default(),
+                          "state": if p.state == "open" { "open" } else { "closed" }, "merged": p.state == "merged",
                           "head": { "ref": p.source_branch, "sha": p.head, "repo": head_repo },
                           "base": { "ref": p.target_branch, "sha": "0000000000000000000000000000000000000000", "repo": { "id": 3, "full_name": full } } }))
         }),

@@ -23,6 +23,12 @@ writes anything, so a transaction's time grows with the table (measured: 50 item
 an empty table and 1372 ms on one of 1,500 items), where DynamoDB's does not. Here each table is
 copied once per transaction: the same copy, the same rollback.
 
+moto's server answers requests on many threads and its DynamoDB item writes take no lock, so two
+concurrent conditional `UpdateItem`s of one item can both read the old item (seen: two starts of
+one concurrency group each answered the same earlier member, leaving two running), where DynamoDB
+applies each write to an item atomically. Here every DynamoDB read and write of items holds one
+lock: each is atomic, as DynamoDB's are.
+
 Usage: moto_server.py -H 127.0.0.1 -p PORT (the arguments of moto_server).
 """
 import copy
@@ -208,8 +214,23 @@ def _patched_transact_write_items(self, transact_items):
         _table_copies.transaction.copies = None
 
 
+# DynamoDB applies each item write atomically; moto's threaded server does not (see above).
+_item_lock = threading.RLock()
+
+
+def _atomic(method):
+    def locked(*args, **kwargs):
+        with _item_lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
 dynamodb_models.copy = _table_copies
 dynamodb_models.DynamoDBBackend.transact_write_items = _patched_transact_write_items
+for _name in ["put_item", "get_item", "update_item", "delete_item", "transact_write_items", "transact_get_items"]:
+    setattr(dynamodb_models.DynamoDBBackend, _name, _atomic(getattr(dynamodb_models.DynamoDBBackend, _name)))
+
 models.PipelineExecution.__init__ = _patched_init
 models.PipelineExecution.to_summary_dict = _patched_to_summary_dict
 CodePipelineResponse.get_pipeline_state = _get_pipeline_state

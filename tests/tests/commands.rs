@@ -42,7 +42,13 @@ async fn setup(config: &str, pipelines: &[&str], servers: &[Server]) -> Setup {
         let (_, number, head, source, target, fork) = PULLS.iter().find(|p| p.0 == server).copied().unwrap();
         fake.set_pull_request(
             number,
-            FakePull { head: head.into(), source_branch: source.into(), target_branch: target.into(), from_fork: fork },
+            FakePull {
+                head: head.into(),
+                source_branch: source.into(),
+                target_branch: target.into(),
+                from_fork: fork,
+                state: "open",
+            },
         );
         // GitLab names writers by user id, Gitea by name.
         fake.set_writers(&["51", "ann"]);
@@ -221,6 +227,7 @@ async fn approve_stop_run_and_ok_to_test_on_github() {
             source_branch: "changes".into(),
             target_branch: "master".into(),
             from_fork: true,
+            state: "open",
         },
     );
     let before = s.fake(Server::GitHub).accepted().len();
@@ -304,7 +311,13 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
     let (_, number, head, source, target, fork) = PULLS[0];
     fake.set_pull_request(
         number,
-        FakePull { head: head.into(), source_branch: source.into(), target_branch: target.into(), from_fork: fork },
+        FakePull {
+            head: head.into(),
+            source_branch: source.into(),
+            target_branch: target.into(),
+            from_fork: fork,
+            state: "open",
+        },
     );
     let (key, value) = fake.credential_entry();
     let moto = Moto::start();
@@ -350,4 +363,50 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
         assert_eq!(count(&calls, call), 1, "{call}: {calls:?}");
     }
     assert_eq!(calls.len(), 7, "nothing else: {calls:?}");
+}
+
+/// `/herald run` starts only what an open pull request may start: never a trigger that deploys
+/// on `merged` (a command runs the unmerged head), and nothing once the pull request is closed
+/// or merged, as its server says; the reply says why (GitHub, GitLab and Gitea).
+#[tokio::test]
+async fn run_never_starts_a_merge_only_trigger_nor_a_closed_pull_request() {
+    let config = r#"{"triggers": [
+      {"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"], "allow_forks": true}},
+      {"name": "deploy", "pipeline": "cmd-deploy", "git": {"repository": "**", "events": ["pull_request"], "pull_request_actions": ["merged"], "allow_forks": true}}
+    ]}"#;
+    let servers = [Server::GitHub, Server::GitLab, Server::Gitea];
+    let mut s = setup(config, &["cmd-build", "cmd-deploy"], &servers).await;
+    for (i, server) in servers.into_iter().enumerate() {
+        let by = WRITER;
+        let named = s.comment(server, 10 + i as u64, by, "/herald run deploy").await;
+        assert_eq!(outcomes(&named), ["nothing"], "{server:?}: {named}");
+        let reason = named["commands"][0]["reason"].as_str().unwrap_or_default().to_owned();
+        assert!(reason.contains("starts only on merged pull requests"), "{server:?}: {reason}");
+        // Every trigger: the build starts, the deploy says why not.
+        let all = s.comment(server, 20 + i as u64, by, "/herald run").await;
+        assert_eq!(outcomes(&all), ["started", "nothing"], "{server:?}: {all}");
+        assert_eq!(all["commands"][0]["pipeline"], "cmd-build", "{server:?}: {all}");
+        assert_eq!(all["commands"][1]["pipeline"], "cmd-deploy", "{server:?}: {all}");
+        // Closed (or merged), as its server says now: nothing starts.
+        let (_, number, head, source, target, fork) = PULLS.iter().find(|p| p.0 == server).copied().unwrap();
+        for state in ["closed", "merged"] {
+            s.fake(server).set_pull_request(
+                number,
+                FakePull {
+                    head: head.into(),
+                    source_branch: source.into(),
+                    target_branch: target.into(),
+                    from_fork: fork,
+                    state,
+                },
+            );
+            let id = 30 + i as u64 * 2 + u64::from(state == "merged");
+            let closed = s.comment(server, id, by, "/herald run").await;
+            assert_eq!(outcomes(&closed), ["nothing"], "{server:?} {state}: {closed}");
+            let why = closed["commands"][0]["reason"].as_str().unwrap_or_default();
+            assert!(why.contains(&format!("is {state}: nothing is started")), "{server:?}: {why}");
+        }
+    }
+    assert!(s.moto.executions("cmd-deploy").is_empty(), "the merge-only trigger never started");
+    assert_eq!(s.moto.executions("cmd-build").len(), 3, "one per server, while open");
 }

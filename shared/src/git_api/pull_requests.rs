@@ -22,6 +22,40 @@ pub struct PullRequestHead {
     pub source_branch: String,
     /// The source repository is another than the target.
     pub from_fork: bool,
+    /// Open, or closed or merged, as the server says now.
+    pub state: PullRequestState,
+}
+
+/// Whether a pull request is still open, as its server says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullRequestState {
+    /// Open (also: a server's answer that names no state).
+    #[default]
+    Open,
+    /// Closed without merging (Bitbucket's declined, Azure DevOps' abandoned).
+    Closed,
+    /// Merged (Azure DevOps' completed).
+    Merged,
+}
+
+impl PullRequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Merged => "merged",
+        }
+    }
+
+    /// A server's state word (any case), and whether it says merged.
+    fn read(word: Option<&str>, merged: bool) -> Self {
+        match word.map(str::to_ascii_lowercase).as_deref() {
+            _ if merged => Self::Merged,
+            Some("merged" | "completed") => Self::Merged,
+            Some("closed" | "declined" | "superseded" | "abandoned" | "locked") => Self::Closed,
+            _ => Self::Open,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -45,10 +79,18 @@ struct GitHubRepo {
 struct GitHubPull {
     head: GitHubSide,
     base: GitHubSide,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    merged: Option<bool>,
+    #[serde(default)]
+    merged_at: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct GitLabMergeRequest {
+    #[serde(default)]
+    state: Option<String>,
     sha: String,
     target_branch: String,
     source_branch: String,
@@ -58,6 +100,8 @@ struct GitLabMergeRequest {
 
 #[derive(Deserialize)]
 struct BitbucketCloudPull {
+    #[serde(default)]
+    state: Option<String>,
     source: BitbucketCloudSide,
     destination: BitbucketCloudSide,
 }
@@ -86,6 +130,8 @@ struct BitbucketCloudRepo {
 
 #[derive(Deserialize)]
 struct BitbucketServerPull {
+    #[serde(default)]
+    state: Option<String>,
     #[serde(rename = "fromRef")]
     from_ref: BitbucketServerRef,
     #[serde(rename = "toRef")]
@@ -115,6 +161,8 @@ struct BitbucketServerProject {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AzurePull {
+    #[serde(default)]
+    status: Option<String>,
     last_merge_source_commit: AzureCommit,
     target_ref_name: String,
     source_ref_name: String,
@@ -146,11 +194,13 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 },
                 _ => false,
             };
+            let merged = p.merged == Some(true) || p.merged_at.is_some();
             PullRequestHead {
                 head_commit: p.head.sha,
                 target_branch: strip(&p.base.git_ref),
                 source_branch: strip(&p.head.git_ref),
                 from_fork: !same,
+                state: PullRequestState::read(p.state.as_deref(), merged),
             }
         }
         ServerApi::GitLab => {
@@ -160,6 +210,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 target_branch: m.target_branch,
                 source_branch: m.source_branch,
                 from_fork: m.source_project_id != m.target_project_id,
+                state: PullRequestState::read(m.state.as_deref(), false),
             }
         }
         ServerApi::BitbucketCloud => {
@@ -171,6 +222,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 target_branch: p.destination.branch.name,
                 source_branch: p.source.branch.name,
                 from_fork,
+                state: PullRequestState::read(p.state.as_deref(), false),
             }
         }
         ServerApi::BitbucketServer => {
@@ -182,6 +234,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 head_commit: p.from_ref.latest_commit,
                 target_branch: p.to_ref.display_id,
                 source_branch: p.from_ref.display_id,
+                state: PullRequestState::read(p.state.as_deref(), false),
             }
         }
         ServerApi::AzureDevOps => {
@@ -191,6 +244,7 @@ pub fn read(api: ServerApi, body: &[u8]) -> Result<PullRequestHead, String> {
                 target_branch: strip(&p.target_ref_name),
                 source_branch: strip(&p.source_ref_name),
                 from_fork: p.fork_source.is_some_and(|f| !f.is_null()),
+                state: PullRequestState::read(p.status.as_deref(), false),
             }
         }
     };
@@ -280,9 +334,45 @@ mod tests {
                 head_commit: sha.into(),
                 target_branch: "master".into(),
                 source_branch: "new-topic".into(),
-                from_fork: true
+                from_fork: true,
+                state: PullRequestState::Open,
             }
         );
+        // Each server's words for closed and merged.
+        for (api, doc, state) in [
+            (
+                ServerApi::GitHub,
+                json!({ "state": "closed", "merged": true, "head": { "ref": "f", "sha": sha }, "base": { "ref": "main" } }),
+                PullRequestState::Merged,
+            ),
+            (
+                ServerApi::Gitea,
+                json!({ "state": "closed", "merged": false, "head": { "ref": "f", "sha": sha }, "base": { "ref": "main" } }),
+                PullRequestState::Closed,
+            ),
+            (
+                ServerApi::GitLab,
+                json!({ "state": "merged", "sha": sha, "target_branch": "main", "source_branch": "f", "source_project_id": 1, "target_project_id": 1 }),
+                PullRequestState::Merged,
+            ),
+            (
+                ServerApi::BitbucketCloud,
+                json!({ "state": "DECLINED", "source": { "branch": { "name": "f" }, "commit": { "hash": "6dcb09b5b578" } }, "destination": { "branch": { "name": "main" } } }),
+                PullRequestState::Closed,
+            ),
+            (
+                ServerApi::AzureDevOps,
+                json!({ "status": "completed", "lastMergeSourceCommit": { "commitId": sha }, "targetRefName": "refs/heads/main", "sourceRefName": "refs/heads/f" }),
+                PullRequestState::Merged,
+            ),
+            (
+                ServerApi::AzureDevOps,
+                json!({ "status": "active", "lastMergeSourceCommit": { "commitId": sha }, "targetRefName": "refs/heads/main", "sourceRefName": "refs/heads/f" }),
+                PullRequestState::Open,
+            ),
+        ] {
+            assert_eq!(read_as(api, doc).state, state, "{api:?}");
+        }
         assert!(!read_as(ServerApi::Gitea, gitea).from_fork);
         assert_eq!(read_as(ServerApi::GitLab, gitlab).target_branch, "main");
         let cloud = read_as(ServerApi::BitbucketCloud, bitbucket);
