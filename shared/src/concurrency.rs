@@ -109,17 +109,30 @@ impl Groups {
         self.stop_all(group, members, &superseded_reason(&group.commit), now).await
     }
 
-    /// Stops every member of `group` (a pull request closed or merged) and forgets the group.
+    /// Stops the members of `group` that the closed (or merged) pull request started, and
+    /// forgets them: another pull request's executions in the same group (a template without
+    /// `{pr_number}`) keep running. A member recorded without its pull request (before 0.3.0)
+    /// counts as this one's, as it did then.
     pub async fn close(&self, group: &GroupPlan, now: i64) -> Result<Vec<Stop>, AwsError> {
         let held = self.groups.members(group, now).await?;
-        if held.members.is_empty() {
+        let (own, others): (Vec<GroupMember>, Vec<GroupMember>) =
+            held.members.into_iter().partition(|m| m.pull_request.is_none() || m.pull_request == group.pull_request);
+        if own.is_empty() {
             return Ok(Vec::new());
         }
-        let stops = self.stop_all(group, held.members, CLOSED_REASON, now).await;
+        let stops = self.stop_all(group, own, CLOSED_REASON, now).await;
         // The failed ones were put back: that write moved the version, so the group stays.
         if stops.iter().all(|s| s.result.is_ok()) {
-            if let Err(e) = self.groups.forget(group, held.version).await {
-                tracing::warn!(group = %group.name, error = %e, "could not forget the closed group; a reopened pull request's first start tries its stops again");
+            match self.groups.forget(group, held.version).await {
+                Ok(()) if !others.is_empty() => {
+                    if let Err(e) = self.groups.keep(group, &others, now).await {
+                        tracing::warn!(group = %group.name, error = %e, "could not keep the group's other pull requests' executions; their next start does not stop them");
+                    }
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(group = %group.name, error = %e, "could not forget the closed pull request's executions; a reopened pull request's first start tries their stops again");
+                }
             }
         }
         Ok(stops)

@@ -707,6 +707,20 @@ fn warnings(raw: &RawConfig) -> Vec<Warning> {
                     "tags filter nothing: the trigger's events do not include \"tag\"; add it to events".into(),
                 );
             }
+            let group = t.concurrency.as_ref().and_then(|c| c.group.as_deref()).unwrap_or_default();
+            if group.contains("{branch}")
+                && events.iter().any(|e| e == "pull_request")
+                && !group.contains("{pr_number}")
+            {
+                warn(
+                    at("concurrency.group"),
+                    format!(
+                        "{group:?} groups pull requests by their source branch, which a fork names as it likes (its \"main\" is \
+                         not yours): pull requests of one branch name, forks included, supersede each other; use \
+                         {{pr_number}} (the default) for pull requests"
+                    ),
+                );
+            }
             if git.pull_request_actions.is_some() && !events.iter().any(|e| e == "pull_request") {
                 warn(
                     at("git.pull_request_actions"),
@@ -1153,5 +1167,19 @@ mod tests {
         )
         .unwrap();
         assert!(fine.warnings.is_empty(), "{:?}", fine.warnings);
+    }
+
+    /// A group on `{branch}` for pull requests is warned of; the default and `{pr_number}` are not.
+    #[test]
+    fn a_pull_request_group_on_the_branch_is_warned_of() {
+        let doc = |group: &str| {
+            format!(
+                r#"{{"triggers": [{{"name": "a", "pipeline": "p", "git": {{"repository": "acme/app", "events": ["push", "pull_request"]}},
+                    "concurrency": {{"group": "{group}", "cancel_in_progress": true}}}}]}}"#
+            )
+        };
+        let warned = Config::from_json(&doc("{repository}#{branch}")).unwrap();
+        assert!(warned.warnings.iter().any(|w| w.field.ends_with("concurrency.group")), "{:?}", warned.warnings);
+        assert!(Config::from_json(&doc("{repository}#{pr_number}")).unwrap().warnings.is_empty());
     }
 }

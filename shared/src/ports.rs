@@ -84,6 +84,39 @@ pub struct GroupPlan {
     pub cancel_in_progress: bool,
     /// Stop by abandoning in-progress actions instead of letting them finish.
     pub abandon: bool,
+    /// The kind of change that renders it: kinds never share a group, whatever the template (a
+    /// fork's pull request from a branch named `main` is not main's push).
+    pub kind: ChangeKind,
+    /// The pull request a start of it builds: a close stops only its own executions.
+    pub pull_request: Option<u64>,
+}
+
+/// The kinds of change a concurrency group is kept per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    PullRequest,
+    Push,
+    Tag,
+    MergeGroup,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PullRequest => "pull_request",
+            Self::Push => "push",
+            Self::Tag => "tag",
+            Self::MergeGroup => "merge_group",
+        }
+    }
+}
+
+impl GroupPlan {
+    /// What the group is kept under: its kind of change and its rendered name.
+    pub fn key_name(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.name)
+    }
 }
 
 /// An execution recorded in a concurrency group.
@@ -94,6 +127,9 @@ pub struct GroupMember {
     pub commit: String,
     /// When Herald started it (Unix seconds).
     pub started_at: i64,
+    /// The pull request it builds (none for other kinds, and for members recorded before 0.3.0).
+    #[serde(default)]
+    pub pull_request: Option<u64>,
 }
 
 /// The executions of a group, as the table holds them.

@@ -193,6 +193,7 @@ impl StartRunner {
                     pipeline: plan.pipeline.clone(),
                     commit: group.commit.clone(),
                     started_at: now,
+                    pull_request: group.pull_request,
                 };
                 // A failure gives the claims back: the retry's start finds the same execution
                 // (its clientRequestToken) and records it.

@@ -4,7 +4,7 @@
 use crate::change::PrAction;
 use crate::change::{Change, EventKind, S3Object};
 use crate::config::{Concurrency, Config, ForkPolicy, GitRule, PipelineName, S3Rule, Trigger};
-use crate::ports::{GroupPlan, RevisionType, SourceAction, SourceRevision, StartPlan};
+use crate::ports::{ChangeKind, GroupPlan, RevisionType, SourceAction, SourceRevision, StartPlan};
 use crate::secrets::SecretScope;
 use crate::template::{first_line, Field, Fields, Source, Template};
 use crate::token;
@@ -409,6 +409,13 @@ fn group(trigger: &Trigger, change: &Change, notes: &mut Vec<String>) -> Option<
             commit: change.commit.clone(),
             cancel_in_progress: concurrency.cancel_in_progress,
             abandon: concurrency.abandon,
+            kind: match (&change.pull_request, change.event) {
+                (Some(_), _) => ChangeKind::PullRequest,
+                (None, EventKind::Tag) => ChangeKind::Tag,
+                (None, EventKind::MergeGroup) => ChangeKind::MergeGroup,
+                (None, _) => ChangeKind::Push,
+            },
+            pull_request: change.pull_request.as_ref().map(|pr| pr.number),
         }),
         Err(field) => {
             notes.push(format!("joins no concurrency group: {{{field}}} is empty for this change"));

@@ -172,3 +172,63 @@ async fn a_start_that_stops_costs_one_write_and_a_stop_beside_the_last_write() {
         calls.len()
     );
 }
+
+/// Kinds never share a group: with a template on `{branch}`, a fork's pull request from its own
+/// branch named `master` renders the same name as master's pushes, yet neither joins nor stops
+/// their group, and closing it stops only its own execution (and not another pull request's in
+/// a group the template shares).
+#[tokio::test]
+async fn a_fork_pull_request_from_master_neither_joins_nor_stops_a_push_group() {
+    let moto = Moto::start();
+    let config = json!({ "triggers": [{
+        "name": "app", "pipeline": "app-kinds",
+        "git": { "repository": "baxterthehacker/public-repo", "events": ["push", "pull_request"], "allow_forks": true },
+        "variables": { "MOTO_EXECUTION_STATUS": "InProgress" },
+        "concurrency": { "group": "{repository}#{branch}", "cancel_in_progress": true }
+    }]})
+    .to_string();
+    let mut lambda = git_servers::webhook_with_credentials(&moto, &config, &["app-kinds"], SECRET, &json!({})).await;
+    let push = git_servers::delivery_with(Server::GitHub, Event::Push, API, "push-master", SECRET, |body| {
+        body["repository"]["full_name"] = json!("baxterthehacker/public-repo");
+        body["repository"]["name"] = json!("public-repo");
+        body["after"] = json!(commit(1));
+        body["head_commit"]["id"] = json!(commit(1));
+    });
+    let pushed = body_of(&lambda.invoke(push).await.response());
+    assert_eq!(pushed["started"][0]["group"], "baxterthehacker/public-repo#master", "{pushed}");
+    let fork_pr = |id: &str, action: &str, number: u64, head: &str| {
+        git_servers::delivery_with(Server::GitHub, Event::PullRequest, API, id, SECRET, |body| {
+            body["action"] = json!(action);
+            body["number"] = json!(number);
+            body["pull_request"]["number"] = json!(number);
+            body["pull_request"]["head"]["sha"] = json!(head);
+            body["pull_request"]["head"]["ref"] = json!("master");
+            body["pull_request"]["head"]["repo"]["full_name"] = json!(format!("mallory-{number}/public-repo"));
+            body["pull_request"]["head"]["repo"]["id"] = json!(900 + number);
+            if action == "closed" {
+                body["pull_request"]["state"] = json!("closed");
+            }
+        })
+    };
+    let opened = body_of(&lambda.invoke(fork_pr("fork-open", "opened", 5, &commit(2))).await.response());
+    assert_eq!(opened["started"][0]["group"], "baxterthehacker/public-repo#master", "{opened}");
+    assert!(opened.get("stopped").is_none(), "the fork stops no push: {opened}");
+    // A second fork pull request from its own `master`: the same pull request group by design.
+    let other = body_of(&lambda.invoke(fork_pr("fork-open-6", "opened", 6, &commit(3))).await.response());
+    assert_eq!(other["stopped"][0]["execution_id"], opened["started"][0]["execution_id"], "{other}");
+    let closed = body_of(&lambda.invoke(fork_pr("fork-close", "closed", 5, &commit(2))).await.response());
+    assert!(
+        closed.get("stopped").is_none(),
+        "#5's own execution was already stopped by #6; #6's is not #5's: {closed}"
+    );
+    let runs = executions(&moto, "app-kinds");
+    let running: Vec<&str> = runs.iter().filter(|(_, s, _)| s == "InProgress").map(|(id, _, _)| id.as_str()).collect();
+    let push_id = pushed["started"][0]["execution_id"].as_str().unwrap();
+    let six = other["started"][0]["execution_id"].as_str().unwrap();
+    assert_eq!(running, [push_id, six], "master's push and #6 keep running: {runs:?}");
+    let closed_six = body_of(&lambda.invoke(fork_pr("fork-close-6", "closed", 6, &commit(3))).await.response());
+    assert_eq!(closed_six["stopped"][0]["execution_id"], six, "{closed_six}");
+    let runs = executions(&moto, "app-kinds");
+    let running: Vec<&str> = runs.iter().filter(|(_, s, _)| s == "InProgress").map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(running, [push_id], "closing never stops a push: {runs:?}");
+}

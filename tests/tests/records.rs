@@ -71,9 +71,16 @@ async fn the_records_of_one_commit_are_found_by_it() {
         commit: a.clone(),
         cancel_in_progress: cancel,
         abandon: false,
+        kind: herald::ports::ChangeKind::PullRequest,
+        pull_request: Some(7),
     };
-    let member =
-        |id: &str| GroupMember { execution_id: id.into(), pipeline: "app".into(), commit: a.clone(), started_at: now };
+    let member = |id: &str| GroupMember {
+        execution_id: id.into(),
+        pipeline: "app".into(),
+        commit: a.clone(),
+        started_at: now,
+        pull_request: Some(7),
+    };
     let ids = |members: Vec<GroupMember>| members.into_iter().map(|m| m.execution_id).collect::<Vec<_>>();
     let cancelling = group(true);
     assert!(groups.join(&cancelling, &member("x-1"), true, now).await.unwrap().is_empty(), "a new group");

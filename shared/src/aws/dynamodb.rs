@@ -597,7 +597,7 @@ impl DynamoDbGroups {
 }
 
 fn group_key(group: &GroupPlan) -> AttributeValue {
-    AttributeValue::S(format!("group#{}", crate::token::deterministic(&["group", &group.trigger, &group.name])))
+    AttributeValue::S(format!("group#{}", crate::token::deterministic(&["group", &group.trigger, &group.key_name()])))
 }
 
 fn member_value(member: &GroupMember) -> AttributeValue {
@@ -607,6 +607,7 @@ fn member_value(member: &GroupMember) -> AttributeValue {
             ("pipeline".to_owned(), AttributeValue::S(member.pipeline.clone())),
             ("commit".to_owned(), AttributeValue::S(member.commit.clone())),
             ("started_at".to_owned(), n(member.started_at)),
+            ("pull_request".to_owned(), member.pull_request.map_or(AttributeValue::Null(true), |p| n(p as i64))),
         ]
         .into(),
     )
@@ -623,6 +624,7 @@ fn members_of(item: &Item) -> Vec<GroupMember> {
                 pipeline: text("pipeline")?,
                 commit: text("commit").unwrap_or_default(),
                 started_at: number(m, "started_at").unwrap_or(0),
+                pull_request: number(m, "pull_request").and_then(|p| u64::try_from(p).ok()),
             })
         })
         .collect()

@@ -213,12 +213,13 @@ async fn a_run_in_a_concurrency_group_stops_the_older_execution_and_says_so() {
         pipeline: "app-pipeline".into(),
         commit: "a".repeat(40),
         started_at: NOW - 600,
+        pull_request: Some(7),
     };
     groups
         .groups
         .lock()
         .unwrap()
-        .insert(("app".into(), "acme/app#7".into()), GroupMembers { members: vec![older], version: 1 });
+        .insert(("app".into(), "pull_request:acme/app#7".into()), GroupMembers { members: vec![older], version: 1 });
     let control = Arc::new(FakeControl::default());
     let h = harness_with(
         github_pull(),

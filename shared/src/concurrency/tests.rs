@@ -34,6 +34,8 @@ fn group(commit: &str, cancel_in_progress: bool) -> GroupPlan {
         commit: commit.into(),
         cancel_in_progress,
         abandon: false,
+        kind: crate::ports::ChangeKind::PullRequest,
+        pull_request: Some(7),
     }
 }
 

@@ -389,7 +389,7 @@ impl ExecutionRecords for FakeRecords {
 /// Concurrency groups in memory, as the table holds them; `fail` makes every call fail.
 #[derive(Default)]
 pub struct FakeGroups {
-    /// Group key (trigger, name) -> members and version.
+    /// Group key (trigger, kind:name) -> members and version.
     pub groups: Mutex<HashMap<(String, String), GroupMembers>>,
     pub fail: Option<AwsError>,
 }
@@ -399,10 +399,12 @@ impl FakeGroups {
         self.fail.clone().map_or(Ok(()), Err)
     }
 
-    /// The execution ids `group` holds.
+    /// The execution ids the group rendered `name` holds (of whichever kind of change).
     pub fn ids(&self, trigger: &str, name: &str) -> Vec<String> {
         let groups = self.groups.lock().unwrap();
-        let held = groups.get(&(trigger.to_owned(), name.to_owned()));
+        let held =
+            groups.iter().find(|((t, key), _)| t == trigger && key.split_once(':').is_some_and(|(_, n)| n == name));
+        let held = held.map(|(_, g)| g);
         held.map(|g| g.members.iter().map(|m| m.execution_id.clone()).collect()).unwrap_or_default()
     }
 }
@@ -418,7 +420,7 @@ impl ConcurrencyGroups for FakeGroups {
         Box::pin(async move {
             self.checked()?;
             let mut groups = self.groups.lock().unwrap();
-            let held = groups.entry((group.trigger.clone(), group.name.clone())).or_default();
+            let held = groups.entry((group.trigger.clone(), group.key_name())).or_default();
             if held.members.last().is_some_and(|m| m.execution_id == member.execution_id) {
                 return Ok(Vec::new());
             }
@@ -444,7 +446,7 @@ impl ConcurrencyGroups for FakeGroups {
         Box::pin(async move {
             self.checked()?;
             let mut groups = self.groups.lock().unwrap();
-            let held = groups.entry((group.trigger.clone(), group.name.clone())).or_default();
+            let held = groups.entry((group.trigger.clone(), group.key_name())).or_default();
             held.members.extend_from_slice(members);
             held.version += 1;
             Ok(())
@@ -454,13 +456,7 @@ impl ConcurrencyGroups for FakeGroups {
     fn members<'a>(&'a self, group: &'a GroupPlan, _now: i64) -> BoxFuture<'a, Result<GroupMembers, AwsError>> {
         Box::pin(async move {
             self.checked()?;
-            Ok(self
-                .groups
-                .lock()
-                .unwrap()
-                .get(&(group.trigger.clone(), group.name.clone()))
-                .cloned()
-                .unwrap_or_default())
+            Ok(self.groups.lock().unwrap().get(&(group.trigger.clone(), group.key_name())).cloned().unwrap_or_default())
         })
     }
 
@@ -468,7 +464,7 @@ impl ConcurrencyGroups for FakeGroups {
         Box::pin(async move {
             self.checked()?;
             let mut groups = self.groups.lock().unwrap();
-            let key = (group.trigger.clone(), group.name.clone());
+            let key = (group.trigger.clone(), group.key_name());
             if groups.get(&key).is_some_and(|g| g.version == version) {
                 groups.remove(&key);
             }
