@@ -11,7 +11,7 @@ use crate::commands::{parse, reply, Command, Done, Line, Verb};
 use crate::config::{CommandSettings, Config};
 use crate::git_api::credentials::Credentials;
 use crate::git_api::endpoint::UserName;
-use crate::git_api::pull_requests::{PullRequestHead, PullRequestState, GITHUB_WRITERS};
+use crate::git_api::pull_requests::{PullRequestHead, PullRequestState, GITHUB_NON_WRITERS};
 use crate::git_api::{GitApi, PostError, ServerApi, Target};
 use crate::metrics;
 use crate::once::{once, Once};
@@ -257,16 +257,13 @@ impl CommandExecutor {
         let author = &cx.comment.author;
         let no = || Err(format!("{} cannot write to {}", author.name, cx.target.repository.name()));
         let asked = match cx.target.api {
+            // The association may only refuse early; who may write is the permission API's answer.
             ServerApi::GitHub => {
                 let association = author.association.as_deref().unwrap_or("NONE");
-                return if GITHUB_WRITERS.contains(&association) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{} is {association} on this repository; OWNER, MEMBER or COLLABORATOR may",
-                        author.name
-                    ))
-                };
+                if GITHUB_NON_WRITERS.contains(&association) {
+                    return Err(format!("{} is {association} on this repository: not a writer", author.name));
+                }
+                author.name.as_str()
             }
             ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
                 return Err(format!(
@@ -592,10 +589,10 @@ pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> Str
     match ServerApi::of(comment.provider) {
         Some(ServerApi::GitHub) => {
             let association = comment.author.association.as_deref().unwrap_or("NONE");
-            if GITHUB_WRITERS.contains(&association) {
-                format!("{user} may ({association})")
+            if GITHUB_NON_WRITERS.contains(&association) {
+                format!("refused: {user} is {association}: not a writer")
             } else {
-                format!("refused: {user} is {association}; OWNER, MEMBER or COLLABORATOR may")
+                format!("{user} may if the collaborator permission API says admin, maintain or write ({association} is not a permission)")
             }
         }
         Some(ServerApi::GitLab) => format!("{user} may if the members API says Developer (30) or more"),

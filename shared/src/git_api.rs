@@ -308,7 +308,8 @@ impl GitApi {
         name: &str,
         now: i64,
     ) -> Result<bool, PostError> {
-        if !matches!(target.api, ServerApi::GitLab | ServerApi::Gitea | ServerApi::BitbucketServer) {
+        if !matches!(target.api, ServerApi::GitHub | ServerApi::GitLab | ServerApi::Gitea | ServerApi::BitbucketServer)
+        {
             return Err(PostError::Refused(format!(
                 "{} has no per-user permission answer Herald reads",
                 target.api.key()
@@ -317,7 +318,8 @@ impl GitApi {
         let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
         let url = Endpoint::Permission { repository: &target.repository, user }.url(&entry.base);
         match self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await {
-            // GitLab and Gitea answer 404 for someone who is not a member or collaborator.
+            // GitLab and Gitea answer 404 for someone who is not a member or collaborator (GitHub
+            // answers 404 for a user it does not know).
             Err(PostError::Permanent { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
             Ok(response) => self.answer(&entry.host, &response).and_then(|body| {

@@ -67,7 +67,7 @@ struct State {
     bench: Mutex<Option<Bare>>,
     /// The pull requests it describes, by number (docs/commands.md "Commands from the pull request").
     pulls: Mutex<std::collections::HashMap<u64, FakePull>>,
-    /// Who may write (GitLab: user ids; Gitea / Forgejo: user names).
+    /// Who may write (GitLab: user ids; GitHub, Gitea / Forgejo: user names).
     writers: Mutex<Vec<String>>,
     /// GitHub: the deliveries of every hook it serves, newest first (docs/operations.md
     /// "Missed deliveries"), each in the shape of GitHub's `hook-delivery-item` example.
@@ -572,6 +572,17 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
         }),
         // POST /repos/{owner}/{repo}/issues/{issue_number}/comments
         (Server::GitHub, "POST", ["repos", _, _, "issues", _, "comments"]) => comment(&body["body"]),
+        // GET /repos/{owner}/{repo}/collaborators/{username}/permission: GitHub's own example,
+        // `write` (role `maintain`) for the writers, `read` (role `triage`) for anyone else:
+        // organization members and triage collaborators included.
+        (Server::GitHub, "GET", ["repos", _, _, "collaborators", user, "permission"]) => {
+            let mut answer = openapi::example(flavor, "repository-collaborator-permission-response-if-user-has-admin-permissions");
+            let writes = writers.iter().any(|w| w == user);
+            answer["permission"] = json!(if writes { "write" } else { "read" });
+            answer["role_name"] = json!(if writes { "maintain" } else { "triage" });
+            answer["user"]["login"] = json!(user);
+            Ok((200, answer))
+        }
         // GET /projects/:id/merge_requests/:iid, /projects/:id/members/all/:user_id
         (Server::GitLab, "GET", ["api", "v4", "projects", id, "merge_requests", n]) if id.contains("%2F") => {
             pull(n).map(|p| {

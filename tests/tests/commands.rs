@@ -319,6 +319,7 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
             state: "open",
         },
     );
+    fake.set_writers(&["ann"]);
     let (key, value) = fake.credential_entry();
     let moto = Moto::start();
     moto.ctl(&["create-pipeline", "cmd-build"]);
@@ -409,4 +410,38 @@ async fn run_never_starts_a_merge_only_trigger_nor_a_closed_pull_request() {
     }
     assert!(s.moto.executions("cmd-deploy").is_empty(), "the merge-only trigger never started");
     assert_eq!(s.moto.executions("cmd-build").len(), 3, "one per server, while open");
+}
+
+/// GitHub: `author_association` is not a permission. A read-only organization member
+/// (`MEMBER`) and a triage collaborator (`COLLABORATOR`) are refused on the collaborator
+/// permission API's word (one of GitHub's OpenAPI operations, checked by the fake); the writer
+/// acts; a `CONTRIBUTOR` is refused without a request.
+#[tokio::test]
+async fn read_only_members_and_triage_collaborators_do_nothing_on_github() {
+    let config = r#"{"triggers": [{"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"]}}]}"#;
+    let mut s = setup(config, &["cmd-build"], &[Server::GitHub]).await;
+    let member = Commenter { name: "mallory", id: 78, association: "MEMBER" };
+    let triage = Commenter { name: "tricia", id: 79, association: "COLLABORATOR" };
+    for (i, by) in [member, triage].into_iter().enumerate() {
+        let answer = s.comment(Server::GitHub, 40 + i as u64, by, "/herald run").await;
+        assert_eq!(outcomes(&answer), ["refused"], "{}: {answer}", by.name);
+        let why = answer["commands"][0]["reason"].as_str().unwrap_or_default();
+        assert!(why.contains("cannot write to"), "{}: {why}", by.name);
+    }
+    let asked: Vec<String> = s
+        .fake(Server::GitHub)
+        .arrivals()
+        .into_iter()
+        .filter(|a| a.path.contains("/collaborators/"))
+        .map(|a| a.path)
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(s.fake(Server::GitHub).arrivals().iter().all(|a| a.problem.is_none()), "every request is GitHub's");
+    let contributor = Commenter { name: "eve", id: 80, association: "CONTRIBUTOR" };
+    assert_eq!(outcomes(&s.comment(Server::GitHub, 43, contributor, "/herald run").await), ["refused"]);
+    let asked_now = s.fake(Server::GitHub).arrivals().iter().filter(|a| a.path.contains("/collaborators/")).count();
+    assert_eq!(asked_now, 2, "a CONTRIBUTOR is refused without asking");
+    assert!(s.moto.executions("cmd-build").is_empty());
+    let writer = s.comment(Server::GitHub, 44, WRITER, "/herald run").await;
+    assert_eq!(outcomes(&writer), ["started"], "{writer}");
 }

@@ -75,7 +75,24 @@ fn github_pull() -> FakeHttp {
     let pull = json!({ "head": { "ref": "feature", "sha": HEAD, "repo": { "full_name": "acme/app" } },
                        "base": { "ref": "main", "repo": { "full_name": "acme/app" } } });
     http.bodies.insert("/repos/acme/app/pulls/7".into(), pull.to_string());
+    with_permissions(&mut http);
     http
+}
+
+/// GitHub's collaborator permission answers: ann and lead write, mallory (an organization
+/// member) reads, tricia triages.
+fn with_permissions(http: &mut FakeHttp) {
+    for (user, permission, role) in [
+        ("ann", "admin", "admin"),
+        ("lead", "write", "maintain"),
+        ("mallory", "read", "read"),
+        ("tricia", "read", "triage"),
+    ] {
+        http.bodies.insert(
+            format!("/repos/acme/app/collaborators/{user}/permission"),
+            json!({ "permission": permission, "role_name": role, "user": { "login": user } }).to_string(),
+        );
+    }
 }
 
 fn record(provider: &str, host: &str) -> ExecutionRecord {
@@ -403,8 +420,38 @@ async fn a_long_pull_request_description_does_not_block_stop() {
     let pull = json!({ "head": { "ref": "feature", "sha": HEAD, "repo": { "full_name": "acme/app" } },
                        "base": { "ref": "main", "repo": { "full_name": "acme/app" } }, "body": "x".repeat(200 * 1024) });
     http.bodies.insert("/repos/acme/app/pulls/7".into(), pull.to_string());
+    with_permissions(&mut http);
     let history = FakeHistory { execution_status: Some("InProgress".into()), ..FakeHistory::default() };
     let h = harness(http, history, FakeControl::default(), records_of(record("github", "api.github.com")));
     let stop = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald stop");
     assert_eq!(outcomes(&run(&h, &config(""), &stop).await)[0].0, "stopped");
+}
+
+/// `author_association` is not a permission: a read-only organization MEMBER and a triage
+/// COLLABORATOR are refused by the permission API's answer; a writer acts; a CONTRIBUTOR is
+/// refused without asking.
+#[tokio::test]
+async fn who_may_is_the_permission_api_s_answer_not_the_association() {
+    let h = harness(
+        github_pull(),
+        FakeHistory::default(),
+        waiting_approval(),
+        records_of(record("github", "api.github.com")),
+    );
+    let config = config("");
+    for (by, association) in [("mallory", "MEMBER"), ("tricia", "COLLABORATOR")] {
+        let approve = comment(ProviderKind::GitHub, "api.github.com", by, association, "/herald approve");
+        let (outcome, why) = outcomes(&run(&h, &config, &approve).await).remove(0);
+        assert_eq!(outcome, "refused", "{by}: {why}");
+        assert!(why.contains("cannot write to acme/app"), "{by}: {why}");
+    }
+    assert!(h.control.answers.lock().unwrap().is_empty(), "nobody approved");
+    let asked = h.http.requests.lock().unwrap().iter().filter(|r| r.url.contains("/collaborators/")).count();
+    assert_eq!(asked, 2);
+    let stranger = comment(ProviderKind::GitHub, "api.github.com", "eve", "CONTRIBUTOR", "/herald approve");
+    assert_eq!(outcomes(&run(&h, &config, &stranger).await)[0].0, "refused");
+    let asked_now = h.http.requests.lock().unwrap().iter().filter(|r| r.url.contains("/collaborators/")).count();
+    assert_eq!(asked_now, 2, "a CONTRIBUTOR is refused without asking");
+    let writer = comment(ProviderKind::GitHub, "api.github.com", "lead", "MEMBER", "/herald approve");
+    assert_eq!(outcomes(&run(&h, &config, &writer).await)[0].0, "approved");
 }

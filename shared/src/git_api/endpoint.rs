@@ -338,9 +338,9 @@ impl Endpoint<'_> {
                 let (root, user) = (r.root(base), user.encoded());
                 match r.api {
                     ServerApi::GitLab => format!("{root}/members/all/{user}"),
-                    ServerApi::Gitea => format!("{root}/collaborators/{user}/permission"),
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{root}/collaborators/{user}/permission"),
                     ServerApi::BitbucketServer => format!("{root}/permissions/users?filter={user}"),
-                    ServerApi::GitHub | ServerApi::BitbucketCloud | ServerApi::AzureDevOps => String::new(),
+                    ServerApi::BitbucketCloud | ServerApi::AzureDevOps => String::new(),
                 }
             }
             Endpoint::Commit { repository: r, commit } => format!("{}/commit/{}", r.root(base), commit.as_str()),
@@ -515,7 +515,12 @@ mod tests {
             at(ServerApi::BitbucketServer, "PROJ/repo", "https://bb.example.com/rest"),
             "https://bb.example.com/rest/api/1.0/projects/PROJ/repos/repo/permissions/users?filter=ann.lee"
         );
-        assert_eq!(at(ServerApi::GitHub, "o/r", "https://api.github.com"), "", "GitHub says it in the payload");
+        assert_eq!(
+            at(ServerApi::GitHub, "o/r", "https://api.github.com"),
+            "https://api.github.com/repos/o/r/collaborators/ann.lee/permission",
+            "the payload's author_association is not a permission"
+        );
+        assert_eq!(at(ServerApi::BitbucketCloud, "o/r", "https://api.bitbucket.org/2.0"), "");
         for bad in ["", "../admin", "ann?x=1", "a/b", "a%2Fb", ".hidden", "ann lee"] {
             assert!(UserName::new(bad).is_err(), "{bad}");
         }

@@ -277,8 +277,11 @@ pub fn comment_body(api: ServerApi, markdown: &str) -> Value {
     }
 }
 
-/// GitHub's `author_association` values of people who can write to the repository.
-pub const GITHUB_WRITERS: [&str; 3] = ["OWNER", "MEMBER", "COLLABORATOR"];
+/// GitHub's `author_association` values of people who cannot write to the repository: refused
+/// without asking. The others (`OWNER`, `MEMBER`, `COLLABORATOR`) are not a permission
+/// (`MEMBER` is any member of the organization, `COLLABORATOR` includes read and triage), so
+/// the collaborator permission API decides for them.
+pub const GITHUB_NON_WRITERS: [&str; 5] = ["NONE", "FIRST_TIMER", "FIRST_TIME_CONTRIBUTOR", "CONTRIBUTOR", "MANNEQUIN"];
 /// GitLab's Developer access level: the least that may push, and so run a command.
 pub const GITLAB_DEVELOPER: u64 = 30;
 
@@ -297,6 +300,12 @@ pub fn may_write(api: ServerApi, body: &[u8], user: &str) -> Result<bool, String
             let permission = doc["permission"].as_str().ok_or("the permission answer has no permission")?;
             Ok(matches!(permission, "write" | "admin" | "owner"))
         }
+        // `permission` is the base role (maintain maps to write, triage to read; a custom role
+        // to its base), `role_name` may name a custom role: the base decides.
+        ServerApi::GitHub => {
+            let permission = doc["permission"].as_str().ok_or("the permission answer has no permission")?;
+            Ok(matches!(permission, "admin" | "maintain" | "write"))
+        }
         ServerApi::BitbucketServer => {
             let values = doc["values"].as_array().ok_or("the permission answer has no values")?;
             Ok(values.iter().any(|v| {
@@ -304,7 +313,7 @@ pub fn may_write(api: ServerApi, body: &[u8], user: &str) -> Result<bool, String
                     && matches!(v["permission"].as_str(), Some("REPO_WRITE" | "REPO_ADMIN"))
             }))
         }
-        ServerApi::GitHub | ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
+        ServerApi::BitbucketCloud | ServerApi::AzureDevOps => {
             Err(format!("{} has no per-user permission answer Herald reads", api.key()))
         }
     }

@@ -758,10 +758,10 @@ async fn a_pull_request_is_read_a_permission_asked_and_a_reply_posted_with_the_e
     assert_eq!(body(&requests[3])["body"], "| command | what happened |");
     assert!(requests.iter().all(|r| header(r, "private-token") == Some("glpat-1")));
     assert_eq!(header(&requests[3], "content-type"), Some("application/json"));
-    // A host without its credential gets nothing; GitHub says who may in the payload.
+    // A host without its credential gets nothing; Bitbucket Cloud has no permission answer.
     let other = target(ServerApi::GitLab, "evil.example.net", "group/app");
     assert!(matches!(api.pull_request(&creds, &other, 4, 0).await, Err(PostError::NoCredential { .. })));
-    let github = target(ServerApi::GitHub, "api.github.com", "o/r");
-    assert!(matches!(api.may_write(&creds, &github, &user, "ann", 0).await, Err(PostError::Refused(_))));
+    let cloud = target(ServerApi::BitbucketCloud, "api.bitbucket.org", "o/r");
+    assert!(matches!(api.may_write(&creds, &cloud, &user, "ann", 0).await, Err(PostError::Refused(_))));
     assert_eq!(http.requests.lock().unwrap().len(), 4, "no request for either");
 }
