@@ -166,7 +166,8 @@ pub fn validate(path: Option<&str>, template: Option<&str>, strict: bool, s3_buc
 /// What each rule's own topic needs of the stack: not a warning (a granted topic is right), a
 /// note `--strict` lets pass.
 fn topic_notes(config: &Config) -> Vec<String> {
-    config
+    let mut notes = bitbucket_user_notes(config);
+    notes.extend(config
         .alerts
         .iter()
         .filter_map(|rule| {
@@ -176,8 +177,35 @@ fn topic_notes(config: &Config) -> Vec<String> {
                     rule.name
                 )
             })
-        })
-        .collect()
+        }));
+    notes
+}
+
+/// `commands.users` and `approvers` entries that cannot name a Bitbucket Cloud user: there,
+/// people are named by account id (`557058:…`, or 24 hex digits) or `{uuid}`, never by the
+/// nickname or display name a user chooses. A note, not a warning: the same entries are logins
+/// on GitHub, GitLab, Gitea and Data Center, which this document may be for.
+fn bitbucket_user_notes(config: &Config) -> Vec<String> {
+    let is_id = |entry: &str| {
+        let hex24 = entry.len() == 24 && entry.bytes().all(|b| b.is_ascii_hexdigit());
+        (entry.starts_with('{') && entry.ends_with('}')) || entry.contains(':') || hex24
+    };
+    let settings = &config.commands;
+    let names: Vec<&str> = settings
+        .users
+        .iter()
+        .chain(settings.approvers.iter())
+        .flatten()
+        .map(String::as_str)
+        .filter(|e| !is_id(e))
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "commands: on Bitbucket Cloud, {} match(es) nobody: people are named there by account id (557058:…) or {{uuid}}, never by a nickname, which anyone may choose",
+        names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+    )]
 }
 
 /// What the document needs of the environment it is deployed to: room.

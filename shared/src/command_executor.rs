@@ -6,7 +6,7 @@
 //! verified delivery names (`git_api::Target`), never from a URL in the payload.
 
 use crate::alert::render::console_url;
-use crate::change::{Change, ChangedFiles, Comment, EventKind, PrAction, PullRequest};
+use crate::change::{Change, ChangedFiles, Comment, CommentAuthor, EventKind, PrAction, PullRequest};
 use crate::commands::{parse, reply, Command, Done, Line, Verb};
 use crate::config::{CommandSettings, Config};
 use crate::git_api::credentials::Credentials;
@@ -246,7 +246,7 @@ impl CommandExecutor {
 
     /// Whether the commenter may give `verb` (docs/commands.md "Who may").
     async fn may(&self, cx: &Context<'_>, verb: Verb) -> Result<(), String> {
-        match configured(&cx.config.commands, verb, &cx.comment.author.name) {
+        match configured(&cx.config.commands, verb, &cx.comment.author) {
             Some(decided) => decided,
             None => cx.writer.get_or_init(|| self.server_says(cx)).await.clone(),
         }
@@ -557,19 +557,26 @@ impl CommandExecutor {
 /// What the configuration alone decides of `user` giving `verb`: `commands.allow`,
 /// `commands.approvers`, and `commands.users` (which replaces the server's rule); `None` when
 /// the server's rule decides.
-fn configured(settings: &CommandSettings, verb: Verb, user: &str) -> Option<Result<(), String>> {
+fn configured(settings: &CommandSettings, verb: Verb, author: &CommentAuthor) -> Option<Result<(), String>> {
+    let user = author.name.as_str();
+    // A configured name matches the author's name or, where the server has a second unique
+    // name (Bitbucket Cloud's uuid beside the account id), that one.
+    let named = |list: &[String]| {
+        list.iter()
+            .any(|u| u.eq_ignore_ascii_case(user) || author.id.as_deref().is_some_and(|id| u.eq_ignore_ascii_case(id)))
+    };
     if !settings.allow.contains(&verb) {
         return Some(Err(format!("/herald {} is not enabled here (commands.allow)", verb.as_str())));
     }
     if matches!(verb, Verb::Approve | Verb::Reject) {
         if let Some(approvers) = &settings.approvers {
-            if !approvers.iter().any(|a| a.eq_ignore_ascii_case(user)) {
+            if !named(approvers) {
                 return Some(Err(format!("{user} is not one of the approvers (commands.approvers)")));
             }
         }
     }
     let users = settings.users.as_ref()?;
-    Some(if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+    Some(if named(users) {
         Ok(())
     } else {
         Err(format!("{user} is not one of the users who may give commands (commands.users)"))
@@ -580,7 +587,7 @@ fn configured(settings: &CommandSettings, verb: Verb, user: &str) -> Option<Resu
 /// without asking the server (`herald explain`).
 pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> String {
     let user = &comment.author.name;
-    if let Some(decided) = configured(settings, verb, user) {
+    if let Some(decided) = configured(settings, verb, &comment.author) {
         return match decided {
             Ok(()) => format!("{user} may (commands.users)"),
             Err(why) => format!("refused: {why}"),

@@ -455,3 +455,38 @@ async fn who_may_is_the_permission_api_s_answer_not_the_association() {
     let writer = comment(ProviderKind::GitHub, "api.github.com", "lead", "MEMBER", "/herald approve");
     assert_eq!(outcomes(&run(&h, &config, &writer).await)[0].0, "approved");
 }
+
+/// Bitbucket Cloud: a commenter whose nickname (theirs to choose, and not unique) is in
+/// `commands.users` does nothing; the account id (or uuid) is who they are.
+#[tokio::test]
+async fn a_bitbucket_nickname_never_names_who_may() {
+    let mut http = FakeHttp::default();
+    let pull = json!({ "source": { "branch": { "name": "feature" }, "commit": { "hash": HEAD }, "repository": { "full_name": "acme/app" } },
+                       "destination": { "branch": { "name": "main" }, "repository": { "full_name": "acme/app" } } });
+    http.bodies.insert("/repositories/acme/app/pullrequests/7".into(), pull.to_string());
+    let history = FakeHistory { execution_status: Some("InProgress".into()), ..FakeHistory::default() };
+    let h = harness(http, history, FakeControl::default(), records_of(record("bitbucket-cloud", "api.bitbucket.org")));
+    let parsed = |actor: serde_json::Value, id: u64| {
+        let doc = json!({ "actor": actor, "pullrequest": { "id": 7 }, "comment": { "id": id, "content": { "raw": "/herald stop" } },
+                          "repository": { "full_name": "acme/app", "links": { "self": { "href": "https://api.bitbucket.org/2.0/repositories/acme/app" } } } });
+        let headers: crate::providers::Headers =
+            [("X-Event-Key", "pullrequest:comment_created"), ("X-Request-UUID", "r")].into_iter().collect();
+        match crate::providers::parse(ProviderKind::BitbucketCloud, &headers, doc.to_string().as_bytes())
+            .unwrap()
+            .content
+        {
+            crate::providers::Content::Comment(c) => *c,
+            other => panic!("{other:?}"),
+        }
+    };
+    let config = config(r#", "commands": {"users": ["alice", "557058:alice-account"]}"#);
+    let spoof = parsed(
+        json!({ "nickname": "alice", "display_name": "alice", "account_id": "557058:mallory", "uuid": "{m-1}" }),
+        1,
+    );
+    let (outcome, why) = outcomes(&run(&h, &config, &spoof).await).remove(0);
+    assert_eq!(outcome, "refused", "{why}");
+    assert!(why.starts_with("557058:mallory is not one of the users"), "{why}");
+    let alice = parsed(json!({ "nickname": "someone", "account_id": "557058:alice-account", "uuid": "{a-1}" }), 2);
+    assert_eq!(outcomes(&run(&h, &config, &alice).await)[0].0, "stopped");
+}

@@ -80,6 +80,10 @@ struct Target {
 struct Actor {
     display_name: Option<String>,
     nickname: Option<String>,
+    /// Atlassian's account id: unique, and not the user's to choose (a nickname is neither).
+    account_id: Option<String>,
+    /// `{…}`: unique too.
+    uuid: Option<String>,
 }
 
 impl Actor {
@@ -159,7 +163,16 @@ fn comment_created(e: CommentEvent, delivery: &str) -> Content {
         repository: e.repository.full_name,
         id: e.comment.id.to_string(),
         pull_request: e.pullrequest.id,
-        author: CommentAuthor { name: e.actor.map(Actor::name).unwrap_or_default(), id: None, association: None },
+        // Named by what Atlassian guarantees unique and the user cannot choose: the account id
+        // (or the uuid); a nickname or display name never names who may act.
+        author: match e.actor {
+            Some(Actor { account_id, uuid, .. }) => CommentAuthor {
+                name: account_id.clone().or(uuid.clone()).unwrap_or_default(),
+                id: uuid.filter(|_| account_id.is_some()),
+                association: None,
+            },
+            None => CommentAuthor { name: String::new(), id: None, association: None },
+        },
         body: e.comment.content.map(|c| c.raw).unwrap_or_default(),
     }))
 }
@@ -264,7 +277,7 @@ mod tests {
     fn a_new_pull_request_comment_is_read() {
         // The fields Bitbucket Cloud documents for pullrequest:comment_created.
         let doc = serde_json::json!({
-            "actor": { "display_name": "Ann Lee", "nickname": "ann", "uuid": "{u-1}" },
+            "actor": { "display_name": "Ann Lee", "nickname": "ann", "uuid": "{u-1}", "account_id": "557058:ann-account" },
             "pullrequest": { "id": 12, "title": "Add thing" },
             "repository": { "full_name": "team_name/repo_name", "links": { "self": { "href": "https://api.bitbucket.org/2.0/repositories/team_name/repo_name" } } },
             "comment": { "id": 17, "content": { "raw": "/herald approve ship it", "markup": "markdown" } }
@@ -275,7 +288,9 @@ mod tests {
         };
         let Content::Comment(c) = event("pullrequest:comment_created") else { panic!() };
         assert_eq!((c.id.as_str(), c.pull_request, c.repository.as_str()), ("17", 12, "team_name/repo_name"));
-        assert_eq!((c.author.name.as_str(), c.body.as_str()), ("ann", "/herald approve ship it"));
+        // Named by the account id (and the uuid), never the nickname its user chose.
+        assert_eq!((c.author.name.as_str(), c.body.as_str()), ("557058:ann-account", "/herald approve ship it"));
+        assert_eq!(c.author.id.as_deref(), Some("{u-1}"));
         assert_eq!(c.server.unwrap().host, "api.bitbucket.org");
         assert!(matches!(event("pullrequest:comment_updated"), Content::Ignored(_)));
         assert!(matches!(event("pullrequest:comment_deleted"), Content::Ignored(_)));
