@@ -729,5 +729,5 @@ fn validate_notes_users_that_are_no_bitbucket_account() {
     std::fs::remove_file(&file).unwrap();
     assert_eq!(out.code, 0, "{}", out.text);
     assert!(out.text.contains("on Bitbucket Cloud, \"alice\" match(es) nobody"), "{}", out.text);
-    assert!(!out.text.contains("557058") && !out.text.contains("u-1"), "{}", out.text);
+    assert!(!out.text.contains("557058:abc") && !out.text.contains("u-1") && !out.text.contains("5b10a"), "{}", out.text);
 }
