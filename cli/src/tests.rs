@@ -724,10 +724,15 @@ fn every_raw_payload_sample_is_explained_with_its_provider() {
 #[test]
 fn validate_notes_users_that_are_no_bitbucket_account() {
     let file = std::env::temp_dir().join(format!("herald-users-{}.json", std::process::id()));
-    std::fs::write(&file, r#"{"commands": {"users": ["alice", "557058:abc", "{u-1}", "5b10a2844c20165700ede21f"]}}"#).unwrap();
+    std::fs::write(&file, r#"{"commands": {"users": ["alice", "557058:abc", "{u-1}", "5b10a2844c20165700ede21f"]}}"#)
+        .unwrap();
     let out = output::validate(Some(file.to_str().unwrap()), None, true, None);
     std::fs::remove_file(&file).unwrap();
     assert_eq!(out.code, 0, "{}", out.text);
     assert!(out.text.contains("on Bitbucket Cloud, \"alice\" match(es) nobody"), "{}", out.text);
-    assert!(!out.text.contains("557058:abc") && !out.text.contains("u-1") && !out.text.contains("5b10a"), "{}", out.text);
+    assert!(
+        !out.text.contains("557058:abc") && !out.text.contains("u-1") && !out.text.contains("5b10a"),
+        "{}",
+        out.text
+    );
 }

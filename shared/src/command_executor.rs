@@ -150,6 +150,27 @@ impl CommandExecutor {
             // Nowhere to reply either: the answer alone says why.
             Err(why) => return Ok(lines.iter().map(|l| refused_line(l, "failed", &why)).collect()),
         };
+        // Who wrote it and what it says are the server's copy's, never the payload's: whoever
+        // holds a webhook secret can sign a comment by anyone, and replay an old one.
+        let copy = match self.api.comment(&credentials, &target, comment.pull_request, &comment.id, now).await {
+            Ok(copy) => copy,
+            Err(e) if e.is_transient() => return Err(AwsError::Transient(format!("reading the comment: {e}"))),
+            Err(e) => {
+                tracing::warn!(comment = %comment.id, pull_request = comment.pull_request, error = %e, "the comment could not be read from its server; nothing done");
+                let why = format!(
+                    "its server does not hold comment {} of #{}: nothing is done",
+                    comment.id, comment.pull_request
+                );
+                return Ok(lines.iter().map(|l| refused_line(l, "refused", &why)).collect());
+            }
+        };
+        if let Some(why) = unlike_the_server_s(comment, &copy, now) {
+            tracing::warn!(comment = %comment.id, pull_request = comment.pull_request, reason = %why, "comment refused");
+            let done: Vec<Done> = lines.iter().map(|l| refused_line(l, "refused", &why)).collect();
+            self.reply(&credentials, &target, comment, &done, now).await;
+            return Ok(done);
+        }
+        let comment = &Comment { author: copy.author, ..comment.clone() };
         let head = match self.head(&credentials, &target, comment, now).await {
             Ok(head) => head,
             Err(e) if e.is_transient() => return Err(AwsError::Transient(format!("reading the pull request: {e}"))),
@@ -610,6 +631,34 @@ pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> Str
         Some(ServerApi::BitbucketCloud | ServerApi::AzureDevOps) | None => {
             "refused: only the users of commands.users may give commands on this server".into()
         }
+    }
+}
+
+/// The longest a comment is acted on after its server says it was written: a delivery of an
+/// older one (a replay, or a redelivery days late) does nothing.
+pub const MAX_COMMENT_AGE_SECS: i64 = 24 * 3600;
+
+/// Why the delivered comment is not the one its server holds (its text differs), or is too old
+/// to act on; `None` when it may be acted on.
+fn unlike_the_server_s(
+    delivered: &Comment,
+    copy: &crate::git_api::pull_requests::ServerComment,
+    now: i64,
+) -> Option<String> {
+    let same = |text: &str| text.replace("\r\n", "\n").trim_end().to_owned();
+    if same(&delivered.body) != same(&copy.body) {
+        return Some(format!(
+            "the delivered text is not what its server holds for comment {}: nothing is done",
+            delivered.id
+        ));
+    }
+    match copy.created_at {
+        Some(at) if now - at > MAX_COMMENT_AGE_SECS => Some(format!(
+            "comment {} was written {} hours ago, more than 24: a late or replayed delivery does nothing; comment again",
+            delivered.id,
+            (now - at) / 3600
+        )),
+        _ => None,
     }
 }
 

@@ -298,6 +298,24 @@ impl GitApi {
         })
     }
 
+    /// Comment `id` of pull request `number`, as its server holds it.
+    pub async fn comment(
+        &self,
+        credentials: &Credentials,
+        target: &Target,
+        number: u64,
+        id: &str,
+        now: i64,
+    ) -> Result<pull_requests::ServerComment, PostError> {
+        let id = endpoint::CommentId::new(id).map_err(PostError::Refused)?;
+        let (entry, auth) = self.entry_and_auth(credentials, target, now).await?;
+        let url = Endpoint::Comment { repository: &target.repository, number, id: &id }.url(&entry.base);
+        let response = self.send(&json_request(target.api, "GET", url, auth, None), &entry.host).await?;
+        self.answer(&entry.host, &response).and_then(|body| {
+            pull_requests::comment(target.api, body).map_err(|why| self.unreadable(&entry.host, &response, why))
+        })
+    }
+
     /// Whether `user` may write to the target's repository, where its server answers that per
     /// user (GitLab by user id, Gitea / Forgejo, Bitbucket Data Center by name).
     pub async fn may_write(

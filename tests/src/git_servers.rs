@@ -74,6 +74,9 @@ struct State {
     deliveries: Mutex<Vec<Value>>,
     /// GitHub: the delivery ids whose redelivery was asked (`POST …/deliveries/{id}/attempts`).
     redeliveries: Mutex<Vec<u64>>,
+    /// The pull request comments it holds, by id: (author name, author id, association, body,
+    /// written at, Unix seconds).
+    held_comments: Mutex<std::collections::HashMap<u64, HeldComment>>,
     /// Whether requests are checked against the server's published description (GitHub's
     /// OpenAPI, `make npm`); off only for `make demo`, which must run without the test oracle.
     oracle: Oracle,
@@ -89,6 +92,21 @@ pub enum Oracle {
     /// None (`make demo` on a fresh clone, which has no `.npm-packages/`): the answers are the
     /// same, only the check is skipped. The tests check the same traffic.
     Absent,
+}
+
+/// A comment as the fake holds it.
+#[derive(Debug, Clone)]
+struct HeldComment {
+    name: String,
+    user_id: u64,
+    association: String,
+    text: String,
+    at: i64,
+}
+
+/// Unix seconds as RFC 3339, as the servers write times.
+fn rfc3339(at: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(at).fmt(aws_smithy_types::date_time::Format::DateTime).expect("a time")
 }
 
 /// A pull request as the fake describes it.
@@ -145,6 +163,7 @@ impl FakeGitServer {
             writers: Mutex::default(),
             deliveries: Mutex::default(),
             redeliveries: Mutex::default(),
+            held_comments: Mutex::default(),
             oracle,
             url: format!("http://{host}"),
         });
@@ -237,6 +256,18 @@ impl FakeGitServer {
     /// Who may write to every repository (GitLab: user ids; Gitea: user names).
     pub fn set_writers(&self, writers: &[&str]) {
         *self.state.writers.lock().expect("writers") = writers.iter().map(|w| (*w).to_owned()).collect();
+    }
+
+    /// The server holds comment `id`, written by `by` at `at` (Unix seconds) saying `text`.
+    pub fn hold_comment(&self, id: u64, by: Commenter<'_>, text: &str, at: i64) {
+        let held = HeldComment {
+            name: by.name.to_owned(),
+            user_id: by.id,
+            association: by.association.to_owned(),
+            text: text.to_owned(),
+            at,
+        };
+        self.state.held_comments.lock().expect("comments").insert(id, held);
     }
 
     /// The comments posted on pull requests (their bodies, in each server's words), in order.
@@ -547,6 +578,11 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
         let n: u64 = n.parse().map_err(|_| (404, format!("{n} is not a pull request number")))?;
         pulls.get(&n).cloned().ok_or((404, format!("no pull request {n}")))
     };
+    let held = state.held_comments.lock().expect("comments").clone();
+    let held_comment = |id: &str| -> Result<HeldComment, (u16, String)> {
+        let id: u64 = id.parse().map_err(|_| (404, format!("{id} is not a comment id")))?;
+        held.get(&id).cloned().ok_or((404, format!("no comment {id}")))
+    };
     let comment = |field: &Value| -> Checked {
         match field.as_str() {
             Some(text) if !text.is_empty() => Ok((201, json!({ "id": 1, "body": text }))),
@@ -572,6 +608,29 @@ fn pull_request_api(state: &State, method: &str, path: &str, flavor: Flavor, bod
         }),
         // POST /repos/{owner}/{repo}/issues/{issue_number}/comments
         (Server::GitHub, "POST", ["repos", _, _, "issues", _, "comments"]) => comment(&body["body"]),
+        // GET /repos/{owner}/{repo}/issues/comments/{comment_id}: GitHub's own example, as held.
+        (Server::GitHub, "GET", ["repos", _, _, "issues", "comments", id]) => held_comment(id).map(|c| {
+            let mut answer = openapi::example(flavor, "issue-comment");
+            answer["id"] = json!(id.parse::<u64>().unwrap_or_default());
+            answer["body"] = json!(c.text);
+            answer["user"]["login"] = json!(c.name);
+            answer["author_association"] = json!(c.association);
+            answer["created_at"] = json!(rfc3339(c.at));
+            (200, answer)
+        }),
+        // GET /projects/:id/merge_requests/:iid/notes/:note_id
+        (Server::GitLab, "GET", ["api", "v4", "projects", id, "merge_requests", _, "notes", note]) if id.contains("%2F") => {
+            held_comment(note).map(|c| {
+                (200, json!({ "id": note.parse::<u64>().unwrap_or_default(), "body": c.text, "system": false,
+                              "author": { "id": c.user_id, "username": c.name }, "created_at": rfc3339(c.at),
+                              "noteable_type": "MergeRequest" }))
+            })
+        }
+        // GET /repos/{owner}/{repo}/issues/comments/{id}
+        (Server::Gitea, "GET", ["api", "v1", "repos", _, _, "issues", "comments", id]) => held_comment(id).map(|c| {
+            (200, json!({ "id": id.parse::<u64>().unwrap_or_default(), "body": c.text,
+                          "user": { "id": c.user_id, "login": c.name, "username": c.name }, "created_at": rfc3339(c.at) }))
+        }),
         // GET /repos/{owner}/{repo}/collaborators/{username}/permission: GitHub's own example,
         // `write` (role `maintain`) for the writers, `read` (role `triage`) for anyone else:
         // organization members and triage collaborators included.

@@ -93,6 +93,8 @@ impl Setup {
 
     async fn comment_as(&mut self, server: Server, id: &str, comment_id: u64, by: Commenter<'_>, text: &str) -> Value {
         let number = PULLS.iter().find(|p| p.0 == server).unwrap().1;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        self.fake(server).hold_comment(comment_id, by, text, now - 30);
         let url = self.fake(server).url.clone();
         let event =
             git_servers::comment_delivery(server, &url, id, SECRET, NewComment { id: comment_id, number, by, text });
@@ -348,6 +350,8 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
 
     let before = proxy.calls().len();
     let retry = NewComment { id: 9, number, by: WRITER, text: "/herald retry" };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    fake.hold_comment(9, WRITER, "/herald retry", now - 30);
     let clock = std::time::Instant::now();
     let answer = webhook.invoke(git_servers::comment_delivery(Server::GitHub, &fake.url, "c", SECRET, retry)).await;
     let elapsed = clock.elapsed();
@@ -444,4 +448,53 @@ async fn read_only_members_and_triage_collaborators_do_nothing_on_github() {
     assert!(s.moto.executions("cmd-build").is_empty());
     let writer = s.comment(Server::GitHub, 44, WRITER, "/herald run").await;
     assert_eq!(outcomes(&writer), ["started"], "{writer}");
+}
+
+/// Who wrote a comment and what it says are the server's (GitHub, GitLab, Gitea): a payload
+/// signed with the webhook secret that names a writer for a reader's comment acts as the reader
+/// (refused); a text the server does not hold, and a comment written three days ago, do nothing,
+/// each with a reply saying why; nothing starts.
+#[tokio::test]
+async fn forged_authors_unheld_texts_and_old_comments_do_nothing() {
+    let config = r#"{"triggers": [{"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"], "allow_forks": true}}]}"#;
+    let servers = [Server::GitHub, Server::GitLab, Server::Gitea];
+    let mut s = setup(config, &["cmd-build"], &servers).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for (i, server) in servers.into_iter().enumerate() {
+        let number = PULLS.iter().find(|p| p.0 == server).unwrap().1;
+        let url = s.fake(server).url.clone();
+        let base = 100 + 10 * i as u64;
+        let deliver = |id: u64, by| {
+            git_servers::comment_delivery(
+                server,
+                &url,
+                &format!("h-{id}"),
+                SECRET,
+                NewComment { id, number, by, text: "/herald run" },
+            )
+        };
+        // The payload says the writer wrote it; the server says the reader did.
+        s.fake(server).hold_comment(base, READER, "/herald run", now - 30);
+        let forged = s.deliver(deliver(base, WRITER)).await;
+        assert_eq!(outcomes(&forged), ["refused"], "{server:?}: {forged}");
+        // The server holds another text under that id.
+        s.fake(server).hold_comment(base + 1, WRITER, "thanks!", now - 30);
+        let unheld = s.deliver(deliver(base + 1, WRITER)).await;
+        assert_eq!(outcomes(&unheld), ["refused"], "{server:?}: {unheld}");
+        assert!(unheld["commands"][0]["reason"].as_str().unwrap().contains("not what its server holds"), "{unheld}");
+        // Written three days ago: a replayed delivery.
+        s.fake(server).hold_comment(base + 2, WRITER, "/herald run", now - 3 * 86_400);
+        let old = s.deliver(deliver(base + 2, WRITER)).await;
+        assert_eq!(outcomes(&old), ["refused"], "{server:?}: {old}");
+        assert!(old["commands"][0]["reason"].as_str().unwrap().contains("more than 24"), "{old}");
+        // A comment the server does not have at all.
+        let none = s.deliver(deliver(base + 3, WRITER)).await;
+        assert_eq!(outcomes(&none), ["refused"], "{server:?}: {none}");
+        let replies = s.fake(server).comments().len();
+        assert_eq!(replies, 3, "{server:?}: a reply for each but the comment it does not hold");
+        // Every request is one its server describes (the one 404 is the comment it lacks).
+        let arrivals = s.fake(server).arrivals();
+        assert!(arrivals.iter().filter(|a| a.status != 404).all(|a| a.problem.is_none()), "{server:?}: {arrivals:?}");
+    }
+    assert!(s.moto.executions("cmd-build").is_empty(), "nothing started");
 }

@@ -125,14 +125,52 @@ fn comment(provider: ProviderKind, host: &str, by: &str, association: &str, body
         delivery: "d-1".into(),
         repository: "acme/app".into(),
         server: Some(ServerAddress { host: host.into(), organization: None }),
-        id: format!("{by}-{}", body.len()),
+        id: (by.bytes().map(u64::from).sum::<u64>() * 1000 + body.len() as u64).to_string(),
         pull_request: 7,
         author: CommentAuthor { name: by.into(), id: None, association: Some(association.into()) },
         body: body.into(),
     }
 }
 
+/// The server holds `comment` as delivered, written a minute before NOW.
+fn hold(h: &Harness, comment: &Comment) {
+    hold_as(h, comment, &comment.body, NOW - 60);
+}
+
+/// The server holds comment `comment.id` with `body`, by its author, written at `at`.
+fn hold_as(h: &Harness, comment: &Comment, body: &str, at: i64) {
+    let when = aws_smithy_types::DateTime::from_secs(at).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap();
+    let author = &comment.author;
+    let (suffix, copy) = match comment.provider {
+        ProviderKind::GitHub | ProviderKind::Gitea | ProviderKind::Forgejo => (
+            format!("/issues/comments/{}", comment.id),
+            json!({ "body": body, "user": { "login": author.name }, "author_association": author.association, "created_at": when }),
+        ),
+        ProviderKind::GitLab => (
+            format!("/notes/{}", comment.id),
+            json!({ "body": body, "author": { "username": author.name, "id": author.id.as_deref().and_then(|i| i.parse::<u64>().ok()) }, "created_at": when }),
+        ),
+        ProviderKind::BitbucketCloud => (
+            format!("/comments/{}", comment.id),
+            json!({ "content": { "raw": body }, "user": { "account_id": author.name, "uuid": author.id }, "created_on": when }),
+        ),
+        ProviderKind::AzureDevOps => {
+            let (thread, id) = comment.id.split_once('/').unwrap_or(("1", comment.id.as_str()));
+            (
+                format!("/threads/{thread}/comments/{id}?api-version=7.1"),
+                json!({ "content": body, "author": { "uniqueName": author.name }, "publishedDate": when }),
+            )
+        }
+        other => panic!("no comment copy for {other:?} here"),
+    };
+    h.http.held.lock().unwrap().insert(suffix, copy.to_string());
+}
+
 async fn run(h: &Harness, config: &Config, comment: &Comment) -> CommentAnswer {
+    if !h.http.held.lock().unwrap().keys().any(|k| k.ends_with(&comment.id) || k.contains(&format!("/{}?", comment.id)))
+    {
+        hold(h, comment);
+    }
     let scope = SecretScope::Default;
     let lines = CommandExecutor::lines(config, &scope, comment);
     h.executor.handle(config, &scope, comment, &lines, NOW).await
@@ -346,7 +384,8 @@ async fn each_command_is_a_command_run_event_and_a_dry_run_does_nothing() {
 
 #[tokio::test]
 async fn a_permission_the_credential_cannot_read_refuses_and_says_what_to_do() {
-    let mut http = FakeHttp::answering(&[200, 403]);
+    // The comment, the merge request, then the permission.
+    let mut http = FakeHttp::answering(&[200, 200, 403]);
     let merge_request = json!({ "sha": HEAD, "target_branch": "main", "source_branch": "f", "source_project_id": 5, "target_project_id": 5 });
     http.bodies.insert("/merge_requests/7".into(), merge_request.to_string());
     let h = harness(http, FakeHistory::default(), FakeControl::default(), FakeRecords::default());
@@ -357,8 +396,9 @@ async fn a_permission_the_credential_cannot_read_refuses_and_says_what_to_do() {
     assert!(why.starts_with("could not read ann's permission (gitlab.com answered 403"), "{why}");
     assert!(why.ends_with("list who may in commands.users"), "{why}");
     let urls: Vec<String> = h.http.requests.lock().unwrap().iter().map(|r| r.url.clone()).collect();
-    assert_eq!(urls[1], "https://gitlab.com/api/v4/projects/acme%2Fapp/members/all/17");
-    assert!(urls[2].ends_with("/merge_requests/7/notes"), "the reply says so: {urls:?}");
+    assert!(urls[0].ends_with(&format!("/merge_requests/7/notes/{}", stop.id)), "the copy first: {urls:?}");
+    assert_eq!(urls[2], "https://gitlab.com/api/v4/projects/acme%2Fapp/members/all/17");
+    assert!(urls[3].ends_with("/merge_requests/7/notes"), "the reply says so: {urls:?}");
 }
 
 /// An organization hook and a repository hook of two secret scopes deliver the same comment:
@@ -374,6 +414,7 @@ async fn two_scopes_delivering_one_comment_each_act_once() {
     )
     .unwrap();
     let by = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald run");
+    hold(&h, &by);
     let mut started = Vec::new();
     for scope in [SecretScope::Default, SecretScope::Named("team-a".into()), SecretScope::Default] {
         let lines = CommandExecutor::lines(&config, &scope, &by);
@@ -489,4 +530,46 @@ async fn a_bitbucket_nickname_never_names_who_may() {
     assert!(why.starts_with("557058:mallory is not one of the users"), "{why}");
     let alice = parsed(json!({ "nickname": "someone", "account_id": "557058:alice-account", "uuid": "{a-1}" }), 2);
     assert_eq!(outcomes(&run(&h, &config, &alice).await)[0].0, "stopped");
+}
+
+/// Who wrote a comment and what it says are its server's copy's: a payload signed with a
+/// webhook secret that names another author acts as the real author (here: refused); a text the
+/// server does not hold, or a comment written 3 days ago, does nothing, and the reply says why.
+#[tokio::test]
+async fn the_server_s_copy_decides_author_text_and_age() {
+    let h = harness(
+        github_pull(),
+        FakeHistory::default(),
+        waiting_approval(),
+        records_of(record("github", "api.github.com")),
+    );
+    let config = config(r#", "commands": {"approvers": ["lead"]}"#);
+    // The payload says lead (an approver, OWNER); the server says mallory wrote it.
+    let forged = comment(ProviderKind::GitHub, "api.github.com", "lead", "OWNER", "/herald approve");
+    let real = Comment {
+        author: CommentAuthor { name: "mallory".into(), id: None, association: Some("MEMBER".into()) },
+        ..forged.clone()
+    };
+    hold(&h, &real);
+    let (outcome, why) = outcomes(&run(&h, &config, &forged).await).remove(0);
+    assert_eq!(outcome, "refused", "{why}");
+    assert!(why.starts_with("mallory is not one of the approvers"), "{why}");
+    // The text differs from the server's.
+    let edited = comment(ProviderKind::GitHub, "api.github.com", "lead", "OWNER", "/herald approve now");
+    hold_as(&h, &edited, "looks good to me", NOW - 60);
+    let (outcome, why) = outcomes(&run(&h, &config, &edited).await).remove(0);
+    assert_eq!(outcome, "refused");
+    assert!(why.contains("not what its server holds"), "{why}");
+    // Written three days ago.
+    let old = comment(ProviderKind::GitHub, "api.github.com", "lead", "OWNER", "/herald approve later");
+    hold_as(&h, &old, &old.body, NOW - 3 * 86_400);
+    let (outcome, why) = outcomes(&run(&h, &config, &old).await).remove(0);
+    assert_eq!(outcome, "refused");
+    assert!(why.contains("written 72 hours ago"), "{why}");
+    assert!(h.control.answers.lock().unwrap().is_empty(), "nothing approved");
+    let replies = h.http.requests.lock().unwrap().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(replies, 3, "each says why");
+    // The real approver, as the server says.
+    let lead = comment(ProviderKind::GitHub, "api.github.com", "lead", "MEMBER", "/herald approve ship");
+    assert_eq!(outcomes(&run(&h, &config, &lead).await)[0].0, "approved");
 }

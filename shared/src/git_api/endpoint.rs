@@ -156,6 +156,8 @@ pub enum Endpoint<'a> {
     /// Bitbucket Cloud: one commit, named by the prefix its pull request answers give (12
     /// characters), for its full id.
     Commit { repository: &'a Repository, commit: &'a CommitId },
+    /// One comment of pull request `number`, as its server holds it (who wrote it, what it says).
+    Comment { repository: &'a Repository, number: u64, id: &'a CommentId },
     /// GitHub Apps: mint an installation token.
     InstallationToken { installation_id: u64 },
     /// The first page of a hook's recent deliveries, newest first (docs/operations.md "Missed
@@ -241,6 +243,26 @@ impl Hook {
 /// A user's name or id as a permission request may carry it: checked, then percent-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
+
+/// A comment's id as a server gives it: digits (Azure DevOps: `thread/comment`, both digits);
+/// a payload's other text is never put in a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentId(String);
+
+impl CommentId {
+    pub fn new(id: &str) -> Result<Self, String> {
+        let digits = |part: &str| (1..=20).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit());
+        let ok = match id.split_once('/') {
+            Some((thread, comment)) => digits(thread) && digits(comment),
+            None => digits(id),
+        };
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(format!("the comment id {:?} is not one a server gives", crate::template::truncate_chars(id, 40)))
+        }
+    }
+}
 
 impl UserName {
     /// `name` when it is a user name or id its server could have (1 to 255 of letters, digits,
@@ -344,6 +366,19 @@ impl Endpoint<'_> {
                 }
             }
             Endpoint::Commit { repository: r, commit } => format!("{}/commit/{}", r.root(base), commit.as_str()),
+            Endpoint::Comment { repository: r, number: n, id } => {
+                let (root, id) = (r.root(base), id.0.as_str());
+                match r.api {
+                    ServerApi::GitHub | ServerApi::Gitea => format!("{root}/issues/comments/{id}"),
+                    ServerApi::GitLab => format!("{root}/merge_requests/{n}/notes/{id}"),
+                    ServerApi::BitbucketCloud => format!("{root}/pullrequests/{n}/comments/{id}"),
+                    ServerApi::BitbucketServer => format!("{root}/pull-requests/{n}/comments/{id}"),
+                    ServerApi::AzureDevOps => {
+                        let (thread, comment) = id.split_once('/').unwrap_or(("0", id));
+                        format!("{root}/pullRequests/{n}/threads/{thread}/comments/{comment}?api-version=7.1")
+                    }
+                }
+            }
             Endpoint::PullRequestComment { repository: r, number: n } => {
                 let root = r.root(base);
                 match r.api {

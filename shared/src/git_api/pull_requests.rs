@@ -277,6 +277,106 @@ pub fn comment_body(api: ServerApi, markdown: &str) -> Value {
     }
 }
 
+/// A comment as its server holds it: who wrote it, what it says, when (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerComment {
+    pub author: crate::change::CommentAuthor,
+    pub body: String,
+    pub created_at: Option<i64>,
+}
+
+/// Reads a comment answer of `api` (`Endpoint::Comment`).
+pub fn comment(api: ServerApi, body: &[u8]) -> Result<ServerComment, String> {
+    use crate::change::CommentAuthor;
+    let doc: Value = serde_json::from_slice(body).map_err(|e| format!("the comment answer is not one: {e}"))?;
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let (author, body, created_at) = match api {
+        ServerApi::GitHub | ServerApi::Gitea => (
+            CommentAuthor {
+                name: text(&doc["user"]["login"]).unwrap_or_default(),
+                id: None,
+                association: text(&doc["author_association"]),
+            },
+            text(&doc["body"]),
+            doc["created_at"].as_str().and_then(rfc3339),
+        ),
+        ServerApi::GitLab => (
+            CommentAuthor {
+                name: text(&doc["author"]["username"]).unwrap_or_default(),
+                id: doc["author"]["id"].as_u64().map(|id| id.to_string()),
+                association: None,
+            },
+            text(&doc["body"]),
+            doc["created_at"].as_str().and_then(rfc3339),
+        ),
+        ServerApi::BitbucketCloud => {
+            let (account, uuid) = (text(&doc["user"]["account_id"]), text(&doc["user"]["uuid"]));
+            (
+                CommentAuthor {
+                    name: account.clone().or(uuid.clone()).unwrap_or_default(),
+                    id: uuid.filter(|_| account.is_some()),
+                    association: None,
+                },
+                text(&doc["content"]["raw"]),
+                doc["created_on"].as_str().and_then(rfc3339),
+            )
+        }
+        ServerApi::BitbucketServer => (
+            CommentAuthor { name: text(&doc["author"]["name"]).unwrap_or_default(), id: None, association: None },
+            text(&doc["text"]),
+            doc["createdDate"].as_i64().map(|ms| ms / 1000),
+        ),
+        ServerApi::AzureDevOps => (
+            CommentAuthor { name: text(&doc["author"]["uniqueName"]).unwrap_or_default(), id: None, association: None },
+            text(&doc["content"]),
+            doc["publishedDate"].as_str().and_then(rfc3339),
+        ),
+    };
+    let body = body.ok_or("the comment answer has no text")?;
+    if author.name.is_empty() {
+        return Err("the comment answer names no author".into());
+    }
+    Ok(ServerComment { author, body, created_at })
+}
+
+/// An RFC 3339 time (`2026-12-08T10:00:00Z`, fractions and `+hh:mm` offsets too) as Unix seconds.
+pub fn rfc3339(text: &str) -> Option<i64> {
+    let num =
+        |s: &str| -> Option<i64> { (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())? };
+    let (date, rest) = text.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let split = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(split);
+    let clock = clock.split('.').next()?;
+    let mut c = clock.split(':');
+    let (h, min, sec) = (num(c.next()?)?, num(c.next()?)?, num(c.next().unwrap_or("0"))?);
+    let offset = match zone.as_bytes().first() {
+        None | Some(b'Z' | b'z') => 0,
+        Some(sign) => {
+            let (oh, om) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+            let o = num(oh)? * 3600 + num(om)? * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + sec - offset)
+}
+
 /// GitHub's `author_association` values of people who cannot write to the repository: refused
 /// without asking. The others (`OWNER`, `MEMBER`, `COLLABORATOR`) are not a permission
 /// (`MEMBER` is any member of the organization, `COLLABORATOR` includes read and triage), so
@@ -322,6 +422,54 @@ pub fn may_write(api: ServerApi, body: &[u8], user: &str) -> Result<bool, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_read_as_each_server_writes_them() {
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339("2026-12-08T10:00:00Z"), Some(1_796_724_000));
+        assert_eq!(rfc3339("2026-12-08T10:00:00.123456+00:00"), Some(1_796_724_000));
+        assert_eq!(rfc3339("2026-12-08T11:30:00+01:30"), Some(1_796_724_000));
+        assert_eq!(rfc3339("2026-12-08T05:00:00-05:00"), Some(1_796_724_000));
+        assert_eq!(rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-12-08", "2026-12-08T25:00:00Z"] {
+            assert_eq!(rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_server_s_comment_gives_its_author_text_and_time() {
+        let at = Some(1_796_724_000);
+        let read = |api, doc: Value| comment(api, doc.to_string().as_bytes()).unwrap();
+        let gh = read(
+            ServerApi::GitHub,
+            json!({ "body": "/herald run", "user": { "login": "ann" }, "author_association": "MEMBER", "created_at": "2026-12-08T10:00:00Z" }),
+        );
+        assert_eq!(
+            (gh.author.name.as_str(), gh.author.association.as_deref(), gh.body.as_str(), gh.created_at),
+            ("ann", Some("MEMBER"), "/herald run", at)
+        );
+        let gl = read(
+            ServerApi::GitLab,
+            json!({ "body": "b", "author": { "id": 51, "username": "ann" }, "created_at": "2026-12-08T10:00:00.000Z" }),
+        );
+        assert_eq!((gl.author.id.as_deref(), gl.created_at), (Some("51"), at));
+        let bb = read(
+            ServerApi::BitbucketCloud,
+            json!({ "content": { "raw": "b" }, "user": { "account_id": "557058:a", "uuid": "{u}", "nickname": "alice" }, "created_on": "2026-12-08T10:00:00.5+00:00" }),
+        );
+        assert_eq!((bb.author.name.as_str(), bb.created_at), ("557058:a", at));
+        let dc = read(
+            ServerApi::BitbucketServer,
+            json!({ "text": "b", "author": { "name": "ann" }, "createdDate": 1_796_724_000_123_i64 }),
+        );
+        assert_eq!((dc.author.name.as_str(), dc.created_at), ("ann", at));
+        let az = read(
+            ServerApi::AzureDevOps,
+            json!({ "content": "b", "author": { "uniqueName": "ann@fabrikam.com" }, "publishedDate": "2026-12-08T10:00:00Z" }),
+        );
+        assert_eq!((az.author.name.as_str(), az.created_at), ("ann@fabrikam.com", at));
+        assert!(comment(ServerApi::GitHub, b"{\"body\": \"x\"}").unwrap_err().contains("no author"));
+    }
 
     #[test]
     fn each_server_s_pull_request_gives_its_head_target_and_fork() {

@@ -485,6 +485,8 @@ pub struct FakeHttp {
     pub delay: std::time::Duration,
     /// `Link: rel="next"` URLs by URL suffix (paged lists).
     pub links: HashMap<String, String>,
+    /// Bodies by URL suffix added while in use (the comments a test's server holds).
+    pub held: Mutex<HashMap<String, String>>,
 }
 
 impl FakeHttp {
@@ -509,9 +511,11 @@ impl HttpClient for FakeHttp {
             if code == 0 {
                 return Err("connection reset".into());
             }
+            let held = self.held.lock().unwrap().clone();
             let body = self
                 .bodies
                 .iter()
+                .chain(held.iter())
                 .find(|(suffix, _)| request.url.ends_with(suffix.as_str()))
                 .map(|(_, b)| b.clone().into_bytes())
                 .unwrap_or_default();
