@@ -16,8 +16,8 @@ use crate::git_api::{GitApi, PostError, ServerApi, Target};
 use crate::metrics;
 use crate::once::{once, Once};
 use crate::ports::{
-    commit_key, ApprovalAnswer, AwsError, BusEvent, DedupStore, ExecutionRecord, ExecutionRecords, PipelineControl,
-    PipelineHistory, Retried, StartPlan, StopAnswer, StopRequest,
+    commit_key, ApprovalAnswer, AwsError, BusEvent, Claim, DedupStore, ExecutionRecord, ExecutionRecords,
+    PipelineControl, PipelineHistory, Retried, StartPlan, StopAnswer, StopRequest,
 };
 use crate::secrets::{SecretScope, ServerCredentials};
 use crate::start::{StartResult, StartRunner};
@@ -70,6 +70,8 @@ struct Context<'a> {
     credentials: &'a Credentials,
     /// Whether the commenter may write, as the server says (asked once, when a command needs it).
     writer: tokio::sync::OnceCell<Result<(), String>>,
+    /// The comment's claim key: each command's records are kept under it.
+    claim: String,
     now: i64,
 }
 
@@ -189,13 +191,14 @@ impl CommandExecutor {
             head: &head,
             credentials: &credentials,
             writer: tokio::sync::OnceCell::new(),
+            claim: claim_key(comment, scope),
             now,
         };
         let mut done = Vec::new();
-        for line in lines {
+        for (index, line) in lines.iter().enumerate() {
             match line {
                 Line::Refused { line, reason } => done.push(Done::new(line.clone(), "refused", reason.clone())),
-                Line::Command(command) => done.extend(self.command(&cx, command).await),
+                Line::Command(command) => done.extend(self.command(&cx, index, command).await),
             }
         }
         let transient = done.iter().filter(|d| d.transient).count();
@@ -250,8 +253,10 @@ impl CommandExecutor {
         }
     }
 
-    /// One command: who may, then what it does.
-    async fn command(&self, cx: &Context<'_>, command: &Command) -> Vec<Done> {
+    /// One command: who may, then what it does. A start (its token) and a stop (CodePipeline
+    /// refuses a second) cannot happen twice; a retry and an answer to an approval could, so
+    /// they are done once per command ([`CommandExecutor::once_per_command`]).
+    async fn command(&self, cx: &Context<'_>, index: usize, command: &Command) -> Vec<Done> {
         let written = written(command);
         if let Err(why) = self.may(cx, command.verb).await {
             return vec![Done::new(written, "refused", why)];
@@ -259,9 +264,69 @@ impl CommandExecutor {
         match command.verb {
             Verb::Run => self.run(cx, command, false, &written).await,
             Verb::OkToTest => self.run(cx, command, true, &written).await,
-            Verb::Retry => self.retry(cx, command, &written).await,
             Verb::Stop => self.stop(cx, command, &written).await,
-            Verb::Approve | Verb::Reject => self.answer_approval(cx, command, &written).await,
+            Verb::Retry | Verb::Approve | Verb::Reject => self.once_per_command(cx, index, command, &written).await,
+        }
+    }
+
+    /// A retry or an approval's answer, once per command whatever the deliveries of its comment:
+    /// its effect, once done, is recorded and a repeat answers that; before it acts, its intent
+    /// (which execution, stage and approval) is recorded, so a repeat after a crash between the
+    /// two never acts on anything else (an approval answered then, the next gate waiting now).
+    async fn once_per_command(&self, cx: &Context<'_>, index: usize, command: &Command, written: &str) -> Vec<Done> {
+        let effect = format!("{}#command{index}", cx.claim);
+        let intent = format!("{effect}#intent");
+        let busy = |why: String| {
+            let mut done = Done::new(written.into(), "failed", why);
+            done.transient = true;
+            vec![done]
+        };
+        match self.dedup.claim(&effect, cx.now).await {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::Completed(json)) => return replayed(&json, written),
+            Ok(Claim::InProgress { .. }) => return busy("another invocation is carrying out this command".into()),
+            Err(e) => return vec![aws_failed(written, &e)],
+        }
+        let prior = match self.dedup.claim(&intent, cx.now).await {
+            Ok(Claim::Completed(json)) => Some(json),
+            // An attempt that claimed the intent and died before recording it never acted.
+            Ok(Claim::Claimed | Claim::InProgress { .. }) => None,
+            Err(e) => {
+                let _ = self.dedup.release(&effect).await;
+                return vec![aws_failed(written, &e)];
+            }
+        };
+        let done = match command.verb {
+            Verb::Retry => match prior {
+                Some(_) => vec![Done::new(
+                    written.into(),
+                    "nothing",
+                    "an earlier delivery of this comment began this retry; its effect stands: comment again to retry again".into(),
+                )],
+                None => {
+                    self.record_intent(&intent, &json!({ "retry": true }), cx.now).await;
+                    self.retry(cx, command, written).await
+                }
+            },
+            _ => self.answer_approval(cx, command, written, prior.as_deref(), &intent).await,
+        };
+        let nothing_done = done.iter().all(|d| d.transient || !d.acted()) && done.iter().any(|d| d.transient);
+        let settled = if nothing_done {
+            self.dedup.release(&effect).await
+        } else {
+            let entries: Vec<Value> = done.iter().map(Done::entry).collect();
+            self.dedup.complete(&effect, &Value::from(entries).to_string(), cx.now).await
+        };
+        if let Err(e) = settled {
+            tracing::warn!(key = %effect, error = %e, "a command's effect was not recorded; its intent still binds a repeat");
+        }
+        done
+    }
+
+    /// Records what a command is about to act on: a repeat acts on nothing else.
+    async fn record_intent(&self, key: &str, intent: &Value, now: i64) {
+        if let Err(e) = self.dedup.complete(key, &intent.to_string(), now).await {
+            tracing::warn!(key, error = %e, "a command's intent was not recorded");
         }
     }
 
@@ -526,12 +591,21 @@ impl CommandExecutor {
 
     /// `/herald approve` / `/herald reject`: the manual approvals waiting in the head commit's
     /// latest executions, answered in the commenter's name.
-    async fn answer_approval(&self, cx: &Context<'_>, command: &Command, written: &str) -> Vec<Done> {
+    async fn answer_approval(
+        &self,
+        cx: &Context<'_>,
+        command: &Command,
+        written: &str,
+        prior: Option<&str>,
+        intent: &str,
+    ) -> Vec<Done> {
         let approved = command.verb == Verb::Approve;
         let latest = match found(self.latest(cx, command).await, written, cx) {
             Ok(found) => found,
             Err(done) => return done,
         };
+        // The approvals an earlier delivery of this comment set out to answer: only those.
+        let bound: Option<Vec<Value>> = prior.map(|json| serde_json::from_str(json).unwrap_or_default());
         let word = if approved { "approved" } else { "rejected" };
         let mut summary =
             format!("{word} by {} in {} #{}", cx.comment.author.name, cx.comment.repository, cx.comment.pull_request);
@@ -554,7 +628,35 @@ impl CommandExecutor {
             for s in stages.iter().filter(|s| s.execution_id.as_deref() == Some(record.execution_id.as_str())) {
                 waiting.extend(s.approvals.iter().map(|(action, token)| (s.stage.as_str(), action, token)));
             }
+            let mut targets: Vec<(&str, &String, &String)> = Vec::new();
             for (stage, action, token) in waiting {
+                let is = |b: &Value| {
+                    b["execution_id"] == record.execution_id.as_str()
+                        && b["stage"] == stage
+                        && b["action"] == action.as_str()
+                };
+                match &bound {
+                    Some(bound) if !bound.iter().any(is) => {}
+                    _ => targets.push((stage, action, token)),
+                }
+            }
+            if bound.is_none() && !targets.is_empty() {
+                let intents: Vec<Value> = targets
+                    .iter()
+                    .map(|(stage, action, _)| json!({ "execution_id": record.execution_id, "stage": stage, "action": action }))
+                    .collect();
+                self.record_intent(intent, &Value::from(intents), cx.now).await;
+            }
+            if let Some(bound) = &bound {
+                if targets.is_empty() && bound.iter().any(|b| b["execution_id"] == record.execution_id.as_str()) {
+                    out.push(Done {
+                        what: "the approval an earlier delivery of this comment answered waits no longer; another approval needs a new comment".into(),
+                        ..done.clone()
+                    });
+                    continue;
+                }
+            }
+            for (stage, action, token) in targets {
                 let answer = ApprovalAnswer {
                     pipeline: record.pipeline.clone(),
                     stage: stage.to_owned(),
@@ -632,6 +734,27 @@ pub fn who_may(settings: &CommandSettings, comment: &Comment, verb: Verb) -> Str
             "refused: only the users of commands.users may give commands on this server".into()
         }
     }
+}
+
+/// The answer recorded for a command that already took effect (its entries), for a repeat.
+fn replayed(json: &str, written: &str) -> Vec<Done> {
+    const OUTCOMES: [&str; 9] =
+        ["started", "retried", "stopped", "approved", "rejected", "refused", "failed", "nothing", "dry_run"];
+    let entries: Vec<Value> = serde_json::from_str(json).unwrap_or_default();
+    let text = |e: &Value, k: &str| e[k].as_str().map(str::to_owned);
+    let done: Vec<Done> = entries
+        .iter()
+        .map(|e| {
+            let outcome = OUTCOMES.into_iter().find(|o| e["outcome"] == *o).unwrap_or("nothing");
+            Done {
+                trigger: text(e, "trigger"),
+                pipeline: text(e, "pipeline"),
+                execution_id: text(e, "execution_id"),
+                ..Done::new(written.into(), outcome, text(e, "reason").unwrap_or_default())
+            }
+        })
+        .collect();
+    or_nothing(done, written, "done by an earlier delivery of this comment".into())
 }
 
 /// The longest a comment is acted on after its server says it was written: a delivery of an

@@ -573,3 +573,68 @@ async fn the_server_s_copy_decides_author_text_and_age() {
     let lead = comment(ProviderKind::GitHub, "api.github.com", "lead", "MEMBER", "/herald approve ship");
     assert_eq!(outcomes(&run(&h, &config, &lead).await)[0].0, "approved");
 }
+
+/// Once per command, not per comment: a delivery cut off right after answering Deploy/Approve
+/// (its intent recorded, its effect not) and delivered again after the lease, when the next gate
+/// waits, answers nothing; a new comment answers the next gate.
+#[tokio::test]
+async fn a_repeat_after_a_crash_never_answers_the_next_approval() {
+    let next_gate = FakeControl {
+        stages: vec![
+            StageState {
+                stage: "Deploy".into(),
+                execution_id: Some("exec-old".into()),
+                status: Some("Succeeded".into()),
+                approvals: vec![],
+            },
+            StageState {
+                stage: "Prod".into(),
+                execution_id: Some("exec-old".into()),
+                status: Some("InProgress".into()),
+                approvals: vec![("ApproveProd".into(), "token-2".into())],
+            },
+        ],
+        ..FakeControl::default()
+    };
+    let h = harness(github_pull(), FakeHistory::default(), next_gate, records_of(record("github", "api.github.com")));
+    let config = config("");
+    let approve = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve");
+    let intent = format!("{}#command0#intent", claim_key(&approve, &SecretScope::Default));
+    let bound = json!([{ "execution_id": "exec-old", "stage": "Deploy", "action": "Approve" }]).to_string();
+    h.dedup.records.lock().unwrap().insert(intent, (Some(bound), NOW + 7 * 86_400));
+    let (outcome, why) = outcomes(&run(&h, &config, &approve).await).remove(0);
+    assert_eq!(outcome, "nothing", "{why}");
+    assert!(why.contains("waits no longer"), "{why}");
+    assert!(h.control.answers.lock().unwrap().is_empty(), "the next gate was not answered");
+    // A new comment is a new decision: it answers the gate waiting now.
+    let again = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald approve prod");
+    assert_eq!(outcomes(&run(&h, &config, &again).await)[0].0, "approved");
+    let answered = h.control.answers.lock().unwrap().clone();
+    assert_eq!((answered[0].stage.as_str(), answered[0].action.as_str()), ("Prod", "ApproveProd"));
+}
+
+/// A retry cut off after its intent was recorded is not repeated; one whose effect was recorded
+/// answers what it did.
+#[tokio::test]
+async fn a_retry_is_done_once_per_command() {
+    let history = FakeHistory { execution_status: Some("Failed".into()), ..FakeHistory::default() };
+    let failed = FakeControl {
+        stages: vec![StageState {
+            stage: "Build".into(),
+            execution_id: Some("exec-old".into()),
+            status: Some("Failed".into()),
+            approvals: vec![],
+        }],
+        ..FakeControl::default()
+    };
+    let h = harness(github_pull(), history, failed, records_of(record("github", "api.github.com")));
+    let retry = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald retry");
+    let intent = format!("{}#command0#intent", claim_key(&retry, &SecretScope::Default));
+    h.dedup.records.lock().unwrap().insert(intent, (Some(json!({ "retry": true }).to_string()), NOW + 7 * 86_400));
+    let (outcome, why) = outcomes(&run(&h, &config(""), &retry).await).remove(0);
+    assert_eq!(outcome, "nothing", "{why}");
+    assert!(h.control.calls.lock().unwrap().is_empty(), "not retried twice");
+    let fresh = comment(ProviderKind::GitHub, "api.github.com", "ann", "OWNER", "/herald retry\n");
+    assert_eq!(outcomes(&run(&h, &config(""), &fresh).await)[0].0, "retried");
+    assert_eq!(h.control.calls.lock().unwrap().len(), 1);
+}
