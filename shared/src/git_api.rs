@@ -188,14 +188,18 @@ pub enum PostError {
     /// The server refused the request (401, 403, 404, 422): retrying cannot help.
     #[error("{server} answered {status}: {message}")]
     Permanent { server: String, status: u16, message: String },
-    /// Network, 5xx or 429 after every retry: worth retrying later.
+    /// Network or 5xx after every retry: worth retrying later.
     #[error("{0}")]
     Transient(String),
+    /// 429 to the last retry: the server limits how often it is asked (GitLab resends 5 events
+    /// a minute per hook); worth asking again later, and no fault of the request.
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl PostError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient(_) | Self::RateLimited(_))
     }
 }
 
@@ -459,12 +463,14 @@ async fn send(
 ) -> Result<OutboundResponse, PostError> {
     let mut wait = policy.backoff;
     let mut last = String::new();
+    let mut limited = false;
     for attempt in 1..=policy.attempts {
         let answer = tokio::time::timeout(policy.timeout, http.send(request)).await;
         let retry_after = match answer {
             Ok(Ok(response)) if (200..300).contains(&response.status) => return Ok(response),
             Ok(Ok(response)) if response.status == 429 || response.status == 408 || response.status >= 500 => {
                 last = format!("{} answered {}", host.0, response.status);
+                limited = response.status == 429;
                 response.retry_after
             }
             Ok(Ok(response)) => {
@@ -476,10 +482,12 @@ async fn send(
             }
             Ok(Err(network)) => {
                 last = format!("{}: {network}", host.0);
+                limited = false;
                 None
             }
             Err(_) => {
                 last = format!("{} did not answer within {} ms", host.0, policy.timeout.as_millis());
+                limited = false;
                 None
             }
         };
@@ -489,7 +497,8 @@ async fn send(
             wait *= 2;
         }
     }
-    Err(PostError::Transient(format!("{last} (after {} attempts)", policy.attempts)))
+    let last = format!("{last} (after {} attempts)", policy.attempts);
+    Err(if limited { PostError::RateLimited(last) } else { PostError::Transient(last) })
 }
 
 /// The start of a server's error answer, printable, for the log (servers do not echo tokens).

@@ -761,6 +761,11 @@ pub trait RedeliveryLedger: Send + Sync {
     fn uncount_attempt<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
     /// Marks `key` as given up: `true` the first time only, so it is reported once.
     fn give_up<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, Result<bool, AwsError>>;
+    /// Where `hook`'s walk through a backlog goes on, if one is under way (a JSON document the
+    /// sweeper writes, [`RedeliveryLedger::set_walk`]).
+    fn walk<'a>(&'a self, hook: &'a str, now: i64) -> BoxFuture<'a, Result<Option<String>, AwsError>>;
+    /// Records (`Some`) or ends (`None`) `hook`'s walk.
+    fn set_walk<'a>(&'a self, hook: &'a str, walk: Option<&'a str>, now: i64) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 #[cfg(test)]

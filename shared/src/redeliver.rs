@@ -13,7 +13,14 @@
 //! - counts each guid's redeliveries in the table: past [`MAX_ATTEMPTS`] it gives up, reported
 //!   once (log line and `RedeliveryGaveUp`);
 //! - moves the cursor up to just before the oldest failure not yet handled, so a failure
-//!   left for the next sweep is never skipped.
+//!   left for the next sweep is never skipped;
+//! - when more deliveries are newer than the cursor than one sweep may list (a backlog), keeps
+//!   its place in the listing ([`Walk`]) and goes on from there the next sweep, until it
+//!   reaches the cursor: every failure is examined in the end (`RedeliveryBacklog` counts each
+//!   sweep spent on a backlog; an alarm says when it lasts an hour);
+//! - keeps a server's documented rate: GitLab resends at most 5 a minute per hook, so a GitLab
+//!   hook gets at most [`MAX_GITLAB_RESENDS_PER_SWEEP`] a sweep, and a refusal for rate is not an
+//!   attempt of that delivery.
 //!
 //! A redelivery is an ordinary delivery: `git-webhook`'s exactly-once claims make it safe.
 
@@ -40,6 +47,22 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const MAX_PAGES_PER_HOOK: usize = 10;
 /// Hooks swept at once.
 pub const HOOKS_AT_ONCE: usize = 4;
+/// How a hook's report says the server limits its resends (429): not an error.
+const RATE_LIMITED: &str = "the server limits its resends (429)";
+
+/// GitLab resends at most 5 events a minute per hook: a sweep (every 10 minutes by default)
+/// asks for no more.
+pub const MAX_GITLAB_RESENDS_PER_SWEEP: usize = 5;
+
+/// A walk through a hook's backlog, kept between sweeps: where the listing goes on, the newest
+/// delivery of the first listing (where the cursor goes once the walk reaches it), and the
+/// oldest failure the walk left unhandled so far.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Walk {
+    pub next: PageToken,
+    pub top: u64,
+    pub unhandled: Option<u64>,
+}
 
 /// What one sweep does.
 #[derive(Debug, Clone, Copy)]
@@ -227,14 +250,24 @@ impl Sweeper {
             _ => None,
         };
         report.cursor = cursor;
-        let (listed, complete) = match self.list(entry, hook, cursor, now - options.window_secs, now).await {
+        // A walk through a backlog under way: the listing goes on where the last sweep stopped.
+        let walk: Option<Walk> = match (ledger, options.use_cursor) {
+            (Some(ledger), true) => match ledger.walk(&cursor_key, now).await {
+                Ok(walk) => walk.and_then(|w| serde_json::from_str(&w).ok()),
+                Err(e) => return fail(entry, report, format!("the backlog walk could not be read: {e}")),
+            },
+            _ => None,
+        };
+        let start = walk.as_ref().map(|w| w.next.clone());
+        let (listed, cut) = match self.list(entry, hook, start, cursor, now - options.window_secs, now).await {
             Ok(listed) => listed,
             Err(e) => return fail(entry, report, e.to_string()),
         };
+        let complete = cut.is_none();
         report.listed = listed.len();
         if !complete {
             report.bound = Some(format!(
-                "listed {MAX_PAGES_PER_HOOK} pages of deliveries without reaching the cursor: older deliveries were not examined, and the cursor stays"
+                "a backlog: {MAX_PAGES_PER_HOOK} pages of deliveries listed without reaching the cursor; the next sweep goes on from there"
             ));
         }
         let mut unhandled: Option<u64> = None;
@@ -243,11 +276,13 @@ impl Sweeper {
             unhandled = Some(unhandled.map_or(failed.oldest, |u| u.min(failed.oldest)));
         };
         let mut stopped = false;
+        let most =
+            if entry.api == ServerApi::GitLab { MAX_GITLAB_RESENDS_PER_SWEEP } else { MAX_REDELIVERIES_PER_HOOK };
         for failed in failures(&listed) {
-            if stopped || report.redelivered.len() >= MAX_REDELIVERIES_PER_HOOK {
+            if stopped || report.redelivered.len() >= most {
                 if !stopped && report.bound.is_none() {
                     report.bound = Some(format!(
-                        "at most {MAX_REDELIVERIES_PER_HOOK} redeliveries per hook per sweep: the rest wait for the next sweep"
+                        "at most {most} redeliveries per hook per sweep: the rest wait for the next sweep"
                     ));
                 }
                 keep_waiting(&mut report, &failed);
@@ -256,6 +291,12 @@ impl Sweeper {
             match self.handle(entry, hook, &failed, options, now, &mut report).await {
                 Ok(true) => {}
                 Ok(false) => keep_waiting(&mut report, &failed),
+                // The server limits its resends: the rest wait for the next sweep, no error.
+                Err(e) if e.starts_with(RATE_LIMITED) => {
+                    report.bound = Some(e);
+                    stopped = true;
+                    keep_waiting(&mut report, &failed);
+                }
                 Err(e) => {
                     // The server or the table is failing: the rest wait for the next sweep.
                     report.error = Some(e);
@@ -264,16 +305,40 @@ impl Sweeper {
                 }
             }
         }
-        if let (Some(ledger), true, false, true) = (ledger, options.use_cursor, options.dry_run, complete) {
-            let newest = listed.iter().map(|d| d.id).max();
-            let to = match unhandled {
-                Some(oldest) => oldest.checked_sub(1),
-                None => newest,
-            };
-            if let Some(to) = to.filter(|to| *to > cursor.unwrap_or(0)) {
-                match ledger.set_cursor(&cursor_key, to, now).await {
-                    Ok(()) => report.cursor = Some(to),
-                    Err(e) => report.error = Some(format!("the cursor could not be moved: {e}")),
+        // What the walk (this sweep's listing and the earlier ones of a backlog) left unhandled.
+        let unhandled = match (unhandled, walk.as_ref().and_then(|w| w.unhandled)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let top = walk.as_ref().map(|w| w.top).or_else(|| listed.iter().map(|d| d.id).max());
+        if let (Some(ledger), true, false) = (ledger, options.use_cursor, options.dry_run) {
+            match cut {
+                // A backlog: keep the place; the cursor stays until the walk reaches it.
+                Some(next) => {
+                    let walk = Walk { next, top: top.unwrap_or(0), unhandled };
+                    tracing::warn!(credential = %entry.key, hook = %hook.label(), listed = listed.len(), "a backlog of deliveries: the next sweep goes on listing where this one stopped");
+                    metrics::count("RedeliveryBacklog", 1, &[("provider", entry.api.key())]);
+                    let text = serde_json::to_string(&walk).unwrap_or_default();
+                    if let Err(e) = ledger.set_walk(&cursor_key, Some(&text), now).await {
+                        report.error = Some(format!("the backlog walk could not be kept: {e}"));
+                    }
+                }
+                None => {
+                    let to = match unhandled {
+                        Some(oldest) => oldest.checked_sub(1),
+                        None => top,
+                    };
+                    if let Some(to) = to.filter(|to| *to > cursor.unwrap_or(0)) {
+                        match ledger.set_cursor(&cursor_key, to, now).await {
+                            Ok(()) => report.cursor = Some(to),
+                            Err(e) => report.error = Some(format!("the cursor could not be moved: {e}")),
+                        }
+                    }
+                    if walk.is_some() {
+                        if let Err(e) = ledger.set_walk(&cursor_key, None, now).await {
+                            report.error = Some(format!("the finished backlog walk could not be ended: {e}"));
+                        }
+                    }
                 }
             }
         }
@@ -283,18 +348,20 @@ impl Sweeper {
         report
     }
 
-    /// The deliveries newer than `cursor` (else delivered since `since`), newest first; and
-    /// whether the list reached that point (not cut by [`MAX_PAGES_PER_HOOK`]).
+    /// The deliveries newer than `cursor` (else delivered since `since`), newest first, from
+    /// page `start` (`None`: the newest); and, when [`MAX_PAGES_PER_HOOK`] cut the list before
+    /// that point, the page it goes on from.
     async fn list(
         &self,
         entry: &ServerEntry,
         hook: &Hook,
+        start: Option<PageToken>,
         cursor: Option<u64>,
         since: i64,
         now: i64,
-    ) -> Result<(Vec<HookDelivery>, bool), PostError> {
+    ) -> Result<(Vec<HookDelivery>, Option<PageToken>), PostError> {
         let mut listed = Vec::new();
-        let mut after: Option<PageToken> = None;
+        let mut after: Option<PageToken> = start;
         for _ in 0..MAX_PAGES_PER_HOOK {
             let page = self.api.hook_deliveries(entry, hook, after.as_ref(), now).await?;
             for delivery in page.deliveries {
@@ -303,16 +370,16 @@ impl Sweeper {
                     None => delivery.delivered_at.is_some_and(|at| at < since),
                 };
                 if older {
-                    return Ok((listed, true));
+                    return Ok((listed, None));
                 }
                 listed.push(delivery);
             }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok((listed, true)),
+                None => return Ok((listed, None)),
             }
         }
-        Ok((listed, false))
+        Ok((listed, after))
     }
 
     /// One failed guid: processed here (`Ok(true)`, nothing to do), redelivered, listed by a dry
@@ -375,8 +442,8 @@ impl Sweeper {
                 tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, status, message = %message, "the server refused to redeliver this delivery; it counts as an attempt");
                 Ok(false)
             }
-            // The server, the network or the credential failed: this attempt is taken back and the
-            // rest of the hook waits for the next sweep.
+            // The server, the network or the credential failed, or the server limits its resends
+            // (429): this attempt is taken back and the rest of the hook waits for the next sweep.
             Err(e) => {
                 if let Some(ledger) = self.ledger.as_deref() {
                     if let Err(undo) = ledger.uncount_attempt(&attempts_key).await {
@@ -384,7 +451,12 @@ impl Sweeper {
                     }
                 }
                 tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, error = %e, "redelivery failed; the next sweep tries again");
-                Err(e.to_string())
+                match e {
+                    PostError::RateLimited(why) => {
+                        Err(format!("{RATE_LIMITED}: {why}; the rest wait for the next sweep"))
+                    }
+                    e => Err(e.to_string()),
+                }
             }
         }
     }

@@ -491,7 +491,7 @@ impl StatusReporter {
             PostError::NoCredential { .. } => "no_credential",
             PostError::Refused(_) => "refused",
             PostError::Permanent { .. } => "permanent",
-            PostError::Transient(_) => "transient",
+            PostError::Transient(_) | PostError::RateLimited(_) => "transient",
         };
         let server_status = match &error {
             PostError::Permanent { status, .. } => Some(*status),

@@ -54,6 +54,8 @@ struct State {
     auth: Auth,
     arrivals: Mutex<Vec<Arrival>>,
     script: Mutex<VecDeque<u16>>,
+    /// Scripted answers to POSTs alone.
+    post_script: Mutex<VecDeque<u16>>,
     /// The files every pull request and comparison changed.
     files: Mutex<Vec<String>>,
     /// How many a page lists (small, so tests see paging).
@@ -154,6 +156,7 @@ impl FakeGitServer {
             auth,
             arrivals: Mutex::default(),
             script: Mutex::default(),
+            post_script: Mutex::default(),
             files: Mutex::default(),
             page_size: Mutex::new(2),
             delay: Mutex::default(),
@@ -296,6 +299,11 @@ impl FakeGitServer {
         self.state.script.lock().expect("script").extend(codes);
     }
 
+    /// The next answers to POSTs only (a resend refused for rate, `[429]`), reads answered as usual.
+    pub fn answer_next_posts(&self, codes: &[u16]) {
+        self.state.post_script.lock().expect("script").extend(codes);
+    }
+
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.state.arrivals.lock().expect("arrivals").clone()
     }
@@ -377,7 +385,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let scripted = state.script.lock().expect("script").pop_front();
+    let scripted = state
+        .script
+        .lock()
+        .expect("script")
+        .pop_front()
+        .or_else(|| (method == "POST").then(|| state.post_script.lock().expect("script").pop_front()).flatten());
     let mut headers = Vec::new();
     // GitHub is judged by its own API description: github.com's at the root, GHES' under /api/v3.
     let (path, flavor) = match (state.server, path.strip_prefix("/api/v3")) {

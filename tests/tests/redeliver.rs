@@ -376,3 +376,38 @@ async fn an_apps_own_hook_and_an_organization_hook_are_swept_with_the_apps_crede
     let logs = lambda.stop().await;
     assert!(!logs.contains("ghs_sweep") && !logs.contains(pem.lines().nth(1).unwrap()), "no token or key in the log");
 }
+
+/// GitLab resends at most 5 events a minute per hook: a sweep asks for at most 5 (the rest wait
+/// for the next), and a resend refused for rate (429) is not an attempt of that event, so none is
+/// given up for it.
+#[tokio::test]
+async fn a_gitlab_hook_keeps_its_rate_limit_and_gives_nothing_up_for_it() {
+    let moto = Moto::start();
+    moto.ctl(&["create-table", TABLE]);
+    let gitlab = FakeGitServer::start(Server::GitLab, Auth::Token("glpat-redeliver".into())).await;
+    let failed: Vec<u64> =
+        (0..8).map(|i| gitlab.add_delivery(&format!("idem-{i}"), "push_hooks", 500, false)).collect();
+    let (key, mut entry) = gitlab.credential_entry();
+    entry["hooks"] = json!(["repo:platform/api:42"]);
+    let credentials = json!({ key: entry }).to_string();
+    let env = [("HERALD_DEDUP_TABLE", TABLE), ("HERALD_STATUS_SECRET", credentials.as_str())];
+    let mut lambda = Lambda::start("redeliver", &moto.endpoint, &env).await;
+    let first = sweep(&mut lambda).await;
+    assert_eq!(ids(&first["redelivered"]), failed[..5].to_vec(), "{first}");
+    assert_eq!(first["waiting"], 3, "{first}");
+    // The server refuses for rate: every retry of the next sweep's first resend answers 429.
+    gitlab.answer_next_posts(&[429, 429, 429, 429]);
+    let second = sweep(&mut lambda).await;
+    assert!(second["gave_up"].as_array().is_none_or(Vec::is_empty), "{second}");
+    // Then the server takes them again: the three left are resent, none given up.
+    let mut resent = ids(&second["redelivered"]);
+    for _ in 0..3 {
+        let next = sweep(&mut lambda).await;
+        assert!(next["gave_up"].as_array().is_none_or(Vec::is_empty), "{next}");
+        resent.extend(ids(&next["redelivered"]));
+    }
+    for id in &failed[5..] {
+        assert!(resent.contains(id), "{id} resent in the end: {resent:?}");
+    }
+    lambda.stop().await;
+}

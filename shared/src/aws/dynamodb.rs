@@ -343,6 +343,34 @@ impl RedeliveryLedger for DynamoDbDedup {
         Box::pin(async move { Ok(matches!(self.read(key, now).await?, Some(Claim::Completed(_)))) })
     }
 
+    fn walk<'a>(&'a self, hook: &'a str, now: i64) -> BoxFuture<'a, Result<Option<String>, AwsError>> {
+        Box::pin(async move {
+            let pk = AttributeValue::S(format!("redelivery-walk#{hook}"));
+            let item = read_item(&self.client, &self.table, pk, now).await?;
+            Ok(item.and_then(|item| item.get("walk").and_then(|v| v.as_s().ok()).cloned()))
+        })
+    }
+
+    fn set_walk<'a>(&'a self, hook: &'a str, walk: Option<&'a str>, now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let key = format!("redelivery-walk#{hook}");
+            // One sweep per hook at a time (the schedule's): the last word is the walk's.
+            let always = "attribute_not_exists(pk) OR attribute_exists(pk)";
+            match walk {
+                Some(walk) => self
+                    .update_if(
+                        &key,
+                        "SET walk = :w, expires_at = :exp",
+                        always,
+                        vec![(":w", AttributeValue::S(walk.to_owned())), (":exp", n(now + CURSOR_TTL_SECS))],
+                    )
+                    .await
+                    .map(drop),
+                None => self.update_if(&key, "REMOVE walk", always, Vec::new()).await.map(drop),
+            }
+        })
+    }
+
     fn count_attempt<'a>(&'a self, key: &'a str, max: u32, now: i64) -> BoxFuture<'a, Result<Option<u32>, AwsError>> {
         Box::pin(async move {
             let updated = self

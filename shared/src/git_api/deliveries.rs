@@ -40,7 +40,8 @@ impl HookDelivery {
 }
 
 /// Where a list of deliveries goes on: GitHub's `cursor`, GitLab's page number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PageToken {
     Cursor(String),
     Page(u64),

@@ -535,6 +535,7 @@ impl HttpClient for FakeHttp {
 #[derive(Default)]
 pub struct FakeLedger {
     pub cursors: Mutex<HashMap<String, u64>>,
+    pub walks: Mutex<HashMap<String, String>>,
     pub processed: Mutex<Vec<String>>,
     pub attempts: Mutex<HashMap<String, u32>>,
     pub given_up: Mutex<Vec<String>>,
@@ -582,6 +583,19 @@ impl RedeliveryLedger for FakeLedger {
             }
             given_up.push(key.to_owned());
             Ok(true)
+        })
+    }
+    fn walk<'a>(&'a self, hook: &'a str, _now: i64) -> BoxFuture<'a, Result<Option<String>, AwsError>> {
+        Box::pin(async move { Ok(self.walks.lock().unwrap().get(hook).cloned()) })
+    }
+    fn set_walk<'a>(&'a self, hook: &'a str, walk: Option<&'a str>, _now: i64) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let mut walks = self.walks.lock().unwrap();
+            match walk {
+                Some(w) => walks.insert(hook.to_owned(), w.to_owned()),
+                None => walks.remove(hook),
+            };
+            Ok(())
         })
     }
 }

@@ -289,3 +289,40 @@ async fn a_dry_run_says_what_it_would_do_and_leaves_nothing_waiting() {
     let report = sweeper(&hooks, None).sweep(&credentials(), dry, NOW).await;
     assert_eq!((report.hooks[0].redelivered.len(), report.hooks[0].waiting), (1, 0));
 }
+
+/// A backlog never freezes the sweep: 1,500 deliveries newer than the cursor, failures among
+/// the oldest. Each sweep lists its 1,000 and keeps its place; the next goes on from there, so
+/// every failure is redelivered within a few sweeps, the backlog is reported meanwhile, and the
+/// cursor moves only once the walk has reached it. (The cursor froze before: every sweep listed
+/// the newest 1,000 again.)
+#[tokio::test]
+async fn a_backlog_is_walked_to_the_cursor_and_every_failure_redelivered() {
+    let mut deliveries = vec![delivery(1, "g-handled", 200, 200)];
+    for id in 2..=1_501u64 {
+        let failed = matches!(id, 3 | 4 | 250);
+        deliveries.push(delivery(id, &format!("g-{id}"), if failed { 503 } else { 200 }, 100));
+    }
+    let mut hooks = Hooks::new(deliveries);
+    hooks.page = 100;
+    let hooks = Arc::new(hooks);
+    let ledger = Arc::new(FakeLedger::default());
+    ledger.cursors.lock().unwrap().insert("github#repo:acme/app:12".into(), 1);
+    let sweeper = sweeper(&hooks, Some(&ledger));
+    let first = sweeper.sweep(&credentials(), SweepOptions::SCHEDULED, NOW).await;
+    let hook = &first.hooks[0];
+    assert_eq!(hook.listed, 1_000);
+    assert!(hook.redelivered.is_empty(), "the failures are all older than the newest 1,000");
+    assert!(hook.bound.as_deref().unwrap_or_default().starts_with("a backlog"), "{hook:?}");
+    assert_eq!(ledger.cursors.lock().unwrap()["github#repo:acme/app:12"], 1, "the cursor waits for the walk");
+    assert!(ledger.walks.lock().unwrap().contains_key("github#repo:acme/app:12"));
+    // New deliveries meanwhile do not hold the walk back.
+    hooks.deliveries.lock().unwrap().insert(0, delivery(1_502, "g-new", 503, 1));
+    let second = sweeper.sweep(&credentials(), SweepOptions::SCHEDULED, NOW + 600).await;
+    let hook = &second.hooks[0];
+    assert_eq!(ids(&hook.redelivered), vec![3, 4, 250], "{hook:?}");
+    assert!(hook.bound.is_none(), "{hook:?}");
+    assert_eq!(ledger.cursors.lock().unwrap()["github#repo:acme/app:12"], 1_501, "the walk's top");
+    assert!(ledger.walks.lock().unwrap().is_empty(), "the walk is over");
+    let third = sweeper.sweep(&credentials(), SweepOptions::SCHEDULED, NOW + 1_200).await;
+    assert_eq!(ids(&third.hooks[0].redelivered), vec![1_502], "then the newest again");
+}
