@@ -260,7 +260,24 @@ impl GitApi {
         let endpoint = Endpoint::Status { repository: &target.repository, commit };
         let url = endpoint.url(&entry.base);
         let request = statuses::request(target.api, url, status, auth);
-        self.send(&request, &entry.host).await.map(|r| r.status)
+        let mut wait = self.policy.backoff;
+        for attempt in 1..=self.policy.attempts {
+            match self.send(&request, &entry.host).await {
+                // GitLab documents `409 Another update to this commit status is in progress`: a
+                // conflict of the moment, tried again like a 5xx (and transient at the end).
+                Err(PostError::Permanent { status: 409, server, message }) if target.api == ServerApi::GitLab => {
+                    if attempt == self.policy.attempts {
+                        return Err(PostError::Transient(format!(
+                            "{server} answered 409 ({message}) to every attempt"
+                        )));
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return other.map(|r| r.status),
+            }
+        }
+        Err(PostError::Transient(format!("{} answered 409", entry.host.0)))
     }
 
     /// The pull request `number` of the target's repository as its server describes it (docs/commands.md

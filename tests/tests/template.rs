@@ -388,3 +388,21 @@ fn make_deploy_hands_sam_the_whole_document() {
     let config = parsed["HeraldConfig"].as_str().unwrap_or_else(|| panic!("no HeraldConfig: {parsed}"));
     assert_eq!(serde_json::from_str::<serde_json::Value>(config).ok(), Some(document), "SAM reads {config:?}");
 }
+
+/// The functions that start pipelines settle a delivery's (or a write's) claims with
+/// `BatchWriteItem`, which IAM authorises as an action of its own (AWS's Service Authorization
+/// Reference for DynamoDB; moto enforces no IAM, so only this reading of the template sees it):
+/// without it every delivery of two or more starts leaves its claims in progress on AWS.
+#[test]
+fn the_roles_that_batch_their_claims_may_batch_write() {
+    let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
+    for role in ["GitWebhookRole", "S3TriggerRole"] {
+        let text = &blocks[role];
+        let at = text.find("Sid: ExactlyOnceRecords").unwrap_or_else(|| panic!("{role} keeps no records"));
+        let statement = &text[at..text[at..].find("- !Ref AWS::NoValue").map_or(text.len(), |e| at + e)];
+        let actions = statement.lines().find(|l| l.trim_start().starts_with("Action:")).unwrap_or_default();
+        assert!(actions.contains("dynamodb:BatchWriteItem"), "{role}: {actions}");
+        assert!(statement.contains("Resource: !GetAtt DedupTable.Arn"), "{role}: the table alone");
+    }
+    assert!(!blocks["PipelineNotifierRole"].contains("BatchWriteItem"), "the notifier writes one record at a time");
+}

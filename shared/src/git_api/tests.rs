@@ -765,3 +765,29 @@ async fn a_pull_request_is_read_a_permission_asked_and_a_reply_posted_with_the_e
     assert!(matches!(api.may_write(&creds, &cloud, &user, "ann", 0).await, Err(PostError::Refused(_))));
     assert_eq!(http.requests.lock().unwrap().len(), 4, "no request for either");
 }
+
+/// GitLab documents `409 Another update to this commit status is in progress`: a status
+/// answered 409 twice, then 201, is posted; 409 to every attempt is transient (retried later,
+/// never dropped). Another server's 409 stays permanent.
+#[tokio::test]
+async fn gitlab_s_409_is_a_conflict_of_the_moment() {
+    let creds = Credentials::parse(r#"{"gitlab": {"token": "glpat-1"}, "github": {"token": "t"}}"#).unwrap();
+    let post = |api_kind: ServerApi, host: &'static str, codes: &'static [u16]| {
+        let creds = creds.clone();
+        async move {
+            let http = Arc::new(FakeHttp::answering(codes));
+            let api = GitApi::new(http.clone(), quick(3));
+            let out = api
+                .post_status(&creds, &target(api_kind, host, "group/app"), &sha(), &status(StatusState::Success), 0)
+                .await;
+            let calls = http.requests.lock().unwrap().len();
+            (out, calls)
+        }
+    };
+    assert_eq!(post(ServerApi::GitLab, "gitlab.com", &[409, 409, 201]).await, (Ok(201), 3));
+    let (out, _) = post(ServerApi::GitLab, "gitlab.com", &[409, 409, 409]).await;
+    assert!(out.as_ref().is_err_and(PostError::is_transient), "{out:?}");
+    let (out, calls) = post(ServerApi::GitHub, "api.github.com", &[409]).await;
+    assert!(matches!(out, Err(PostError::Permanent { status: 409, .. })), "{out:?}");
+    assert_eq!(calls, 1);
+}
