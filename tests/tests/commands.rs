@@ -301,7 +301,8 @@ fn resign_as_edited(event: Value) -> Value {
 }
 
 /// What a command costs, counted through a proxy before moto: a `/herald retry` takes the
-/// comment's claim and its completion, one query of the by-commit index, and one
+/// comment's claim and its completion, its own effect's and intent's records (2 writes each: once
+/// per command), one query of the by-commit index, and one
 /// `GetPipelineExecution`, `GetPipelineState` and `RetryStageExecution`; a start of a trigger
 /// without `status` writes its record by commit beside the change's and the token's claims.
 #[tokio::test]
@@ -361,13 +362,14 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
     eprintln!("a /herald retry: {} AWS calls {calls:?}, answered in {} ms", calls.len(), elapsed.as_millis());
     assert_eq!(
         count(&calls, "PutItem"),
-        3,
-        "the comment's claim and its completion, the delivery answered 200: {calls:?}"
+        7,
+        "the comment's claim and its completion, the delivery answered 200, and the retry's own \
+         records (once per command: its effect's claim and completion, its intent's claim and record): {calls:?}"
     );
     for call in ["Query", "GetPipelineExecution", "GetPipelineState", "RetryStageExecution"] {
         assert_eq!(count(&calls, call), 1, "{call}: {calls:?}");
     }
-    assert_eq!(calls.len(), 7, "nothing else: {calls:?}");
+    assert_eq!(calls.len(), 11, "nothing else: {calls:?}");
 }
 
 /// `/herald run` starts only what an open pull request may start: never a trigger that deploys
