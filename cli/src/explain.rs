@@ -475,8 +475,7 @@ fn full_commit(
     change: &Change,
     fetch: Option<&Credentials>,
 ) -> Option<Change> {
-    let pins = config.git_triggers().any(|(t, _)| t.source_action.is_some() && scope.admits(t.secret.as_deref()));
-    if !pins || change.commit.is_empty() || herald::trigger::is_full_commit_id(&change.commit) {
+    if !herald::trigger::wants_full_commit(config, scope, change) {
         return None;
     }
     let host = change.server.as_ref().map_or("its server".to_owned(), |s| s.host.clone());

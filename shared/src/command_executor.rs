@@ -71,7 +71,7 @@ struct Context<'a> {
     /// Whether the commenter may write, as the server says (asked once, when a command needs it).
     writer: tokio::sync::OnceCell<Result<(), String>>,
     /// The comment's claim key: each command's records are kept under it.
-    claim: String,
+    claim: &'a str,
     now: i64,
 }
 
@@ -117,7 +117,7 @@ impl CommandExecutor {
         }
         let key = claim_key(comment, scope);
         let work = async {
-            let done = self.act(config, scope, comment, lines, now).await?;
+            let done = self.act(config, scope, comment, lines, &key, now).await?;
             Ok(serde_json::to_string(&done.iter().map(Done::entry).collect::<Vec<_>>()).unwrap_or_default())
         };
         match once(Some(&*self.dedup), &key, now, work).await {
@@ -144,6 +144,7 @@ impl CommandExecutor {
         scope: &SecretScope,
         comment: &Comment,
         lines: &[Line],
+        claim: &str,
         now: i64,
     ) -> Result<Vec<Done>, AwsError> {
         let credentials = self.credentials.get().await?;
@@ -191,7 +192,7 @@ impl CommandExecutor {
             head: &head,
             credentials: &credentials,
             writer: tokio::sync::OnceCell::new(),
-            claim: claim_key(comment, scope),
+            claim,
             now,
         };
         let mut done = Vec::new();

@@ -105,9 +105,7 @@ impl FileLookups {
             Err(e) => ChangedFiles { why: Some(format!("the lookup failed: {e}")), ..change.files.clone() },
         }
     }
-}
 
-impl FileLookups {
     /// The full commit id of a change whose payload names only a prefix (Bitbucket Cloud's pull
     /// requests name 12 characters, which cannot pin a source action), as its server names it;
     /// or why not, within `budget`.

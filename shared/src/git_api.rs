@@ -260,24 +260,10 @@ impl GitApi {
         let endpoint = Endpoint::Status { repository: &target.repository, commit };
         let url = endpoint.url(&entry.base);
         let request = statuses::request(target.api, url, status, auth);
-        let mut wait = self.policy.backoff;
-        for attempt in 1..=self.policy.attempts {
-            match self.send(&request, &entry.host).await {
-                // GitLab documents `409 Another update to this commit status is in progress`: a
-                // conflict of the moment, tried again like a 5xx (and transient at the end).
-                Err(PostError::Permanent { status: 409, server, message }) if target.api == ServerApi::GitLab => {
-                    if attempt == self.policy.attempts {
-                        return Err(PostError::Transient(format!(
-                            "{server} answered 409 ({message}) to every attempt"
-                        )));
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                other => return other.map(|r| r.status),
-            }
-        }
-        Err(PostError::Transient(format!("{} answered 409", entry.host.0)))
+        // GitLab documents `409 Another update to this commit status is in progress`: a conflict
+        // of the moment, tried again like a 5xx.
+        let conflicts = if target.api == ServerApi::GitLab { Conflict::Retried } else { Conflict::Final };
+        send_as(&*self.http, self.policy, &request, &entry.host, conflicts).await.map(|r| r.status)
     }
 
     /// The pull request `number` of the target's repository as its server describes it (docs/commands.md
@@ -478,6 +464,25 @@ async fn send(
     request: &OutboundRequest,
     host: &Host,
 ) -> Result<OutboundResponse, PostError> {
+    send_as(http, policy, request, host, Conflict::Final).await
+}
+
+/// What a 409 is to a request: final, as for most, or a conflict of the moment its server
+/// documents (GitLab's commit statuses), retried like a 5xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    Final,
+    Retried,
+}
+
+/// [`send`], with 409 retried too when `conflicts` says so.
+async fn send_as(
+    http: &dyn HttpClient,
+    policy: RetryPolicy,
+    request: &OutboundRequest,
+    host: &Host,
+    conflicts: Conflict,
+) -> Result<OutboundResponse, PostError> {
     let mut wait = policy.backoff;
     let mut last = String::new();
     let mut limited = false;
@@ -485,7 +490,12 @@ async fn send(
         let answer = tokio::time::timeout(policy.timeout, http.send(request)).await;
         let retry_after = match answer {
             Ok(Ok(response)) if (200..300).contains(&response.status) => return Ok(response),
-            Ok(Ok(response)) if response.status == 429 || response.status == 408 || response.status >= 500 => {
+            Ok(Ok(response))
+                if response.status == 429
+                    || response.status == 408
+                    || response.status >= 500
+                    || (response.status == 409 && conflicts == Conflict::Retried) =>
+            {
                 last = format!("{} answered {}", host.0, response.status);
                 limited = response.status == 429;
                 response.retry_after

@@ -47,8 +47,12 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const MAX_PAGES_PER_HOOK: usize = 10;
 /// Hooks swept at once.
 pub const HOOKS_AT_ONCE: usize = 4;
-/// How a hook's report says the server limits its resends (429): not an error.
-const RATE_LIMITED: &str = "the server limits its resends (429)";
+/// Why the rest of a hook waits for the next sweep: the server limits its resends (429, a
+/// bound the report states, not an error), or the server, the credential or the table failed.
+enum Halt {
+    RateLimited(String),
+    Failed(String),
+}
 
 /// GitLab resends at most 5 events a minute per hook: a sweep (every 10 minutes by default)
 /// asks for no more.
@@ -292,12 +296,13 @@ impl Sweeper {
                 Ok(true) => {}
                 Ok(false) => keep_waiting(&mut report, &failed),
                 // The server limits its resends: the rest wait for the next sweep, no error.
-                Err(e) if e.starts_with(RATE_LIMITED) => {
-                    report.bound = Some(e);
+                Err(Halt::RateLimited(why)) => {
+                    report.bound =
+                        Some(format!("the server limits its resends (429): {why}; the rest wait for the next sweep"));
                     stopped = true;
                     keep_waiting(&mut report, &failed);
                 }
-                Err(e) => {
+                Err(Halt::Failed(e)) => {
                     // The server or the table is failing: the rest wait for the next sweep.
                     report.error = Some(e);
                     stopped = true;
@@ -384,8 +389,7 @@ impl Sweeper {
 
     /// One failed guid: processed here (`Ok(true)`, nothing to do), redelivered, listed by a dry
     /// run or given up on (`Ok(true)`), refused by the server for this delivery alone and left
-    /// for the next sweep (`Ok(false)`), or `Err` when the server, the credential or the table
-    /// fails (the rest of the hook waits).
+    /// for the next sweep (`Ok(false)`), or why the rest of the hook waits ([`Halt`]).
     async fn handle(
         &self,
         entry: &ServerEntry,
@@ -394,9 +398,9 @@ impl Sweeper {
         options: SweepOptions,
         now: i64,
         report: &mut HookReport,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Halt> {
         let provider = provider_word(entry.api);
-        let table = |e: AwsError| format!("the dedup table: {e}");
+        let table = |e: AwsError| Halt::Failed(format!("the dedup table: {e}"));
         if let Some(ledger) = self.ledger.as_deref() {
             if ledger.processed(&processed_key(provider, failed.guid), now).await.map_err(table)? {
                 report.processed += 1;
@@ -451,12 +455,10 @@ impl Sweeper {
                     }
                 }
                 tracing::warn!(credential = %entry.key, hook = %hook.label(), delivery_id = failed.newest.id, guid = %failed.guid, error = %e, "redelivery failed; the next sweep tries again");
-                match e {
-                    PostError::RateLimited(why) => {
-                        Err(format!("{RATE_LIMITED}: {why}; the rest wait for the next sweep"))
-                    }
-                    e => Err(e.to_string()),
-                }
+                Err(match e {
+                    PostError::RateLimited(why) => Halt::RateLimited(why),
+                    e => Halt::Failed(e.to_string()),
+                })
             }
         }
     }

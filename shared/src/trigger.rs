@@ -109,6 +109,16 @@ pub fn left_out(config: &Config, scope: &SecretScope, change: &Change) -> Vec<(S
         .collect()
 }
 
+/// Whether `git-webhook` asks `change`'s server for its full commit id: the payload names only a
+/// prefix (Bitbucket Cloud's pull requests name 12 characters) and a trigger of the scope pins a
+/// source action, which takes only a full id (`herald explain` says the same).
+pub fn wants_full_commit(config: &Config, scope: &SecretScope, change: &Change) -> bool {
+    change.no_commit.is_none()
+        && !change.commit.is_empty()
+        && !is_full_commit_id(&change.commit)
+        && config.git_triggers().any(|(t, _)| t.source_action.is_some() && scope.admits(t.secret.as_deref()))
+}
+
 /// A full commit id: 40 (SHA-1) or 64 (SHA-256) hex characters.
 pub fn is_full_commit_id(commit: &str) -> bool {
     (commit.len() == 40 || commit.len() == 64) && commit.bytes().all(|b| b.is_ascii_hexdigit())

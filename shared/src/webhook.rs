@@ -486,12 +486,8 @@ impl WebhookService {
         deadline: tokio::time::Instant,
     ) -> Cow<'c, [Change]> {
         let Some(files) = &self.files else { return Cow::Borrowed(changes) };
-        let pins = config.git_triggers().any(|(t, _)| t.source_action.is_some() && scope.admits(t.secret.as_deref()));
         let abbreviated: Vec<usize> = (0..changes.len())
-            .filter(|&i| {
-                let c = &changes[i];
-                pins && c.no_commit.is_none() && !c.commit.is_empty() && !crate::trigger::is_full_commit_id(&c.commit)
-            })
+            .filter(|&i| crate::trigger::wants_full_commit(config, scope, &changes[i]))
             .take(MAX_CHANGES_LOOKED_UP)
             .collect();
         if abbreviated.is_empty() {

@@ -198,10 +198,7 @@ impl FakeGitServer {
                     "request_data": "{\"object_kind\":\"push\"}", "response_headers": {}, "response_body": "",
                     "execution_duration": 0.2, "response_status": status_code.to_string() })
         } else {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-            let at = aws_smithy_types::DateTime::from_secs(now as i64)
-                .fmt(aws_smithy_types::date_time::Format::DateTime)
-                .expect("time");
+            let at = rfc3339(herald::clock::unix_now());
             let mut item = openapi::example(Flavor::DotCom, "hook-delivery-items")[0].clone();
             item["id"] = json!(id);
             item["guid"] = json!(guid);

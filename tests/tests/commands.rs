@@ -21,6 +21,20 @@ const PULLS: [(Server, u64, &str, &str, &str, bool); 3] = [
     (Server::Gitea, 2, "48e773f892a831faa47c0a160d1b7f0cd369ae2a", "master", "master", true),
 ];
 
+/// The corpus pull request of `server` in `state` (`open`, `closed`, `merged`): its number and
+/// how the fake describes it.
+fn corpus_pull(server: Server, state: &'static str) -> (u64, FakePull) {
+    let (_, number, head, source, target, fork) = PULLS.iter().find(|p| p.0 == server).copied().unwrap();
+    let pull = FakePull {
+        head: head.into(),
+        source_branch: source.into(),
+        target_branch: target.into(),
+        from_fork: fork,
+        state,
+    };
+    (number, pull)
+}
+
 struct Setup {
     moto: Moto,
     webhook: Lambda,
@@ -39,17 +53,8 @@ async fn setup(config: &str, pipelines: &[&str], servers: &[Server]) -> Setup {
         let fake = FakeGitServer::start(server, Auth::Token(format!("{}-token", server.key()))).await;
         let (key, value) = fake.credential_entry();
         credentials[key] = value;
-        let (_, number, head, source, target, fork) = PULLS.iter().find(|p| p.0 == server).copied().unwrap();
-        fake.set_pull_request(
-            number,
-            FakePull {
-                head: head.into(),
-                source_branch: source.into(),
-                target_branch: target.into(),
-                from_fork: fork,
-                state: "open",
-            },
-        );
+        let (number, pull) = corpus_pull(server, "open");
+        fake.set_pull_request(number, pull);
         // GitLab names writers by user id, Gitea by name.
         fake.set_writers(&["51", "ann"]);
         fakes.push((server, fake));
@@ -93,7 +98,7 @@ impl Setup {
 
     async fn comment_as(&mut self, server: Server, id: &str, comment_id: u64, by: Commenter<'_>, text: &str) -> Value {
         let number = PULLS.iter().find(|p| p.0 == server).unwrap().1;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = herald::clock::unix_now();
         self.fake(server).hold_comment(comment_id, by, text, now - 30);
         let url = self.fake(server).url.clone();
         let event =
@@ -311,17 +316,8 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
     let config = r#"{"triggers": [{"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"]},
       "variables": {"MOTO_EXECUTION_STATUS": "Failed", "MOTO_FAILED_ACTION": "Build/Build"}}]}"#;
     let fake = FakeGitServer::start(Server::GitHub, Auth::Token("github-token".into())).await;
-    let (_, number, head, source, target, fork) = PULLS[0];
-    fake.set_pull_request(
-        number,
-        FakePull {
-            head: head.into(),
-            source_branch: source.into(),
-            target_branch: target.into(),
-            from_fork: fork,
-            state: "open",
-        },
-    );
+    let (number, pull) = corpus_pull(Server::GitHub, "open");
+    fake.set_pull_request(number, pull);
     fake.set_writers(&["ann"]);
     let (key, value) = fake.credential_entry();
     let moto = Moto::start();
@@ -351,7 +347,7 @@ async fn a_retry_costs_a_claim_a_query_and_three_codepipeline_calls() {
 
     let before = proxy.calls().len();
     let retry = NewComment { id: 9, number, by: WRITER, text: "/herald retry" };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = herald::clock::unix_now();
     fake.hold_comment(9, WRITER, "/herald retry", now - 30);
     let clock = std::time::Instant::now();
     let answer = webhook.invoke(git_servers::comment_delivery(Server::GitHub, &fake.url, "c", SECRET, retry)).await;
@@ -395,18 +391,9 @@ async fn run_never_starts_a_merge_only_trigger_nor_a_closed_pull_request() {
         assert_eq!(all["commands"][0]["pipeline"], "cmd-build", "{server:?}: {all}");
         assert_eq!(all["commands"][1]["pipeline"], "cmd-deploy", "{server:?}: {all}");
         // Closed (or merged), as its server says now: nothing starts.
-        let (_, number, head, source, target, fork) = PULLS.iter().find(|p| p.0 == server).copied().unwrap();
         for state in ["closed", "merged"] {
-            s.fake(server).set_pull_request(
-                number,
-                FakePull {
-                    head: head.into(),
-                    source_branch: source.into(),
-                    target_branch: target.into(),
-                    from_fork: fork,
-                    state,
-                },
-            );
+            let (number, pull) = corpus_pull(server, state);
+            s.fake(server).set_pull_request(number, pull);
             let id = 30 + i as u64 * 2 + u64::from(state == "merged");
             let closed = s.comment(server, id, by, "/herald run").await;
             assert_eq!(outcomes(&closed), ["nothing"], "{server:?} {state}: {closed}");
@@ -461,7 +448,7 @@ async fn forged_authors_unheld_texts_and_old_comments_do_nothing() {
     let config = r#"{"triggers": [{"name": "build", "pipeline": "cmd-build", "git": {"repository": "**", "events": ["pull_request"], "allow_forks": true}}]}"#;
     let servers = [Server::GitHub, Server::GitLab, Server::Gitea];
     let mut s = setup(config, &["cmd-build"], &servers).await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = herald::clock::unix_now();
     for (i, server) in servers.into_iter().enumerate() {
         let number = PULLS.iter().find(|p| p.0 == server).unwrap().1;
         let url = s.fake(server).url.clone();

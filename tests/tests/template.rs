@@ -131,6 +131,15 @@ fn resources_of(text: &str, kind: &str) -> Vec<(String, String)> {
 
 /// Every name the template builds from the stack name fits its service's limit for the longest
 /// stack name CloudFormation allows (128 characters).
+/// A role's statement `sid`: the condition it sits under (the text before it) and the statement
+/// itself, up to its `!If`'s `AWS::NoValue`.
+fn statement(role: &str, sid: &str) -> (String, String) {
+    let at = role.find(&format!("Sid: {sid}")).unwrap_or_else(|| panic!("no statement {sid} in:\n{role}"));
+    let before = role[..at].trim_end().trim_end_matches('-').trim_end().to_owned();
+    let end = role[at..].find("- !Ref AWS::NoValue").map_or(role.len(), |e| at + e);
+    (before, role[at..end].to_owned())
+}
+
 #[test]
 fn every_generated_name_fits_any_stack_name() {
     let limits = [
@@ -242,14 +251,9 @@ fn rules_are_unnamed_and_the_queues_admit_them_by_arn() {
 fn commit_statuses_read_only_their_secret_and_hear_every_stage() {
     let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
     for role in ["GitWebhookRole", "PipelineNotifierRole"] {
-        let text = &blocks[role];
-        let read = text
-            .find("Sid: ReadTheStatusCredentials")
-            .unwrap_or_else(|| panic!("{role} cannot read the status credentials"));
-        let statement = &text[read..text[read..].find("- !Ref AWS::NoValue").map_or(text.len(), |e| read + e)];
+        let (before, statement) = statement(&blocks[role], "ReadTheStatusCredentials");
         assert!(statement.contains("Action: secretsmanager:GetSecretValue"), "{role}: {statement}");
         assert!(statement.contains("Resource: !Ref StatusSecretArn"), "{role}: only that secret: {statement}");
-        let before = text[..read].trim_end().trim_end_matches('-').trim_end();
         assert!(before.ends_with("- HasStatusSecret"), "{role}: only when a secret is given");
     }
     assert!(!blocks["S3TriggerRole"].contains("StatusSecretArn"), "s3-trigger posts no statuses");
@@ -265,13 +269,7 @@ fn commit_statuses_read_only_their_secret_and_hear_every_stage() {
 #[test]
 fn commands_act_only_on_the_pipelines_named_and_find_executions_by_commit() {
     let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
-    let role = &blocks["GitWebhookRole"];
-    let statement = |sid: &str| {
-        let at = role.find(&format!("Sid: {sid}")).unwrap_or_else(|| panic!("GitWebhookRole has no {sid}"));
-        let before = role[..at].trim_end().trim_end_matches('-').trim_end().to_owned();
-        let end = role[at..].find("- !Ref AWS::NoValue").map_or(role.len(), |e| at + e);
-        (before, role[at..end].to_owned())
-    };
+    let statement = |sid: &str| statement(&blocks["GitWebhookRole"], sid);
     let (when, act) = statement("CommandsActOnPipelines");
     assert!(when.ends_with("- HasCommandPipelines"), "only when pipelines are named");
     for action in ["GetPipelineState", "GetPipelineExecution", "RetryStageExecution", "StopPipelineExecution"] {
@@ -397,9 +395,7 @@ fn make_deploy_hands_sam_the_whole_document() {
 fn the_roles_that_batch_their_claims_may_batch_write() {
     let blocks: BTreeMap<String, String> = blocks(&template()).into_iter().collect();
     for role in ["GitWebhookRole", "S3TriggerRole"] {
-        let text = &blocks[role];
-        let at = text.find("Sid: ExactlyOnceRecords").unwrap_or_else(|| panic!("{role} keeps no records"));
-        let statement = &text[at..text[at..].find("- !Ref AWS::NoValue").map_or(text.len(), |e| at + e)];
+        let (_, statement) = statement(&blocks[role], "ExactlyOnceRecords");
         let actions = statement.lines().find(|l| l.trim_start().starts_with("Action:")).unwrap_or_default();
         assert!(actions.contains("dynamodb:BatchWriteItem"), "{role}: {actions}");
         assert!(statement.contains("Resource: !GetAtt DedupTable.Arn"), "{role}: the table alone");
